@@ -1,0 +1,89 @@
+/**
+ * The one table of Drover's coded errors. Every error a user can see is declared here,
+ * with its HTTP status and a message that says what to do next.
+ */
+export const ERRORS = {
+  // generic input
+  INVALID_ARGUMENT: { status: 400, message: 'Invalid argument.' },
+  INVALID_NAME: {
+    status: 400,
+    message: 'Names must be 1-63 characters of lowercase letters, digits and "-", starting with a letter.',
+  },
+  INVALID_SIZE: { status: 400, message: 'The size is out of range.' },
+  UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required. Set DROVER_TOKEN or run `drover up` first.' },
+  FORBIDDEN: { status: 403, message: 'The token does not allow this action.' },
+  NOT_FOUND: { status: 404, message: 'No such resource.' },
+  ALREADY_EXISTS: { status: 409, message: 'A resource with that name already exists; pick another name or delete it first.' },
+
+  // images
+  IMAGE_NOT_FOUND: { status: 404, message: 'No such image. Run `drover image list` to see the library.' },
+  IMAGE_EXISTS: { status: 409, message: 'An image with that name already exists. Delete it first or choose another name.' },
+  IMAGE_INVALID: { status: 422, message: 'The file is not a valid disk image (qcow2, raw, vmdk or vhdx).' },
+  IMAGE_CORRUPT: { status: 422, message: 'The image is corrupt; `qemu-img check` found errors.' },
+  IMAGE_FORMAT_UNSUPPORTED: { status: 422, message: 'Unsupported image format. Drover imports qcow2, raw, vmdk and vhdx.' },
+  IMAGE_IN_USE: { status: 409, message: 'The image is used by VMs as a backing file. Delete those VMs or full-clone them first.' },
+  IMAGE_BUILD_FAILED: { status: 500, message: 'Building the guest image failed; see the detail for the step that broke.' },
+  FILE_NOT_FOUND: { status: 404, message: 'The file does not exist or is not readable.' },
+
+  // storage
+  NO_SPACE: { status: 507, message: 'Not enough free space in the storage directory. Free some space and retry.' },
+  DISK_NOT_FOUND: { status: 404, message: 'No such disk.' },
+  SNAPSHOT_NOT_FOUND: { status: 404, message: 'No such snapshot. Run `drover vm snapshot list VM` to see them.' },
+  SNAPSHOT_EXISTS: { status: 409, message: 'A snapshot with that name already exists on this VM.' },
+  STORAGE_ERROR: { status: 500, message: 'A storage command failed; see the detail.' },
+
+  // VMs
+  VM_NOT_FOUND: { status: 404, message: 'No such VM. Run `drover vm list` to see them.' },
+  VM_EXISTS: { status: 409, message: 'A VM with that name already exists.' },
+  VM_NOT_RUNNING: { status: 409, message: 'The VM is not running. Start it first.' },
+  VM_NOT_STOPPED: { status: 409, message: 'The VM is running. Stop it first, or pass --force.' },
+  VM_ALREADY_RUNNING: { status: 409, message: 'The VM is already running.' },
+  VM_NOT_PAUSED: { status: 409, message: 'The VM is not paused.' },
+  VM_BUSY: { status: 409, message: 'Another operation is in progress on this VM. Wait for it or cancel it.' },
+  VM_START_FAILED: { status: 500, message: 'QEMU failed to start the VM; see the detail for its error output.' },
+  GUEST_AGENT_UNAVAILABLE: {
+    status: 503,
+    message: 'The guest agent does not answer. Wait for the VM to finish booting, or check that qemu-guest-agent runs in the guest.',
+  },
+  GUEST_EXEC_FAILED: { status: 502, message: 'The guest could not run the command.' },
+  TIMEOUT: { status: 504, message: 'The action timed out.' },
+
+  // QMP
+  QMP_ERROR: { status: 502, message: 'QEMU refused the command; see the detail.' },
+  QMP_DISCONNECTED: { status: 503, message: 'The connection to QEMU\'s monitor was lost.' },
+  QMP_TIMEOUT: { status: 504, message: 'QEMU did not answer the monitor command in time.' },
+
+  // host / agent
+  HOST_UNREACHABLE: { status: 503, message: 'The host agent cannot be reached. Check that `drover agent` runs on the host.' },
+  ACCELERATOR_UNAVAILABLE: { status: 409, message: 'The requested accelerator is not available on this host.' },
+  DEPENDENCY_MISSING: { status: 500, message: 'A required program is missing. Run `bash scripts/setup`.' },
+  INTERNAL: { status: 500, message: 'Internal error. This is a bug in Drover; please report it with the detail.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error with a stable code from ERRORS; `detail` says what exactly went wrong. */
+export class DroverError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const entry = ERRORS[code];
+    super(detail ? `${entry.message} (${detail})` : entry.message, options);
+    this.name = 'DroverError';
+    this.code = code;
+    this.status = entry.status;
+    this.detail = detail;
+  }
+
+  /** The JSON shape every API error takes. */
+  toJSON(): { code: ErrorCode; message: string; detail?: string } {
+    return { code: this.code, message: ERRORS[this.code].message, ...(this.detail ? { detail: this.detail } : {}) };
+  }
+}
+
+/** True when `err` is a DroverError with the given code. */
+export function isDroverError(err: unknown, code?: ErrorCode): err is DroverError {
+  return err instanceof DroverError && (code === undefined || err.code === code);
+}
