@@ -28,6 +28,8 @@ export const ERRORS = {
   // storage
   NO_SPACE: { status: 507, message: 'Not enough free space in the storage directory. Free some space and retry.' },
   DISK_NOT_FOUND: { status: 404, message: 'No such disk.' },
+  DISK_EXISTS: { status: 409, message: 'A disk already exists at that path. Delete it first or choose another name.' },
+  DISK_IN_USE: { status: 409, message: 'A running QEMU holds the disk open. Stop the VM that uses it first.' },
   SNAPSHOT_NOT_FOUND: { status: 404, message: 'No such snapshot. Run `drover vm snapshot list VM` to see them.' },
   SNAPSHOT_EXISTS: { status: 409, message: 'A snapshot with that name already exists on this VM.' },
   STORAGE_ERROR: { status: 500, message: 'A storage command failed; see the detail.' },
