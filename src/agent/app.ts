@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import { installErrorHandler, requireBearer, sameSecret } from '../shared/http.js';
+import { QemuDriver } from '../drivers/qemu/driver.js';
+import type { AcceleratorProbe } from '../drivers/qemu/accel.js';
+import { ImageLibrary } from '../images/library.js';
+import { imageRoutes } from '../images/routes.js';
+import { VmRecords } from '../vms/records.js';
+import { HostVmService } from '../vms/host-vms.js';
+import { vmRoutes } from '../vms/routes.js';
+import { hostRoutes } from './host-routes.js';
+
+export interface AgentOptions {
+  dataDir: string;
+  /** Runtime directory for sockets; kept short for unix socket paths. Default `<dataDir>/run`. */
+  runDir?: string;
+  accelerator: AcceleratorProbe;
+  logger?: boolean;
+}
+
+export interface Agent {
+  app: FastifyInstance;
+  driver: QemuDriver;
+  vms: HostVmService;
+  images: ImageLibrary;
+  token: string;
+}
+
+/** Reads `<dataDir>/agent.token`, creating it (mode 0600) on first start. */
+export function ensureAgentToken(dataDir: string): string {
+  const file = path.join(dataDir, 'agent.token');
+  try {
+    const existing = fs.readFileSync(file, 'utf8').trim();
+    if (existing) return existing;
+  } catch {
+    // First start.
+  }
+  const token = `drva_${crypto.randomBytes(24).toString('base64url')}`;
+  fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+/** Builds the host agent: QEMU driver, VM and image services, and its authenticated HTTP API. */
+export async function buildAgent(opts: AgentOptions): Promise<Agent> {
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const token = ensureAgentToken(opts.dataDir);
+  const driver = new QemuDriver({ runDir: opts.runDir ?? path.join(opts.dataDir, 'run'), accelerator: opts.accelerator.accelerator });
+  const images = new ImageLibrary(path.join(opts.dataDir, 'images'));
+  const records = new VmRecords(path.join(opts.dataDir, 'vms'));
+  const vms = new HostVmService(records, images, driver, path.join(opts.dataDir, 'bases'));
+  await driver.recover();
+
+  const app = Fastify({ logger: opts.logger ? { level: 'info' } : false, bodyLimit: 4 * 1024 * 1024 });
+  installErrorHandler(app);
+  requireBearer(app, (t) => sameSecret(t, token));
+  await app.register(websocket);
+  app.get('/healthz', async () => ({ ok: true }));
+  await app.register(hostRoutes({ accelerator: opts.accelerator, hostname: os.hostname(), vms }));
+  // An image is in use while any VM disk is backed by its file.
+  await app.register(imageRoutes(images, (name) => records.list().some((r) => r.image === name)));
+  await app.register(
+    vmRoutes(vms, (name) => {
+      const paths = driver.paths(vms.get(name).id);
+      return { socket: paths.console, log: paths.serialLog };
+    }),
+  );
+  app.addHook('onClose', async () => driver.detach());
+  return { app, driver, vms, images, token };
+}

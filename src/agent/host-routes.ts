@@ -1,0 +1,44 @@
+import os from 'node:os';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AcceleratorProbe } from '../drivers/qemu/accel.js';
+import type { HostVmService } from '../vms/host-vms.js';
+import { version } from '../shared/version.js';
+
+const HostView = Type.Object({
+  hostname: Type.String(),
+  version: Type.String(),
+  accelerator: Type.Object({
+    accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]),
+    reason: Type.String(),
+    probedAt: Type.String(),
+    durationMs: Type.Number(),
+  }),
+  capacity: Type.Object({ cpus: Type.Integer(), memoryMiB: Type.Integer() }),
+  usage: Type.Object({ vmsRunning: Type.Integer(), vmsDefined: Type.Integer(), cpusAllocated: Type.Integer(), memoryMiBAllocated: Type.Integer(), load1: Type.Number() }),
+});
+
+/** GET /api/v1/host: what this host is, what it can run, and what it runs now. */
+export function hostRoutes(ctx: { accelerator: AcceleratorProbe; hostname: string; vms: HostVmService }) {
+  return async function plugin(fastify: FastifyInstance): Promise<void> {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    app.get('/api/v1/host', { schema: { response: { 200: HostView } } }, async () => {
+      const all = ctx.vms.list();
+      const running = all.filter((v) => v.state === 'running' || v.state === 'paused');
+      return {
+        hostname: ctx.hostname,
+        version,
+        accelerator: ctx.accelerator,
+        capacity: { cpus: os.cpus().length, memoryMiB: Math.floor(os.totalmem() / 1024 / 1024) },
+        usage: {
+          vmsRunning: running.length,
+          vmsDefined: all.length,
+          cpusAllocated: running.reduce((n, v) => n + v.cpus, 0),
+          memoryMiBAllocated: running.reduce((n, v) => n + v.memoryMiB, 0),
+          load1: os.loadavg()[0] ?? 0,
+        },
+      };
+    });
+  };
+}

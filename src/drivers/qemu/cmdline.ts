@@ -1,0 +1,118 @@
+import path from 'node:path';
+import { DroverError } from '../../shared/errors.js';
+import type { DiskSpec, NicSpec, VmSpec } from '../../vms/spec.js';
+
+/** Files a running VM keeps in its runtime directory. */
+export interface RuntimePaths {
+  dir: string;
+  qmp: string;
+  guestAgent: string;
+  console: string;
+  serialLog: string;
+  qemuLog: string;
+  pidFile: string;
+  vnc: string;
+  runtimeFile: string;
+}
+
+/** The runtime directory layout for VM `id` under `runDir`. */
+export function runtimePaths(runDir: string, id: string): RuntimePaths {
+  const dir = path.join(runDir, id);
+  const paths: RuntimePaths = {
+    dir,
+    qmp: path.join(dir, 'qmp.sock'),
+    guestAgent: path.join(dir, 'qga.sock'),
+    console: path.join(dir, 'console.sock'),
+    serialLog: path.join(dir, 'serial.log'),
+    qemuLog: path.join(dir, 'qemu.log'),
+    pidFile: path.join(dir, 'qemu.pid'),
+    vnc: path.join(dir, 'vnc.sock'),
+    runtimeFile: path.join(dir, 'runtime.json'),
+  };
+  // sun_path is 108 bytes; fail early with a clear message instead of a QEMU bind error.
+  if (Buffer.byteLength(paths.console) > 100) {
+    throw new DroverError('INVALID_ARGUMENT', `runtime directory path too long for unix sockets: ${dir}`);
+  }
+  return paths;
+}
+
+/** The tap device name Drover uses for NIC `index` of VM `id` (at most 15 characters). */
+export function tapName(id: string, index: number): string {
+  return `dt${id.replace(/-/g, '').slice(0, 10)}n${index}`.slice(0, 15);
+}
+
+/** Escapes a value for QEMU's comma-separated option syntax. */
+function optionValue(value: string): string {
+  return value.replace(/,/g, ',,');
+}
+
+function diskArgs(spec: VmSpec, disk: DiskSpec, index: number): string[] {
+  const drive = [
+    `file=${optionValue(disk.path)}`,
+    'if=none',
+    `id=drive-${disk.name}`,
+    'format=qcow2',
+    'discard=unmap',
+  ];
+  if (disk.readOnly) drive.push('readonly=on');
+  if (disk.throttle?.bytesPerSecond) drive.push(`throttling.bps-total=${disk.throttle.bytesPerSecond}`);
+  if (disk.throttle?.iops) drive.push(`throttling.iops-total=${disk.throttle.iops}`);
+  const boot = index === 0 ? ',bootindex=1' : '';
+  if (spec.devices === 'virtio') {
+    return ['-drive', drive.join(','), '-device', `virtio-blk-pci,drive=drive-${disk.name},id=${disk.name}${boot}`];
+  }
+  if (disk.readOnly) {
+    throw new DroverError('INVALID_ARGUMENT', `disk ${disk.name}: IDE disks cannot be read-only; use --devices virtio`);
+  }
+  if (index > 3) throw new DroverError('INVALID_ARGUMENT', 'the emulated device model has room for 4 IDE disks');
+  const bus = `ide.${Math.floor(index / 2)}`;
+  return ['-drive', drive.join(','), '-device', `ide-hd,drive=drive-${disk.name},id=${disk.name},bus=${bus},unit=${index % 2}${boot}`];
+}
+
+function nicArgs(spec: VmSpec, nic: NicSpec, index: number): string[] {
+  const id = `net${index}`;
+  let netdev: string;
+  if (nic.mode === 'user') {
+    const forwards = (nic.portForwards ?? []).map(
+      (f) => `,hostfwd=${f.protocol}:${f.hostAddress ?? '127.0.0.1'}:${f.hostPort}-:${f.guestPort}`,
+    );
+    netdev = `user,id=${id}${forwards.join('')}`;
+  } else {
+    netdev = `tap,id=${id},ifname=${tapName(spec.id, index)},script=no,downscript=no`;
+  }
+  const model = spec.devices === 'virtio' ? 'virtio-net-pci' : 'e1000';
+  return ['-netdev', netdev, '-device', `${model},netdev=${id},mac=${nic.mac},id=nic${index}`];
+}
+
+/** The full QEMU argument list for a VM; the same list is what "run it by hand" means in benchmarks. */
+export function buildQemuArgs(spec: VmSpec, paths: RuntimePaths, accelerator: 'kvm' | 'tcg'): string[] {
+  const args = [
+    '-name', `guest=${spec.name},debug-threads=on`,
+    '-machine', `pc,accel=${accelerator}`,
+    // One baseline CPU model on every host, so any VM can run (and later migrate) anywhere.
+    '-cpu', 'qemu64',
+    '-smp', String(spec.cpus),
+    '-m', String(spec.memoryMiB),
+    '-nodefaults', '-no-user-config',
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-rtc', 'base=utc',
+    '-msg', 'timestamp=on',
+    '-pidfile', paths.pidFile,
+    '-qmp', `unix:${paths.qmp},server=on,wait=off`,
+    '-chardev', `socket,id=serial0,path=${paths.console},server=on,wait=off,logfile=${paths.serialLog},logappend=on`,
+    '-serial', 'chardev:serial0',
+    '-device', 'virtio-serial-pci,id=vserial0',
+    '-chardev', `socket,id=qga0,path=${paths.guestAgent},server=on,wait=off`,
+    '-device', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0',
+  ];
+  if (spec.vnc) args.push('-vga', 'std', '-vnc', `unix:${paths.vnc}`);
+  else args.push('-display', 'none');
+  spec.disks.forEach((disk, i) => args.push(...diskArgs(spec, disk, i)));
+  spec.nics.forEach((nic, i) => args.push(...nicArgs(spec, nic, i)));
+  if (spec.boot) {
+    args.push('-kernel', spec.boot.kernel);
+    if (spec.boot.initrd) args.push('-initrd', spec.boot.initrd);
+    if (spec.boot.cmdline) args.push('-append', spec.boot.cmdline);
+  }
+  return args;
+}

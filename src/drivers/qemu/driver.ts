@@ -1,0 +1,374 @@
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DroverError } from '../../shared/errors.js';
+import { QmpClient } from '../../qmp/client.js';
+import { GuestAgentClient } from '../../guest-agent/client.js';
+import type { VmSpec, VmState } from '../../vms/spec.js';
+import type { Driver, DriverCapabilities, ExecResult, RuntimeStatus } from '../types.js';
+import { buildQemuArgs, runtimePaths, type RuntimePaths } from './cmdline.js';
+import { isOurQemu, readPidFile, signalProcess, spawnQemu, tailLog } from './process.js';
+import { applyCpuLimit, removeCpuLimit } from './cgroups.js';
+import { readRuntimeFile, writeRuntimeFile, type RuntimeFile } from './runtime-file.js';
+
+const QMP_CONNECT_TIMEOUT_MS = 15_000;
+const LIVENESS_INTERVAL_MS = 1_000;
+
+/** One VM this driver runs (or ran): its process, monitor connection and state. */
+interface VmRuntime {
+  spec: VmSpec;
+  paths: RuntimePaths;
+  file: RuntimeFile;
+  qmp?: QmpClient;
+  guestAgent?: GuestAgentClient;
+  /** Set when Drover itself asked QEMU to go away, so the exit is not a crash. */
+  exitExpected: boolean;
+  /** Set once QEMU reported SHUTDOWN: the guest powered off, or QEMU was told to quit. */
+  shutdownReason?: string;
+  exitWaiters: Array<() => void>;
+  /** Exit status, when this process spawned QEMU. */
+  exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
+}
+
+export interface QemuDriverOptions {
+  /** Directory for per-VM sockets, logs and runtime state; must be short (unix socket paths). */
+  runDir: string;
+  accelerator: 'kvm' | 'tcg';
+}
+
+/** Runs VMs as independent QEMU processes and manages them over QMP and the guest agent. */
+export class QemuDriver implements Driver {
+  readonly kind = 'qemu';
+  readonly capabilities: DriverCapabilities = {
+    liveMigrate: true,
+    snapshots: true,
+    guestExec: true,
+    serialConsole: true,
+    vnc: true,
+    deviceModels: ['virtio', 'emulated'],
+  };
+  private readonly runtimes = new Map<string, VmRuntime>();
+  private readonly listeners: Array<(status: RuntimeStatus) => void> = [];
+  private readonly livenessTimer: NodeJS.Timeout;
+
+  constructor(private readonly options: QemuDriverOptions) {
+    fs.mkdirSync(options.runDir, { recursive: true });
+    this.livenessTimer = setInterval(() => this.checkLiveness(), LIVENESS_INTERVAL_MS);
+    this.livenessTimer.unref();
+  }
+
+  /** Paths of a VM's runtime files (console log, sockets), whether or not it runs. */
+  paths(id: string): RuntimePaths {
+    return runtimePaths(this.options.runDir, id);
+  }
+
+  /** The QEMU arguments this driver would use for `spec`. */
+  commandLine(spec: VmSpec): string[] {
+    return buildQemuArgs(spec, this.paths(spec.id), this.options.accelerator);
+  }
+
+  onStateChange(listener: (status: RuntimeStatus) => void): void {
+    this.listeners.push(listener);
+  }
+
+  status(id: string): RuntimeStatus {
+    const rt = this.runtimes.get(id);
+    if (rt) return this.toStatus(id, rt.file);
+    const file = readRuntimeFile(this.paths(id).runtimeFile);
+    if (file) return this.toStatus(id, file);
+    return { id, state: 'stopped', guestReady: false };
+  }
+
+  async start(spec: VmSpec): Promise<RuntimeStatus> {
+    const current = this.runtimes.get(spec.id);
+    if (current && ['running', 'paused', 'starting', 'stopping'].includes(current.file.state)) {
+      throw new DroverError('VM_ALREADY_RUNNING', spec.name);
+    }
+    for (const disk of spec.disks) {
+      if (!fs.existsSync(disk.path)) throw new DroverError('DISK_NOT_FOUND', `${disk.name}: ${disk.path}`);
+    }
+    if (spec.boot && !fs.existsSync(spec.boot.kernel)) throw new DroverError('FILE_NOT_FOUND', spec.boot.kernel);
+    const paths = this.paths(spec.id);
+    const args = buildQemuArgs(spec, paths, this.options.accelerator);
+    fs.mkdirSync(paths.dir, { recursive: true });
+    for (const stale of [paths.qmp, paths.guestAgent, paths.console, paths.vnc, paths.pidFile]) fs.rmSync(stale, { force: true });
+    fs.writeFileSync(paths.qemuLog, '');
+
+    const rt: VmRuntime = {
+      spec,
+      paths,
+      file: { spec, state: 'starting', accelerator: this.options.accelerator, guestReady: false },
+      exitExpected: false,
+      exitWaiters: [],
+    };
+    this.runtimes.set(spec.id, rt);
+    this.save(rt);
+
+    const spawned = spawnQemu(args, paths.qemuLog, spec.cpuPinning);
+    rt.file.pid = spawned.pid;
+    rt.file.startedAt = new Date().toISOString();
+    this.save(rt);
+    let exitedEarly = false;
+    void spawned.exited.then((info) => {
+      rt.exitInfo = info;
+      exitedEarly = true;
+      this.handleExit(rt);
+    });
+
+    try {
+      rt.qmp = await QmpClient.connect(paths.qmp, { timeoutMs: QMP_CONNECT_TIMEOUT_MS });
+    } catch (err) {
+      signalProcess(spawned.pid, 'SIGKILL');
+      await sleep(50);
+      const detail = tailLog(paths.qemuLog) || (err as Error).message;
+      this.setState(rt, 'stopped');
+      throw new DroverError('VM_START_FAILED', detail, { cause: err });
+    }
+    if (exitedEarly) throw new DroverError('VM_START_FAILED', tailLog(paths.qemuLog) || 'QEMU exited during start');
+    this.watchMonitor(rt);
+    if (spec.cpuLimitPercent) applyCpuLimit(spec.id, spawned.pid, spec.cpuLimitPercent);
+    this.setState(rt, 'running');
+    return this.status(spec.id);
+  }
+
+  async stop(id: string, opts: { timeoutMs?: number } = {}): Promise<RuntimeStatus> {
+    const rt = this.requireLive(id);
+    rt.exitExpected = true;
+    this.setState(rt, 'stopping');
+    // A paused guest cannot react to the power button.
+    if (rt.file.state === 'paused') await rt.qmp?.execute('cont').catch(() => undefined);
+    await rt.qmp?.execute('system_powerdown').catch(() => undefined);
+    if (await this.waitForExit(rt, opts.timeoutMs ?? 60_000)) return this.status(id);
+    return this.kill(id);
+  }
+
+  async kill(id: string): Promise<RuntimeStatus> {
+    const rt = this.requireLive(id);
+    rt.exitExpected = true;
+    await rt.qmp?.execute('quit', undefined, { timeoutMs: 2_000 }).catch(() => undefined);
+    if (!(await this.waitForExit(rt, 3_000)) && rt.file.pid) {
+      signalProcess(rt.file.pid, 'SIGKILL');
+      await this.waitForExit(rt, 5_000);
+    }
+    return this.status(id);
+  }
+
+  async reboot(id: string): Promise<RuntimeStatus> {
+    const rt = this.requireRunning(id);
+    rt.file.guestReady = false;
+    this.save(rt);
+    await this.monitor(rt).execute('system_reset');
+    return this.status(id);
+  }
+
+  async pause(id: string): Promise<RuntimeStatus> {
+    const rt = this.requireRunning(id);
+    await this.monitor(rt).execute('stop');
+    this.setState(rt, 'paused');
+    return this.status(id);
+  }
+
+  async resume(id: string): Promise<RuntimeStatus> {
+    const rt = this.requireLive(id);
+    if (rt.file.state !== 'paused') throw new DroverError('VM_NOT_PAUSED', rt.spec.name);
+    await this.monitor(rt).execute('cont');
+    this.setState(rt, 'running');
+    return this.status(id);
+  }
+
+  async waitReady(id: string, timeoutMs: number): Promise<void> {
+    const rt = this.requireRunning(id);
+    const agent = await this.guestAgent(rt, timeoutMs);
+    await agent.waitReady(timeoutMs);
+    rt.file.guestReady = true;
+    this.save(rt);
+    this.emit(rt);
+  }
+
+  async exec(id: string, path: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const rt = this.requireRunning(id);
+    const agent = await this.guestAgent(rt, 5_000);
+    return agent.exec(path, args, opts);
+  }
+
+  /** Sends one QMP command to a running VM (used by storage and migration code on the host). */
+  async qmp(id: string): Promise<QmpClient> {
+    return this.monitor(this.requireLive(id));
+  }
+
+  async recover(): Promise<RuntimeStatus[]> {
+    const found: RuntimeStatus[] = [];
+    for (const id of fs.readdirSync(this.options.runDir)) {
+      const paths = this.paths(id);
+      const file = readRuntimeFile(paths.runtimeFile);
+      if (!file || this.runtimes.has(id)) continue;
+      const rt: VmRuntime = { spec: file.spec, paths, file, exitExpected: false, exitWaiters: [] };
+      const live = file.state !== 'stopped' && file.state !== 'crashed';
+      const pid = readPidFile(paths.pidFile) ?? file.pid;
+      if (live && pid && isOurQemu(pid, paths.dir)) {
+        this.runtimes.set(id, rt);
+        try {
+          rt.qmp = await QmpClient.connect(paths.qmp, { timeoutMs: 5_000 });
+          const qs = await rt.qmp.execute('query-status');
+          rt.file.pid = pid;
+          this.watchMonitor(rt);
+          this.setState(rt, qs.status === 'paused' ? 'paused' : 'running');
+        } catch (err) {
+          this.markCrashed(rt, `monitor unreachable after agent restart: ${(err as Error).message}`);
+        }
+      } else if (live) {
+        this.runtimes.set(id, rt);
+        this.markCrashed(rt, 'QEMU exited while the host agent was not running');
+      }
+      found.push(this.status(id));
+    }
+    return found;
+  }
+
+  async detach(): Promise<void> {
+    clearInterval(this.livenessTimer);
+    for (const rt of this.runtimes.values()) {
+      rt.guestAgent?.close();
+      rt.qmp?.close();
+    }
+  }
+
+  /** Forgets a stopped VM's runtime state (its console log goes too). */
+  forget(id: string): void {
+    const rt = this.runtimes.get(id);
+    if (rt && !['stopped', 'crashed'].includes(rt.file.state)) throw new DroverError('VM_NOT_STOPPED', rt.spec.name);
+    this.runtimes.delete(id);
+    fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
+  }
+
+  private monitor(rt: VmRuntime): QmpClient {
+    if (!rt.qmp) throw new DroverError('QMP_DISCONNECTED', rt.spec.name);
+    return rt.qmp;
+  }
+
+  private async guestAgent(rt: VmRuntime, timeoutMs: number): Promise<GuestAgentClient> {
+    if (!rt.guestAgent) rt.guestAgent = await GuestAgentClient.connect(rt.paths.guestAgent, { timeoutMs });
+    return rt.guestAgent;
+  }
+
+  private requireLive(id: string): VmRuntime {
+    const rt = this.runtimes.get(id);
+    if (!rt || !['running', 'paused', 'starting', 'stopping'].includes(rt.file.state)) {
+      throw new DroverError('VM_NOT_RUNNING', rt?.spec.name ?? id);
+    }
+    return rt;
+  }
+
+  private requireRunning(id: string): VmRuntime {
+    const rt = this.requireLive(id);
+    if (rt.file.state !== 'running') throw new DroverError('VM_NOT_RUNNING', `${rt.spec.name} is ${rt.file.state}`);
+    return rt;
+  }
+
+  private watchMonitor(rt: VmRuntime): void {
+    const qmp = this.monitor(rt);
+    qmp.on('SHUTDOWN', (data) => {
+      rt.shutdownReason = data.reason;
+    });
+    qmp.on('STOP', () => {
+      if (rt.file.state === 'running') this.setState(rt, 'paused');
+    });
+    qmp.on('RESUME', () => {
+      if (rt.file.state === 'paused') this.setState(rt, 'running');
+    });
+    qmp.on('RESET', () => {
+      rt.file.guestReady = false;
+      this.save(rt);
+    });
+    qmp.onDisconnect(() => {
+      rt.qmp = undefined;
+      // The monitor closes just before the process is gone; give the kernel a moment to reap it.
+      setTimeout(() => this.checkRuntime(rt), 100).unref();
+    });
+  }
+
+  /** Treats a vanished QEMU as stopped (when expected or guest-initiated) or crashed. */
+  private handleExit(rt: VmRuntime): void {
+    if (rt.file.state === 'stopped' || rt.file.state === 'crashed') return;
+    rt.guestAgent?.close();
+    rt.guestAgent = undefined;
+    rt.qmp?.close();
+    rt.qmp = undefined;
+    removeCpuLimit(rt.spec.id);
+    const reason = rt.shutdownReason;
+    if (rt.exitExpected || reason === 'guest-shutdown' || reason === 'host-qmp-quit') {
+      this.setState(rt, 'stopped');
+    } else {
+      const how = rt.exitInfo?.signal
+        ? `killed by ${rt.exitInfo.signal}`
+        : rt.exitInfo?.code !== undefined && rt.exitInfo.code !== null
+          ? `exited with code ${rt.exitInfo.code}`
+          : reason
+            ? `shut down unexpectedly (${reason})`
+            : 'the process disappeared without a shutdown event';
+      const log = tailLog(rt.paths.qemuLog, 2);
+      this.markCrashed(rt, `QEMU ${how}${log ? `; last log: ${log}` : ''}`);
+    }
+    for (const wake of rt.exitWaiters.splice(0)) wake();
+  }
+
+  private markCrashed(rt: VmRuntime, reason: string): void {
+    rt.file.crashReason = reason;
+    rt.file.crashedAt = new Date().toISOString();
+    this.setState(rt, 'crashed');
+  }
+
+  private checkRuntime(rt: VmRuntime): void {
+    const live = ['running', 'paused', 'starting', 'stopping'].includes(rt.file.state);
+    if (live && rt.file.pid && !isOurQemu(rt.file.pid, rt.paths.dir)) {
+      // Let the spawn exit handler supply the exit code when it is about to fire.
+      setTimeout(() => this.handleExit(rt), rt.exitInfo ? 0 : 50).unref();
+    }
+  }
+
+  private checkLiveness(): void {
+    for (const rt of this.runtimes.values()) {
+      if (rt.file.state !== 'starting') this.checkRuntime(rt);
+    }
+  }
+
+  private waitForExit(rt: VmRuntime, timeoutMs: number): Promise<boolean> {
+    if (rt.file.state === 'stopped' || rt.file.state === 'crashed') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      rt.exitWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private setState(rt: VmRuntime, state: VmState): void {
+    rt.file.state = state;
+    if (state === 'stopped' || state === 'crashed') rt.file.guestReady = false;
+    if (state !== 'crashed') delete rt.file.crashReason;
+    this.save(rt);
+    this.emit(rt);
+  }
+
+  private save(rt: VmRuntime): void {
+    writeRuntimeFile(rt.paths.runtimeFile, rt.file);
+  }
+
+  private emit(rt: VmRuntime): void {
+    const status = this.toStatus(rt.spec.id, rt.file);
+    for (const listener of this.listeners) listener(status);
+  }
+
+  private toStatus(id: string, file: RuntimeFile): RuntimeStatus {
+    const live = ['running', 'paused', 'starting', 'stopping'].includes(file.state);
+    return {
+      id,
+      state: file.state,
+      guestReady: file.guestReady,
+      accelerator: file.accelerator,
+      ...(live && file.pid ? { pid: file.pid } : {}),
+      ...(live && file.startedAt ? { startedAt: file.startedAt } : {}),
+      ...(file.crashReason ? { crashReason: file.crashReason } : {}),
+    };
+  }
+}

@@ -1,0 +1,347 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DroverError } from '../shared/errors.js';
+import { validateName } from '../shared/names.js';
+import type { ImageLibrary } from '../images/library.js';
+import * as disks from '../storage/disks.js';
+import * as qemuImg from '../storage/qemu-img.js';
+import type { QemuDriver } from '../drivers/qemu/driver.js';
+import type { ExecResult, RuntimeStatus } from '../drivers/types.js';
+import { VmRecords, type VmRecord } from './records.js';
+import type { CreateVmRequest, VmView, SnapshotView } from './schemas.js';
+import { macFor } from './mac.js';
+
+const GiB = 1024 ** 3;
+
+/** The VMs one host defines and runs: disks, lifecycle, snapshots and clones. */
+export class HostVmService {
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly records: VmRecords,
+    private readonly images: ImageLibrary,
+    private readonly driver: QemuDriver,
+    private readonly basesDir: string,
+  ) {
+    fs.mkdirSync(basesDir, { recursive: true });
+  }
+
+  list(): VmView[] {
+    return this.records.list().map((r) => this.view(r));
+  }
+
+  get(name: string): VmView {
+    return this.view(this.require(name));
+  }
+
+  /** Defines a VM from an image (linked or full clone) or a blank disk; nothing is left behind on failure. */
+  async create(req: CreateVmRequest): Promise<VmView> {
+    validateName('VM', req.name);
+    if (this.records.read(req.name)) throw new DroverError('VM_EXISTS', req.name);
+    if (!req.image && !req.diskGiB) throw new DroverError('INVALID_ARGUMENT', 'give an image, or a disk size for a blank disk');
+    const id = crypto.randomUUID();
+    const staging = path.join(this.records.dir, `.creating-${req.name}-${id.slice(0, 8)}`);
+    fs.mkdirSync(staging);
+    try {
+      const diskFile = path.join(staging, 'root.qcow2');
+      let sizeBytes = (req.diskGiB ?? 0) * GiB;
+      let boot: VmRecord['boot'];
+      if (req.image) {
+        const image = this.images.get(req.image);
+        if (req.clone === 'full') await disks.createFullClone(diskFile, image.path);
+        else await disks.createLinkedClone(diskFile, image.path);
+        if (sizeBytes && sizeBytes < image.virtualSizeBytes) {
+          throw new DroverError('INVALID_SIZE', `--disk ${req.diskGiB} GiB is smaller than image ${image.name}`);
+        }
+        if (sizeBytes > image.virtualSizeBytes) await qemuImg.resize(diskFile, sizeBytes);
+        sizeBytes = Math.max(sizeBytes, image.virtualSizeBytes);
+        if (image.boot) {
+          boot = {
+            kernel: image.boot.kernel,
+            ...(image.boot.initrd ? { initrd: image.boot.initrd } : {}),
+            cmdline: `${image.boot.cmdline ?? ''} drover.hostname=${req.name}`.trim(),
+          };
+        }
+      } else {
+        await disks.createBlankDisk(diskFile, sizeBytes);
+      }
+      const extra = await this.createExtraDisks(staging, req);
+      const record: VmRecord = {
+        id,
+        name: req.name,
+        ...(req.image ? { image: req.image } : {}),
+        cpus: req.cpus ?? 1,
+        memoryMiB: req.memoryMiB ?? 256,
+        devices: req.devices ?? 'virtio',
+        disks: [
+          { name: 'root', file: 'root.qcow2', sizeBytes, ...(req.diskThrottle ? { throttle: req.diskThrottle } : {}) },
+          ...extra,
+        ],
+        nics: [this.nicFor(id, req)],
+        ...(boot ? { boot } : {}),
+        ...(req.cpuPinning ? { cpuPinning: req.cpuPinning } : {}),
+        ...(req.cpuLimitPercent ? { cpuLimitPercent: req.cpuLimitPercent } : {}),
+        vnc: req.vnc ?? true,
+        createdAt: new Date().toISOString(),
+      };
+      // Validates the combination (e.g. read-only IDE disks) before anything becomes visible.
+      this.driver.commandLine(this.records.toSpec({ ...record, name: record.name }));
+      fs.writeFileSync(path.join(staging, 'vm.json'), JSON.stringify(record, null, 2));
+      fs.renameSync(staging, this.records.vmDir(req.name));
+      return this.view(record);
+    } catch (err) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async start(name: string): Promise<VmView> {
+    const record = this.require(name);
+    return this.exclusive(name, async () => {
+      await this.driver.start(this.records.toSpec(record));
+      return this.view(record);
+    });
+  }
+
+  async stop(name: string, timeoutMs?: number): Promise<VmView> {
+    const record = this.require(name);
+    return this.exclusive(name, async () => {
+      await this.driver.stop(record.id, timeoutMs !== undefined ? { timeoutMs } : {});
+      return this.view(record);
+    });
+  }
+
+  /** Kill, reboot, pause or resume: one QMP-level action, no disk work. */
+  async act(name: string, action: 'kill' | 'reboot' | 'pause' | 'resume'): Promise<VmView> {
+    const record = this.require(name);
+    await this.driver[action](record.id);
+    return this.view(record);
+  }
+
+  async waitReady(name: string, timeoutMs: number): Promise<VmView> {
+    const record = this.require(name);
+    await this.driver.waitReady(record.id, timeoutMs);
+    return this.view(record);
+  }
+
+  async exec(name: string, cmd: string, args: string[], opts: { input?: string; timeoutMs?: number }): Promise<ExecResult> {
+    return this.driver.exec(this.require(name).id, cmd, args, opts);
+  }
+
+  /** Deletes a stopped VM and its disks; `force` kills a running one first. */
+  async delete(name: string, force = false): Promise<void> {
+    const record = this.require(name);
+    await this.exclusive(name, async () => {
+      if (this.isLive(record)) {
+        if (!force) throw new DroverError('VM_NOT_STOPPED', name);
+        await this.driver.kill(record.id);
+      }
+      this.driver.forget(record.id);
+      fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
+      await this.pruneBases();
+    });
+  }
+
+  async snapshotCreate(name: string, snapshot: string): Promise<SnapshotView[]> {
+    validateName('snapshot', snapshot);
+    const record = this.require(name);
+    return this.exclusive(name, async () => {
+      if ((await this.snapshotList(name)).some((s) => s.name === snapshot)) throw new DroverError('SNAPSHOT_EXISTS', snapshot);
+      const writable = record.disks.filter((d) => !d.readOnly);
+      if (this.isLive(record)) {
+        const qmp = await this.driver.qmp(record.id);
+        for (const d of writable) {
+          await qmp.execute('blockdev-snapshot-internal-sync', { device: `drive-${d.name}`, name: snapshot });
+        }
+      } else {
+        for (const d of writable) await disks.snapshotCreate(this.records.diskPath(record, d), snapshot);
+      }
+      return this.snapshotList(name);
+    });
+  }
+
+  async snapshotList(name: string): Promise<SnapshotView[]> {
+    const record = this.require(name);
+    const root = record.disks[0];
+    if (!root) return [];
+    const info = await qemuImg.info(this.records.diskPath(record, root));
+    return info.snapshots.map((s) => ({ name: s.name, createdAt: s.date, vmStateSizeBytes: s.vmStateSize }));
+  }
+
+  /** Reverts every disk to the snapshot; the VM must be stopped and boots from that state next. */
+  async snapshotRevert(name: string, snapshot: string): Promise<SnapshotView[]> {
+    const record = this.require(name);
+    return this.exclusive(name, async () => {
+      if (this.isLive(record)) throw new DroverError('VM_NOT_STOPPED', `${name}: revert needs a stopped VM`);
+      await this.requireSnapshot(name, snapshot);
+      for (const d of record.disks.filter((x) => !x.readOnly)) await disks.snapshotRevert(this.records.diskPath(record, d), snapshot);
+      return this.snapshotList(name);
+    });
+  }
+
+  async snapshotDelete(name: string, snapshot: string): Promise<SnapshotView[]> {
+    const record = this.require(name);
+    return this.exclusive(name, async () => {
+      await this.requireSnapshot(name, snapshot);
+      const writable = record.disks.filter((d) => !d.readOnly);
+      if (this.isLive(record)) {
+        const qmp = await this.driver.qmp(record.id);
+        for (const d of writable) {
+          await qmp.execute('blockdev-snapshot-delete-internal-sync', { device: `drive-${d.name}`, name: snapshot });
+        }
+      } else {
+        for (const d of writable) await disks.snapshotDelete(this.records.diskPath(record, d), snapshot);
+      }
+      return this.snapshotList(name);
+    });
+  }
+
+  /**
+   * Clones a stopped VM. Full: standalone copies of every disk. Linked: the source's disks are frozen
+   * into shared read-only bases, and source and clone each get a thin overlay on them.
+   */
+  async clone(source: string, target: string, mode: 'linked' | 'full'): Promise<VmView> {
+    validateName('VM', target);
+    const src = this.require(source);
+    if (this.records.read(target)) throw new DroverError('VM_EXISTS', target);
+    return this.exclusive(source, async () => {
+      if (this.isLive(src)) throw new DroverError('VM_NOT_STOPPED', `${source}: clone needs a stopped VM`);
+      const id = crypto.randomUUID();
+      const staging = path.join(this.records.dir, `.creating-${target}-${id.slice(0, 8)}`);
+      fs.mkdirSync(staging);
+      const undo: Array<() => void> = [() => fs.rmSync(staging, { recursive: true, force: true })];
+      try {
+        if (mode === 'full') {
+          for (const d of src.disks) await disks.createFullClone(path.join(staging, d.file), this.records.diskPath(src, d));
+        } else {
+          for (const d of src.disks) await this.linkDisk(src, d, path.join(staging, d.file), undo);
+        }
+        const record: VmRecord = {
+          ...src,
+          id,
+          name: target,
+          nics: src.nics.map((n, i) => ({ ...n, mac: macFor(id, i) })),
+          ...(src.boot ? { boot: { ...src.boot, cmdline: (src.boot.cmdline ?? '').replace(/drover\.hostname=\S+/, `drover.hostname=${target}`) } } : {}),
+          createdAt: new Date().toISOString(),
+        };
+        fs.writeFileSync(path.join(staging, 'vm.json'), JSON.stringify(record, null, 2));
+        fs.renameSync(staging, this.records.vmDir(target));
+        return this.view(record);
+      } catch (err) {
+        for (const step of undo.reverse()) step();
+        throw err;
+      }
+    });
+  }
+
+  /** Host-side view of the VM used for crash reports and reconciliation. */
+  status(name: string): RuntimeStatus {
+    return this.driver.status(this.require(name).id);
+  }
+
+  private async linkDisk(src: VmRecord, disk: VmRecord['disks'][number], target: string, undo: Array<() => void>): Promise<void> {
+    if (disk.readOnly) {
+      await disks.createFullClone(target, this.records.diskPath(src, disk));
+      return;
+    }
+    const current = this.records.diskPath(src, disk);
+    if ((await qemuImg.info(current)).snapshots.length > 0) {
+      throw new DroverError('INVALID_ARGUMENT', `${src.name}: a linked clone needs a source without snapshots; use --full or delete them`);
+    }
+    const base = path.join(this.basesDir, `${src.id}-${disk.name}-${Date.now()}.qcow2`);
+    fs.renameSync(current, base);
+    undo.push(() => fs.renameSync(base, current));
+    fs.chmodSync(base, 0o444);
+    await disks.createLinkedClone(current, base);
+    undo.push(() => fs.rmSync(current, { force: true }));
+    await disks.createLinkedClone(target, base);
+  }
+
+  /** Removes frozen bases no VM disk is backed by any more. */
+  private async pruneBases(): Promise<void> {
+    const used = new Set<string>();
+    for (const record of this.records.list()) {
+      for (const d of record.disks) {
+        const info = await qemuImg.info(this.records.diskPath(record, d)).catch(() => undefined);
+        if (info?.backingFile) used.add(path.resolve(info.backingFile));
+      }
+    }
+    for (const file of fs.readdirSync(this.basesDir)) {
+      const full = path.join(this.basesDir, file);
+      if (!used.has(full)) fs.rmSync(full, { force: true });
+    }
+  }
+
+  private async requireSnapshot(name: string, snapshot: string): Promise<void> {
+    if (!(await this.snapshotList(name)).some((s) => s.name === snapshot)) throw new DroverError('SNAPSHOT_NOT_FOUND', snapshot);
+  }
+
+  private async createExtraDisks(dir: string, req: CreateVmRequest): Promise<VmRecord['disks']> {
+    const out: VmRecord['disks'] = [];
+    for (const extra of req.extraDisks ?? []) {
+      validateName('disk', extra.name);
+      if (extra.name === 'root' || out.some((d) => d.name === extra.name)) throw new DroverError('ALREADY_EXISTS', `disk ${extra.name}`);
+      const file = `${extra.name}.qcow2`;
+      await disks.createBlankDisk(path.join(dir, file), extra.sizeGiB * GiB);
+      out.push({ name: extra.name, file, sizeBytes: extra.sizeGiB * GiB, ...(extra.readOnly ? { readOnly: true } : {}) });
+    }
+    return out;
+  }
+
+  private nicFor(id: string, req: CreateVmRequest): VmRecord['nics'][number] {
+    const mac = macFor(id, 0);
+    if (req.bridge) {
+      return { mode: 'bridge', mac, bridge: req.bridge, ...(req.nicRateLimitKbit ? { rateLimitKbit: req.nicRateLimitKbit } : {}) };
+    }
+    if (req.nicRateLimitKbit) throw new DroverError('INVALID_ARGUMENT', 'NIC rate limits need a bridged NIC (--bridge)');
+    return { mode: 'user', mac, ...(req.portForwards ? { portForwards: req.portForwards } : {}) };
+  }
+
+  private isLive(record: VmRecord): boolean {
+    return ['running', 'paused', 'starting', 'stopping'].includes(this.driver.status(record.id).state);
+  }
+
+  private require(name: string): VmRecord {
+    const record = typeof name === 'string' ? this.records.read(name) : undefined;
+    if (!record) throw new DroverError('VM_NOT_FOUND', name);
+    return record;
+  }
+
+  /** Runs `fn` while no other disk-changing action runs on the same VM. */
+  private async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy.has(name)) throw new DroverError('VM_BUSY', name);
+    this.busy.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  private view(record: VmRecord): VmView {
+    const status = this.driver.status(record.id);
+    return {
+      id: record.id,
+      name: record.name,
+      ...(record.image ? { image: record.image } : {}),
+      cpus: record.cpus,
+      memoryMiB: record.memoryMiB,
+      devices: record.devices,
+      state: status.state,
+      guestReady: status.guestReady,
+      ...(status.pid ? { pid: status.pid } : {}),
+      ...(status.startedAt ? { startedAt: status.startedAt } : {}),
+      ...(status.crashReason ? { crashReason: status.crashReason } : {}),
+      disks: record.disks.map((d) => ({
+        name: d.name,
+        path: this.records.diskPath(record, d),
+        sizeBytes: d.sizeBytes,
+        readOnly: d.readOnly ?? false,
+        ...(d.throttle ? { throttle: d.throttle } : {}),
+      })),
+      nics: record.nics,
+      createdAt: record.createdAt,
+    };
+  }
+}

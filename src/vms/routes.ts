@@ -1,0 +1,152 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { DroverError } from '../shared/errors.js';
+import type { HostVmService } from './host-vms.js';
+import { CreateVmRequest, ExecRequest, ExecResultView, SnapshotView, VmView } from './schemas.js';
+
+const NameParams = Type.Object({ name: Type.String({ maxLength: 200 }) });
+const SnapshotParams = Type.Object({ name: Type.String({ maxLength: 200 }), snapshot: Type.String({ maxLength: 200 }) });
+const Snapshots = Type.Array(SnapshotView);
+const Actions = ['kill', 'reboot', 'pause', 'resume'] as const;
+
+/** The host agent's VM routes: lifecycle, exec, snapshots, clones and the serial console. */
+export function vmRoutes(service: HostVmService, consolePath: (name: string) => { socket: string; log: string }) {
+  return async function plugin(fastify: FastifyInstance): Promise<void> {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/api/v1/vms', { schema: { response: { 200: Type.Array(VmView) } } }, async () => service.list());
+    app.post('/api/v1/vms', { schema: { body: CreateVmRequest, response: { 201: VmView } } }, async (req, reply) => {
+      reply.status(201);
+      return service.create(req.body);
+    });
+    app.get('/api/v1/vms/:name', { schema: { params: NameParams, response: { 200: VmView } } }, async (req) =>
+      service.get(req.params.name),
+    );
+    app.delete(
+      '/api/v1/vms/:name',
+      { schema: { params: NameParams, querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }) } },
+      async (req, reply) => {
+        await service.delete(req.params.name, req.query.force ?? false);
+        return reply.status(204).send();
+      },
+    );
+    app.post('/api/v1/vms/:name/start', { schema: { params: NameParams, response: { 200: VmView } } }, async (req) =>
+      service.start(req.params.name),
+    );
+    app.post(
+      '/api/v1/vms/:name/stop',
+      {
+        schema: {
+          params: NameParams,
+          body: Type.Optional(Type.Object({ timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) }, { additionalProperties: false })),
+          response: { 200: VmView },
+        },
+      },
+      async (req) => service.stop(req.params.name, req.body?.timeoutMs),
+    );
+    for (const action of Actions) {
+      app.post(`/api/v1/vms/:name/${action}`, { schema: { params: NameParams, response: { 200: VmView } } }, async (req) =>
+        service.act(req.params.name, action),
+      );
+    }
+    app.post(
+      '/api/v1/vms/:name/wait-ready',
+      {
+        schema: {
+          params: NameParams,
+          body: Type.Object({ timeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000 }) }, { additionalProperties: false }),
+          response: { 200: VmView },
+        },
+      },
+      async (req) => service.waitReady(req.params.name, req.body.timeoutMs),
+    );
+    app.post(
+      '/api/v1/vms/:name/exec',
+      { schema: { params: NameParams, body: ExecRequest, response: { 200: ExecResultView } } },
+      async (req) => {
+        const { command, args, input, timeoutMs } = req.body;
+        return service.exec(req.params.name, command, args ?? [], {
+          ...(input !== undefined ? { input } : {}),
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        });
+      },
+    );
+    app.post(
+      '/api/v1/vms/:name/clone',
+      {
+        schema: {
+          params: NameParams,
+          body: Type.Object(
+            { name: Type.String({ minLength: 1, maxLength: 63 }), mode: Type.Optional(Type.Union([Type.Literal('linked'), Type.Literal('full')])) },
+            { additionalProperties: false },
+          ),
+          response: { 201: VmView },
+        },
+      },
+      async (req, reply) => {
+        reply.status(201);
+        return service.clone(req.params.name, req.body.name, req.body.mode ?? 'full');
+      },
+    );
+    app.get('/api/v1/vms/:name/snapshots', { schema: { params: NameParams, response: { 200: Snapshots } } }, async (req) =>
+      service.snapshotList(req.params.name),
+    );
+    app.post(
+      '/api/v1/vms/:name/snapshots',
+      {
+        schema: {
+          params: NameParams,
+          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }, { additionalProperties: false }),
+          response: { 201: Snapshots },
+        },
+      },
+      async (req, reply) => {
+        reply.status(201);
+        return service.snapshotCreate(req.params.name, req.body.name);
+      },
+    );
+    app.post(
+      '/api/v1/vms/:name/snapshots/:snapshot/revert',
+      { schema: { params: SnapshotParams, response: { 200: Snapshots } } },
+      async (req) => service.snapshotRevert(req.params.name, req.params.snapshot),
+    );
+    app.delete(
+      '/api/v1/vms/:name/snapshots/:snapshot',
+      { schema: { params: SnapshotParams, response: { 200: Snapshots } } },
+      async (req) => service.snapshotDelete(req.params.name, req.params.snapshot),
+    );
+    app.get(
+      '/api/v1/vms/:name/console/log',
+      { schema: { params: NameParams, querystring: Type.Object({ tailBytes: Type.Optional(Type.Integer({ minimum: 1 })) }) } },
+      async (req, reply) => {
+        service.get(req.params.name);
+        const { log } = consolePath(req.params.name);
+        const text = fs.existsSync(log) ? fs.readFileSync(log) : Buffer.alloc(0);
+        const tail = req.query.tailBytes ? text.subarray(Math.max(0, text.length - req.query.tailBytes)) : text;
+        return reply.type('text/plain; charset=utf-8').send(tail);
+      },
+    );
+    app.get('/api/v1/vms/:name/console', { websocket: true, schema: { params: NameParams } }, (socket, req) => {
+      const { name } = req.params as { name: string };
+      let path: string;
+      try {
+        if (service.status(name).state !== 'running' && service.status(name).state !== 'paused') {
+          throw new DroverError('VM_NOT_RUNNING', name);
+        }
+        path = consolePath(name).socket;
+      } catch (err) {
+        socket.close(4000 + ((err as DroverError).status ?? 500) % 1000, (err as Error).message.slice(0, 120));
+        return;
+      }
+      const serial = net.connect(path);
+      serial.on('data', (d) => socket.send(d));
+      serial.on('close', () => socket.close());
+      serial.on('error', () => socket.close());
+      socket.on('message', (d: Buffer) => serial.write(d));
+      socket.on('close', () => serial.destroy());
+    });
+  };
+}

@@ -1,0 +1,99 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Device model: paravirtualized virtio devices, or emulated IDE + e1000 for unmodified guests. */
+export const DeviceModel = Type.Union([Type.Literal('virtio'), Type.Literal('emulated')]);
+export type DeviceModel = Static<typeof DeviceModel>;
+
+export const DiskThrottle = Type.Object(
+  {
+    bytesPerSecond: Type.Optional(Type.Integer({ minimum: 1024, description: 'Total read+write bandwidth cap.' })),
+    iops: Type.Optional(Type.Integer({ minimum: 10, description: 'Total read+write operations per second cap.' })),
+  },
+  { additionalProperties: false },
+);
+export type DiskThrottle = Static<typeof DiskThrottle>;
+
+export const DiskSpec = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+    path: Type.String({ minLength: 1 }),
+    readOnly: Type.Optional(Type.Boolean()),
+    throttle: Type.Optional(DiskThrottle),
+  },
+  { additionalProperties: false },
+);
+export type DiskSpec = Static<typeof DiskSpec>;
+
+export const PortForward = Type.Object(
+  {
+    protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
+    hostPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    guestPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    hostAddress: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type PortForward = Static<typeof PortForward>;
+
+export const NicSpec = Type.Union([
+  Type.Object(
+    {
+      mode: Type.Literal('user'),
+      mac: Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }),
+      portForwards: Type.Optional(Type.Array(PortForward, { maxItems: 64 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      mode: Type.Literal('bridge'),
+      mac: Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }),
+      bridge: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' }),
+      rateLimitKbit: Type.Optional(Type.Integer({ minimum: 8, description: 'Cap in kbit/s, both directions.' })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type NicSpec = Static<typeof NicSpec>;
+
+export const BootSpec = Type.Object(
+  {
+    kernel: Type.String({ minLength: 1 }),
+    initrd: Type.Optional(Type.String()),
+    cmdline: Type.Optional(Type.String({ maxLength: 2048 })),
+  },
+  { additionalProperties: false },
+);
+export type BootSpec = Static<typeof BootSpec>;
+
+/** Everything a host needs to run one VM; disk paths are absolute paths on that host. */
+export const VmSpec = Type.Object(
+  {
+    id: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }),
+    name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+    cpus: Type.Integer({ minimum: 1, maximum: 64 }),
+    memoryMiB: Type.Integer({ minimum: 32, maximum: 1024 * 1024 }),
+    devices: DeviceModel,
+    disks: Type.Array(DiskSpec, { minItems: 1, maxItems: 8 }),
+    nics: Type.Array(NicSpec, { maxItems: 8 }),
+    boot: Type.Optional(BootSpec),
+    cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
+    cpuLimitPercent: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 6400, description: 'Host CPU cap for the whole VM, 100 = one core.' }),
+    ),
+    vnc: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type VmSpec = Static<typeof VmSpec>;
+
+/** A VM's lifecycle state as a host sees it. */
+export const VmState = Type.Union([
+  Type.Literal('stopped'),
+  Type.Literal('starting'),
+  Type.Literal('running'),
+  Type.Literal('paused'),
+  Type.Literal('stopping'),
+  Type.Literal('crashed'),
+]);
+export type VmState = Static<typeof VmState>;
