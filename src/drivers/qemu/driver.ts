@@ -5,7 +5,9 @@ import { QmpClient } from '../../qmp/client.js';
 import { GuestAgentClient } from '../../guest-agent/client.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { Driver, DriverCapabilities, ExecResult, RuntimeStatus } from '../types.js';
-import { buildQemuArgs, runtimePaths, type RuntimePaths } from './cmdline.js';
+import { buildQemuArgs, runtimePaths, tapName, type RuntimePaths } from './cmdline.js';
+import { ensureBridge } from '../../network/bridge.js';
+import { createTap, deleteTap } from '../../network/tap.js';
 import { isOurQemu, readPidFile, signalProcess, spawnQemu, tailLog } from './process.js';
 import { applyCpuLimit, removeCpuLimit } from './cgroups.js';
 import { readRuntimeFile, writeRuntimeFile, type RuntimeFile } from './runtime-file.js';
@@ -103,6 +105,13 @@ export class QemuDriver implements Driver {
     this.runtimes.set(spec.id, rt);
     this.save(rt);
 
+    try {
+      await this.setupTaps(spec);
+    } catch (err) {
+      await this.teardownTaps(spec);
+      this.setState(rt, 'stopped');
+      throw err;
+    }
     const spawned = spawnQemu(args, paths.qemuLog, spec.cpuPinning);
     rt.file.pid = spawned.pid;
     rt.file.startedAt = new Date().toISOString();
@@ -240,6 +249,23 @@ export class QemuDriver implements Driver {
     fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
   }
 
+  /** Creates a tap on its bridge for every bridged NIC (a stale tap from a crash is replaced). */
+  private async setupTaps(spec: VmSpec): Promise<void> {
+    for (const [index, nic] of spec.nics.entries()) {
+      if (nic.mode !== 'bridge') continue;
+      const tap = tapName(spec.id, index);
+      await ensureBridge(nic.bridge);
+      await deleteTap(tap);
+      await createTap(tap, { bridge: nic.bridge, ...(nic.rateLimitKbit ? { rateLimitKbit: nic.rateLimitKbit } : {}) });
+    }
+  }
+
+  private async teardownTaps(spec: VmSpec): Promise<void> {
+    for (const [index, nic] of spec.nics.entries()) {
+      if (nic.mode === 'bridge') await deleteTap(tapName(spec.id, index)).catch(() => undefined);
+    }
+  }
+
   private monitor(rt: VmRuntime): QmpClient {
     if (!rt.qmp) throw new DroverError('QMP_DISCONNECTED', rt.spec.name);
     return rt.qmp;
@@ -294,6 +320,7 @@ export class QemuDriver implements Driver {
     rt.qmp?.close();
     rt.qmp = undefined;
     removeCpuLimit(rt.spec.id);
+    void this.teardownTaps(rt.spec);
     const reason = rt.shutdownReason;
     if (rt.exitExpected || reason === 'guest-shutdown' || reason === 'host-qmp-quit') {
       this.setState(rt, 'stopped');
