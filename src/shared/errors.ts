@@ -10,10 +10,35 @@ export const ERRORS = {
     message: 'Names must be 1-63 characters of lowercase letters, digits and "-", starting with a letter.',
   },
   INVALID_SIZE: { status: 400, message: 'The size is out of range.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the request body as application/json.' },
   UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required. Set DROVER_TOKEN or run `drover up` first.' },
   FORBIDDEN: { status: 403, message: 'The token does not allow this action.' },
   NOT_FOUND: { status: 404, message: 'No such resource.' },
   ALREADY_EXISTS: { status: 409, message: 'A resource with that name already exists; pick another name or delete it first.' },
+
+  // tokens
+  TOKEN_NOT_FOUND: { status: 404, message: 'No such active token. Run `drover token list` to see them.' },
+  TOKEN_EXISTS: { status: 409, message: 'An active token with that name already exists. Revoke it first or choose another name.' },
+
+  // operations
+  OPERATION_NOT_FOUND: { status: 404, message: 'No such operation. Run `drover operation list` to see recent ones.' },
+  OPERATION_FINISHED: { status: 409, message: 'The operation has already finished; there is nothing left to cancel.' },
+  OPERATION_CANCELLED: { status: 409, message: 'The operation was cancelled and the steps it had done were undone.' },
+  OPERATION_INTERRUPTED: {
+    status: 500,
+    message: 'The controller restarted while the operation was running. The detail lists the steps it had done; check them and retry.',
+  },
+  ROLLBACK_INCOMPLETE: {
+    status: 500,
+    message: 'The operation failed and some of its steps could not be undone; the detail names them. Clean them up, then retry.',
+  },
+
+  // controller store
+  STORE_SCHEMA_TOO_NEW: {
+    status: 500,
+    message: 'The database was written by a newer Drover. Upgrade the controller, or restore a backup made by this version.',
+  },
 
   // images
   IMAGE_NOT_FOUND: { status: 404, message: 'No such image. Run `drover image list` to see the library.' },
@@ -33,6 +58,13 @@ export const ERRORS = {
   SNAPSHOT_NOT_FOUND: { status: 404, message: 'No such snapshot. Run `drover vm snapshot list VM` to see them.' },
   SNAPSHOT_EXISTS: { status: 409, message: 'A snapshot with that name already exists on this VM.' },
   STORAGE_ERROR: { status: 500, message: 'A storage command failed; see the detail.' },
+
+  // host networking
+  INVALID_INTERFACE_NAME: {
+    status: 400,
+    message: 'Network interface names must be 1-15 characters of letters, digits, "_", "." and "-".',
+  },
+  NETWORK_ERROR: { status: 500, message: 'A host networking command (ip or tc) failed; see the detail.' },
 
   // VMs
   VM_NOT_FOUND: { status: 404, message: 'No such VM. Run `drover vm list` to see them.' },
