@@ -1,0 +1,91 @@
+/** Writes benchmark results as JSON (for tools) and Markdown (for people), plus a combined summary. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BenchmarkResult, MachineFacts, TargetResult, VariantResult } from './types.js';
+
+/** "12.34 s" from 1000 ms up, "123.4 ms" below. */
+export function formatMs(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}
+
+/** Writes `<dir>/<name>.json` and `<dir>/<name>.md` for one benchmark. */
+export function writeResult(dir: string, result: BenchmarkResult): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${result.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, `${result.name}.md`), resultMarkdown(result));
+}
+
+/** Writes `<dir>/summary.md`: the machine once, then each benchmark's table and targets. */
+export function writeSummary(dir: string, results: BenchmarkResult[]): void {
+  const lines = ['# Drover benchmarks', ''];
+  const first = results[0];
+  if (first) lines.push(`Run on ${first.date}.`, '', ...machineTable(first.machine), '');
+  for (const result of results) {
+    lines.push(`## ${result.title}`, '', `${result.description} Details: [${result.name}.md](${result.name}.md).`, '');
+    lines.push(...body(result));
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'summary.md'), `${lines.join('\n').trimEnd()}\n`);
+}
+
+function resultMarkdown(result: BenchmarkResult): string {
+  const lines = [`# ${result.title}`, '', result.description, '', `Run on ${result.date}.`, '', ...machineTable(result.machine), ''];
+  lines.push(...body(result));
+  const failures = result.variants.flatMap((v) => v.failures.map((f) => `- ${v.label}: ${escape(f)}`));
+  if (failures.length > 0) lines.push('### Failed runs', '', ...failures, '');
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+function body(result: BenchmarkResult): string[] {
+  const lines: string[] = [];
+  if (result.error) lines.push(`**The benchmark crashed:** ${escape(result.error)}`, '');
+  lines.push(
+    `${result.runs} counted run(s) per variant after ${result.warmupRuns} warm-up run(s), variants interleaved run by run.`,
+    '',
+    `Host load average (1, 5, 15 min): ${loadText(result.loadAverage?.start)} at the start, ${loadText(result.loadAverage?.end)} at the end. The guest being measured accounts for about 1; more is other work competing for the ${result.machine.cpus} CPUs.`,
+    '',
+    ...variantTable(result.variants),
+    '',
+  );
+  if (result.targets.length > 0) lines.push('Targets:', '', ...result.targets.map(targetLine), '');
+  if (result.notes.length > 0) lines.push('Notes:', '', ...result.notes.map((n) => `- ${escape(n)}`), '');
+  return lines;
+}
+
+function machineTable(m: MachineFacts): string[] {
+  return [
+    '| Machine | |',
+    '|---|---|',
+    `| CPUs | ${m.cpus} × ${escape(m.cpuModel)} |`,
+    `| Memory | ${m.memoryMiB} MiB |`,
+    `| Kernel | ${escape(m.kernel)} |`,
+    `| QEMU | ${escape(m.qemuVersion)} |`,
+    `| libvirt | ${escape(m.libvirtVersion)} |`,
+    `| Accelerator | ${m.accelerator} (${escape(m.acceleratorReason)}) |`,
+    `| Node.js | ${m.node} |`,
+  ];
+}
+
+function variantTable(variants: VariantResult[]): string[] {
+  const rows = variants.map((v) => {
+    const status = v.status === 'ok' ? (v.failures.length ? `ok, ${v.failures.length} failed run(s)` : 'ok') : `${v.status}: ${v.reason ?? ''}`;
+    const samples = v.samples.map((s) => formatMs(s)).join(', ') || '-';
+    return `| ${escape(v.label)} | ${formatMs(v.median)} | ${formatMs(v.min)} | ${formatMs(v.max)} | ${escape(status)} | ${samples} |`;
+  });
+  return ['| Variant | Median | Min | Max | Status | Samples |', '|---|---|---|---|---|---|', ...rows];
+}
+
+function loadText(load: number[] | undefined): string {
+  return load ? load.map((n) => n.toFixed(2)).join(' / ') : 'unknown';
+}
+
+function targetLine(t: TargetResult): string {
+  const verdict = t.met === null ? 'not evaluated' : t.met ? 'met' : 'NOT met';
+  return `- **${verdict}**: ${escape(t.description)} (${escape(t.detail)})`;
+}
+
+/** Keeps free text from breaking Markdown tables and lines. */
+function escape(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}

@@ -1,0 +1,90 @@
+/** Shapes shared by the benchmark runner, the benchmarks and the result files. */
+import type { AcceleratorProbe } from '../../src/drivers/qemu/accel.js';
+import type { TinyImage } from '../../src/images/tiny/build.js';
+
+/** Whether libvirt could be set up on this machine, and its version when it was. */
+export type LibvirtStatus = { available: true; version: string } | { available: false; reason: string };
+
+/** Facts about the machine a result was measured on; results from different machines do not compare. */
+export interface MachineFacts {
+  hostname: string;
+  cpus: number;
+  cpuModel: string;
+  memoryMiB: number;
+  kernel: string;
+  node: string;
+  qemuVersion: string;
+  /** "unavailable: <reason>" when libvirt could not be set up. */
+  libvirtVersion: string;
+  accelerator: 'kvm' | 'tcg';
+  acceleratorReason: string;
+}
+
+/** One way of doing the measured thing (Drover, hand-run QEMU, libvirt...) and what it measured. */
+export interface VariantResult {
+  name: string;
+  label: string;
+  /** ok: at least one sample; unavailable: could not be set up here; failed: set up, but every run failed. */
+  status: 'ok' | 'unavailable' | 'failed';
+  reason?: string;
+  unit: 'ms';
+  samples: number[];
+  /** Runs that failed, as "run N: error text". */
+  failures: string[];
+  median?: number;
+  min?: number;
+  max?: number;
+}
+
+/** A goal a benchmark reports against; `met` is null when a variant it needs has no samples. */
+export interface TargetResult {
+  description: string;
+  met: boolean | null;
+  detail: string;
+}
+
+/** What a benchmark module returns; the runner adds name, title, date and machine facts. */
+export interface BenchmarkOutcome {
+  runs: number;
+  warmupRuns: number;
+  variants: VariantResult[];
+  targets: TargetResult[];
+  notes: string[];
+}
+
+/** One benchmark's result file (bench/results/<name>.json). */
+export interface BenchmarkResult extends BenchmarkOutcome {
+  name: string;
+  title: string;
+  description: string;
+  date: string;
+  durationMs: number;
+  machine: MachineFacts;
+  /** os.loadavg() (1, 5, 15 min) before and after; load from other work makes the samples noisier. */
+  loadAverage: { start: number[]; end: number[] };
+  /** Set when the benchmark itself crashed; its variants are then incomplete. */
+  error?: string;
+}
+
+/** Everything the runner prepares once for all benchmarks. */
+export interface BenchmarkContext {
+  repoRoot: string;
+  /** Counted runs per variant (BENCH_RUNS). */
+  runs: number;
+  /** Uncounted runs per variant before the counted ones (BENCH_WARMUP). */
+  warmupRuns: number;
+  tiny: TinyImage;
+  accelerator: AcceleratorProbe;
+  libvirt: LibvirtStatus;
+  log: (message: string) => void;
+}
+
+/** A benchmark module's export: `export const benchmark: Benchmark`. */
+export interface Benchmark {
+  /** File name of its results: bench/results/<name>.json and .md. */
+  name: string;
+  title: string;
+  /** One or two sentences: what is measured, from where to where. */
+  description: string;
+  run: (ctx: BenchmarkContext) => Promise<BenchmarkOutcome>;
+}
