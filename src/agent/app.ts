@@ -4,6 +4,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { installErrorHandler, requireBearer, sameSecret } from '../shared/http.js';
 import { QemuDriver } from '../drivers/qemu/driver.js';
 import type { AcceleratorProbe } from '../drivers/qemu/accel.js';
@@ -55,6 +56,8 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   await driver.recover();
 
   const app = Fastify({ logger: opts.logger ? { level: 'info' } : false, bodyLimit: 4 * 1024 * 1024 });
+  // Strict bodies (unknown fields are refused, never stripped); query strings are converted to their types.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
   installErrorHandler(app);
   requireBearer(app, (t) => sameSecret(t, token));
   await app.register(websocket);

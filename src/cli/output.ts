@@ -54,6 +54,12 @@ export function printError(err: unknown, format: OutputFormat = 'table'): void {
     else process.stderr.write(`error ${err.code}: ${err.message}\n`);
     return;
   }
+  const api = err as { code?: unknown; message?: unknown; detail?: unknown };
+  if (typeof api.code === 'string' && typeof api.message === 'string') {
+    if (format === 'json') process.stderr.write(`${JSON.stringify({ code: api.code, message: api.message, detail: api.detail })}\n`);
+    else process.stderr.write(`error ${api.code}: ${api.message}\n`);
+    return;
+  }
   process.stderr.write(`error: ${(err as Error).message ?? String(err)}\n`);
 }
 

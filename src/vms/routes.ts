@@ -41,11 +41,11 @@ export function vmRoutes(service: HostVmService, consolePath: (name: string) => 
       {
         schema: {
           params: NameParams,
-          body: Type.Optional(Type.Object({ timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) }, { additionalProperties: false })),
+          querystring: Type.Object({ timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })) }, { additionalProperties: false }),
           response: { 200: VmView },
         },
       },
-      async (req) => service.stop(req.params.name, req.body?.timeoutMs),
+      async (req) => service.stop(req.params.name, req.query.timeoutMs),
     );
     for (const action of Actions) {
       app.post(`/api/v1/vms/:name/${action}`, { schema: { params: NameParams, response: { 200: VmView } } }, async (req) =>

@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import { SYSTEM_ACTOR } from '../actor.js';
+import { actorOf } from '../auth/hook.js';
+import type { EventLog } from '../events/event-log.js';
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Guarantees that every successful mutating request leaves an event. Services record precise
+ * events in the same transaction as their change; should a route forget, this records a generic
+ * `api.<method>` event after the response and logs a warning naming the route.
+ * Must be installed after authentication, so rejected requests are never counted.
+ */
+export function installAudit(app: FastifyInstance, events: EventLog): void {
+  app.addHook('onRequest', async (request) => {
+    if (MUTATING.has(request.method)) events.beginRequest(request.id);
+  });
+  // A client that hangs up never gets a response; stop counting for it all the same.
+  app.addHook('onRequestAbort', async (request) => void events.endRequest(request.id));
+  app.addHook('onResponse', async (request, reply) => {
+    if (!MUTATING.has(request.method)) return;
+    const recorded = events.endRequest(request.id);
+    if (recorded > 0 || reply.statusCode >= 300) return;
+    const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
+    request.log.warn({ route }, 'a mutating route succeeded without recording an event; recorded a generic one');
+    let actor = SYSTEM_ACTOR;
+    try {
+      actor = actorOf(request);
+    } catch {
+      // A public route has no token; the event then names the controller itself.
+    }
+    await events.record({ actor, objectType: 'api', action: `api.${request.method.toLowerCase()}`, result: 'succeeded', detail: { route, status: reply.statusCode } });
+  });
+}

@@ -1,0 +1,16 @@
+/**
+ * The explicit registry of the API's domains. A new domain (hosts, VMs, images...) adds its
+ * route plugin here; each is registered under /api/v1 in this order.
+ */
+import { tokenRoutes } from '../auth/routes.js';
+import { eventRoutes } from '../events/routes.js';
+import { operationRoutes } from '../operations/routes.js';
+import type { DomainRoutes } from './services.js';
+
+export const API_PREFIX = '/api/v1';
+
+export const DOMAINS: readonly { name: string; routes: DomainRoutes }[] = [
+  { name: 'tokens', routes: tokenRoutes },
+  { name: 'operations', routes: operationRoutes },
+  { name: 'events', routes: eventRoutes },
+];

@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { TokenService } from '../auth/tokens.js';
+import { EventLog } from '../events/event-log.js';
+import { OperationRunner } from '../operations/runner.js';
+import type { Store } from '../store/store.js';
+
+/** The controller's services, built once and handed to every domain's routes. */
+export interface ControllerServices {
+  store: Store;
+  events: EventLog;
+  operations: OperationRunner;
+  tokens: TokenService;
+}
+
+/** Builds the services over `store`. */
+export function createControllerServices(store: Store, options: { logger?: Logger } = {}): ControllerServices {
+  const events = new EventLog(store);
+  return {
+    store,
+    events,
+    operations: new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}) }),
+    tokens: new TokenService(store, events),
+  };
+}
+
+/** Settings the API layer itself needs. */
+export interface ApiSettings {
+  /** How often an idle event stream gets a heartbeat. */
+  eventStreamHeartbeatMs: number;
+}
+
+/** What a domain's route plugin receives. */
+export interface DomainOptions {
+  services: ControllerServices;
+  settings: ApiSettings;
+}
+
+/** A domain's routes: a Fastify plugin registered under /api/v1 (see api/domains.ts). */
+export type DomainRoutes = FastifyPluginAsyncTypebox<DomainOptions>;

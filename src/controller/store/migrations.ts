@@ -1,0 +1,174 @@
+import { DroverError } from '../../shared/errors.js';
+import type { SqliteDatabase } from './db.js';
+
+/** One schema change. Released migrations are never edited: a change is a new migration. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The controller's schema, oldest first, versions 1, 2, 3... Tables are STRICT so a wrong type is
+ * refused by SQLite itself, and JSON columns carry a json_valid check.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'hosts, images, VMs, operations, events and tokens',
+    sql: `
+      CREATE TABLE hosts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        address TEXT NOT NULL,
+        version TEXT NOT NULL,
+        accelerator TEXT NOT NULL,
+        capacity TEXT NOT NULL CHECK (json_valid(capacity)),
+        usage TEXT NOT NULL CHECK (json_valid(usage)),
+        health TEXT NOT NULL,
+        last_heartbeat TEXT,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        format TEXT NOT NULL CHECK (format IN ('qcow2', 'raw', 'vmdk', 'vhdx')),
+        size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),
+        checksum TEXT,
+        source TEXT,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE vms (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        host_id TEXT REFERENCES hosts (id) ON DELETE RESTRICT,
+        state TEXT NOT NULL,
+        desired_state TEXT NOT NULL CHECK (desired_state IN ('running', 'stopped')),
+        spec TEXT NOT NULL CHECK (json_valid(spec)),
+        disks TEXT NOT NULL CHECK (json_valid(disks)),
+        nics TEXT NOT NULL CHECK (json_valid(nics)),
+        snapshots TEXT NOT NULL CHECK (json_valid(snapshots)),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX vms_host ON vms (host_id);
+
+      CREATE TABLE operations (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        target_type TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        target_name TEXT,
+        host_id TEXT,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        progress REAL NOT NULL CHECK (progress >= 0 AND progress <= 1),
+        message TEXT NOT NULL,
+        steps TEXT NOT NULL CHECK (json_valid(steps)),
+        result TEXT NOT NULL CHECK (json_valid(result)),
+        error TEXT CHECK (error IS NULL OR json_valid(error)),
+        actor TEXT NOT NULL,
+        cancel_requested INTEGER NOT NULL CHECK (cancel_requested IN (0, 1)),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX operations_state ON operations (state);
+      CREATE INDEX operations_target ON operations (target_type, target_id);
+      CREATE INDEX operations_created ON operations (created_at);
+
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        object_type TEXT NOT NULL,
+        object_id TEXT,
+        object_name TEXT,
+        action TEXT NOT NULL,
+        host_id TEXT,
+        result TEXT NOT NULL,
+        request_id TEXT,
+        detail TEXT NOT NULL CHECK (json_valid(detail))
+      ) STRICT;
+      CREATE INDEX events_object_id ON events (object_type, object_id);
+      CREATE INDEX events_object_name ON events (object_type, object_name);
+      CREATE INDEX events_host ON events (host_id);
+      CREATE INDEX events_actor ON events (actor);
+      CREATE INDEX events_time ON events (time);
+
+      CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+      ) STRICT;
+      -- A revoked token keeps its name for the audit trail; only active names must be unique.
+      CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL;
+    `,
+  },
+];
+
+/** The highest version this controller knows. */
+export function latestVersion(migrations: readonly Migration[] = MIGRATIONS): number {
+  return migrations.at(-1)?.version ?? 0;
+}
+
+/** The version the database is at, 0 for a new file. */
+export function currentVersion(db: SqliteDatabase): number {
+  ensureMigrationsTable(db);
+  const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number | null };
+  return row.version ?? 0;
+}
+
+/**
+ * Brings the database to the latest version, one transaction per migration (the change and its
+ * `schema_migrations` row commit together), and returns the versions it applied. Safe to call on
+ * every start; refuses a database written by a newer controller with STORE_SCHEMA_TOO_NEW.
+ */
+export function applyMigrations(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  checkOrdered(migrations);
+  const known = latestVersion(migrations);
+  const atStart = currentVersion(db);
+  if (atStart > known) {
+    throw new DroverError('STORE_SCHEMA_TOO_NEW', `database schema version ${atStart}, this controller knows up to ${known}`);
+  }
+  const applied: number[] = [];
+  for (const migration of migrations) {
+    const apply = db.transaction(() => {
+      // Re-read inside the write lock: another process may have migrated since we looked.
+      if (currentVersion(db) >= migration.version) return false;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        new Date().toISOString(),
+      );
+      return true;
+    });
+    if (apply.immediate()) applied.push(migration.version);
+  }
+  return applied;
+}
+
+function ensureMigrationsTable(db: SqliteDatabase): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  ) STRICT`);
+}
+
+function checkOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new DroverError('INTERNAL', `migration "${migration.name}" has version ${migration.version}, expected ${index + 1}`);
+    }
+  });
+}

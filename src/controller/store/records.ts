@@ -1,0 +1,170 @@
+/**
+ * The shapes the controller persists. These are internal records, not wire types: each domain's
+ * `schema.ts` defines what the API shows and maps records to it. JSON columns (capacity, spec,
+ * disks...) can gain optional fields without a migration; renaming or removing one needs one.
+ */
+
+/** A value that survives a JSON round trip unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Timestamps are ISO 8601 UTC strings with milliseconds, so they sort as text. */
+export type Timestamp = string;
+
+export interface HostResources {
+  cpus: number;
+  memoryBytes: number;
+  diskBytes: number;
+}
+
+export type HostState = 'joining' | 'ready' | 'maintenance' | 'offline';
+export type HostHealth = 'unknown' | 'healthy' | 'degraded' | 'unreachable';
+
+export interface HostRecord {
+  id: string;
+  name: string;
+  address: string;
+  version: string;
+  accelerator: string;
+  capacity: HostResources;
+  usage: HostResources;
+  health: HostHealth;
+  lastHeartbeat: Timestamp | null;
+  state: HostState;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export type ImageFormat = 'qcow2' | 'raw' | 'vmdk' | 'vhdx';
+export type ImageState = 'importing' | 'ready' | 'error';
+
+export interface ImageRecord {
+  id: string;
+  name: string;
+  format: ImageFormat;
+  sizeBytes: number;
+  /** sha256 of the image file, hex; null until the import has computed it. */
+  checksum: string | null;
+  source: string | null;
+  state: ImageState;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export type VmState = 'creating' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'error' | 'deleting';
+export type VmDesiredState = 'running' | 'stopped';
+
+export interface VmSpec {
+  cpus: number;
+  memoryBytes: number;
+  imageId: string | null;
+}
+
+export interface VmDisk {
+  name: string;
+  sizeBytes: number;
+  format: 'qcow2' | 'raw';
+  backingImageId: string | null;
+}
+
+export interface VmNic {
+  name: string;
+  network: string;
+  macAddress: string;
+}
+
+export interface VmSnapshot {
+  name: string;
+  createdAt: Timestamp;
+}
+
+export interface VmRecord {
+  id: string;
+  name: string;
+  hostId: string | null;
+  state: VmState;
+  desiredState: VmDesiredState;
+  spec: VmSpec;
+  disks: VmDisk[];
+  nics: VmNic[];
+  snapshots: VmSnapshot[];
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export type OperationState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const FINISHED_OPERATION_STATES: readonly OperationState[] = ['succeeded', 'failed', 'cancelled'];
+export const ACTIVE_OPERATION_STATES: readonly OperationState[] = ['queued', 'running'];
+
+export type OperationStepState = 'pending' | 'running' | 'done' | 'failed' | 'undone' | 'undo-failed';
+
+/** One step of an operation as recorded, so a failed or interrupted operation names what it left behind. */
+export interface OperationStepRecord {
+  name: string;
+  state: OperationStepState;
+  error?: string;
+}
+
+/** The recorded error of a failed or cancelled operation. */
+export interface OperationErrorRecord {
+  code: string;
+  message: string;
+  detail?: string;
+  /** Steps whose undo failed; present only when the rollback was incomplete. */
+  undoFailures?: { step: string; message: string }[];
+}
+
+export interface OperationRecord {
+  id: string;
+  kind: string;
+  targetType: string;
+  targetId: string;
+  /** The target's name when it has one, so events and listings read `start web`. */
+  targetName: string | null;
+  /** The host the work runs on, when there is one. */
+  hostId: string | null;
+  state: OperationState;
+  /** 0..1 */
+  progress: number;
+  message: string;
+  steps: OperationStepRecord[];
+  result: JsonValue;
+  error: OperationErrorRecord | null;
+  actor: string;
+  cancelRequested: boolean;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface EventRecord {
+  id: number;
+  time: Timestamp;
+  /** Token name, or `system` for the controller's own actions. */
+  actor: string;
+  objectType: string;
+  objectId: string | null;
+  objectName: string | null;
+  action: string;
+  hostId: string | null;
+  result: string;
+  /** The API request that caused the event, when there was one. */
+  requestId: string | null;
+  detail: JsonValue;
+}
+
+export type NewEventRecord = Omit<EventRecord, 'id'>;
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  /** sha256 of the secret, hex. The secret itself is never stored. */
+  hash: string;
+  role: string;
+  createdAt: Timestamp;
+  revokedAt: Timestamp | null;
+  lastUsedAt: Timestamp | null;
+}
+
+/** The current time as a record timestamp. */
+export function now(): Timestamp {
+  return new Date().toISOString();
+}

@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { isDroverError } from '../../shared/errors.js';
+import { integrityCheck, openDatabase } from './db.js';
+import { applyMigrations, currentVersion, latestVersion, MIGRATIONS, type Migration } from './migrations.js';
+import { SqliteStore } from './sqlite-store.js';
+import { storeConformance } from './store.conformance.js';
+
+storeConformance('sqlite', async () => SqliteStore.open(':memory:'));
+
+function tempFile(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'drover-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'controller.db');
+}
+
+test('a file database runs in WAL mode with FULL sync and foreign keys', (t) => {
+  const db = openDatabase(tempFile(t));
+  try {
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('synchronous', { simple: true }), 2);
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+  } finally {
+    db.close();
+  }
+});
+
+test('migrations apply once and are idempotent across reopenings', (t) => {
+  const file = tempFile(t);
+  const db = openDatabase(file);
+  assert.deepEqual(applyMigrations(db), MIGRATIONS.map((m) => m.version));
+  assert.deepEqual(applyMigrations(db), []);
+  db.close();
+  const again = openDatabase(file);
+  try {
+    assert.deepEqual(applyMigrations(again), []);
+    assert.equal(currentVersion(again), latestVersion());
+    const rows = again.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
+    assert.deepEqual(rows, MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+    assert.deepEqual(integrityCheck(again), ['ok']);
+  } finally {
+    again.close();
+  }
+});
+
+test('a migration that fails is rolled back whole and not recorded', () => {
+  const db = openDatabase(':memory:');
+  const broken: Migration[] = [
+    ...MIGRATIONS,
+    { version: MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE half (x TEXT); SELECT * FROM no_such_table;' },
+  ];
+  try {
+    assert.throws(() => applyMigrations(db, broken), /no such table/);
+    assert.equal(currentVersion(db), latestVersion());
+    const half = db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get();
+    assert.equal(half, undefined);
+  } finally {
+    db.close();
+  }
+});
+
+test('a database from a newer controller is refused with STORE_SCHEMA_TOO_NEW', () => {
+  const db = openDatabase(':memory:');
+  try {
+    applyMigrations(db);
+    db.prepare("INSERT INTO schema_migrations VALUES (?, 'future', '2030-01-01T00:00:00.000Z')").run(latestVersion() + 1);
+    assert.throws(() => applyMigrations(db), (err) => isDroverError(err, 'STORE_SCHEMA_TOO_NEW'));
+  } finally {
+    db.close();
+  }
+});
+
+test('migrations out of order are a bug caught at start', () => {
+  const db = openDatabase(':memory:');
+  try {
+    assert.throws(() => applyMigrations(db, [{ version: 2, name: 'skipped one', sql: '' }]), /expected 1/);
+  } finally {
+    db.close();
+  }
+});
+
+test('a closed store refuses calls', async () => {
+  const store = SqliteStore.open(':memory:');
+  await store.close();
+  await assert.rejects(store.hosts.list(), (err) => isDroverError(err, 'INTERNAL'));
+  await store.close();
+});

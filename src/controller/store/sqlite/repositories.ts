@@ -1,0 +1,266 @@
+import type { SqliteDatabase } from '../db.js';
+import type {
+  EventRecord,
+  HostRecord,
+  ImageRecord,
+  NewEventRecord,
+  OperationRecord,
+  TokenRecord,
+  VmRecord,
+} from '../records.js';
+import type {
+  EventFilter,
+  EventRepository,
+  NamedRepository,
+  OperationFilter,
+  OperationRepository,
+  Patch,
+  TokenRepository,
+  VmRepository,
+} from '../store.js';
+import { SqliteTable, type ColumnMap } from './table.js';
+
+/** The synchronous twin of an async repository interface: what SQLite implements directly. */
+export type Synchronous<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
+};
+
+const HOST_COLUMNS: ColumnMap<HostRecord> = {
+  id: ['id', 'text'],
+  name: ['name', 'text'],
+  address: ['address', 'text'],
+  version: ['version', 'text'],
+  accelerator: ['accelerator', 'text'],
+  capacity: ['capacity', 'json'],
+  usage: ['usage', 'json'],
+  health: ['health', 'text'],
+  lastHeartbeat: ['last_heartbeat', 'text'],
+  state: ['state', 'text'],
+  createdAt: ['created_at', 'text'],
+  updatedAt: ['updated_at', 'text'],
+};
+
+const IMAGE_COLUMNS: ColumnMap<ImageRecord> = {
+  id: ['id', 'text'],
+  name: ['name', 'text'],
+  format: ['format', 'text'],
+  sizeBytes: ['size_bytes', 'number'],
+  checksum: ['checksum', 'text'],
+  source: ['source', 'text'],
+  state: ['state', 'text'],
+  createdAt: ['created_at', 'text'],
+  updatedAt: ['updated_at', 'text'],
+};
+
+const VM_COLUMNS: ColumnMap<VmRecord> = {
+  id: ['id', 'text'],
+  name: ['name', 'text'],
+  hostId: ['host_id', 'text'],
+  state: ['state', 'text'],
+  desiredState: ['desired_state', 'text'],
+  spec: ['spec', 'json'],
+  disks: ['disks', 'json'],
+  nics: ['nics', 'json'],
+  snapshots: ['snapshots', 'json'],
+  createdAt: ['created_at', 'text'],
+  updatedAt: ['updated_at', 'text'],
+};
+
+const OPERATION_COLUMNS: ColumnMap<OperationRecord> = {
+  id: ['id', 'text'],
+  kind: ['kind', 'text'],
+  targetType: ['target_type', 'text'],
+  targetId: ['target_id', 'text'],
+  targetName: ['target_name', 'text'],
+  hostId: ['host_id', 'text'],
+  state: ['state', 'text'],
+  progress: ['progress', 'number'],
+  message: ['message', 'text'],
+  steps: ['steps', 'json'],
+  result: ['result', 'json'],
+  error: ['error', 'json'],
+  actor: ['actor', 'text'],
+  cancelRequested: ['cancel_requested', 'boolean'],
+  createdAt: ['created_at', 'text'],
+  updatedAt: ['updated_at', 'text'],
+};
+
+const EVENT_COLUMNS: ColumnMap<EventRecord> = {
+  id: ['id', 'number'],
+  time: ['time', 'text'],
+  actor: ['actor', 'text'],
+  objectType: ['object_type', 'text'],
+  objectId: ['object_id', 'text'],
+  objectName: ['object_name', 'text'],
+  action: ['action', 'text'],
+  hostId: ['host_id', 'text'],
+  result: ['result', 'text'],
+  requestId: ['request_id', 'text'],
+  detail: ['detail', 'json'],
+};
+
+const TOKEN_COLUMNS: ColumnMap<TokenRecord> = {
+  id: ['id', 'text'],
+  name: ['name', 'text'],
+  hash: ['hash', 'text'],
+  role: ['role', 'text'],
+  createdAt: ['created_at', 'text'],
+  revokedAt: ['revoked_at', 'text'],
+  lastUsedAt: ['last_used_at', 'text'],
+};
+
+/** Hosts, images and VMs: named records with the same five operations. */
+export class SqliteNamedRepository<R extends { id: string; name: string }> implements Synchronous<NamedRepository<R>> {
+  protected readonly rows: SqliteTable<R>;
+
+  constructor(db: SqliteDatabase, table: string, columns: ColumnMap<R>) {
+    this.rows = new SqliteTable(db, table, columns, 'NOT_FOUND');
+  }
+
+  insert(record: R): void {
+    this.rows.insert(record);
+  }
+  get(id: string): R | undefined {
+    return this.rows.selectOne('id = @id', { id });
+  }
+  getByName(name: string): R | undefined {
+    return this.rows.selectOne('name = @name', { name });
+  }
+  list(): R[] {
+    return this.rows.select('', {});
+  }
+  update(id: string, patch: Patch<R>): R {
+    return this.rows.update(id, patch);
+  }
+  delete(id: string): boolean {
+    return this.rows.delete(id);
+  }
+}
+
+/** VMs, also listable by the host they are placed on. */
+export class SqliteVmRepository extends SqliteNamedRepository<VmRecord> implements Synchronous<VmRepository> {
+  listByHost(hostId: string): VmRecord[] {
+    return this.rows.select('host_id = @hostId', { hostId });
+  }
+}
+
+/** Operations; `list` uses the state and target indexes. */
+export class SqliteOperationRepository implements Synchronous<OperationRepository> {
+  private readonly rows: SqliteTable<OperationRecord>;
+
+  constructor(db: SqliteDatabase) {
+    this.rows = new SqliteTable(db, 'operations', OPERATION_COLUMNS, 'OPERATION_NOT_FOUND');
+  }
+
+  insert(record: OperationRecord): void {
+    this.rows.insert(record);
+  }
+  get(id: string): OperationRecord | undefined {
+    return this.rows.selectOne('id = @id', { id });
+  }
+  update(id: string, patch: Patch<OperationRecord>): OperationRecord {
+    return this.rows.update(id, patch);
+  }
+  list(filter: OperationFilter): OperationRecord[] {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: filter.limit };
+    if (filter.states && filter.states.length > 0) {
+      const names = filter.states.map((state, i) => {
+        params[`state${i}`] = state;
+        return `@state${i}`;
+      });
+      where.push(`state IN (${names.join(', ')})`);
+    }
+    if (filter.targetType !== undefined) {
+      where.push('target_type = @targetType');
+      params.targetType = filter.targetType;
+    }
+    if (filter.targetId !== undefined) {
+      where.push('target_id = @targetId');
+      params.targetId = filter.targetId;
+    }
+    return this.rows.select(where.join(' AND '), params, 'ORDER BY created_at DESC, rowid DESC LIMIT @limit');
+  }
+}
+
+/** The append-only event table; ids come from AUTOINCREMENT so they are never reused. */
+export class SqliteEventRepository implements Synchronous<EventRepository> {
+  private readonly rows: SqliteTable<EventRecord>;
+  private readonly appendStatement;
+
+  constructor(db: SqliteDatabase) {
+    this.rows = new SqliteTable(db, 'events', EVENT_COLUMNS, 'NOT_FOUND');
+    this.appendStatement = db.prepare(`INSERT INTO events
+      (time, actor, object_type, object_id, object_name, action, host_id, result, request_id, detail)
+      VALUES (@time, @actor, @objectType, @objectId, @objectName, @action, @hostId, @result, @requestId, @detail)`);
+  }
+
+  append(event: NewEventRecord): number {
+    const result = this.appendStatement.run({ ...event, detail: JSON.stringify(event.detail) });
+    return Number(result.lastInsertRowid);
+  }
+
+  query(filter: EventFilter): EventRecord[] {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: filter.limit };
+    if (filter.vm !== undefined) {
+      where.push("object_type = 'vm' AND (object_id = @vm OR object_name = @vm)");
+      params.vm = filter.vm;
+    }
+    if (filter.host !== undefined) {
+      where.push("(host_id = @host OR (object_type = 'host' AND (object_id = @host OR object_name = @host)))");
+      params.host = filter.host;
+    }
+    const simple = [
+      ['actor = @actor', 'actor', filter.actor],
+      ['time >= @since', 'since', filter.since],
+      ['time <= @until', 'until', filter.until],
+      ['id > @afterId', 'afterId', filter.afterId],
+      ['id < @beforeId', 'beforeId', filter.beforeId],
+    ] as const;
+    for (const [clause, name, value] of simple) {
+      if (value === undefined) continue;
+      where.push(clause);
+      params[name] = value;
+    }
+    const order = filter.order === 'asc' ? 'ASC' : 'DESC';
+    return this.rows.select(where.join(' AND '), params, `ORDER BY id ${order} LIMIT @limit`);
+  }
+}
+
+/** Tokens, looked up by the hash of their secret. */
+export class SqliteTokenRepository implements Synchronous<TokenRepository> {
+  private readonly rows: SqliteTable<TokenRecord>;
+
+  constructor(db: SqliteDatabase) {
+    this.rows = new SqliteTable(db, 'tokens', TOKEN_COLUMNS, 'TOKEN_NOT_FOUND');
+  }
+
+  insert(record: TokenRecord): void {
+    this.rows.insert(record);
+  }
+  getByHash(hash: string): TokenRecord | undefined {
+    return this.rows.selectOne('hash = @hash', { hash });
+  }
+  getActiveByName(name: string): TokenRecord | undefined {
+    return this.rows.selectOne('name = @name AND revoked_at IS NULL', { name });
+  }
+  list(): TokenRecord[] {
+    return this.rows.select('', {});
+  }
+  update(id: string, patch: Patch<TokenRecord>): TokenRecord {
+    return this.rows.update(id, patch);
+  }
+}
+
+/** One instance of every repository over the same connection. */
+export function sqliteRepositories(db: SqliteDatabase) {
+  return {
+    hosts: new SqliteNamedRepository(db, 'hosts', HOST_COLUMNS),
+    images: new SqliteNamedRepository(db, 'images', IMAGE_COLUMNS),
+    vms: new SqliteVmRepository(db, 'vms', VM_COLUMNS),
+    operations: new SqliteOperationRepository(db),
+    events: new SqliteEventRepository(db),
+    tokens: new SqliteTokenRepository(db),
+  };
+}

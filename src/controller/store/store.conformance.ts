@@ -1,0 +1,174 @@
+/**
+ * The behaviour every Store engine must have, as a test suite an engine's test file runs against
+ * itself (`storeConformance('sqlite', open)`). A new engine is done when this suite passes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isDroverError } from '../../shared/errors.js';
+import { sampleHost, sampleOperation, sampleToken, sampleVm, T0 } from './fixtures.js';
+import type { Store } from './store.js';
+
+const event = (overrides: Partial<Parameters<Store['events']['append']>[0]> = {}) => ({
+  time: T0,
+  actor: 'admin',
+  objectType: 'vm',
+  objectId: 'vm-1',
+  objectName: 'web',
+  action: 'vm.start',
+  hostId: 'host-1',
+  result: 'succeeded',
+  requestId: null,
+  detail: { note: 'x' },
+  ...overrides,
+});
+
+/** Registers the conformance tests for one engine; `open` returns a fresh, empty store. */
+export function storeConformance(engine: string, open: () => Promise<Store>): void {
+  const withStore = (name: string, body: (store: Store) => Promise<void>) =>
+    test(`${engine} store: ${name}`, async () => {
+      const store = await open();
+      try {
+        await body(store);
+      } finally {
+        await store.close();
+      }
+    });
+
+  withStore('named records round-trip, including JSON fields', async (store) => {
+    await store.hosts.insert(sampleHost());
+    await store.vms.insert(sampleVm({ hostId: 'host-1' }));
+    assert.deepEqual(await store.hosts.get('host-1'), sampleHost());
+    assert.deepEqual(await store.vms.getByName('web'), sampleVm({ hostId: 'host-1' }));
+    assert.deepEqual(await store.vms.listByHost('host-1'), [sampleVm({ hostId: 'host-1' })]);
+    assert.equal(await store.vms.get('nope'), undefined);
+  });
+
+  withStore('a taken name is ALREADY_EXISTS and changes nothing', async (store) => {
+    await store.vms.insert(sampleVm());
+    await assert.rejects(store.vms.insert(sampleVm({ id: 'vm-2' })), (err) => isDroverError(err, 'ALREADY_EXISTS'));
+    assert.equal((await store.vms.list()).length, 1);
+  });
+
+  withStore('update bumps updatedAt, NOT_FOUND for a missing id; delete reports', async (store) => {
+    await store.vms.insert(sampleVm());
+    const updated = await store.vms.update('vm-1', { state: 'running', snapshots: [{ name: 's1', createdAt: T0 }] });
+    assert.equal(updated.state, 'running');
+    assert.deepEqual(updated.snapshots, [{ name: 's1', createdAt: T0 }]);
+    assert.ok(updated.updatedAt > T0);
+    await assert.rejects(store.vms.update('missing', { state: 'running' }), (err) => isDroverError(err, 'NOT_FOUND'));
+    assert.equal(await store.vms.delete('vm-1'), true);
+    assert.equal(await store.vms.delete('vm-1'), false);
+  });
+
+  withStore('operations list filters by state and target, newest first', async (store) => {
+    await store.operations.insert(sampleOperation({ id: 'a', createdAt: '2025-01-01T00:00:01.000Z' }));
+    await store.operations.insert(sampleOperation({ id: 'b', createdAt: '2025-01-01T00:00:02.000Z', state: 'running' }));
+    await store.operations.insert(sampleOperation({ id: 'c', createdAt: '2025-01-01T00:00:03.000Z', targetId: 'vm-2' }));
+    const ids = async (filter: Parameters<Store['operations']['list']>[0]) =>
+      (await store.operations.list(filter)).map((op) => op.id);
+    assert.deepEqual(await ids({ limit: 10 }), ['c', 'b', 'a']);
+    assert.deepEqual(await ids({ limit: 10, states: ['queued'] }), ['c', 'a']);
+    assert.deepEqual(await ids({ limit: 10, targetType: 'vm', targetId: 'vm-1' }), ['b', 'a']);
+    assert.deepEqual(await ids({ limit: 1 }), ['c']);
+    const done = await store.operations.update('b', { state: 'failed', error: { code: 'INTERNAL', message: 'm' }, cancelRequested: true });
+    assert.deepEqual([done.state, done.error, done.cancelRequested], ['failed', { code: 'INTERNAL', message: 'm' }, true]);
+    await assert.rejects(store.operations.update('zz', { progress: 1 }), (err) => isDroverError(err, 'OPERATION_NOT_FOUND'));
+  });
+
+  withStore('events get growing ids and filter by VM, host, actor, time and id', async (store) => {
+    const first = await store.events.append(event());
+    const second = await store.events.append(event({ time: '2025-01-02T00:00:00.000Z', actor: 'ci', objectId: 'vm-2', objectName: 'db' }));
+    const third = await store.events.append(event({ time: '2025-01-03T00:00:00.000Z', objectType: 'host', objectId: 'host-2', objectName: 'beta', hostId: null }));
+    assert.ok(first < second && second < third);
+    const ids = async (filter: Partial<Parameters<Store['events']['query']>[0]>) =>
+      (await store.events.query({ order: 'asc', limit: 100, ...filter })).map((e) => e.id);
+    assert.deepEqual(await ids({ vm: 'web' }), [first]);
+    assert.deepEqual(await ids({ vm: 'vm-2' }), [second]);
+    assert.deepEqual(await ids({ host: 'host-1' }), [first, second]);
+    assert.deepEqual(await ids({ host: 'beta' }), [third]);
+    assert.deepEqual(await ids({ actor: 'ci' }), [second]);
+    assert.deepEqual(await ids({ since: '2025-01-02T00:00:00.000Z' }), [second, third]);
+    assert.deepEqual(await ids({ until: '2025-01-02T00:00:00.000Z' }), [first, second]);
+    assert.deepEqual(await ids({ afterId: first, beforeId: third }), [second]);
+    assert.deepEqual(await ids({ order: 'desc', limit: 2 }), [third, second]);
+    const [stored] = await store.events.query({ order: 'asc', limit: 1 });
+    assert.deepEqual(stored, { id: first, ...event() });
+  });
+
+  withStore('token names are unique among active tokens only', async (store) => {
+    await store.tokens.insert(sampleToken());
+    await assert.rejects(store.tokens.insert(sampleToken({ id: 'tok-2', hash: 'b'.repeat(64) })), (err) => isDroverError(err, 'ALREADY_EXISTS'));
+    await store.tokens.update('tok-1', { revokedAt: T0 });
+    await store.tokens.insert(sampleToken({ id: 'tok-2', hash: 'b'.repeat(64) }));
+    assert.equal((await store.tokens.getActiveByName('ci'))?.id, 'tok-2');
+    assert.equal((await store.tokens.getByHash('a'.repeat(64)))?.revokedAt, T0);
+    assert.equal((await store.tokens.list()).length, 2);
+  });
+
+  withStore('a transaction that throws leaves nothing behind, in any table', async (store) => {
+    const committed: string[] = [];
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.hosts.insert(sampleHost());
+        await tx.vms.insert(sampleVm({ hostId: 'host-1' }));
+        await tx.events.append(event());
+        tx.afterCommit(() => committed.push('rolled back'));
+        throw new Error('step 3 failed');
+      }),
+      /step 3 failed/,
+    );
+    assert.deepEqual(await store.hosts.list(), []);
+    assert.deepEqual(await store.vms.list(), []);
+    assert.deepEqual(await store.events.query({ order: 'asc', limit: 10 }), []);
+    assert.deepEqual(committed, []);
+  });
+
+  withStore('a transaction commits all its writes, then runs afterCommit', async (store) => {
+    const seen: number[] = [];
+    const result = await store.transaction(async (tx) => {
+      await tx.hosts.insert(sampleHost());
+      await tx.vms.insert(sampleVm({ hostId: 'host-1' }));
+      tx.afterCommit(() => seen.push(1));
+      assert.deepEqual(seen, []);
+      return 'done';
+    });
+    assert.equal(result, 'done');
+    assert.deepEqual(seen, [1]);
+    assert.equal((await store.vms.list()).length, 1);
+  });
+
+  withStore('callers outside a transaction wait for it and never join it', async (store) => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const inside = store.transaction(async (tx) => {
+      await tx.hosts.insert(sampleHost());
+      await gate;
+      throw new Error('abort');
+    });
+    const outside = store.hosts.insert(sampleHost({ id: 'host-2', name: 'beta' }));
+    const seenOutside = store.hosts.list();
+    release();
+    await assert.rejects(inside, /abort/);
+    await outside;
+    assert.deepEqual((await seenOutside).map((h) => h.id), ['host-2']);
+    assert.deepEqual((await store.hosts.list()).map((h) => h.id), ['host-2']);
+  });
+
+  withStore('misusing the store inside a transaction fails loudly', async (store) => {
+    await assert.rejects(
+      store.transaction(async () => {
+        await store.hosts.list();
+      }),
+      (err) => isDroverError(err, 'INTERNAL'),
+    );
+    let escaped!: Parameters<Parameters<Store['transaction']>[0]>[0];
+    await store.transaction(async (tx) => {
+      escaped = tx;
+    });
+    await assert.rejects(escaped.hosts.list(), (err) => isDroverError(err, 'INTERNAL'));
+    await assert.rejects(
+      store.transaction(() => store.transaction(async () => undefined)),
+      (err) => isDroverError(err, 'INTERNAL'),
+    );
+  });
+}

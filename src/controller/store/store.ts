@@ -1,0 +1,116 @@
+/**
+ * The controller's data-access contract. Services see only these interfaces, so another engine
+ * (PostgreSQL) can be added by implementing them, and `store.conformance.ts` checks it does.
+ * Every method is async for that reason, even where SQLite answers synchronously.
+ */
+import type {
+  EventRecord,
+  HostRecord,
+  ImageRecord,
+  NewEventRecord,
+  OperationRecord,
+  OperationState,
+  Timestamp,
+  TokenRecord,
+  VmRecord,
+} from './records.js';
+
+/** The fields a repository lets a caller change: everything but the identity and creation time. */
+export type Patch<R> = Partial<Omit<R, 'id' | 'createdAt'>>;
+
+/** Named things (hosts, images, VMs): `insert` throws ALREADY_EXISTS when the name is taken. */
+export interface NamedRepository<R extends { id: string; name: string }> {
+  insert(record: R): Promise<void>;
+  get(id: string): Promise<R | undefined>;
+  getByName(name: string): Promise<R | undefined>;
+  /** All records, oldest first. */
+  list(): Promise<R[]>;
+  /** Applies `patch` and bumps updatedAt; throws NOT_FOUND when `id` does not exist. */
+  update(id: string, patch: Patch<R>): Promise<R>;
+  /** Returns false when there was nothing to delete. */
+  delete(id: string): Promise<boolean>;
+}
+
+export type HostRepository = NamedRepository<HostRecord>;
+export type ImageRepository = NamedRepository<ImageRecord>;
+
+export interface VmRepository extends NamedRepository<VmRecord> {
+  listByHost(hostId: string): Promise<VmRecord[]>;
+}
+
+export interface OperationFilter {
+  states?: readonly OperationState[];
+  targetType?: string;
+  targetId?: string;
+  /** Newest first; at most this many. */
+  limit: number;
+}
+
+export interface OperationRepository {
+  insert(record: OperationRecord): Promise<void>;
+  get(id: string): Promise<OperationRecord | undefined>;
+  /** Applies `patch` and bumps updatedAt; throws OPERATION_NOT_FOUND when `id` does not exist. */
+  update(id: string, patch: Patch<OperationRecord>): Promise<OperationRecord>;
+  list(filter: OperationFilter): Promise<OperationRecord[]>;
+}
+
+export interface EventFilter {
+  /** Matches events on that VM, by id or name. */
+  vm?: string;
+  /** Matches events on that host (by id or name) and events that happened on it (hostId). */
+  host?: string;
+  actor?: string;
+  /** Inclusive bounds. */
+  since?: Timestamp;
+  until?: Timestamp;
+  /** Exclusive id bounds, for paging and stream catch-up. */
+  afterId?: number;
+  beforeId?: number;
+  order: 'asc' | 'desc';
+  limit: number;
+}
+
+export interface EventRepository {
+  /** Appends the event and returns its id; ids only grow. */
+  append(event: NewEventRecord): Promise<number>;
+  query(filter: EventFilter): Promise<EventRecord[]>;
+}
+
+export interface TokenRepository {
+  /** Throws ALREADY_EXISTS when an active (unrevoked) token has the name. */
+  insert(record: TokenRecord): Promise<void>;
+  getByHash(hash: string): Promise<TokenRecord | undefined>;
+  getActiveByName(name: string): Promise<TokenRecord | undefined>;
+  /** Active and revoked tokens, oldest first. */
+  list(): Promise<TokenRecord[]>;
+  /** Throws TOKEN_NOT_FOUND when `id` does not exist. */
+  update(id: string, patch: Patch<TokenRecord>): Promise<TokenRecord>;
+}
+
+/** Everything a service may read or write; both the store and a transaction handle are one. */
+export interface Repositories {
+  readonly hosts: HostRepository;
+  readonly images: ImageRepository;
+  readonly vms: VmRepository;
+  readonly operations: OperationRepository;
+  readonly events: EventRepository;
+  readonly tokens: TokenRepository;
+}
+
+/** The handle a transaction body works through. It is dead once the transaction ends. */
+export interface Transaction extends Repositories {
+  /** Runs `fn` after a successful commit, never after a rollback (e.g. to publish live events). */
+  afterCommit(fn: () => void): void;
+}
+
+export interface Store extends Repositories {
+  readonly engine: string;
+  /**
+   * Runs `fn` in one transaction: all of its writes commit together, or none do when it throws.
+   * `fn` must do its reads and writes through `tx` and await nothing but the store: the
+   * transaction holds the database while it runs.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** Waits for a running transaction, then closes the database. */
+  close(): Promise<void>;
+}
