@@ -126,7 +126,7 @@ export class OperationRunner {
       const current = await tx.operations.get(id);
       if (!current) throw new DroverError('OPERATION_NOT_FOUND', id);
       if (FINISHED_OPERATION_STATES.includes(current.state)) {
-        throw new DroverError('OPERATION_FINISHED', `operation ${id} has ${current.state}`);
+        throw new DroverError('OPERATION_FINISHED', `operation ${id} is already ${current.state}`);
       }
       const updated = await tx.operations.update(id, { cancelRequested: true });
       await this.events.record({ ...operationEvent(updated, actor), result: 'cancel-requested' }, tx);
