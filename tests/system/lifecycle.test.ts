@@ -1,8 +1,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { cleanupDataDir, makeDataDir, startAgent, type TestAgent } from '../helpers/agent.js';
 import { createVm, eventually, sh, shOk, startReady, type VmView } from '../helpers/vm.js';
+
+/** A TCP port that is free on loopback right now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 describe('VM lifecycle on one host (real QEMU, tiny image)', () => {
   let agent: TestAgent;
@@ -64,6 +76,26 @@ describe('VM lifecycle on one host (real QEMU, tiny image)', () => {
     ws.send('\necho console-$((6*7))\n');
     await eventually(async () => assert.match(seen, /console-42/), 20_000);
     ws.close();
+  });
+
+  test('user-mode port forwards reach a guest service; VNC serves RFB', async () => {
+    const hostPort = await freePort();
+    await createVm(agent, { name: 'svc', portForwards: [{ protocol: 'tcp', hostPort, guestPort: 8080 }] });
+    const vm = await startReady(agent, 'svc');
+    await shOk(agent, 'svc', 'mkdir -p /www && echo hello-from-guest > /www/index.html && httpd -p 8080 -h /www && echo ok');
+    const body = await eventually(async () => (await fetch(`http://127.0.0.1:${hostPort}/index.html`)).text());
+    assert.equal(body, 'hello-from-guest\n');
+
+    const greeting = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(path.join(dataDir, 'run', vm.id, 'vnc.sock'));
+      sock.once('data', (d) => {
+        resolve(d.toString());
+        sock.destroy();
+      });
+      sock.once('error', reject);
+    });
+    assert.match(greeting, /^RFB 003\.00\d/);
+    await agent.api('POST', '/api/v1/vms/svc/kill');
   });
 
   test('pause and resume; a paused VM refuses exec with a coded error', async () => {

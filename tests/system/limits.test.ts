@@ -42,6 +42,14 @@ describe('resource limits hold', () => {
     await agent.api('POST', '/api/v1/vms/small/kill');
   });
 
+  test('CPU pinning: QEMU runs only on the host CPUs it was pinned to', async () => {
+    await createVm(agent, { name: 'pinned', cpuPinning: [1] });
+    const vm = (await agent.api<{ pid: number }>('POST', '/api/v1/vms/pinned/start')).body;
+    const status = fs.readFileSync(`/proc/${vm.pid}/status`, 'utf8');
+    assert.match(status, /^Cpus_allowed_list:\s+1$/m);
+    await agent.api('POST', '/api/v1/vms/pinned/kill');
+  });
+
   test('disk I/O throttling: reads stay within 10% of the set rate', async () => {
     const rate = 4 * 1024 * 1024;
     await createVm(agent, { name: 'slowdisk', diskThrottle: { bytesPerSecond: rate } });

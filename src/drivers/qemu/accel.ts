@@ -16,7 +16,7 @@ export interface AcceleratorProbe {
 }
 
 const PROBE_TIMEOUT_MS = 10_000;
-/** A kernel with no root device panics at the end of its boot: reaching that line proves the guest ran. */
+/** Same CPU model as real VMs. A kernel with no root device panics at the end of its boot: reaching that line proves the guest ran. */
 const BOOTED = /Kernel panic|VFS: Unable to mount root/;
 
 function probeKey(kernel: string): string {
@@ -45,7 +45,7 @@ async function bootsUnderKvm(kernel: string): Promise<{ ok: boolean; reason: str
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drover-kvm-probe-'));
   const serial = path.join(dir, 'serial.log');
   const args = [
-    '-machine', 'pc,accel=kvm', '-cpu', 'host', '-m', '128', '-nodefaults', '-no-user-config', '-display', 'none',
+    '-machine', 'pc,accel=kvm', '-cpu', 'qemu64', '-m', '128', '-nodefaults', '-no-user-config', '-display', 'none',
     '-no-reboot', '-serial', `file:${serial}`, '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 loglevel=4',
   ];
   const child = spawn(qemuBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
