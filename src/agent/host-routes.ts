@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { Type } from '@sinclair/typebox';
+import { Type } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AcceleratorProbe } from '../drivers/qemu/accel.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { Type } from '@sinclair/typebox';
+import { Type } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { DroverError } from '../shared/errors.js';

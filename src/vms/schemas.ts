@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '@fastify/type-provider-typebox';
 import { DeviceModel, DiskThrottle, NicSpec, PortForward, VmState } from './spec.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 63, description: 'Lowercase letters, digits and "-", starting with a letter.' });

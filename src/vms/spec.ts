@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '@fastify/type-provider-typebox';
 
 /** Device model: paravirtualized virtio devices, or emulated IDE + e1000 for unmodified guests. */
 export const DeviceModel = Type.Union([Type.Literal('virtio'), Type.Literal('emulated')]);
