@@ -23,7 +23,7 @@ export function writeSummary(dir: string, results: BenchmarkResult[]): void {
   if (first) lines.push(`Run on ${first.date}.`, '', ...machineTable(first.machine), '');
   for (const result of results) {
     lines.push(`## ${result.title}`, '', `${result.description} Details: [${result.name}.md](${result.name}.md).`, '');
-    lines.push(...body(result));
+    lines.push(...body(result, false));
   }
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'summary.md'), `${lines.join('\n').trimEnd()}\n`);
@@ -37,7 +37,8 @@ function resultMarkdown(result: BenchmarkResult): string {
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
-function body(result: BenchmarkResult): string[] {
+/** The run description, variant table, targets and (with `withNotes`, which can be long) the notes. */
+function body(result: BenchmarkResult, withNotes = true): string[] {
   const lines: string[] = [];
   if (result.error) lines.push(`**The benchmark crashed:** ${escape(result.error)}`, '');
   lines.push(
@@ -49,7 +50,7 @@ function body(result: BenchmarkResult): string[] {
     '',
   );
   if (result.targets.length > 0) lines.push('Targets:', '', ...result.targets.map(targetLine), '');
-  if (result.notes.length > 0) lines.push('Notes:', '', ...result.notes.map((n) => `- ${escape(n)}`), '');
+  if (withNotes && result.notes.length > 0) lines.push('Notes:', '', ...result.notes.map((n) => `- ${escape(n)}`), '');
   return lines;
 }
 
