@@ -14,6 +14,7 @@ import { VmRecords } from '../vms/records.js';
 import { HostVmService } from '../vms/host-vms.js';
 import { vmRoutes } from '../vms/routes.js';
 import { hostRoutes } from './host-routes.js';
+import { collectVmStats } from '../vms/stats.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -29,6 +30,7 @@ export interface Agent {
   vms: HostVmService;
   images: ImageLibrary;
   token: string;
+  accelerator: AcceleratorProbe;
 }
 
 /** Reads `<dataDir>/agent.token`, creating it (mode 0600) on first start. */
@@ -71,6 +73,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
       return { socket: paths.console, log: paths.serialLog };
     }),
   );
+  app.get('/api/v1/vm-stats', async () => collectVmStats(records, driver));
   app.addHook('onClose', async () => driver.detach());
-  return { app, driver, vms, images, token };
+  return { app, driver, vms, images, token, accelerator: opts.accelerator };
 }

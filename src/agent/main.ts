@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { buildAgent } from './app.js';
-import { probeAccelerator } from '../drivers/qemu/accel.js';
+import { buildAgent, type Agent } from './app.js';
+import { probeAccelerator, type AcceleratorProbe } from '../drivers/qemu/accel.js';
 import { loadTinyImage } from '../images/tiny/build.js';
 import { cacheDir, tinyImageDir } from '../shared/paths.js';
 
@@ -10,13 +10,19 @@ export interface RunAgentOptions {
   logger?: boolean;
 }
 
-/** Starts a host agent in this process and serves until SIGINT/SIGTERM; VMs keep running after it exits. */
-export async function runAgent(opts: RunAgentOptions): Promise<void> {
+/** Probes the accelerator with the tiny image's kernel (TCG when there is no kernel to probe with). */
+async function accelerator(): Promise<AcceleratorProbe> {
   const tiny = await loadTinyImage(tinyImageDir());
-  const accelerator = tiny
-    ? await probeAccelerator(tiny.kernel, path.join(cacheDir(), 'accelerator.json'))
-    : { accelerator: 'tcg' as const, reason: 'no probe kernel built yet (run `drover image build tiny`); using TCG', probedAt: new Date().toISOString(), durationMs: 0, key: 'none' };
-  const agent = await buildAgent({ dataDir: opts.dataDir, accelerator, logger: opts.logger ?? true });
+  if (!tiny) {
+    return { accelerator: 'tcg', reason: 'no probe kernel built yet (run `drover image build tiny`); using TCG', probedAt: new Date().toISOString(), durationMs: 0, key: 'none' };
+  }
+  return probeAccelerator(tiny.kernel, path.join(cacheDir(), 'accelerator.json'));
+}
+
+/** Starts a host agent in this process, registers the built tiny image, and listens; returns it with its URL. */
+export async function startAgent(opts: RunAgentOptions): Promise<{ agent: Agent; url: string }> {
+  const agent = await buildAgent({ dataDir: opts.dataDir, accelerator: await accelerator(), logger: opts.logger ?? true });
+  const tiny = await loadTinyImage(tinyImageDir());
   if (tiny && !agent.images.has('tiny')) {
     await agent.images.registerBuilt('tiny', {
       disk: tiny.disk,
@@ -27,8 +33,15 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     });
   }
   const [host, port] = splitListen(opts.listen);
-  const address = await agent.app.listen({ host, port });
-  process.stdout.write(`drover agent listening on ${address} (accelerator: ${accelerator.accelerator}: ${accelerator.reason})\n`);
+  const url = await agent.app.listen({ host, port });
+  return { agent, url };
+}
+
+/** Runs a host agent in the foreground until SIGINT/SIGTERM; VMs keep running after it exits. */
+export async function runAgent(opts: RunAgentOptions): Promise<void> {
+  const { agent, url } = await startAgent(opts);
+  const { accelerator, reason } = agent.accelerator;
+  process.stdout.write(`drover agent listening on ${url} (accelerator: ${accelerator}: ${reason})\n`);
   const stop = async (): Promise<void> => {
     await agent.app.close();
     process.exit(0);

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../shared/version.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerAgentCommand } from './commands/agent.js';
+import { registerUpCommand } from './commands/up.js';
 import { printError } from './output.js';
 
 /** Builds the `drover` command tree. */
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerImageCommands(program);
   registerAgentCommand(program);
+  registerUpCommand(program);
   return program;
 }
 

@@ -13,6 +13,7 @@ import Fastify, {
 import { version } from '../../shared/version.js';
 import { installAuthentication } from '../auth/hook.js';
 import { installAudit } from './audit.js';
+import { installMetrics } from '../metrics/routes.js';
 import { API_PREFIX, DOMAINS } from './domains.js';
 import { installErrorHandling, toErrorResponse } from './errors.js';
 import { OpenApiCollector } from './openapi.js';
@@ -86,6 +87,7 @@ export async function buildControllerApp(options: ControllerAppOptions): Promise
     },
   });
 
+  installMetrics(app, services);
   for (const domain of options.domains ?? DOMAINS) {
     await app.register(domain.routes, { prefix: API_PREFIX, services, settings });
   }

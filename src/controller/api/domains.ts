@@ -6,6 +6,9 @@ import { tokenRoutes } from '../auth/routes.js';
 import { eventRoutes } from '../events/routes.js';
 import { operationRoutes } from '../operations/routes.js';
 import type { DomainRoutes } from './services.js';
+import { hostRoutes } from '../hosts/routes.js';
+import { imageRoutes } from '../images/routes.js';
+import { vmRoutes } from '../vms/routes.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -13,4 +16,7 @@ export const DOMAINS: readonly { name: string; routes: DomainRoutes }[] = [
   { name: 'tokens', routes: tokenRoutes },
   { name: 'operations', routes: operationRoutes },
   { name: 'events', routes: eventRoutes },
+  { name: 'hosts', routes: hostRoutes },
+  { name: 'images', routes: imageRoutes },
+  { name: 'vms', routes: vmRoutes },
 ];

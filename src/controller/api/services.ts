@@ -4,6 +4,8 @@ import { TokenService } from '../auth/tokens.js';
 import { EventLog } from '../events/event-log.js';
 import { OperationRunner } from '../operations/runner.js';
 import type { Store } from '../store/store.js';
+import { HostService } from '../hosts/service.js';
+import { VmService } from '../vms/service.js';
 
 /** The controller's services, built once and handed to every domain's routes. */
 export interface ControllerServices {
@@ -11,16 +13,22 @@ export interface ControllerServices {
   events: EventLog;
   operations: OperationRunner;
   tokens: TokenService;
+  hosts: HostService;
+  vms: VmService;
 }
 
 /** Builds the services over `store`. */
 export function createControllerServices(store: Store, options: { logger?: Logger } = {}): ControllerServices {
   const events = new EventLog(store);
+  const operations = new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}) });
+  const hosts = new HostService(store, events, options.logger);
   return {
     store,
     events,
-    operations: new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}) }),
+    operations,
     tokens: new TokenService(store, events),
+    hosts,
+    vms: new VmService(store, events, operations, hosts),
   };
 }
 

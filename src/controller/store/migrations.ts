@@ -113,6 +113,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL;
     `,
   },
+  {
+    version: 2,
+    name: 'host credentials and VM runtime',
+    sql: `
+      -- The bearer token the controller presents to the host's agent.
+      ALTER TABLE hosts ADD COLUMN credential TEXT;
+      -- What the host last reported about a VM: pid, start time, guest readiness, crash reason.
+      ALTER TABLE vms ADD COLUMN runtime TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(runtime));
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

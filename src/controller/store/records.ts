@@ -30,6 +30,8 @@ export interface HostRecord {
   health: HostHealth;
   lastHeartbeat: Timestamp | null;
   state: HostState;
+  /** The bearer token the controller presents to this host's agent. */
+  credential: string | null;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }
@@ -50,13 +52,25 @@ export interface ImageRecord {
   updatedAt: Timestamp;
 }
 
-export type VmState = 'creating' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'error' | 'deleting';
+export type VmState = 'creating' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'crashed' | 'error' | 'deleting';
 export type VmDesiredState = 'running' | 'stopped';
 
 export interface VmSpec {
   cpus: number;
   memoryBytes: number;
   imageId: string | null;
+  /** Device model: virtio or emulated. */
+  devices?: 'virtio' | 'emulated';
+}
+
+/** What the VM's host last reported about it. */
+export interface VmRuntime {
+  pid?: number;
+  startedAt?: Timestamp;
+  guestReady?: boolean;
+  crashReason?: string;
+  /** The host's own id for the VM (its directory and QEMU runtime dir). */
+  hostVmId?: string;
 }
 
 export interface VmDisk {
@@ -87,6 +101,7 @@ export interface VmRecord {
   disks: VmDisk[];
   nics: VmNic[];
   snapshots: VmSnapshot[];
+  runtime: VmRuntime;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }

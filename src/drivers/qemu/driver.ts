@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DroverError } from '../../shared/errors.js';
 import { QmpClient } from '../../qmp/client.js';
 import { GuestAgentClient } from '../../guest-agent/client.js';
+import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { Driver, DriverCapabilities, ExecResult, RuntimeStatus } from '../types.js';
 import { buildQemuArgs, runtimePaths, tapName, type RuntimePaths } from './cmdline.js';
@@ -197,6 +198,13 @@ export class QemuDriver implements Driver {
     const rt = this.requireRunning(id);
     const agent = await this.guestAgent(rt, 5_000);
     return agent.exec(path, args, opts);
+  }
+
+  /** The guest's network interfaces with addresses and counters, from the guest agent. */
+  async guestNetwork(id: string): Promise<GuestNetworkInterface[]> {
+    const rt = this.requireRunning(id);
+    const agent = await this.guestAgent(rt, 2_000);
+    return agent.networkInterfaces();
   }
 
   /** Sends one QMP command to a running VM (used by storage and migration code on the host). */

@@ -36,6 +36,7 @@ const HOST_COLUMNS: ColumnMap<HostRecord> = {
   health: ['health', 'text'],
   lastHeartbeat: ['last_heartbeat', 'text'],
   state: ['state', 'text'],
+  credential: ['credential', 'text'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
 };
@@ -62,6 +63,7 @@ const VM_COLUMNS: ColumnMap<VmRecord> = {
   disks: ['disks', 'json'],
   nics: ['nics', 'json'],
   snapshots: ['snapshots', 'json'],
+  runtime: ['runtime', 'json'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
 };

@@ -1,0 +1,140 @@
+import WebSocket from 'ws';
+import { DroverError, ERRORS, type ErrorCode } from '../../shared/errors.js';
+import type { VmView, SnapshotView, CreateVmRequest } from '../../vms/schemas.js';
+import type { ExecResult } from '../../drivers/types.js';
+
+/** What an agent says about its host (GET /api/v1/host). */
+export interface AgentHostInfo {
+  hostname: string;
+  version: string;
+  accelerator: { accelerator: 'kvm' | 'tcg'; reason: string; probedAt: string; durationMs: number };
+  capacity: { cpus: number; memoryMiB: number };
+  usage: { vmsRunning: number; vmsDefined: number; cpusAllocated: number; memoryMiBAllocated: number; load1: number };
+}
+
+/** An image in an agent's library. */
+export interface AgentImage {
+  name: string;
+  format: string;
+  sourceFormat: string;
+  virtualSizeBytes: number;
+  actualSizeBytes: number;
+  sha256: string;
+  createdAt: string;
+  osNotes: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The controller's client for one host agent's API; agent errors keep their codes. */
+export class AgentClient {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+  ) {}
+
+  /** Sends a request to the agent; HOST_UNREACHABLE when it cannot be reached. */
+  async request<T>(method: string, route: string, body?: unknown, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const timedOut = (err as Error).name === 'TimeoutError';
+      throw new DroverError(timedOut ? 'TIMEOUT' : 'HOST_UNREACHABLE', `${method} ${this.url}${route}: ${(err as Error).message}`, { cause: err });
+    }
+    const text = await res.text();
+    const isJson = (res.headers.get('content-type') ?? '').includes('json');
+    const parsed: unknown = text && isJson ? JSON.parse(text) : text;
+    if (!res.ok) {
+      const e = (parsed && typeof parsed === 'object' ? parsed : {}) as { code?: string; detail?: string; message?: string };
+      const code = e.code && e.code in ERRORS ? (e.code as ErrorCode) : 'INTERNAL';
+      throw new DroverError(code, e.detail ?? (code === 'INTERNAL' ? `agent answered ${res.status}: ${e.message ?? text}` : undefined));
+    }
+    return parsed as T;
+  }
+
+  host(): Promise<AgentHostInfo> {
+    return this.request('GET', '/api/v1/host', undefined, 5_000);
+  }
+
+  listVms(): Promise<VmView[]> {
+    return this.request('GET', '/api/v1/vms', undefined, 10_000);
+  }
+
+  getVm(name: string): Promise<VmView> {
+    return this.request('GET', `/api/v1/vms/${encodeURIComponent(name)}`);
+  }
+
+  createVm(body: CreateVmRequest): Promise<VmView> {
+    return this.request('POST', '/api/v1/vms', body, 10 * 60_000);
+  }
+
+  /** start, kill, reboot, pause or resume. */
+  action(name: string, action: 'start' | 'kill' | 'reboot' | 'pause' | 'resume'): Promise<VmView> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/${action}`, undefined, 60_000);
+  }
+
+  stop(name: string, timeoutMs: number): Promise<VmView> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/stop?timeoutMs=${timeoutMs}`, undefined, timeoutMs + 30_000);
+  }
+
+  waitReady(name: string, timeoutMs: number): Promise<VmView> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/wait-ready`, { timeoutMs }, timeoutMs + 10_000);
+  }
+
+  async deleteVm(name: string, force: boolean): Promise<void> {
+    await this.request('DELETE', `/api/v1/vms/${encodeURIComponent(name)}${force ? '?force=true' : ''}`, undefined, 60_000);
+  }
+
+  exec(name: string, body: { command: string; args?: string[]; input?: string; timeoutMs?: number }): Promise<ExecResult> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/exec`, body, (body.timeoutMs ?? 60_000) + 10_000);
+  }
+
+  clone(name: string, target: string, mode: 'linked' | 'full'): Promise<VmView> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/clone`, { name: target, mode }, 30 * 60_000);
+  }
+
+  snapshots(name: string): Promise<SnapshotView[]> {
+    return this.request('GET', `/api/v1/vms/${encodeURIComponent(name)}/snapshots`);
+  }
+
+  snapshotCreate(name: string, snapshot: string): Promise<SnapshotView[]> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/snapshots`, { name: snapshot }, 10 * 60_000);
+  }
+
+  snapshotRevert(name: string, snapshot: string): Promise<SnapshotView[]> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/snapshots/${encodeURIComponent(snapshot)}/revert`, undefined, 10 * 60_000);
+  }
+
+  snapshotDelete(name: string, snapshot: string): Promise<SnapshotView[]> {
+    return this.request('DELETE', `/api/v1/vms/${encodeURIComponent(name)}/snapshots/${encodeURIComponent(snapshot)}`, undefined, 10 * 60_000);
+  }
+
+  consoleLog(name: string, tailBytes?: number): Promise<string> {
+    return this.request('GET', `/api/v1/vms/${encodeURIComponent(name)}/console/log${tailBytes ? `?tailBytes=${tailBytes}` : ''}`);
+  }
+
+  /** Opens the VM's serial console on the agent as a WebSocket. */
+  console(name: string): WebSocket {
+    return new WebSocket(`${this.url.replace(/^http/, 'ws')}/api/v1/vms/${encodeURIComponent(name)}/console`, {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+  }
+
+  listImages(): Promise<AgentImage[]> {
+    return this.request('GET', '/api/v1/images');
+  }
+
+  importImage(body: { path: string; name: string; format?: string; osNotes?: string }): Promise<AgentImage> {
+    return this.request('POST', '/api/v1/images/import', body, 60 * 60_000);
+  }
+
+  async deleteImage(name: string): Promise<void> {
+    await this.request('DELETE', `/api/v1/images/${encodeURIComponent(name)}`);
+  }
+}

@@ -1,0 +1,52 @@
+import { Type, type Static } from '@fastify/type-provider-typebox';
+import { Nullable, TimestampSchema } from '../api/schemas.js';
+import type { HostRecord } from '../store/records.js';
+import type { AgentHostInfo } from './agent-client.js';
+import type { UnmanagedVm } from './service.js';
+
+const Resources = Type.Object({ cpus: Type.Number(), memoryBytes: Type.Number(), diskBytes: Type.Number() }, { additionalProperties: false });
+
+export const HostSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    address: Type.String(),
+    version: Type.String(),
+    accelerator: Type.String(),
+    acceleratorReason: Nullable(Type.String({ description: 'Why the host uses this accelerator (the KVM probe result).' })),
+    state: Type.String({ description: 'joining, ready, maintenance or offline.' }),
+    health: Type.String({ description: 'healthy, degraded, unreachable or unknown.' }),
+    lastHeartbeat: Nullable(TimestampSchema),
+    capacity: Resources,
+    usage: Resources,
+    vmCount: Type.Integer(),
+    unmanagedVms: Type.Array(
+      Type.Object({ name: Type.String(), state: Type.String(), pid: Type.Optional(Type.Integer()), seenSince: TimestampSchema }, { additionalProperties: false }),
+      { description: 'VMs the host runs that the controller has no record of. Drover never kills them.' },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HostWire = Static<typeof HostSchema>;
+
+export const HostListSchema = Type.Object({ hosts: Type.Array(HostSchema) }, { additionalProperties: false });
+export const HostNameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
+
+/** The wire form of a host. */
+export function hostWire(host: HostRecord, vmCount: number, unmanaged: UnmanagedVm[], info: AgentHostInfo | undefined): HostWire {
+  return {
+    id: host.id,
+    name: host.name,
+    address: host.address,
+    version: host.version,
+    accelerator: host.accelerator,
+    acceleratorReason: info?.accelerator.reason ?? null,
+    state: host.state,
+    health: host.health,
+    lastHeartbeat: host.lastHeartbeat,
+    capacity: host.capacity,
+    usage: host.usage,
+    vmCount,
+    unmanagedVms: unmanaged,
+  };
+}

@@ -1,0 +1,155 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
+import WebSocket from 'ws';
+import { DroverError } from '../../shared/errors.js';
+import { errorResponses } from '../api/schemas.js';
+import type { DomainRoutes } from '../api/services.js';
+import { actorOf } from '../auth/hook.js';
+import { operationWire } from '../operations/schema.js';
+import type { OperationRecord, VmRecord } from '../store/records.js';
+import {
+  CloneBody,
+  CreateSnapshotBody,
+  CreateVmBody,
+  DeleteQuery,
+  ExecBody,
+  ExecResultSchema,
+  SnapshotListSchema,
+  SnapshotOperationSchema,
+  SnapshotParams,
+  StopQuery,
+  VmListSchema,
+  VmNameParams,
+  VmOperationSchema,
+  VmSchema,
+  WaitReadyBody,
+} from './schema.js';
+import { vmWire } from './wire.js';
+
+const ACTIONS = ['start', 'kill', 'reboot', 'pause', 'resume'] as const;
+
+/** /vms: define, run, snapshot, clone, exec into and delete VMs; long actions answer 202 with an operation. */
+export const vmRoutes: DomainRoutes = async (app, { services }) => {
+  const tags = ['vms'];
+  const vms = services.vms;
+  const hostNames = async (): Promise<Map<string, string>> => new Map((await services.store.hosts.list()).map((h) => [h.id, h.name]));
+  const accepted = async (reply: FastifyReply, result: { operation: OperationRecord; vm: VmRecord }) =>
+    reply.status(202).send({ operation: operationWire(result.operation), vm: vmWire(result.vm, await hostNames()) });
+
+  app.get('/vms', {
+    schema: { operationId: 'listVms', summary: 'List VMs with their host and state', tags, response: { 200: VmListSchema, ...errorResponses } },
+    handler: async () => {
+      const names = await hostNames();
+      return { vms: (await vms.list()).map((vm) => vmWire(vm, names)) };
+    },
+  });
+
+  app.post('/vms', {
+    schema: { operationId: 'createVm', summary: 'Create a VM from an image (202: follow the operation)', tags, body: CreateVmBody, response: { 202: VmOperationSchema, ...errorResponses } },
+    handler: async (request, reply) => accepted(reply, await vms.create(request.body, actorOf(request))),
+  });
+
+  app.get('/vms/:name', {
+    schema: { operationId: 'getVm', summary: 'Show one VM', tags, params: VmNameParams, response: { 200: VmSchema, ...errorResponses } },
+    handler: async (request) => vmWire(await vms.get(request.params.name), await hostNames()),
+  });
+
+  for (const action of ACTIONS) {
+    app.post(`/vms/:name/${action}`, {
+      schema: { operationId: `${action}Vm`, summary: `${action[0]?.toUpperCase()}${action.slice(1)} a VM`, tags, params: VmNameParams, response: { 202: VmOperationSchema, ...errorResponses } },
+      handler: async (request, reply) => accepted(reply, await vms.act(request.params.name, action, actorOf(request))),
+    });
+  }
+
+  app.post('/vms/:name/stop', {
+    schema: { operationId: 'stopVm', summary: 'Shut a VM down through ACPI, forcing it after the timeout', tags, params: VmNameParams, querystring: StopQuery, response: { 202: VmOperationSchema, ...errorResponses } },
+    handler: async (request, reply) => accepted(reply, await vms.stop(request.params.name, request.query.timeoutMs ?? 60_000, actorOf(request))),
+  });
+
+  app.post('/vms/:name/wait-ready', {
+    schema: { operationId: 'waitVmReady', summary: 'Wait until the guest agent answers', tags, params: VmNameParams, body: Type.Optional(WaitReadyBody), response: { 200: VmSchema, ...errorResponses } },
+    handler: async (request) => vmWire(await vms.waitReady(request.params.name, request.body?.timeoutMs ?? 120_000), await hostNames()),
+  });
+
+  app.delete('/vms/:name', {
+    schema: { operationId: 'deleteVm', summary: 'Delete a VM and its disks (force kills a running one)', tags, params: VmNameParams, querystring: DeleteQuery, response: { 202: VmOperationSchema, ...errorResponses } },
+    handler: async (request, reply) => accepted(reply, await vms.delete(request.params.name, request.query.force ?? false, actorOf(request))),
+  });
+
+  app.post('/vms/:name/exec', {
+    schema: { operationId: 'execInVm', summary: 'Run a command in the guest through its agent', tags, params: VmNameParams, body: ExecBody, response: { 200: ExecResultSchema, ...errorResponses } },
+    handler: async (request) => vms.exec(request.params.name, request.body, actorOf(request)),
+  });
+
+  app.post('/vms/:name/clone', {
+    schema: { operationId: 'cloneVm', summary: 'Clone a stopped VM (linked or full)', tags, params: VmNameParams, body: CloneBody, response: { 202: VmOperationSchema, ...errorResponses } },
+    handler: async (request, reply) => accepted(reply, await vms.clone(request.params.name, request.body.name, request.body.mode ?? 'full', actorOf(request))),
+  });
+
+  app.get('/vms/:name/snapshots', {
+    schema: { operationId: 'listSnapshots', summary: 'List a VM\'s snapshots', tags, params: VmNameParams, response: { 200: SnapshotListSchema, ...errorResponses } },
+    handler: async (request) => ({ snapshots: await vms.snapshots(request.params.name) }),
+  });
+
+  app.post('/vms/:name/snapshots', {
+    schema: { operationId: 'createSnapshot', summary: 'Take a snapshot of every disk', tags, params: VmNameParams, body: CreateSnapshotBody, response: { 202: SnapshotOperationSchema, ...errorResponses } },
+    handler: async (request, reply) => reply.status(202).send({ operation: operationWire(await vms.snapshot(request.params.name, 'snapshot', request.body.name, actorOf(request))) }),
+  });
+
+  app.post('/vms/:name/snapshots/:snapshot/revert', {
+    schema: { operationId: 'revertSnapshot', summary: 'Revert a stopped VM to a snapshot', tags, params: SnapshotParams, response: { 202: SnapshotOperationSchema, ...errorResponses } },
+    handler: async (request, reply) =>
+      reply.status(202).send({ operation: operationWire(await vms.snapshot(request.params.name, 'revert', request.params.snapshot, actorOf(request))) }),
+  });
+
+  app.delete('/vms/:name/snapshots/:snapshot', {
+    schema: { operationId: 'deleteSnapshot', summary: 'Delete a snapshot', tags, params: SnapshotParams, response: { 202: SnapshotOperationSchema, ...errorResponses } },
+    handler: async (request, reply) =>
+      reply.status(202).send({ operation: operationWire(await vms.snapshot(request.params.name, 'delete-snapshot', request.params.snapshot, actorOf(request))) }),
+  });
+
+  app.get('/vms/:name/console/log', {
+    schema: {
+      operationId: 'getConsoleLog',
+      summary: 'The serial console log (text)',
+      tags,
+      params: VmNameParams,
+      querystring: Type.Object({ tailBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024 })) }, { additionalProperties: false }),
+      response: { 200: Type.String(), ...errorResponses },
+    },
+    handler: async (request, reply) => reply.type('text/plain; charset=utf-8').send(await vms.consoleLog(request.params.name, request.query.tailBytes)),
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/vms/:name/console',
+    schema: {
+      operationId: 'attachConsole',
+      summary: 'The serial console, live, over WebSocket (send the upgrade): raw bytes both ways',
+      tags,
+      params: VmNameParams,
+      response: { 101: { description: 'Switching to WebSocket.' }, ...errorResponses },
+    },
+    handler: async () => {
+      throw new DroverError('INVALID_ARGUMENT', 'this route needs a WebSocket upgrade; /console/log serves the log over plain HTTP');
+    },
+    wsHandler: async (socket, request) => {
+      const { name } = request.params;
+      let upstream: WebSocket;
+      try {
+        const vm = await vms.get(name);
+        upstream = (await vms.agentFor(vm)).console(name);
+      } catch (err) {
+        socket.close(4404, (err as Error).message.slice(0, 120));
+        return;
+      }
+      const pending: Buffer[] = [];
+      upstream.on('open', () => pending.splice(0).forEach((d) => upstream.send(d)));
+      upstream.on('message', (d: Buffer) => socket.send(d));
+      upstream.on('close', (code, reason) => socket.close(code === 1005 ? 1000 : code, reason));
+      upstream.on('error', () => socket.close(1011, 'console unavailable'));
+      socket.on('message', (d: Buffer) => (upstream.readyState === WebSocket.OPEN ? upstream.send(d) : pending.push(d)));
+      socket.on('close', () => upstream.close());
+    },
+  });
+};

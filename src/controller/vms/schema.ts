@@ -1,0 +1,118 @@
+import { Type, type Static } from '@fastify/type-provider-typebox';
+import { NameSchema, Nullable, StringEnum, TimestampSchema } from '../api/schemas.js';
+import { OperationSchema } from '../operations/schema.js';
+
+export const VM_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'paused', 'crashed', 'error', 'deleting'] as const;
+export const DEVICE_MODELS = ['virtio', 'emulated'] as const;
+
+export const VmNameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
+export const SnapshotParams = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 100 }), snapshot: Type.String({ minLength: 1, maxLength: 100 }) },
+  { additionalProperties: false },
+);
+
+const PortForwardSchema = Type.Object(
+  {
+    protocol: StringEnum(['tcp', 'udp'] as const),
+    hostPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    guestPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  },
+  { additionalProperties: false },
+);
+
+/** Body of POST /api/v1/vms. */
+export const CreateVmBody = Type.Object(
+  {
+    name: NameSchema,
+    image: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'Library image to clone the root disk from.' })),
+    cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
+    memoryMiB: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024, default: 256 })),
+    diskGiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536, description: 'Root disk size; at least the image size.' })),
+    devices: Type.Optional(StringEnum(DEVICE_MODELS, { description: 'virtio (paravirtualized) or emulated (IDE + e1000).' })),
+    clone: Type.Optional(StringEnum(['linked', 'full'] as const, { description: 'How the root disk is made from the image; default linked.' })),
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'Host to place the VM on; default: the scheduler picks.' })),
+    start: Type.Optional(Type.Boolean({ description: 'Start the VM once created.' })),
+    portForwards: Type.Optional(Type.Array(PortForwardSchema, { maxItems: 64 })),
+    diskBytesPerSecond: Type.Optional(Type.Integer({ minimum: 1024, description: 'Root disk bandwidth cap.' })),
+    diskIops: Type.Optional(Type.Integer({ minimum: 10, description: 'Root disk IOPS cap.' })),
+    cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400, description: 'Host CPU cap, 100 = one core.' })),
+    cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type CreateVmBody = Static<typeof CreateVmBody>;
+
+export const VmDiskSchema = Type.Object(
+  { name: Type.String(), sizeBytes: Type.Integer(), readOnly: Type.Boolean() },
+  { additionalProperties: false },
+);
+
+/** A VM as the controller API shows it. */
+export const VmSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    host: Nullable(Type.String({ description: 'Name of the host the VM is on.' })),
+    state: StringEnum(VM_STATES),
+    desiredState: StringEnum(['running', 'stopped'] as const),
+    guestReady: Type.Boolean(),
+    crashReason: Nullable(Type.String()),
+    image: Nullable(Type.String()),
+    cpus: Type.Integer(),
+    memoryMiB: Type.Integer(),
+    devices: StringEnum(DEVICE_MODELS),
+    disks: Type.Array(VmDiskSchema),
+    macs: Type.Array(Type.String()),
+    pid: Nullable(Type.Integer()),
+    startedAt: Nullable(TimestampSchema),
+    createdAt: TimestampSchema,
+    updatedAt: TimestampSchema,
+  },
+  { additionalProperties: false },
+);
+export type VmWire = Static<typeof VmSchema>;
+
+export const VmListSchema = Type.Object({ vms: Type.Array(VmSchema) }, { additionalProperties: false });
+
+/** What a long VM action answers with (202): the operation to follow, and the VM as it is now. */
+export const VmOperationSchema = Type.Object({ operation: OperationSchema, vm: VmSchema }, { additionalProperties: false });
+
+export const StopQuery = Type.Object(
+  { timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'Grace before a forced stop; default 60 s.' })) },
+  { additionalProperties: false },
+);
+export const DeleteQuery = Type.Object(
+  { force: Type.Optional(Type.Boolean({ description: 'Kill a running VM first.' })) },
+  { additionalProperties: false },
+);
+export const WaitReadyBody = Type.Object(
+  { timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 })) },
+  { additionalProperties: false },
+);
+
+export const ExecBody = Type.Object(
+  {
+    command: Type.String({ minLength: 1, maxLength: 4096 }),
+    args: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 256 })),
+    input: Type.Optional(Type.String({ maxLength: 1024 * 1024 })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+  },
+  { additionalProperties: false },
+);
+export const ExecResultSchema = Type.Object(
+  { exitCode: Type.Integer(), stdout: Type.String(), stderr: Type.String(), signal: Type.Optional(Type.Integer()) },
+  { additionalProperties: false },
+);
+
+export const CloneBody = Type.Object(
+  { name: NameSchema, mode: Type.Optional(StringEnum(['linked', 'full'] as const, { description: 'Default full.' })) },
+  { additionalProperties: false },
+);
+
+export const SnapshotSchema = Type.Object(
+  { name: Type.String(), createdAt: Type.String(), vmStateSizeBytes: Type.Integer() },
+  { additionalProperties: false },
+);
+export const SnapshotListSchema = Type.Object({ snapshots: Type.Array(SnapshotSchema) }, { additionalProperties: false });
+export const CreateSnapshotBody = Type.Object({ name: NameSchema }, { additionalProperties: false });
+export const SnapshotOperationSchema = Type.Object({ operation: OperationSchema }, { additionalProperties: false });

@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import { DroverError } from '../../shared/errors.js';
+import { validateName } from '../../shared/names.js';
+import type { VmView } from '../../vms/schemas.js';
+import type { Actor } from '../actor.js';
+import type { EventLog } from '../events/event-log.js';
+import type { HostService } from '../hosts/service.js';
+import type { AgentClient } from '../hosts/agent-client.js';
+import type { OperationRunner } from '../operations/runner.js';
+import type { HostRecord, JsonValue, OperationRecord, VmRecord, VmState } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { CreateVmBody } from './schema.js';
+
+const MiB = 1024 * 1024;
+const LIVE: readonly VmState[] = ['running', 'paused', 'starting', 'stopping'];
+type Action = 'start' | 'kill' | 'reboot' | 'pause' | 'resume';
+
+/** The controller's VM service: places VMs on hosts and turns every change into an operation. */
+export class VmService {
+  constructor(
+    private readonly store: Store,
+    private readonly events: EventLog,
+    private readonly operations: OperationRunner,
+    private readonly hosts: HostService,
+  ) {}
+
+  async list(): Promise<VmRecord[]> {
+    return this.store.vms.list();
+  }
+
+  async get(name: string): Promise<VmRecord> {
+    const vm = await this.store.vms.getByName(name);
+    if (!vm) throw new DroverError('VM_NOT_FOUND', name);
+    return vm;
+  }
+
+  /** Records the VM (state creating) and starts the operation that defines it on its host. */
+  async create(body: CreateVmBody, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    validateName('VM', body.name);
+    if (await this.store.vms.getByName(body.name)) throw new DroverError('VM_EXISTS', body.name);
+    const memoryMiB = body.memoryMiB ?? 256;
+    const host = await this.place(body.host, memoryMiB);
+    const now = new Date().toISOString();
+    const vm: VmRecord = {
+      id: randomUUID(),
+      name: body.name,
+      hostId: host.id,
+      state: 'creating',
+      desiredState: body.start ? 'running' : 'stopped',
+      spec: { cpus: body.cpus ?? 1, memoryBytes: memoryMiB * MiB, imageId: body.image ?? null, devices: body.devices ?? 'virtio' },
+      disks: [],
+      nics: [],
+      snapshots: [],
+      runtime: {},
+      createdAt: now,
+      updatedAt: now,
+    };
+    return this.store.transaction(async (tx) => {
+      await tx.vms.insert(vm);
+      const operation = await this.operations.start({
+        kind: 'create',
+        target: { type: 'vm', id: vm.id, name: vm.name },
+        actor,
+        hostId: host.id,
+        busyError: 'VM_BUSY',
+        tx,
+        work: async (ctx) => {
+          const agent = await this.hosts.client(host.id);
+          await ctx.progress(0.1, `creating disks on ${host.name}`);
+          ctx.onUndo('record the VM', async () => void (await this.store.vms.delete(vm.id)));
+          const created = await agent.createVm({
+            name: vm.name,
+            ...(body.image ? { image: body.image } : {}),
+            cpus: vm.spec.cpus,
+            memoryMiB,
+            ...(body.diskGiB ? { diskGiB: body.diskGiB } : {}),
+            devices: vm.spec.devices ?? 'virtio',
+            ...(body.clone ? { clone: body.clone } : {}),
+            ...(body.portForwards ? { portForwards: body.portForwards } : {}),
+            ...(body.diskBytesPerSecond || body.diskIops
+              ? { diskThrottle: { ...(body.diskBytesPerSecond ? { bytesPerSecond: body.diskBytesPerSecond } : {}), ...(body.diskIops ? { iops: body.diskIops } : {}) } }
+              : {}),
+            ...(body.cpuLimitPercent ? { cpuLimitPercent: body.cpuLimitPercent } : {}),
+            ...(body.cpuPinning ? { cpuPinning: body.cpuPinning } : {}),
+          });
+          ctx.onUndo('define the VM on its host', () => agent.deleteVm(vm.name, true));
+          await this.sync(vm.id, created);
+          if (body.start) {
+            ctx.throwIfCancelled();
+            await ctx.progress(0.6, 'starting');
+            await this.sync(vm.id, await agent.action(vm.name, 'start'));
+          }
+          return { vm: vm.name, host: host.name };
+        },
+      });
+      return { operation, vm };
+    });
+  }
+
+  /** Start, kill, reboot, pause or resume as an operation. */
+  async act(name: string, action: Action, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    const vm = await this.get(name);
+    this.refuseWrongState(vm, action);
+    const desired = action === 'start' || action === 'resume' || action === 'reboot' ? 'running' : action === 'kill' ? 'stopped' : vm.desiredState;
+    return this.run(vm, action, actor, async (agent) => {
+      await this.store.vms.update(vm.id, { desiredState: desired });
+      await this.sync(vm.id, await agent.action(vm.name, action));
+      return { vm: vm.name };
+    });
+  }
+
+  async stop(name: string, timeoutMs: number, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    const vm = await this.get(name);
+    if (!LIVE.includes(vm.state)) throw new DroverError('VM_NOT_RUNNING', name);
+    return this.run(vm, 'stop', actor, async (agent) => {
+      await this.store.vms.update(vm.id, { desiredState: 'stopped' });
+      await this.sync(vm.id, await agent.stop(vm.name, timeoutMs));
+      return { vm: vm.name };
+    });
+  }
+
+  /** Blocks until the guest agent answers (or the timeout). */
+  async waitReady(name: string, timeoutMs: number): Promise<VmRecord> {
+    const vm = await this.get(name);
+    const agent = await this.agentFor(vm);
+    return this.sync(vm.id, await agent.waitReady(vm.name, timeoutMs));
+  }
+
+  async delete(name: string, force: boolean, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    const vm = await this.get(name);
+    if (LIVE.includes(vm.state) && !force) throw new DroverError('VM_NOT_STOPPED', `${name}: stop it first, or pass --force`);
+    return this.run(vm, 'delete', actor, async (agent) => {
+      const previous = vm.state;
+      await this.store.vms.update(vm.id, { state: 'deleting' });
+      try {
+        await agent.deleteVm(vm.name, force);
+      } catch (err) {
+        // The host still has the VM unless it says it never had it: put the record back as it was.
+        if (!(err instanceof DroverError && err.code === 'VM_NOT_FOUND')) {
+          await this.store.vms.update(vm.id, { state: previous });
+          throw err;
+        }
+      }
+      await this.store.vms.delete(vm.id);
+      return { vm: vm.name };
+    });
+  }
+
+  async exec(name: string, body: { command: string; args?: string[]; input?: string; timeoutMs?: number }, actor: Actor) {
+    const vm = await this.get(name);
+    if (vm.state !== 'running') throw new DroverError('VM_NOT_RUNNING', `${name} is ${vm.state}`);
+    const result = await (await this.agentFor(vm)).exec(vm.name, body);
+    await this.events.record({ actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.exec', hostId: vm.hostId, result: 'success', detail: { command: body.command, exitCode: result.exitCode } });
+    return result;
+  }
+
+  /** Clones a stopped VM on the same host into a new VM record. */
+  async clone(name: string, target: string, mode: 'linked' | 'full', actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    validateName('VM', target);
+    const source = await this.get(name);
+    if (await this.store.vms.getByName(target)) throw new DroverError('VM_EXISTS', target);
+    if (LIVE.includes(source.state)) throw new DroverError('VM_NOT_STOPPED', `${name}: clone needs a stopped VM`);
+    const now = new Date().toISOString();
+    const copy: VmRecord = { ...source, id: randomUUID(), name: target, state: 'creating', desiredState: 'stopped', snapshots: [], runtime: {}, createdAt: now, updatedAt: now };
+    return this.store.transaction(async (tx) => {
+      await tx.vms.insert(copy);
+      const operation = await this.operations.start({
+        kind: 'clone',
+        target: { type: 'vm', id: source.id, name: source.name },
+        actor,
+        ...(source.hostId ? { hostId: source.hostId } : {}),
+        busyError: 'VM_BUSY',
+        tx,
+        work: async (ctx) => {
+          ctx.onUndo('record the VM', async () => void (await this.store.vms.delete(copy.id)));
+          const agent = await this.agentFor(source);
+          await ctx.progress(0.1, `${mode} clone of ${name}`);
+          const created = await agent.clone(name, target, mode);
+          ctx.onUndo('clone the disks on its host', () => agent.deleteVm(target, true));
+          await this.sync(copy.id, created);
+          return { vm: target, mode };
+        },
+      });
+      return { operation, vm: copy };
+    });
+  }
+
+  async snapshots(name: string) {
+    const vm = await this.get(name);
+    return (await this.agentFor(vm)).snapshots(vm.name);
+  }
+
+  /** Snapshot create, revert or delete as an operation. */
+  async snapshot(name: string, kind: 'snapshot' | 'revert' | 'delete-snapshot', snapshot: string, actor: Actor): Promise<OperationRecord> {
+    const vm = await this.get(name);
+    if (kind === 'snapshot') validateName('snapshot', snapshot);
+    if (kind === 'revert' && LIVE.includes(vm.state)) throw new DroverError('VM_NOT_STOPPED', `${name}: revert needs a stopped VM`);
+    const { operation } = await this.run(vm, kind, actor, async (agent) => {
+      const list =
+        kind === 'snapshot' ? await agent.snapshotCreate(vm.name, snapshot) : kind === 'revert' ? await agent.snapshotRevert(vm.name, snapshot) : await agent.snapshotDelete(vm.name, snapshot);
+      await this.store.vms.update(vm.id, { snapshots: list.map((s) => ({ name: s.name, createdAt: s.createdAt })) });
+      return { vm: vm.name, snapshot, snapshots: list.map((s) => s.name) };
+    });
+    return operation;
+  }
+
+  async consoleLog(name: string, tailBytes?: number): Promise<string> {
+    const vm = await this.get(name);
+    return (await this.agentFor(vm)).consoleLog(vm.name, tailBytes);
+  }
+
+  /**
+   * Settles VMs left mid-create or mid-delete by a controller that died: a VM its host has is adopted
+   * (create) or deleted (delete); one its host lacks loses its record. Runs once hosts are registered.
+   */
+  async resolveInterrupted(actor: Actor): Promise<string[]> {
+    const settled: string[] = [];
+    const active = new Set((await this.operations.list({ limit: 1000, states: ['queued', 'running'] })).map((o) => o.targetId));
+    for (const vm of await this.store.vms.list()) {
+      if ((vm.state !== 'creating' && vm.state !== 'deleting') || active.has(vm.id)) continue;
+      const agent = await this.agentFor(vm);
+      const onHost = (await agent.listVms()).find((v) => v.name === vm.name);
+      let outcome: string;
+      if (onHost && vm.state === 'creating') {
+        await this.sync(vm.id, onHost);
+        outcome = 'adopted from its host';
+      } else {
+        if (onHost) await agent.deleteVm(vm.name, true);
+        await this.store.vms.delete(vm.id);
+        outcome = onHost ? 'deleted on its host' : 'record removed: its host never had it';
+      }
+      await this.events.record({ actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.recovered', hostId: vm.hostId, result: 'success', detail: { was: vm.state, outcome } });
+      settled.push(`${vm.name}: ${outcome}`);
+    }
+    return settled;
+  }
+
+  /** The agent of the VM's host, for the console proxy. */
+  async agentFor(vm: VmRecord): Promise<AgentClient> {
+    if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
+    return this.hosts.client(vm.hostId);
+  }
+
+  /** Picks the named host, or the ready, healthy host with the most free memory. */
+  private async place(hostName: string | undefined, memoryMiB: number): Promise<HostRecord> {
+    if (hostName) {
+      const host = await this.hosts.get(hostName);
+      if (host.state !== 'ready') throw new DroverError('INVALID_ARGUMENT', `host ${hostName} is ${host.state} and accepts no new VMs`);
+      return host;
+    }
+    const candidates = (await this.hosts.list()).filter((h) => h.state === 'ready' && h.health !== 'unreachable');
+    const free = (h: HostRecord): number => h.capacity.memoryBytes - h.usage.memoryBytes;
+    const best = candidates.sort((a, b) => free(b) - free(a))[0];
+    if (!best) throw new DroverError('HOST_UNREACHABLE', 'no ready host to place the VM on; check `drover host list`');
+    if (free(best) < memoryMiB * MiB) throw new DroverError('INVALID_ARGUMENT', `no host has ${memoryMiB} MiB of memory free`);
+    return best;
+  }
+
+  private refuseWrongState(vm: VmRecord, action: Action): void {
+    if (vm.state === 'creating' || vm.state === 'deleting') throw new DroverError('VM_BUSY', `${vm.name} is ${vm.state}`);
+    if (action === 'start' && LIVE.includes(vm.state)) throw new DroverError('VM_ALREADY_RUNNING', vm.name);
+    if (action === 'resume' && vm.state !== 'paused') throw new DroverError('VM_NOT_PAUSED', vm.name);
+    if ((action === 'pause' || action === 'reboot') && vm.state !== 'running') throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}`);
+    if (action === 'kill' && !LIVE.includes(vm.state)) throw new DroverError('VM_NOT_RUNNING', vm.name);
+  }
+
+  private async run(vm: VmRecord, kind: string, actor: Actor, fn: (agent: AgentClient) => Promise<JsonValue>): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    const operation = await this.operations.start({
+      kind,
+      target: { type: 'vm', id: vm.id, name: vm.name },
+      actor,
+      ...(vm.hostId ? { hostId: vm.hostId } : {}),
+      busyError: 'VM_BUSY',
+      work: async () => fn(await this.agentFor(vm)),
+    });
+    return { operation, vm };
+  }
+
+  /** Copies what the host reported about the VM into its record. */
+  private async sync(id: string, view: VmView): Promise<VmRecord> {
+    return this.store.vms.update(id, {
+      state: view.state,
+      disks: view.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, format: 'qcow2' as const, backingImageId: null })),
+      nics: view.nics.map((n, i) => ({ name: `eth${i}`, network: n.mode === 'bridge' ? n.bridge : 'user', macAddress: n.mac })),
+      runtime: {
+        hostVmId: view.id,
+        guestReady: view.guestReady,
+        ...(view.pid ? { pid: view.pid } : {}),
+        ...(view.startedAt ? { startedAt: view.startedAt } : {}),
+        ...(view.crashReason ? { crashReason: view.crashReason } : {}),
+      },
+    });
+  }
+}

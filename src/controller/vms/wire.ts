@@ -1,0 +1,27 @@
+import type { VmRecord } from '../store/records.js';
+import type { VmWire } from './schema.js';
+
+const MiB = 1024 * 1024;
+
+/** The wire form of a VM; `hostNames` maps host ids to names. */
+export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
+  return {
+    id: vm.id,
+    name: vm.name,
+    host: vm.hostId ? (hostNames.get(vm.hostId) ?? vm.hostId) : null,
+    state: vm.state,
+    desiredState: vm.desiredState,
+    guestReady: vm.runtime.guestReady ?? false,
+    crashReason: vm.runtime.crashReason ?? null,
+    image: vm.spec.imageId,
+    cpus: vm.spec.cpus,
+    memoryMiB: Math.round(vm.spec.memoryBytes / MiB),
+    devices: vm.spec.devices ?? 'virtio',
+    disks: vm.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, readOnly: false })),
+    macs: vm.nics.map((n) => n.macAddress),
+    pid: vm.runtime.pid ?? null,
+    startedAt: vm.runtime.startedAt ?? null,
+    createdAt: vm.createdAt,
+    updatedAt: vm.updatedAt,
+  };
+}
