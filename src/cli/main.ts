@@ -1,34 +1,54 @@
 import { Command, CommanderError } from 'commander';
 import { version } from '../shared/version.js';
-import { registerImageCommands } from './commands/image.js';
 import { registerAgentCommand } from './commands/agent.js';
 import { registerUpCommand } from './commands/up.js';
+import { registerEventCommands } from './commands/events.js';
+import { registerHostCommands } from './commands/host.js';
+import { registerImageCommands } from './commands/image.js';
+import { registerOperationCommands } from './commands/op.js';
+import { registerTokenCommands } from './commands/token.js';
+import { registerVmCommands } from './commands/vm.js';
 import { printError } from './output.js';
+import { wantsJson } from './parse.js';
 
-/** Builds the `drover` command tree. */
-export function buildProgram(): Command {
+/** The command groups, in the order `drover --help` lists them. */
+const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
+  registerUpCommand,
+  registerVmCommands,
+  registerImageCommands,
+  registerHostCommands,
+  registerOperationCommands,
+  registerEventCommands,
+  registerTokenCommands,
+  registerAgentCommand,
+];
+
+/** Builds the `drover` command tree; with `json`, usage errors are printed as JSON. */
+export function buildProgram(json = false): Command {
   const program = new Command('drover')
     .description('Drover: run VMs and containers across a fleet of hosts, from one place')
     .version(version)
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError(json ? false : '(run with --help for usage)')
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      outputError: (text, write) => write(json ? `${JSON.stringify({ code: 'INVALID_ARGUMENT', message: text.replace(/^error: /, '').trim() })}\n` : text),
+    })
     .exitOverride();
-  registerImageCommands(program);
-  registerAgentCommand(program);
-  registerUpCommand(program);
+  for (const register of COMMAND_GROUPS) register(program);
   return program;
 }
 
 async function main(): Promise<void> {
-  const program = buildProgram();
+  const json = wantsJson(process.argv.slice(2));
+  const program = buildProgram(json);
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version exit 0; usage errors were already printed by commander.
+      // Help and version exit 0; usage errors (already printed by commander) exit 2.
       process.exitCode = err.exitCode === 0 ? 0 : 2;
       return;
     }
-    const json = process.argv.includes('json');
     printError(err, json ? 'json' : 'table');
     process.exitCode = 1;
   }

@@ -5,7 +5,7 @@ import type { VmView } from '../../vms/schemas.js';
 import type { EventLog } from '../events/event-log.js';
 import { SYSTEM_ACTOR, type Actor } from '../actor.js';
 import type { HostRecord, VmRecord, VmState } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { Store, Transaction } from '../store/store.js';
 import { AgentClient, type AgentHostInfo } from './agent-client.js';
 import type { VmStats } from '../../vms/stats.js';
 
@@ -109,7 +109,7 @@ export class HostService {
 
   /** Starts heartbeats every `intervalMs`. */
   startHeartbeats(intervalMs: number): void {
-    this.timer = setInterval(() => void this.heartbeat(), intervalMs);
+    this.timer = setInterval(() => void this.heartbeat().catch((err: unknown) => this.logger?.error({ err }, 'heartbeat failed')), intervalMs);
     this.timer.unref();
   }
 
@@ -122,7 +122,10 @@ export class HostService {
     if (this.beating) return;
     this.beating = true;
     try {
-      for (const host of await this.store.hosts.list()) await this.reconcileHost(host);
+      for (const host of await this.store.hosts.list()) {
+        // One host's failure must not stop the others' heartbeats, nor the controller.
+        await this.reconcileHost(host).catch((err: unknown) => this.logger?.error({ err, host: host.name }, 'reconciling a host failed'));
+      }
     } finally {
       this.beating = false;
     }
@@ -161,11 +164,11 @@ export class HostService {
       const byName = new Map(vms.map((v) => [v.name, v]));
       for (const record of known) await this.reconcileVm(tx, host, record, byName.get(record.name));
       const allNames = new Set((await tx.vms.list()).map((v) => v.name));
-      this.trackUnmanaged(host, vms.filter((v) => !allNames.has(v.name)), now);
+      await this.trackUnmanaged(tx, host, vms.filter((v) => !allNames.has(v.name)), now);
     });
   }
 
-  private async reconcileVm(tx: Parameters<Parameters<Store['transaction']>[0]>[0], host: HostRecord, record: VmRecord, actual: VmView | undefined): Promise<void> {
+  private async reconcileVm(tx: Transaction, host: HostRecord, record: VmRecord, actual: VmView | undefined): Promise<void> {
     if (OPERATION_STATES.includes(record.state)) return;
     if (!actual) {
       if (record.state === 'error') return;
@@ -200,13 +203,13 @@ export class HostService {
     }
   }
 
-  private trackUnmanaged(host: HostRecord, found: VmView[], now: string): void {
+  private async trackUnmanaged(tx: Transaction, host: HostRecord, found: VmView[], now: string): Promise<void> {
     const before = new Map((this.unmanaged.get(host.id) ?? []).map((u) => [u.name, u]));
     const next = found.map((v) => before.get(v.name) ?? { name: v.name, state: v.state, ...(v.pid ? { pid: v.pid } : {}), seenSince: now });
     for (const vm of next) {
       if (!before.has(vm.name)) {
         this.logger?.warn({ host: host.name, vm: vm.name }, 'host runs a VM the controller does not know');
-        void this.events.record({ actor: SYSTEM_ACTOR, objectType: 'vm', objectId: null, objectName: vm.name, action: 'vm.unmanaged-detected', hostId: host.id, result: 'warning', detail: { state: vm.state } });
+        await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'vm', objectId: null, objectName: vm.name, action: 'vm.unmanaged-detected', hostId: host.id, result: 'warning', detail: { state: vm.state } }, tx);
       }
     }
     this.unmanaged.set(host.id, next);

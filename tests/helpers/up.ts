@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from '../../src/shared/paths.js';
+import { cleanupDataDir } from './agent.js';
+
+/** A `drover up` process started by a test: controller plus local agent on a temp data dir. */
+export interface TestDrover {
+  url: string;
+  token: string;
+  dataDir: string;
+  configHome: string;
+  process: ChildProcess;
+  api: <T = unknown>(method: string, route: string, body?: unknown) => Promise<{ status: number; body: T }>;
+  /** Waits for an operation to end and returns it. */
+  waitOp: (id: string) => Promise<{ state: string; error: { code: string } | null; result: unknown }>;
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+/** Starts `drover up --port 0` from source on `dataDir` and waits until it prints its URL and token. */
+export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'drv-cfg-'))): Promise<TestDrover> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'up', '--data-dir', dataDir, '--port', '0'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, XDG_CONFIG_HOME: configHome },
+  });
+  let output = '';
+  const { url, token } = await new Promise<{ url: string; token: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`drover up did not start:\n${output}`)), 90_000);
+    const onData = (d: Buffer): void => {
+      output += d.toString();
+      const url = /^URL: (\S+)$/m.exec(output)?.[1];
+      const token = /^Token: (\S+)$/m.exec(output)?.[1];
+      if (url && token) {
+        clearTimeout(timer);
+        resolve({ url, token });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`drover up exited with ${code}:\n${output}`));
+    });
+  });
+  const api = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`${url}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Plain-text routes.
+    }
+    return { status: res.status, body: parsed as T };
+  };
+  const waitOp = async (id: string) => {
+    for (let i = 0; i < 600; i++) {
+      const op = (await api<{ state: string; error: { code: string } | null; result: unknown }>('GET', `/api/v1/operations/${id}?wait=10`)).body;
+      if (['succeeded', 'failed', 'cancelled'].includes(op.state)) return op;
+    }
+    throw new Error(`operation ${id} did not finish`);
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await exited;
+  };
+  return { url, token, dataDir, configHome, process: child, api, waitOp, stop };
+}
+
+/** Kills the QEMU processes of a `drover up` data dir (by recorded pid) and removes it and the config home. */
+export async function cleanupDrover(drover: TestDrover | undefined, dataDir: string): Promise<void> {
+  await drover?.stop('SIGKILL');
+  await cleanupDataDir(path.join(dataDir, 'host'));
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  if (drover) fs.rmSync(drover.configHome, { recursive: true, force: true });
+}
+
+/** Pids of live QEMU processes whose command line mentions `dir`. */
+export function qemuPidsUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (cmdline.startsWith('qemu-system') && cmdline.includes(dir) && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
