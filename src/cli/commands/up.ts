@@ -8,7 +8,7 @@ import { configFile, saveConfig } from '../config.js';
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('Run Drover on this machine in the foreground: controller, local host agent, SQLite store, web UI')
+    .description('Run Drover on this machine in the foreground: controller, local host agent and SQLite store')
     .option('--data-dir <dir>', 'where the store, tokens, images and VM disks live', defaultDataDir())
     .option('--port <n>', 'controller port (0 = any free port)', '7700')
     .option('--listen <address>', 'address to listen on', '127.0.0.1')
@@ -20,7 +20,6 @@ export function registerUpCommand(program: Command): void {
       const lines = [
         'Drover is up.',
         `URL: ${running.url}`,
-        `Web UI: ${running.url}/`,
         `Token: ${running.token}`,
         `(the token is in ${opts.dataDir}/admin.token; the CLI config in ${configFile()})`,
         '',
