@@ -88,6 +88,10 @@ export const ERRORS = {
   QMP_TIMEOUT: { status: 504, message: 'QEMU did not answer the monitor command in time.' },
 
   // host / agent
+  NO_HOST_AVAILABLE: {
+    status: 409,
+    message: 'No host can take this VM now: none is ready, or none has the room. Check `drover host list`, or free some capacity.',
+  },
   HOST_UNREACHABLE: { status: 503, message: 'The host agent cannot be reached. Check that `drover agent` runs on the host.' },
   ACCELERATOR_UNAVAILABLE: { status: 409, message: 'The requested accelerator is not available on this host.' },
   DEPENDENCY_MISSING: { status: 500, message: 'A required program is missing. Run `bash scripts/setup`.' },

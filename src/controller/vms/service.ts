@@ -103,8 +103,9 @@ export class VmService {
     this.refuseWrongState(vm, action);
     const desired = action === 'start' || action === 'resume' || action === 'reboot' ? 'running' : action === 'kill' ? 'stopped' : vm.desiredState;
     return this.run(vm, action, actor, async (agent) => {
+      const view = await agent.action(vm.name, action);
       await this.store.vms.update(vm.id, { desiredState: desired });
-      await this.sync(vm.id, await agent.action(vm.name, action));
+      await this.sync(vm.id, view);
       return { vm: vm.name };
     });
   }
@@ -113,8 +114,9 @@ export class VmService {
     const vm = await this.get(name);
     if (!LIVE.includes(vm.state)) throw new DroverError('VM_NOT_RUNNING', name);
     return this.run(vm, 'stop', actor, async (agent) => {
+      const view = await agent.stop(vm.name, timeoutMs);
       await this.store.vms.update(vm.id, { desiredState: 'stopped' });
-      await this.sync(vm.id, await agent.stop(vm.name, timeoutMs));
+      await this.sync(vm.id, view);
       return { vm: vm.name };
     });
   }
@@ -245,14 +247,14 @@ export class VmService {
   private async place(hostName: string | undefined, memoryMiB: number): Promise<HostRecord> {
     if (hostName) {
       const host = await this.hosts.get(hostName);
-      if (host.state !== 'ready') throw new DroverError('INVALID_ARGUMENT', `host ${hostName} is ${host.state} and accepts no new VMs`);
+      if (host.state !== 'ready') throw new DroverError('NO_HOST_AVAILABLE', `host ${hostName} is ${host.state} and accepts no new VMs`);
       return host;
     }
     const candidates = (await this.hosts.list()).filter((h) => h.state === 'ready' && h.health !== 'unreachable');
     const free = (h: HostRecord): number => h.capacity.memoryBytes - h.usage.memoryBytes;
     const best = candidates.sort((a, b) => free(b) - free(a))[0];
-    if (!best) throw new DroverError('HOST_UNREACHABLE', 'no ready host to place the VM on; check `drover host list`');
-    if (free(best) < memoryMiB * MiB) throw new DroverError('INVALID_ARGUMENT', `no host has ${memoryMiB} MiB of memory free`);
+    if (!best) throw new DroverError('NO_HOST_AVAILABLE', 'no host is ready and reachable');
+    if (free(best) < memoryMiB * MiB) throw new DroverError('NO_HOST_AVAILABLE', `no host has ${memoryMiB} MiB of memory free`);
     return best;
   }
 
