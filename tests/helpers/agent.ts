@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../src/shared/paths.js';
+import { jsonApi, type ApiCall } from './http.js';
 
 /** A host agent process started by a test, on its own temp data dir. */
 export interface TestAgent {
@@ -11,7 +12,7 @@ export interface TestAgent {
   dataDir: string;
   process: ChildProcess;
   /** Calls the agent API; returns status and parsed JSON (or text). */
-  api: <T = unknown>(method: string, route: string, body?: unknown) => Promise<{ status: number; body: T }>;
+  api: ApiCall;
   /** Stops the agent process only (its VMs keep running). */
   stopProcess: (signal?: NodeJS.Signals) => Promise<void>;
 }
@@ -47,21 +48,7 @@ export async function startAgent(dataDir: string): Promise<TestAgent> {
     });
   });
   const token = fs.readFileSync(path.join(dataDir, 'agent.token'), 'utf8').trim();
-  const api = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${url}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // Plain-text routes such as the console log.
-    }
-    return { status: res.status, body: parsed as T };
-  };
+  const api = jsonApi(url, token);
   const stopProcess = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../src/shared/paths.js';
+import { jsonApi, type ApiCall } from './http.js';
 import { cleanupDataDir } from './agent.js';
 
 /** A `drover up` process started by a test: controller plus local agent on a temp data dir. */
@@ -12,7 +13,7 @@ export interface TestDrover {
   dataDir: string;
   configHome: string;
   process: ChildProcess;
-  api: <T = unknown>(method: string, route: string, body?: unknown) => Promise<{ status: number; body: T }>;
+  api: ApiCall;
   /** Waits for an operation to end and returns it. */
   waitOp: (id: string) => Promise<{ state: string; error: { code: string } | null; result: unknown }>;
   stop: (signal?: NodeJS.Signals) => Promise<void>;
@@ -44,21 +45,7 @@ export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(p
       reject(new Error(`drover up exited with ${code}:\n${output}`));
     });
   });
-  const api = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${url}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // Plain-text routes.
-    }
-    return { status: res.status, body: parsed as T };
-  };
+  const api = jsonApi(url, token);
   const waitOp = async (id: string) => {
     for (let i = 0; i < 600; i++) {
       const op = (await api<{ state: string; error: { code: string } | null; result: unknown }>('GET', `/api/v1/operations/${id}?wait=10`)).body;
