@@ -1,4 +1,5 @@
 import { DroverError, ERRORS, type ErrorCode } from '../shared/errors.js';
+import type { OperationWire } from '../controller/operations/schema.js';
 import type { CliConfig } from './config.js';
 
 /** An error the controller returned, carrying its code, status and detail as the CLI prints them. */
@@ -6,24 +7,23 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string,
+    /** The API's message alone; `message` adds the detail for people. */
+    readonly apiMessage: string,
     readonly detail?: string,
+    readonly field?: string,
   ) {
-    super(detail ? `${message} (${detail})` : message);
+    super(detail ? `${apiMessage} (${detail})` : apiMessage);
     this.name = 'ApiError';
+  }
+
+  /** The API's error shape, for `-o json`. */
+  toJSON(): { code: string; message: string; detail?: string; field?: string } {
+    return { code: this.code, message: this.apiMessage, ...(this.detail ? { detail: this.detail } : {}), ...(this.field ? { field: this.field } : {}) };
   }
 }
 
-/** The operation shape the CLI reads. */
-export interface OperationView {
-  id: string;
-  kind: string;
-  state: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  progress: number;
-  message?: string | null;
-  result?: unknown;
-  error?: { code: string; message: string; detail?: string } | null;
-}
+/** An operation as the API shows it (the wire type from its schema: types only, no controller code). */
+export type OperationView = OperationWire;
 
 /** The CLI's one way to talk to the controller: JSON over HTTP with the bearer token. */
 export class ApiClient {
@@ -39,45 +39,74 @@ export class ApiClient {
 
   /** Sends a request; resolves with the parsed body, throws ApiError on a 4xx/5xx. */
   async request<T>(method: string, route: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.config.url}${route}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.config.token}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (err) {
-      throw new DroverError('HOST_UNREACHABLE', `cannot reach the controller at ${this.config.url}: is \`drover up\` running?`, { cause: err });
-    }
+    const res = await this.send(method, route, {
+      ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     const parsed: unknown = text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text;
-    if (!res.ok) {
-      const e = (parsed && typeof parsed === 'object' ? parsed : {}) as { code?: string; message?: string; detail?: string };
-      const code = e.code ?? 'INTERNAL';
-      const message = e.message ?? (code in ERRORS ? ERRORS[code as ErrorCode].message : `HTTP ${res.status}`);
-      throw new ApiError(res.status, code, message, e.detail);
-    }
+    if (!res.ok) throw this.toError(res, parsed, method, route);
     return parsed as T;
   }
 
-  /** Polls an operation until it ends; calls onProgress on each change; throws ApiError if it failed. */
+  /** Opens a streaming GET (Server-Sent Events); resolves once the response headers arrive, throws ApiError on a 4xx/5xx. */
+  async stream(route: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+    const res = await this.send('GET', route, { headers: { accept: 'text/event-stream', ...headers }, ...(signal ? { signal } : {}) });
+    if (!res.ok) {
+      const text = await res.text();
+      throw this.toError(res, text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text, 'GET', route);
+    }
+    return res;
+  }
+
+  private async send(method: string, route: string, init: { headers?: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Response> {
+    try {
+      return await fetch(`${this.config.url}${route}`, { ...init, method, headers: { authorization: `Bearer ${this.config.token}`, ...init.headers } });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw new DroverError('HOST_UNREACHABLE', `cannot reach the controller at ${this.config.url}: is \`drover up\` running?`, { cause: err });
+    }
+  }
+
+  /** The ApiError for a 4xx/5xx; a body without the error shape still names the status and route. */
+  private toError(res: Response, parsed: unknown, method: string, route: string): ApiError {
+    const e = (parsed && typeof parsed === 'object' ? parsed : {}) as { code?: string; message?: string; detail?: string; field?: string };
+    const code = e.code ?? 'INTERNAL';
+    const message = e.message ?? (code in ERRORS ? ERRORS[code as ErrorCode].message : `HTTP ${res.status} from ${method} ${route}`);
+    return new ApiError(res.status, code, message, e.detail, e.field);
+  }
+
+  /** Polls an operation until it ends; calls onProgress on each change; throws ApiError if it failed or was cancelled. */
   async wait(id: string, onProgress?: (op: OperationView) => void, timeoutMs = 30 * 60_000): Promise<OperationView> {
+    const op = await this.waitForEnd(id, onProgress, timeoutMs);
+    if (op.state === 'succeeded') return op;
+    const err = op.error ?? { code: op.state === 'cancelled' ? 'OPERATION_CANCELLED' : 'INTERNAL', message: op.message || op.state };
+    throw new ApiError(409, err.code, err.message, err.detail);
+  }
+
+  /** Polls an operation until it is succeeded, failed or cancelled, and returns it in that state. */
+  async waitForEnd(id: string, onProgress?: (op: OperationView) => void, timeoutMs = 30 * 60_000): Promise<OperationView> {
     const deadline = Date.now() + timeoutMs;
     let delay = 100;
     while (Date.now() < deadline) {
-      const op = await this.request<OperationView>('GET', `/api/v1/operations/${id}`);
+      const op = await this.request<OperationView>('GET', apiPath('operations', id));
       onProgress?.(op);
-      if (op.state === 'succeeded') return op;
-      if (op.state === 'failed' || op.state === 'cancelled') {
-        const err = op.error ?? { code: op.state === 'cancelled' ? 'OPERATION_CANCELLED' : 'INTERNAL', message: op.message ?? op.state };
-        throw new ApiError(409, err.code, err.message, err.detail);
-      }
+      if (op.state === 'succeeded' || op.state === 'failed' || op.state === 'cancelled') return op;
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 1.5, 1000);
     }
-    throw new DroverError('TIMEOUT', `operation ${id} did not finish in time; see \`drover op show ${id}\``);
+    throw new DroverError('TIMEOUT', `operation ${id} did not finish in time; follow it with \`drover op wait ${id}\``);
   }
+}
+
+/** An API route from path segments, each URL-encoded: apiPath('vms', name, 'start') → /api/v1/vms/<name>/start. */
+export function apiPath(...segments: string[]): string {
+  return `/api/v1/${segments.map(encodeURIComponent).join('/')}`;
+}
+
+/** Appends a query string built from the defined values (nothing when all are undefined). */
+export function withQuery(route: string, params: Record<string, string | number | boolean | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) search.set(key, String(value));
+  const text = search.toString();
+  return text ? `${route}?${text}` : route;
 }

@@ -1,88 +1,120 @@
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { DroverError } from '../../shared/errors.js';
-import { defaultDataDir, tinyImageDir } from '../../shared/paths.js';
+import { tinyImageDir } from '../../shared/paths.js';
 import { buildTinyImage } from '../../images/tiny/build.js';
-import { ImageLibrary } from '../../images/library.js';
-import { formatBytes, outputFormat, printObject, printTable, progress, progressDone } from '../output.js';
+import { apiPath, withQuery, type OperationView } from '../client.js';
+import { followOperation, printStarted } from '../operations.js';
+import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
+import { formatBytes, printJson, printObject, printTable, progress, progressDone } from '../output.js';
 
-function library(dataDir: string | undefined): ImageLibrary {
-  return new ImageLibrary(path.join(dataDir ?? defaultDataDir(), 'images'));
+/** An image as GET /images lists it: one entry per host library that holds it. */
+interface ImageView {
+  name: string;
+  host: string;
+  format: string;
+  sourceFormat: string;
+  virtualSizeBytes: number;
+  actualSizeBytes: number;
+  sha256: string;
+  createdAt: string;
+  osNotes: string;
 }
 
-/** `drover image build|import|list|delete`. */
+interface ImportOptions extends OutputOptions {
+  name: string;
+  format?: string;
+  osNotes?: string;
+  host?: string;
+  wait: boolean;
+}
+
+/** `drover image build` (local, on this machine) and `drover image import|list|delete` (through the controller). */
 export function registerImageCommands(program: Command): void {
   const image = program.command('image').description('Guest images: build, import, list and delete');
 
-  image
+  const build = image
     .command('build')
-    .description('Build a guest image from Debian packages (only "tiny" exists); cached until its inputs change')
+    .description('Build a guest image on this machine from Debian packages (only "tiny" exists); cached until its inputs change')
     .argument('<name>', 'image to build: tiny')
     .option('--force', 'rebuild even if the cached image is up to date')
-    .option('--out <dir>', 'output directory', tinyImageDir())
-    .option('-o, --output <format>', 'table or json')
-    .action(async (name: string, opts: { force?: boolean; out: string; output?: string }) => {
-      const format = outputFormat(opts.output);
-      if (name !== 'tiny') throw new DroverError('INVALID_ARGUMENT', `unknown image recipe "${name}"; available: tiny`);
-      const built = await buildTinyImage({ outDir: opts.out, force: opts.force ?? false, onProgress: progress });
-      progressDone();
-      printObject(
-        format === 'json'
-          ? built
-          : { image: 'tiny', dir: built.dir, kernel: built.manifest.kernelVersion, inputs: built.manifest.inputsHash, builtAt: built.manifest.builtAt },
-        format,
-      );
-    });
+    .option('--out <dir>', 'output directory', tinyImageDir());
+  withOutput(build).action(async (name: string, opts: OutputOptions & { force?: boolean; out: string }) => {
+    if (name !== 'tiny') throw new DroverError('INVALID_ARGUMENT', `unknown image recipe "${name}"; available: tiny`);
+    const built = await buildTinyImage({ outDir: opts.out, force: opts.force ?? false, onProgress: progress });
+    progressDone();
+    printObject(
+      opts.output === 'json'
+        ? built
+        : { image: 'tiny', dir: built.dir, kernel: built.manifest.kernelVersion, inputs: built.manifest.inputsHash, builtAt: built.manifest.builtAt },
+      opts.output,
+    );
+  });
 
-  image
+  const importCommand = image
     .command('import')
-    .description('Import a qcow2, raw, vmdk or vhdx file into the image library (stored as qcow2)')
-    .argument('<file>', 'the image file')
+    .description("Import a qcow2, raw, vmdk or vhdx file into a host's image library (stored as qcow2)")
+    .argument('<file>', 'the image file, as a path on the host (relative paths are resolved here)')
     .requiredOption('--name <name>', 'library name for the image')
-    .option('--format <format>', 'source format, when probing is not enough (raw, qcow2, vmdk, vhdx)')
+    .addOption(new Option('--format <format>', 'source format, when probing is not enough').choices(['qcow2', 'raw', 'vmdk', 'vhdx']))
     .option('--os-notes <text>', 'free-form notes about the guest OS')
-    .option('--data-dir <dir>', 'Drover data directory')
-    .option('-o, --output <format>', 'table or json')
-    .action(async (file: string, opts: { name: string; format?: string; osNotes?: string; dataDir?: string; output?: string }) => {
-      const format = outputFormat(opts.output);
-      progress(`importing ${file}...`);
-      const meta = await library(opts.dataDir).import(path.resolve(file), {
-        name: opts.name,
-        ...(opts.osNotes ? { osNotes: opts.osNotes } : {}),
-        ...(opts.format ? { format: opts.format } : {}),
-      });
-      progressDone();
-      printObject(meta, format);
-    });
+    .option('--host <host>', 'host whose library gets the image (default: the first reachable host)');
+  withOutput(withNoWait(importCommand)).action(async (file: string, opts: ImportOptions) => {
+    const client = apiClient();
+    const body = {
+      path: path.resolve(file),
+      name: opts.name,
+      ...(opts.format ? { format: opts.format } : {}),
+      ...(opts.osNotes ? { osNotes: opts.osNotes } : {}),
+      ...(opts.host ? { host: opts.host } : {}),
+    };
+    const response = await client.request<{ operation: OperationView }>('POST', apiPath('images', 'import'), body);
+    if (!opts.wait) return printStarted(response.operation, response, opts.output);
+    const done = await followOperation(client, response.operation);
+    if (opts.output === 'json') return printJson(done.result);
+    const { images } = await client.request<{ images: ImageView[] }>('GET', apiPath('images'));
+    const imported = images.find((i) => i.name === opts.name && (!opts.host || i.host === opts.host));
+    printObject(imported ? describe(imported) : (done.result ?? { image: opts.name }), 'table');
+  });
 
-  image
-    .command('list')
-    .description('List the image library')
-    .option('--data-dir <dir>', 'Drover data directory')
-    .option('-o, --output <format>', 'table or json')
-    .action(async (opts: { dataDir?: string; output?: string }) => {
-      const images = await library(opts.dataDir).list();
-      printTable(
-        images,
-        {
-          name: (i) => i.name,
-          source: (i) => i.sourceFormat,
-          'virtual size': (i) => formatBytes(i.virtualSizeBytes),
-          'on disk': (i) => formatBytes(i.actualSizeBytes),
-          sha256: (i) => i.sha256.slice(0, 12),
-          'os notes': (i) => i.osNotes,
-        },
-        outputFormat(opts.output),
-      );
-    });
+  withOutput(image.command('list').description('List the images in every host library')).action(async (opts: OutputOptions) => {
+    const { images } = await apiClient().request<{ images: ImageView[] }>('GET', apiPath('images'));
+    printTable(
+      images,
+      {
+        name: (i) => i.name,
+        host: (i) => i.host,
+        source: (i) => i.sourceFormat,
+        'virtual size': (i) => formatBytes(i.virtualSizeBytes),
+        'on disk': (i) => formatBytes(i.actualSizeBytes),
+        sha256: (i) => i.sha256.slice(0, 12),
+        'os notes': (i) => i.osNotes,
+      },
+      opts.output,
+    );
+  });
 
-  image
+  const remove = image
     .command('delete')
-    .description('Delete an image from the library')
-    .argument('<name>')
-    .option('--data-dir <dir>', 'Drover data directory')
-    .action(async (name: string, opts: { dataDir?: string }) => {
-      await library(opts.dataDir).delete(name);
-      process.stdout.write(`deleted image ${name}\n`);
-    });
+    .description('Delete an image from a host library (refused while VMs are backed by it)')
+    .argument('<name>', 'image name')
+    .option('--host <host>', 'host whose library holds it (default: the first reachable host)');
+  withOutput(remove).action(async (name: string, opts: OutputOptions & { host?: string }) => {
+    await apiClient().request('DELETE', withQuery(apiPath('images', name), { host: opts.host }));
+    if (opts.output === 'json') printJson({ image: name, deleted: true });
+    else process.stdout.write(`deleted image ${name}\n`);
+  });
+}
+
+function describe(i: ImageView): Record<string, string> {
+  return {
+    name: i.name,
+    host: i.host,
+    format: `${i.format} (imported from ${i.sourceFormat})`,
+    'virtual size': formatBytes(i.virtualSizeBytes),
+    'on disk': formatBytes(i.actualSizeBytes),
+    sha256: i.sha256,
+    'os notes': i.osNotes || '-',
+    created: i.createdAt,
+  };
 }

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import type { HostWire } from '../../controller/hosts/schema.js';
+import { apiPath } from '../client.js';
+import { apiClient, withOutput, type OutputOptions } from '../options.js';
+import { formatBytes, printJson, printObject, printTable } from '../output.js';
+
+/** "used/total" for one resource. */
+function share(used: number, total: number, format: (n: number) => string = String): string {
+  return `${format(used)}/${format(total)}`;
+}
+
+/** How long ago an ISO time was, roughly: `12s ago`, `5m ago`. */
+export function ago(iso: string | null, now: number = Date.now()): string {
+  if (!iso) return 'never';
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 120) return `${seconds}s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)}h ago`;
+  return `${Math.round(seconds / 86_400)}d ago`;
+}
+
+/** `drover host list|show`. */
+export function registerHostCommands(program: Command): void {
+  const host = program.command('host').description('Hosts: the machines whose agents run the VMs');
+
+  withOutput(host.command('list').description('List hosts with their health and resource use')).action(async (opts: OutputOptions) => {
+    const { hosts } = await apiClient().request<{ hosts: HostWire[] }>('GET', apiPath('hosts'));
+    printTable(
+      hosts,
+      {
+        name: (h) => h.name,
+        state: (h) => h.state,
+        health: (h) => h.health,
+        address: (h) => h.address,
+        accelerator: (h) => h.accelerator,
+        vms: (h) => h.vmCount + (h.unmanagedVms.length ? ` (+${h.unmanagedVms.length} unmanaged)` : ''),
+        cpus: (h) => share(h.usage.cpus, h.capacity.cpus),
+        memory: (h) => share(h.usage.memoryBytes, h.capacity.memoryBytes, formatBytes),
+        heartbeat: (h) => ago(h.lastHeartbeat),
+      },
+      opts.output,
+    );
+  });
+
+  withOutput(host.command('show').description('Show one host in full').argument('<host>', 'host name')).action(async (name: string, opts: OutputOptions) => {
+    const h = await apiClient().request<HostWire>('GET', apiPath('hosts', name));
+    if (opts.output === 'json') return printJson(h);
+    printObject(
+      {
+        name: h.name,
+        id: h.id,
+        address: h.address,
+        version: h.version,
+        state: h.state,
+        health: h.health,
+        'last heartbeat': h.lastHeartbeat ? `${h.lastHeartbeat} (${ago(h.lastHeartbeat)})` : 'never',
+        accelerator: h.acceleratorReason ? `${h.accelerator} (${h.acceleratorReason})` : h.accelerator,
+        cpus: `${h.usage.cpus} of ${h.capacity.cpus} in use`,
+        memory: `${formatBytes(h.usage.memoryBytes)} of ${formatBytes(h.capacity.memoryBytes)} in use`,
+        disk: `${formatBytes(h.usage.diskBytes)} of ${formatBytes(h.capacity.diskBytes)} in use`,
+        vms: h.vmCount,
+        'unmanaged vms': h.unmanagedVms.map((vm) => `${vm.name} (${vm.state}${vm.pid ? `, pid ${vm.pid}` : ''})`).join(', ') || 'none',
+      },
+      'table',
+    );
+  });
+}

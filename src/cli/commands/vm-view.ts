@@ -1,0 +1,69 @@
+/** How the VM commands show VMs, and the steps several of them share (fetch, wait for the guest). */
+import type { VmWire } from '../../controller/vms/schema.js';
+import { apiPath, type ApiClient } from '../client.js';
+import { formatBytes, printJson, printObject, printTable, withSpinner, type OutputFormat } from '../output.js';
+
+/** Default wait for a guest agent to answer: boot under TCG on a loaded machine takes a while. */
+export const DEFAULT_READY_TIMEOUT_SECONDS = 120;
+
+/** Fetches one VM. */
+export function getVm(client: ApiClient, name: string): Promise<VmWire> {
+  return client.request<VmWire>('GET', apiPath('vms', name));
+}
+
+/** Blocks until the VM's guest agent answers (the API waits; a spinner shows on a tty); returns the VM. */
+export function waitReady(client: ApiClient, name: string, timeoutMs: number): Promise<VmWire> {
+  return withSpinner(`waiting for the guest in ${name}`, () => client.request<VmWire>('POST', apiPath('vms', name, 'wait-ready'), { timeoutMs }));
+}
+
+/** Prints VMs as a table, or JSON. */
+export function printVms(vms: readonly VmWire[], format: OutputFormat): void {
+  printTable(
+    vms,
+    {
+      name: (vm) => vm.name,
+      state: (vm) => vm.state,
+      host: (vm) => vm.host,
+      image: (vm) => vm.image,
+      cpus: (vm) => vm.cpus,
+      memory: (vm) => `${vm.memoryMiB} MiB`,
+      disk: (vm) => (vm.disks[0] ? formatBytes(vm.disks[0].sizeBytes) : undefined),
+      guest: (vm) => (vm.guestReady ? 'ready' : vm.state === 'running' ? 'booting' : '-'),
+    },
+    format,
+  );
+}
+
+/** Prints one VM in full: "key: value" lines, or JSON. */
+export function printVm(vm: VmWire, format: OutputFormat): void {
+  if (format === 'json') {
+    printJson(vm);
+    return;
+  }
+  printObject(
+    {
+      name: vm.name,
+      id: vm.id,
+      state: vm.state === vm.desiredState ? vm.state : `${vm.state} (desired: ${vm.desiredState})`,
+      ...(vm.crashReason ? { 'crash reason': vm.crashReason } : {}),
+      host: vm.host ?? '-',
+      image: vm.image ?? '-',
+      cpus: vm.cpus,
+      memory: `${vm.memoryMiB} MiB`,
+      devices: vm.devices,
+      disks: vm.disks.map((d) => `${d.name} ${formatBytes(d.sizeBytes)}${d.readOnly ? ' (read-only)' : ''}`).join(', ') || '-',
+      macs: vm.macs.join(', ') || '-',
+      'guest ready': vm.guestReady ? 'yes' : 'no',
+      pid: vm.pid ?? '-',
+      started: vm.startedAt ?? '-',
+      created: vm.createdAt,
+    },
+    'table',
+  );
+}
+
+/** The one-line result of a power action: `vm web: running`, or the VM as JSON. */
+export function printVmState(vm: VmWire, format: OutputFormat): void {
+  if (format === 'json') printJson(vm);
+  else process.stdout.write(`vm ${vm.name}: ${vm.state}${vm.guestReady ? ' (guest ready)' : ''}\n`);
+}

@@ -1,0 +1,116 @@
+import { Option, type Command } from 'commander';
+import type { CreateVmBody, VmWire } from '../../controller/vms/schema.js';
+import { apiPath, withQuery, type OperationView } from '../client.js';
+import { followOperation, printStarted } from '../operations.js';
+import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
+import { printJson } from '../output.js';
+import { collectPortForward, integerIn, secondsToMs, type PortForward } from '../parse.js';
+import { registerVmConsoleCommands } from './vm-console.js';
+import { registerVmPowerCommands } from './vm-power.js';
+import { registerVmSnapshotCommands } from './vm-snapshot.js';
+import { DEFAULT_READY_TIMEOUT_SECONDS, getVm, printVm, printVms, waitReady } from './vm-view.js';
+
+/** The 202 answer of VM actions: the operation to follow and the VM as it is now. */
+export interface VmOperationResponse {
+  operation: OperationView;
+  vm: VmWire;
+}
+
+interface CreateOptions extends OutputOptions {
+  image: string;
+  cpus?: number;
+  memory?: number;
+  disk?: number;
+  devices?: 'virtio' | 'emulated';
+  clone?: 'linked' | 'full';
+  host?: string;
+  start?: boolean;
+  portForward?: PortForward[];
+  wait?: boolean;
+  readyTimeout: number;
+}
+
+/** `drover vm ...`: create, list, show, delete, clone, plus power, snapshot, console and exec. */
+export function registerVmCommands(program: Command): void {
+  const vm = program.command('vm').description('Virtual machines: create, run, snapshot, clone and reach them');
+
+  withOutput(vm.command('list').description('List VMs')).action(async (opts: OutputOptions) => {
+    const { vms } = await apiClient().request<{ vms: VmWire[] }>('GET', apiPath('vms'));
+    printVms(vms, opts.output);
+  });
+
+  withOutput(vm.command('show').description('Show one VM in full').argument('<vm>', 'VM name')).action(async (name: string, opts: OutputOptions) => {
+    printVm(await getVm(apiClient(), name), opts.output);
+  });
+
+  const create = vm
+    .command('create')
+    .description('Create a VM from a library image (and start it with --start)')
+    .argument('<name>', 'VM name: lowercase letters, digits and "-", starting with a letter')
+    .requiredOption('--image <image>', 'library image for the root disk (see `drover image list`)')
+    .option('--cpus <n>', 'virtual CPUs (default 1)', integerIn(1, 64))
+    .option('--memory <MiB>', 'memory in MiB (default 256)', integerIn(64))
+    .option('--disk <GiB>', 'root disk size in GiB (default: the image size)', integerIn(1))
+    .addOption(new Option('--devices <model>', 'virtio (fast, needs guest drivers) or emulated (IDE + e1000)').choices(['virtio', 'emulated']))
+    .addOption(new Option('--clone <mode>', 'root disk from the image: linked (copy-on-write, default) or full copy').choices(['linked', 'full']))
+    .option('--host <host>', 'host to place the VM on (default: the scheduler picks)')
+    .option('--start', 'start the VM once it is created')
+    .option('--port-forward <spec>', 'forward a host port to the guest: tcp:HOST_PORT:GUEST_PORT (repeatable)', collectPortForward)
+    .option('--wait', 'with --start: also wait until the guest agent answers')
+    .option('--ready-timeout <seconds>', 'how long --wait waits for the guest', secondsToMs, DEFAULT_READY_TIMEOUT_SECONDS * 1000);
+  withOutput(withNoWait(create)).action(async (name: string, opts: CreateOptions) => {
+    const client = apiClient();
+    const body: CreateVmBody = {
+      name,
+      image: opts.image,
+      ...(opts.cpus !== undefined ? { cpus: opts.cpus } : {}),
+      ...(opts.memory !== undefined ? { memoryMiB: opts.memory } : {}),
+      ...(opts.disk !== undefined ? { diskGiB: opts.disk } : {}),
+      ...(opts.devices ? { devices: opts.devices } : {}),
+      ...(opts.clone ? { clone: opts.clone } : {}),
+      ...(opts.host ? { host: opts.host } : {}),
+      ...(opts.start ? { start: true } : {}),
+      ...(opts.portForward ? { portForwards: opts.portForward } : {}),
+    };
+    const response = await client.request<VmOperationResponse>('POST', apiPath('vms'), body);
+    if (opts.wait === false) return printStarted(response.operation, response, opts.output);
+    await followOperation(client, response.operation);
+    const created = opts.start && opts.wait ? await waitReady(client, name, opts.readyTimeout) : await getVm(client, name);
+    printVm(created, opts.output);
+  });
+
+  const remove = vm
+    .command('delete')
+    .description('Delete a VM and its disks (stop it first, or pass --force)')
+    .argument('<vm>', 'VM name')
+    .option('--force', 'kill the VM first if it is running');
+  withOutput(withNoWait(remove)).action(async (name: string, opts: OutputOptions & { force?: boolean; wait: boolean }) => {
+    const client = apiClient();
+    const route = withQuery(apiPath('vms', name), { force: opts.force ? true : undefined });
+    const response = await client.request<VmOperationResponse>('DELETE', route);
+    if (!opts.wait) return printStarted(response.operation, response, opts.output);
+    const done = await followOperation(client, response.operation);
+    if (opts.output === 'json') printJson(done);
+    else process.stdout.write(`deleted vm ${name}\n`);
+  });
+
+  const clone = vm
+    .command('clone')
+    .description('Clone a stopped VM: --full copies its disks (default), --linked shares them copy-on-write')
+    .argument('<source>', 'VM to clone')
+    .argument('<name>', 'name of the new VM')
+    .addOption(new Option('--linked', 'copy-on-write disks backed by the source (fast, small)').conflicts('full'))
+    .addOption(new Option('--full', 'independent copies of the disks (default)').conflicts('linked'));
+  withOutput(withNoWait(clone)).action(async (source: string, name: string, opts: OutputOptions & { linked?: boolean; full?: boolean; wait: boolean }) => {
+    const client = apiClient();
+    const mode = opts.linked ? 'linked' : 'full';
+    const response = await client.request<VmOperationResponse>('POST', apiPath('vms', source, 'clone'), { name, mode });
+    if (!opts.wait) return printStarted(response.operation, response, opts.output);
+    await followOperation(client, response.operation);
+    printVm(await getVm(client, name), opts.output);
+  });
+
+  registerVmPowerCommands(vm);
+  registerVmSnapshotCommands(vm);
+  registerVmConsoleCommands(vm);
+}
