@@ -1,13 +1,6 @@
-import { DroverError, isDroverError } from '../shared/errors.js';
+import { isDroverError } from '../shared/errors.js';
 
 export type OutputFormat = 'table' | 'json';
-
-/** Parses the -o flag; anything but table or json is a usage error. */
-export function outputFormat(value: string | undefined): OutputFormat {
-  if (value === undefined || value === 'table') return 'table';
-  if (value === 'json') return 'json';
-  throw new DroverError('INVALID_ARGUMENT', `-o must be "table" or "json", not "${value}"`);
-}
 
 /** Column headers mapped to getters; a getter answering undefined or null shows "-". */
 export type Columns<T> = Record<string, (row: T) => string | number | boolean | null | undefined>;

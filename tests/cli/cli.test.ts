@@ -26,14 +26,16 @@ let dataDir: string;
 let up: ChildProcess | undefined;
 let env: NodeJS.ProcessEnv;
 
-/** Runs `drover ARGS` to completion (stdin empty) and returns its exit code and output. */
-function drover(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+/** Runs `drover ARGS` to completion (stdin empty, or `input`) and returns its exit code and output. */
+function drover(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: repoRoot, env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = options.input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(BIN, args, { cwd: repoRoot, env: { ...env, ...options.env }, stdio: [stdin, 'pipe', 'pipe'] });
+    child.stdin?.end(options.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -186,6 +188,17 @@ describe('drover CLI against drover up', { timeout: 20 * 60_000 }, () => {
     const asJson = await drover(['vm', 'exec', 'web', '-o', 'json', '--', 'uname', '-n']);
     assert.equal(asJson.code, 0);
     assert.deepEqual(JSON.parse(asJson.stdout), { exitCode: 0, stdout: 'web\n', stderr: '' });
+    assert.deepEqual(await drover(['vm', 'exec', 'web', '--stdin', '--', 'cat'], { input: 'piped in\n' }), { code: 0, stdout: 'piped in\n', stderr: '' });
+  });
+
+  it('reaches the serial console: piped input runs in the guest shell, and --log shows what it wrote', async () => {
+    const attached = await drover(['vm', 'console', 'web'], { input: 'echo console-$((6*7))\n', timeoutMs: 60_000 });
+    assert.equal(attached.code, 0, attached.stderr);
+    assert.match(attached.stdout, /^console-42\r?$/m);
+    assert.match(await ok(['vm', 'console', 'web', '--log']), /console-42/);
+    const missing = await drover(['vm', 'console', 'no-such-vm']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /VM_NOT_FOUND/);
   });
 
   it('clones a stopped VM, linked and full, with its disk contents', async () => {

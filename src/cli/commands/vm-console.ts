@@ -11,6 +11,8 @@ import { secondsToMs } from '../parse.js';
 const DETACH_BYTE = 0x1d;
 /** With stdin not a terminal: once it ends, close after this long without console output. */
 const PIPED_IDLE_CLOSE_MS = 1000;
+/** How long after the upgrade the "connected" hint waits, so a refused attach shows only its error. */
+const HINT_DELAY_MS = 150;
 
 interface ExecResult {
   exitCode: number;
@@ -77,10 +79,18 @@ async function attachConsole(client: ApiClient, name: string): Promise<void> {
   const interactive = stdin.isTTY;
   await new Promise<void>((resolve, reject) => {
     let idleTimer: NodeJS.Timeout | undefined;
+    let hintTimer: NodeJS.Timeout | undefined;
+    let hinted = false;
     let stdinEnded = false;
     const armIdleClose = (): void => {
       clearTimeout(idleTimer);
       idleTimer = setTimeout(() => socket.close(1000, 'input ended'), PIPED_IDLE_CLOSE_MS);
+    };
+    const showHint = (): void => {
+      if (hinted) return;
+      hinted = true;
+      clearTimeout(hintTimer);
+      process.stderr.write(`Connected to the serial console of VM ${name}.${interactive ? ' Press Ctrl-] to detach.' : ''}\r\n`);
     };
     const onInput = (chunk: Buffer): void => {
       const detachAt = chunk.indexOf(DETACH_BYTE);
@@ -94,6 +104,7 @@ async function attachConsole(client: ApiClient, name: string): Promise<void> {
     };
     const cleanup = (): void => {
       clearTimeout(idleTimer);
+      clearTimeout(hintTimer);
       stdin.off('data', onInput);
       stdin.off('end', onInputEnd);
       if (interactive) stdin.setRawMode(false);
@@ -113,21 +124,24 @@ async function attachConsole(client: ApiClient, name: string): Promise<void> {
       reject(new DroverError('HOST_UNREACHABLE', `console connection to ${url} failed: ${err.message}`, { cause: err }));
     });
     socket.on('open', () => {
-      process.stderr.write(`Connected to the serial console of VM ${name}.${interactive ? ' Press Ctrl-] to detach.' : ''}\n`);
+      // The API refuses an unknown or stopped VM by closing right after the upgrade: hint only once that has not happened.
+      hintTimer = setTimeout(showHint, HINT_DELAY_MS);
       if (interactive) stdin.setRawMode(true);
       stdin.on('data', onInput);
       stdin.on('end', onInputEnd);
       stdin.resume();
     });
     socket.on('message', (data: Buffer) => {
+      showHint();
       process.stdout.write(data);
       if (stdinEnded) armIdleClose();
     });
     socket.on('close', (code, reason) => {
       cleanup();
-      if (interactive) process.stderr.write(`\r\nDetached from VM ${name}${reason.length && reason.toString() !== 'detached' ? ` (${reason.toString()})` : ''}.\r\n`);
-      if (code === 1000 || code === 1001 || code === 1005) resolve();
-      else reject(closeError(code, reason.toString()));
+      const why = reason.toString();
+      if (code !== 1000 && code !== 1001 && code !== 1005) return reject(closeError(code, why));
+      if (interactive) process.stderr.write(`\r\nDetached from VM ${name}${why && why !== 'detached' ? ` (${why})` : ''}.\r\n`);
+      resolve();
     });
   });
 }
