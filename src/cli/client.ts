@@ -63,7 +63,7 @@ export class ApiClient {
       return await fetch(`${this.config.url}${route}`, { ...init, method, headers: { authorization: `Bearer ${this.config.token}`, ...init.headers } });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      throw new DroverError('HOST_UNREACHABLE', `cannot reach the controller at ${this.config.url}: is \`drover up\` running?`, { cause: err });
+      throw new DroverError('CONTROLLER_UNREACHABLE', `cannot reach the controller at ${this.config.url}: is \`drover up\` running?`, { cause: err });
     }
   }
 

@@ -56,6 +56,10 @@ export const ERRORS = {
   DISK_EXISTS: { status: 409, message: 'A disk already exists at that path. Delete it first or choose another name.' },
   DISK_IN_USE: { status: 409, message: 'A running QEMU holds the disk open. Stop the VM that uses it first.' },
   SNAPSHOT_NOT_FOUND: { status: 404, message: 'No such snapshot. Run `drover vm snapshot list VM` to see them.' },
+  LINKED_CLONE_HAS_SNAPSHOTS: {
+    status: 409,
+    message: 'A linked clone needs a source VM without snapshots. Use --full, or delete the snapshots first.',
+  },
   SNAPSHOT_EXISTS: { status: 409, message: 'A snapshot with that name already exists on this VM.' },
   STORAGE_ERROR: { status: 500, message: 'A storage command failed; see the detail.' },
 
@@ -82,6 +86,39 @@ export const ERRORS = {
   GUEST_EXEC_FAILED: { status: 502, message: 'The guest could not run the command.' },
   TIMEOUT: { status: 504, message: 'The action timed out.' },
 
+  // scheduler
+  PLACEMENT_IMPOSSIBLE: {
+    status: 409,
+    message:
+      'No host passes the placement filters for this VM; the detail names each host and the filter that refused it. Free capacity, relax the VM\'s requirements (tags, device model, groups) or take a host out of maintenance.',
+  },
+
+  // live migration
+  MIGRATION_NOT_FOUND: { status: 404, message: 'No such migration on this host. Run GET /api/v1/migrations to see recent ones.' },
+  MIGRATION_INCOMPATIBLE: {
+    status: 409,
+    message: 'The destination host cannot run this VM as it runs now (machine type, CPU model, accelerator or image differ); the detail names the difference.',
+  },
+  MIGRATION_STORAGE_UNAVAILABLE: {
+    status: 409,
+    message: 'The destination cannot reach the VM\'s disks. Shared storage needs a VM created with pool "shared" and the same --shared-storage directory on both hosts; otherwise migrate with storage "copy".',
+  },
+  MIGRATION_FAILED: { status: 502, message: 'The live migration failed before switchover; the VM keeps running on the source host. The detail says what broke.' },
+  MIGRATION_CANCELLED: { status: 409, message: 'The live migration was cancelled; the VM keeps running on the source host.' },
+  MIGRATION_FINISHED: { status: 409, message: 'The migration has already finished; there is nothing left to cancel or finish.' },
+  MIGRATION_PAST_SWITCHOVER: {
+    status: 409,
+    message: 'The migration has switched over to the destination and can no longer be cancelled. Wait for it to finish.',
+  },
+  MIGRATION_POSTCOPY_FAILED: {
+    status: 500,
+    message: 'The migration failed during post-copy, when the guest\'s memory was split between the hosts; the guest is lost. Restart the VM from its disks.',
+  },
+  MIGRATION_UNRESOLVED: {
+    status: 500,
+    message: 'The migration reached switchover but the destination\'s answer was lost; the VM is paused on the source. If it runs on the destination, delete it here; otherwise resume it here.',
+  },
+
   // QMP
   QMP_ERROR: { status: 502, message: 'QEMU refused the command; see the detail.' },
   QMP_DISCONNECTED: { status: 503, message: 'The connection to QEMU\'s monitor was lost.' },
@@ -92,7 +129,33 @@ export const ERRORS = {
     status: 409,
     message: 'No host can take this VM now: none is ready, or none has the room. Check `drover host list`, or free some capacity.',
   },
+  CONTROLLER_UNREACHABLE: {
+    status: 503,
+    message: 'The controller cannot be reached. Start it with `drover up`, or check DROVER_URL.',
+  },
   HOST_UNREACHABLE: { status: 503, message: 'The host agent cannot be reached. Check that `drover agent` runs on the host.' },
+
+  // joining hosts
+  JOIN_TOKEN_INVALID: {
+    status: 401,
+    message: 'The join token is not recognised. Mint one with `drover host join-token` and pass it to `drover agent --join-token`.',
+  },
+  JOIN_TOKEN_USED: { status: 401, message: 'The join token has already been used; each one joins one host. Mint a new one with `drover host join-token`.' },
+  JOIN_TOKEN_EXPIRED: { status: 401, message: 'The join token has expired. Mint a new one with `drover host join-token`.' },
+  JOIN_AGENT_UNREACHABLE: {
+    status: 502,
+    message: 'The controller cannot reach the joining agent at the address it gave. Check the agent\'s --listen/--advertise address and that the controller can route to it.',
+  },
+  JOIN_AGENT_REJECTED: { status: 422, message: 'The joining agent refused the token it handed over, or did not answer as a Drover agent.' },
+
+  // testbed
+  TESTBED_EXISTS: { status: 409, message: 'A testbed already runs from this directory. Run `drover testbed down` first, or pick another --dir.' },
+  TESTBED_NOT_FOUND: { status: 404, message: 'No testbed in this directory. Start one with `drover testbed up`.' },
+  TESTBED_CONTROLLER_UNREACHABLE: {
+    status: 503,
+    message: 'The testbed\'s hosts cannot reach the controller through the testbed bridge. Start the controller with `drover up --listen 0.0.0.0`, or pass --controller-url.',
+  },
+  TESTBED_HOST_FAILED: { status: 500, message: 'A testbed host\'s agent exited or did not join in time; the detail holds the end of its log. The testbed was taken down.' },
   ACCELERATOR_UNAVAILABLE: { status: 409, message: 'The requested accelerator is not available on this host.' },
   DEPENDENCY_MISSING: { status: 500, message: 'A required program is missing. Run `bash scripts/setup`.' },
   INTERNAL: { status: 500, message: 'Internal error. This is a bug in Drover; please report it with the detail.' },

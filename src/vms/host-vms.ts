@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DroverError } from '../shared/errors.js';
 import { validateName } from '../shared/names.js';
-import type { ImageLibrary } from '../images/library.js';
+import type { Image, ImageLibrary } from '../images/library.js';
 import * as disks from '../storage/disks.js';
 import * as qemuImg from '../storage/qemu-img.js';
 import type { QemuDriver } from '../drivers/qemu/driver.js';
@@ -17,12 +17,15 @@ const GiB = 1024 ** 3;
 /** The VMs one host defines and runs: disks, lifecycle, snapshots and clones. */
 export class HostVmService {
   private readonly busy = new Set<string>();
+  private readonly migrating = new Set<string>();
 
   constructor(
     private readonly records: VmRecords,
     private readonly images: ImageLibrary,
     private readonly driver: QemuDriver,
     private readonly basesDir: string,
+    /** A directory every host reaches at the same path; VMs created with pool 'shared' keep their disks there. */
+    private readonly sharedStorageDir?: string,
   ) {
     fs.mkdirSync(basesDir, { recursive: true });
   }
@@ -40,17 +43,24 @@ export class HostVmService {
     validateName('VM', req.name);
     if (this.records.read(req.name)) throw new DroverError('VM_EXISTS', req.name);
     if (!req.image && !req.diskGiB) throw new DroverError('INVALID_ARGUMENT', 'give an image, or a disk size for a blank disk');
+    // A directory without a record belongs to an incoming migration that has not finished.
+    if (fs.existsSync(this.records.vmDir(req.name))) throw new DroverError('VM_EXISTS', `${req.name} (an incoming migration holds the name)`);
+    const shared = req.pool === 'shared' ? this.requireSharedStorage() : undefined;
     const id = crypto.randomUUID();
     const staging = path.join(this.records.dir, `.creating-${req.name}-${id.slice(0, 8)}`);
+    // Shared-pool disks are made inside the shared directory, so publishing them is a rename there.
+    const diskStaging = shared ? path.join(shared, `.creating-${id}`) : staging;
+    const storageDir = shared ? path.join(shared, id) : undefined;
     fs.mkdirSync(staging);
+    if (shared) fs.mkdirSync(diskStaging);
     try {
-      const diskFile = path.join(staging, 'root.qcow2');
+      const diskFile = path.join(diskStaging, 'root.qcow2');
       let sizeBytes = (req.diskGiB ?? 0) * GiB;
       let boot: VmRecord['boot'];
       if (req.image) {
         const image = this.images.get(req.image);
         if (req.clone === 'full') await disks.createFullClone(diskFile, image.path);
-        else await disks.createLinkedClone(diskFile, image.path);
+        else await disks.createLinkedClone(diskFile, shared ? await this.sharedBase(shared, image) : image.path);
         if (sizeBytes && sizeBytes < image.virtualSizeBytes) {
           throw new DroverError('INVALID_SIZE', `--disk ${req.diskGiB} GiB is smaller than image ${image.name}`);
         }
@@ -66,7 +76,7 @@ export class HostVmService {
       } else {
         await disks.createBlankDisk(diskFile, sizeBytes);
       }
-      const extra = await this.createExtraDisks(staging, req);
+      const extra = await this.createExtraDisks(diskStaging, req);
       const record: VmRecord = {
         id,
         name: req.name,
@@ -83,15 +93,17 @@ export class HostVmService {
         ...(req.cpuPinning ? { cpuPinning: req.cpuPinning } : {}),
         ...(req.cpuLimitPercent ? { cpuLimitPercent: req.cpuLimitPercent } : {}),
         vnc: req.vnc ?? true,
+        ...(storageDir ? { storageDir } : {}),
         createdAt: new Date().toISOString(),
       };
       // Validates the combination (e.g. read-only IDE disks) before anything becomes visible.
       this.driver.commandLine(this.records.toSpec({ ...record, name: record.name }));
       fs.writeFileSync(path.join(staging, 'vm.json'), JSON.stringify(record, null, 2));
+      if (storageDir) fs.renameSync(diskStaging, storageDir);
       fs.renameSync(staging, this.records.vmDir(req.name));
       return this.view(record);
     } catch (err) {
-      fs.rmSync(staging, { recursive: true, force: true });
+      for (const dir of [staging, diskStaging, storageDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -112,9 +124,10 @@ export class HostVmService {
     });
   }
 
-  /** Kill, reboot, pause or resume: one QMP-level action, no disk work. */
+  /** Kill, reboot, pause or resume: one QMP-level action, no disk work. Only kill works during a migration. */
   async act(name: string, action: 'kill' | 'reboot' | 'pause' | 'resume'): Promise<VmView> {
     const record = this.require(name);
+    if (action !== 'kill' && this.migrating.has(name)) throw new DroverError('VM_BUSY', `${name} is migrating`);
     await this.driver[action](record.id);
     return this.view(record);
   }
@@ -139,8 +152,42 @@ export class HostVmService {
       }
       this.driver.forget(record.id);
       fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
+      if (record.storageDir) fs.rmSync(record.storageDir, { recursive: true, force: true });
       await this.pruneBases();
     });
+  }
+
+  /** The stored record of VM `name`; VM_NOT_FOUND if there is none. */
+  record(name: string): VmRecord {
+    return this.require(name);
+  }
+
+  /**
+   * Reserves `name` for a live migration until the returned function is called: stop, delete, snapshots, clones,
+   * reboot, pause and resume get VM_BUSY meanwhile; kill still works (and fails the migration). VM_BUSY if taken.
+   */
+  holdForMigration(name: string): () => void {
+    this.require(name);
+    if (this.busy.has(name)) throw new DroverError('VM_BUSY', name);
+    this.busy.add(name);
+    this.migrating.add(name);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.busy.delete(name);
+      this.migrating.delete(name);
+    };
+  }
+
+  /**
+   * Forgets a VM that now runs on another host: its runtime files, record and local disks go; disks in a
+   * shared-storage directory stay, because the other host runs from them. Precondition: its QEMU has exited.
+   */
+  removeMigratedAway(name: string): void {
+    const record = this.require(name);
+    this.driver.forget(record.id);
+    fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
   }
 
   async snapshotCreate(name: string, snapshot: string): Promise<SnapshotView[]> {
@@ -205,6 +252,9 @@ export class HostVmService {
     validateName('VM', target);
     const src = this.require(source);
     if (this.records.read(target)) throw new DroverError('VM_EXISTS', target);
+    if (mode === 'linked' && src.storageDir) {
+      throw new DroverError('INVALID_ARGUMENT', `${source} keeps its disks on shared storage; clone it with --full`);
+    }
     return this.exclusive(source, async () => {
       if (this.isLive(src)) throw new DroverError('VM_NOT_STOPPED', `${source}: clone needs a stopped VM`);
       const id = crypto.randomUUID();
@@ -225,6 +275,8 @@ export class HostVmService {
           ...(src.boot ? { boot: { ...src.boot, cmdline: (src.boot.cmdline ?? '').replace(/drover\.hostname=\S+/, `drover.hostname=${target}`) } } : {}),
           createdAt: new Date().toISOString(),
         };
+        // A clone's disks were made in its own directory, wherever the source keeps its disks.
+        delete record.storageDir;
         fs.writeFileSync(path.join(staging, 'vm.json'), JSON.stringify(record, null, 2));
         fs.renameSync(staging, this.records.vmDir(target));
         return this.view(record);
@@ -247,7 +299,7 @@ export class HostVmService {
     }
     const current = this.records.diskPath(src, disk);
     if ((await qemuImg.info(current)).snapshots.length > 0) {
-      throw new DroverError('INVALID_ARGUMENT', `${src.name}: a linked clone needs a source without snapshots; use --full or delete them`);
+      throw new DroverError('LINKED_CLONE_HAS_SNAPSHOTS', src.name);
     }
     const base = path.join(this.basesDir, `${src.id}-${disk.name}-${Date.now()}.qcow2`);
     fs.renameSync(current, base);
@@ -256,6 +308,29 @@ export class HostVmService {
     await disks.createLinkedClone(current, base);
     undo.push(() => fs.rmSync(current, { force: true }));
     await disks.createLinkedClone(target, base);
+  }
+
+  private requireSharedStorage(): string {
+    if (!this.sharedStorageDir) {
+      throw new DroverError('INVALID_ARGUMENT', 'this host has no shared storage; start its agent with --shared-storage DIR');
+    }
+    return this.sharedStorageDir;
+  }
+
+  /** The read-only copy of a library image in the shared directory that shared-pool disks are backed by (one per build). */
+  private async sharedBase(shared: string, image: Image): Promise<string> {
+    const base = path.join(shared, 'bases', `${image.name}-${image.sha256.slice(0, 16)}.qcow2`);
+    if (fs.existsSync(base)) return base;
+    fs.mkdirSync(path.dirname(base), { recursive: true });
+    const temp = `${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+    try {
+      await fs.promises.copyFile(image.path, temp);
+      fs.chmodSync(temp, 0o444);
+      fs.renameSync(temp, base);
+    } finally {
+      fs.rmSync(temp, { force: true });
+    }
+    return base;
   }
 
   /** Removes frozen bases no VM disk is backed by any more. */

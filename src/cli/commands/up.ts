@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { DroverError } from '../../shared/errors.js';
 import { defaultDataDir } from '../../shared/paths.js';
-import { up } from '../../controller/up.js';
 import { configFile, saveConfig } from '../config.js';
 
 /** `drover up`: controller plus local host agent, in the foreground. */
@@ -15,6 +14,8 @@ export function registerUpCommand(program: Command): void {
     .action(async (opts: { dataDir: string; port: string; listen: string }) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new DroverError('INVALID_ARGUMENT', `--port must be 0-65535, not "${opts.port}"`);
+      // Loaded here, not at the top: every other CLI command would pay for the controller's start-up.
+      const { up } = await import('../../controller/up.js');
       const running = await up({ dataDir: opts.dataDir, port, listen: opts.listen });
       saveConfig({ url: running.url, token: running.token });
       const lines = [

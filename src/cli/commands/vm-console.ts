@@ -121,7 +121,7 @@ async function attachConsole(client: ApiClient, name: string): Promise<void> {
     });
     socket.on('error', (err) => {
       cleanup();
-      reject(new DroverError('HOST_UNREACHABLE', `console connection to ${url} failed: ${err.message}`, { cause: err }));
+      reject(new DroverError('CONTROLLER_UNREACHABLE', `console connection to ${url} failed: ${err.message}`, { cause: err }));
     });
     socket.on('open', () => {
       // The API refuses an unknown or stopped VM by closing right after the upgrade: hint only once that has not happened.

@@ -4,7 +4,7 @@ import { DroverError } from '../../shared/errors.js';
 import type { VmView } from '../../vms/schemas.js';
 import type { EventLog } from '../events/event-log.js';
 import { SYSTEM_ACTOR, type Actor } from '../actor.js';
-import type { HostRecord, VmRecord, VmState } from '../store/records.js';
+import type { HostRecord, HostTags, VmRecord, VmState } from '../store/records.js';
 import type { Store, Transaction } from '../store/store.js';
 import { AgentClient, type AgentHostInfo } from './agent-client.js';
 import type { VmStats } from '../../vms/stats.js';
@@ -23,6 +23,18 @@ export interface UnmanagedVm {
   seenSince: string;
 }
 
+/** What registering a host needs; the placement settings keep their stored (or default) values when absent. */
+export interface HostRegistration {
+  name: string;
+  /** The agent's URL, as the controller reaches it. */
+  address: string;
+  /** The bearer token the controller presents to the agent. */
+  credential: string;
+  tags?: HostTags;
+  cpuOvercommit?: number;
+  memoryOvercommit?: number;
+}
+
 /** Hosts and their agents: registration, heartbeats, and reconciling what hosts run with the store. */
 export class HostService {
   private readonly clients = new Map<string, AgentClient>();
@@ -39,8 +51,11 @@ export class HostService {
     private readonly logger?: Logger,
   ) {}
 
-  /** Adds a host (or updates the address and credential of one with that name). */
-  async register(input: { name: string; address: string; credential: string }, actor: Actor): Promise<HostRecord> {
+  /**
+   * Adds a host (or updates the address, credential and given placement settings of one with that
+   * name). `within` runs inside the registering transaction: if it throws, nothing is stored.
+   */
+  async register(input: HostRegistration, actor: Actor, within?: (tx: Transaction, host: HostRecord) => Promise<void>): Promise<HostRecord> {
     const client = new AgentClient(input.address, input.credential);
     const info = await client.host();
     const now = new Date().toISOString();
@@ -54,15 +69,19 @@ export class HostService {
         capacity: { cpus: info.capacity.cpus, memoryBytes: info.capacity.memoryMiB * MiB, diskBytes: 0 },
         health: 'healthy' as const,
         lastHeartbeat: now,
+        ...(input.tags ? { tags: input.tags } : {}),
+        ...(input.cpuOvercommit !== undefined ? { cpuOvercommit: input.cpuOvercommit } : {}),
+        ...(input.memoryOvercommit !== undefined ? { memoryOvercommit: input.memoryOvercommit } : {}),
       };
-      const record = existing
+      const record: HostRecord = existing
         ? await tx.hosts.update(existing.id, { ...fields, state: existing.state === 'offline' ? 'ready' : existing.state })
-        : { id: randomUUID(), name: input.name, ...fields, usage: { cpus: 0, memoryBytes: 0, diskBytes: 0 }, state: 'ready' as const, createdAt: now, updatedAt: now };
+        : { id: randomUUID(), name: input.name, tags: [], cpuOvercommit: 1, memoryOvercommit: 1, ...fields, usage: { cpus: 0, memoryBytes: 0, diskBytes: 0 }, state: 'ready', createdAt: now, updatedAt: now };
       if (!existing) await tx.hosts.insert(record);
       await this.events.record(
         { actor, objectType: 'host', objectId: record.id, objectName: record.name, action: existing ? 'host.updated' : 'host.registered', hostId: record.id, result: 'success', detail: { address: input.address, accelerator: info.accelerator } },
         tx,
       );
+      await within?.(tx, record);
       return record;
     });
     this.clients.set(host.id, client);
@@ -136,6 +155,8 @@ export class HostService {
     let info: AgentHostInfo;
     let vms: VmView[];
     let stats: VmStats[];
+    // Records changed after this moment (by an operation) are newer than what the host is about to report.
+    const fetchStarted = new Date().toISOString();
     try {
       const client = await this.client(host.id);
       [info, vms, stats] = await Promise.all([client.host(), client.listVms(), client.request<VmStats[]>('GET', '/api/v1/vm-stats', undefined, 5_000)]);
@@ -162,7 +183,10 @@ export class HostService {
       }
       const known = await tx.vms.listByHost(host.id);
       const byName = new Map(vms.map((v) => [v.name, v]));
-      for (const record of known) await this.reconcileVm(tx, host, record, byName.get(record.name));
+      for (const record of known) {
+        if (record.updatedAt >= fetchStarted) continue;
+        await this.reconcileVm(tx, host, record, byName.get(record.name));
+      }
       const allNames = new Set((await tx.vms.list()).map((v) => v.name));
       await this.trackUnmanaged(tx, host, vms.filter((v) => !allNames.has(v.name)), now);
     });

@@ -6,6 +6,7 @@ import { errorResponses } from '../api/schemas.js';
 import type { DomainRoutes } from '../api/services.js';
 import { actorOf } from '../auth/hook.js';
 import { operationWire } from '../operations/schema.js';
+import type { AgentClient } from '../hosts/agent-client.js';
 import type { OperationRecord, VmRecord } from '../store/records.js';
 import {
   CloneBody,
@@ -120,6 +121,25 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
     handler: async (request, reply) => reply.type('text/plain; charset=utf-8').send(await vms.consoleLog(request.params.name, request.query.tailBytes)),
   });
 
+  /** Pipes a client WebSocket to the one `open` makes on the VM's host agent; 4404 when the VM is unknown. */
+  const proxyToAgent = async (socket: WebSocket, name: string, open: (agent: AgentClient) => WebSocket, what: string): Promise<void> => {
+    let upstream: WebSocket;
+    try {
+      const vm = await vms.get(name);
+      upstream = open(await vms.agentFor(vm));
+    } catch (err) {
+      socket.close(4404, (err as Error).message.slice(0, 120));
+      return;
+    }
+    const pending: Buffer[] = [];
+    upstream.on('open', () => pending.splice(0).forEach((d) => upstream.send(d)));
+    upstream.on('message', (d: Buffer) => socket.send(d));
+    upstream.on('close', (code, reason) => socket.close(code === 1005 ? 1000 : code, reason));
+    upstream.on('error', () => socket.close(1011, `${what} unavailable`));
+    socket.on('message', (d: Buffer) => (upstream.readyState === WebSocket.OPEN ? upstream.send(d) : pending.push(d)));
+    socket.on('close', () => upstream.close());
+  };
+
   app.route({
     method: 'GET',
     url: '/vms/:name/console',
@@ -130,26 +150,30 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
       params: VmNameParams,
       response: { 101: { description: 'Switching to WebSocket.' }, ...errorResponses },
     },
+    // Refuse before the upgrade, so a client gets a normal coded error instead of a closed socket.
+    preValidation: async (request) => {
+      const vm = await vms.get(request.params.name);
+      if (vm.state !== 'running' && vm.state !== 'paused') throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}`);
+    },
     handler: async () => {
       throw new DroverError('INVALID_ARGUMENT', 'this route needs a WebSocket upgrade; /console/log serves the log over plain HTTP');
     },
-    wsHandler: async (socket, request) => {
-      const { name } = request.params;
-      let upstream: WebSocket;
-      try {
-        const vm = await vms.get(name);
-        upstream = (await vms.agentFor(vm)).console(name);
-      } catch (err) {
-        socket.close(4404, (err as Error).message.slice(0, 120));
-        return;
-      }
-      const pending: Buffer[] = [];
-      upstream.on('open', () => pending.splice(0).forEach((d) => upstream.send(d)));
-      upstream.on('message', (d: Buffer) => socket.send(d));
-      upstream.on('close', (code, reason) => socket.close(code === 1005 ? 1000 : code, reason));
-      upstream.on('error', () => socket.close(1011, 'console unavailable'));
-      socket.on('message', (d: Buffer) => (upstream.readyState === WebSocket.OPEN ? upstream.send(d) : pending.push(d)));
-      socket.on('close', () => upstream.close());
+    wsHandler: (socket, request) => proxyToAgent(socket, request.params.name, (agent) => agent.console(request.params.name), 'console'),
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/vms/:name/vnc',
+    schema: {
+      operationId: 'attachVnc',
+      summary: 'The graphical console (VNC, raw RFB bytes both ways) over WebSocket (send the upgrade), for noVNC and similar clients',
+      tags,
+      params: VmNameParams,
+      response: { 101: { description: 'Switching to WebSocket.' }, ...errorResponses },
     },
+    handler: async () => {
+      throw new DroverError('INVALID_ARGUMENT', 'this route needs a WebSocket upgrade (a VNC client over WebSocket, such as noVNC)');
+    },
+    wsHandler: (socket, request) => proxyToAgent(socket, request.params.name, (agent) => agent.vnc(request.params.name), 'VNC display'),
   });
 };

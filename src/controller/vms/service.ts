@@ -162,6 +162,7 @@ export class VmService {
     const source = await this.get(name);
     if (await this.store.vms.getByName(target)) throw new DroverError('VM_EXISTS', target);
     if (LIVE.includes(source.state)) throw new DroverError('VM_NOT_STOPPED', `${name}: clone needs a stopped VM`);
+    if (mode === 'linked' && source.snapshots.length > 0) throw new DroverError('LINKED_CLONE_HAS_SNAPSHOTS', name);
     const now = new Date().toISOString();
     const copy: VmRecord = { ...source, id: randomUUID(), name: target, state: 'creating', desiredState: 'stopped', snapshots: [], runtime: {}, createdAt: now, updatedAt: now };
     return this.store.transaction(async (tx) => {
