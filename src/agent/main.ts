@@ -1,5 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { buildAgent, type Agent } from './app.js';
+import { alreadyJoined, joinController, type AgentJoinOptions } from './join.js';
+import { DroverError } from '../shared/errors.js';
 import { probeAccelerator, type AcceleratorProbe } from '../drivers/qemu/accel.js';
 import { loadTinyImage } from '../images/tiny/build.js';
 import { cacheDir, tinyImageDir } from '../shared/paths.js';
@@ -8,6 +11,10 @@ export interface RunAgentOptions {
   dataDir: string;
   listen: string;
   logger?: boolean;
+  /** Join this controller once listening (`--controller`, `--join-token`, `--name`). */
+  join?: AgentJoinOptions;
+  /** A directory every host sees at the same path (NAS/NFS), for shared-storage pools. */
+  sharedStorageDir?: string;
 }
 
 /** Probes the accelerator with the tiny image's kernel (TCG when there is no kernel to probe with). */
@@ -37,11 +44,33 @@ export async function startAgent(opts: RunAgentOptions): Promise<{ agent: Agent;
   return { agent, url };
 }
 
-/** Runs a host agent in the foreground until SIGINT/SIGTERM; VMs keep running after it exits. */
+/**
+ * Runs a host agent in the foreground until SIGINT/SIGTERM; VMs keep running after it exits.
+ * With `join`, it joins the controller once listening, and stops again if the join is refused.
+ */
 export async function runAgent(opts: RunAgentOptions): Promise<void> {
+  const [listenHost] = splitListen(opts.listen);
+  if (opts.join && !opts.join.advertise && ['0.0.0.0', '::', '[::]'].includes(listenHost)) {
+    throw new DroverError('INVALID_ARGUMENT', `--listen ${opts.listen} names no address the controller can call back; pass --advertise http://ADDRESS:PORT`);
+  }
+  if (opts.sharedStorageDir) fs.mkdirSync(opts.sharedStorageDir, { recursive: true });
   const { agent, url } = await startAgent(opts);
   const { accelerator, reason } = agent.accelerator;
   process.stdout.write(`drover agent listening on ${url} (accelerator: ${accelerator}: ${reason})\n`);
+  if (opts.join) {
+    const join = opts.join;
+    if (alreadyJoined(opts.dataDir, join)) {
+      process.stdout.write(`drover agent already joined ${join.controller} as ${join.name}\n`);
+    } else {
+      try {
+        await joinController({ ...join, address: join.advertise ?? url, agentToken: agent.token, dataDir: opts.dataDir });
+      } catch (err) {
+        await agent.app.close();
+        throw err;
+      }
+      process.stdout.write(`drover agent joined ${join.controller} as ${join.name}\n`);
+    }
+  }
   const stop = async (): Promise<void> => {
     await agent.app.close();
     process.exit(0);

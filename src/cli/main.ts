@@ -4,8 +4,10 @@ import { registerAgentCommand } from './commands/agent.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
+import { registerHostJoinTokenCommand } from './commands/host-join.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerOperationCommands } from './commands/op.js';
+import { registerTestbedCommands } from './commands/testbed.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerVmCommands } from './commands/vm.js';
 import { printError } from './output.js';
@@ -17,10 +19,12 @@ const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
   registerVmCommands,
   registerImageCommands,
   registerHostCommands,
+  registerHostJoinTokenCommand,
   registerOperationCommands,
   registerEventCommands,
   registerTokenCommands,
   registerAgentCommand,
+  registerTestbedCommands,
 ];
 
 /** Builds the `drover` command tree; with `json`, usage errors are printed as JSON. */

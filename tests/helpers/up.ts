@@ -19,9 +19,13 @@ export interface TestDrover {
   stop: (signal?: NodeJS.Signals) => Promise<void>;
 }
 
-/** Starts `drover up --port 0` from source on `dataDir` and waits until it prints its URL and token. */
-export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'drv-cfg-'))): Promise<TestDrover> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'up', '--data-dir', dataDir, '--port', '0'], {
+/**
+ * Starts `drover up --port 0` from source on `dataDir` and waits until it prints its URL and token.
+ * `listen` is passed as `--listen` when given (drover up's default is 127.0.0.1).
+ */
+export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'drv-cfg-')), listen?: string): Promise<TestDrover> {
+  const args = ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'up', '--data-dir', dataDir, '--port', '0', ...(listen ? ['--listen', listen] : [])];
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, XDG_CONFIG_HOME: configHome },

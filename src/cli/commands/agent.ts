@@ -1,15 +1,78 @@
-import type { Command } from 'commander';
+import os from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DroverError } from '../../shared/errors.js';
 import { defaultDataDir } from '../../shared/paths.js';
 import { runAgent } from '../../agent/main.js';
+import { TAG_PATTERN } from '../../controller/hosts/schema.js';
 
-/** `drover agent`: runs a host agent in the foreground. */
+interface AgentCommandOptions {
+  dataDir: string;
+  listen: string;
+  controller?: string;
+  joinToken?: string;
+  name?: string;
+  advertise?: string;
+  tag: string[];
+  cpuOvercommit?: number;
+  memoryOvercommit?: number;
+  sharedStorage?: string;
+}
+
+/** Commander accumulator for a repeatable --tag (`key=value` or a plain `key`). */
+export function collectTag(value: string, previous: string[] = []): string[] {
+  if (!TAG_PATTERN.test(value)) throw new InvalidArgumentError('expected key=value or key (letters, digits, ".", "_", "/", "-")');
+  return previous.includes(value) ? previous : [...previous, value];
+}
+
+/** Returns an option parser for a ratio in [min, max], such as an overcommit ratio. */
+function ratioIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+    if (Number.isNaN(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** This machine's host name as a Drover name (lowercase letters, digits and "-"). */
+function defaultHostName(): string {
+  return os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-');
+}
+
+/** `drover agent`: runs a host agent in the foreground, optionally joining a controller with a one-time token. */
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('Run a host agent in the foreground (VMs it starts keep running when it stops)')
     .option('--data-dir <dir>', 'where VM disks, images and runtime state live', defaultDataDir())
     .option('--listen <addr>', 'host:port to serve the agent API on', '127.0.0.1:7701')
-    .action(async (opts: { dataDir: string; listen: string }) => {
-      await runAgent({ dataDir: opts.dataDir, listen: opts.listen });
+    .option('--controller <url>', 'controller to join at start (with --join-token)')
+    .option('--join-token <token>', 'one-time join token from `drover host join-token`')
+    .option('--name <name>', 'host name to join as (default: this machine\'s host name)')
+    .option('--advertise <url>', 'URL the controller reaches this agent at (default: the --listen address)')
+    .option('--tag <tag>', 'host tag, key=value or key; repeatable', collectTag, [])
+    .option('--cpu-overcommit <ratio>', 'vCPUs that may be placed per physical CPU (default 1.0)', ratioIn(0.1, 64))
+    .option('--memory-overcommit <ratio>', 'VM memory that may be placed per byte of host memory (default 1.0)', ratioIn(0.1, 16))
+    .option('--shared-storage <dir>', 'a directory every host sees at the same path (NAS/NFS), for shared storage')
+    .action(async (opts: AgentCommandOptions) => {
+      if ((opts.controller === undefined) !== (opts.joinToken === undefined)) {
+        throw new DroverError('INVALID_ARGUMENT', '--controller and --join-token go together');
+      }
+      const join = opts.controller && opts.joinToken
+        ? {
+            controller: opts.controller,
+            joinToken: opts.joinToken,
+            name: opts.name ?? defaultHostName(),
+            ...(opts.advertise ? { advertise: opts.advertise } : {}),
+            tags: opts.tag,
+            ...(opts.cpuOvercommit !== undefined ? { cpuOvercommit: opts.cpuOvercommit } : {}),
+            ...(opts.memoryOvercommit !== undefined ? { memoryOvercommit: opts.memoryOvercommit } : {}),
+          }
+        : undefined;
+      await runAgent({
+        dataDir: opts.dataDir,
+        listen: opts.listen,
+        ...(join ? { join } : {}),
+        ...(opts.sharedStorage ? { sharedStorageDir: opts.sharedStorage } : {}),
+      });
     });
 }

@@ -35,10 +35,12 @@ test('no token, a wrong token, a malformed header and a revoked token are 401 on
     'listHosts', 'getHost', 'listImages', 'importImage', 'deleteImage', 'listVms', 'createVm', 'getVm',
     'startVm', 'stopVm', 'killVm', 'rebootVm', 'pauseVm', 'resumeVm', 'deleteVm', 'execInVm', 'cloneVm',
     'listSnapshots', 'createSnapshot', 'revertSnapshot', 'deleteSnapshot', 'getConsoleLog', 'attachConsole', 'waitVmReady',
+    'createJoinToken', 'joinHost',
   ]) {
     assert.ok(ids.includes(id), `${id} is documented`);
   }
-  assert.deepEqual(routes.filter((r) => r.isPublic).map((r) => `${r.method} ${r.url}`).sort(), ['GET /healthz', 'GET /openapi.json']);
+  // Joining takes a join token instead of an API token; hosts/join.test.ts holds it to that.
+  assert.deepEqual(routes.filter((r) => r.isPublic).map((r) => `${r.method} ${r.url}`).sort(), ['GET /healthz', 'GET /openapi.json', 'POST /api/v1/hosts/join']);
   const badCredentials: Record<string, string | undefined> = {
     none: undefined,
     wrong: `Bearer drv_${'A'.repeat(43)}`,
@@ -55,8 +57,13 @@ test('no token, a wrong token, a malformed header and a revoked token are 401 on
       assert.match(String(res.headers['www-authenticate']), /^Bearer/);
     }
   }
-  for (const route of routes.filter((r) => r.isPublic)) {
+  for (const route of routes.filter((r) => r.isPublic && r.method === 'GET')) {
     assert.equal((await app.inject({ method: route.method, url: route.url })).statusCode, 200, route.url);
+  }
+  for (const [kind, authorization] of Object.entries(badCredentials)) {
+    const headers = authorization === undefined ? {} : { authorization };
+    const res = await app.inject({ method: 'POST', url: '/api/v1/hosts/join', headers, payload: {} });
+    assert.equal(res.statusCode, 401, `${kind} on the join route`);
   }
 });
 

@@ -8,7 +8,14 @@ import type { TokenService } from './tokens.js';
  * probes. /openapi.json describes the API, which is the same for every install and holds no
  * data, so clients and code generators can fetch it before they have a token.
  */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /healthz', 'HEAD /healthz', 'GET /openapi.json', 'HEAD /openapi.json']);
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
+  'GET /healthz',
+  'HEAD /healthz',
+  'GET /openapi.json',
+  'HEAD /openapi.json',
+  // A joining agent has no API token yet: its one-time join token, checked by the route itself, is its credential.
+  'POST /api/v1/hosts/join',
+]);
 
 const actors = new WeakMap<FastifyRequest, Actor>();
 

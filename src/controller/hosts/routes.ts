@@ -1,9 +1,10 @@
 import { errorResponses } from '../api/schemas.js';
 import type { DomainRoutes } from '../api/services.js';
+import { joinRoutes } from './join-routes.js';
 import { HostListSchema, HostNameParams, HostSchema, hostWire } from './schema.js';
 
-/** /hosts: every host with its health, accelerator, capacity and usage. */
-export const hostRoutes: DomainRoutes = async (app, { services }) => {
+/** /hosts: every host with its health, accelerator, capacity and usage; joining agents (join-routes.ts). */
+export const hostRoutes: DomainRoutes = async (app, { services, settings }) => {
   const tags = ['hosts'];
   const { hosts, store } = services;
   const counts = async (): Promise<Map<string, number>> => {
@@ -27,4 +28,6 @@ export const hostRoutes: DomainRoutes = async (app, { services }) => {
       return hostWire(host, (await counts()).get(host.id) ?? 0, hosts.unmanagedOn(host.id), hosts.lastHostInfo(host.id));
     },
   });
+
+  await app.register(joinRoutes, { services, settings });
 };

@@ -6,6 +6,16 @@ import type { UnmanagedVm } from './service.js';
 
 const Resources = Type.Object({ cpus: Type.Number(), memoryBytes: Type.Number(), diskBytes: Type.Number() }, { additionalProperties: false });
 
+/** One tag: `key=value` or a plain `key`. */
+export const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}(=[A-Za-z0-9._/:@+-]{0,253})?$/;
+
+/** A host's tags, each once. */
+export const HostTagsSchema = Type.Array(Type.String({ pattern: TAG_PATTERN.source, maxLength: 317 }), {
+  maxItems: 64,
+  uniqueItems: true,
+  description: 'Placement labels: `key=value` or a plain `key` (letters, digits, ".", "_", "/", "-"; values may also hold ":", "@", "+").',
+});
+
 export const HostSchema = Type.Object(
   {
     id: Type.String(),
@@ -19,6 +29,9 @@ export const HostSchema = Type.Object(
     lastHeartbeat: Nullable(TimestampSchema),
     capacity: Resources,
     usage: Resources,
+    tags: HostTagsSchema,
+    cpuOvercommit: Type.Number({ description: 'vCPUs that may be placed per physical CPU; 1.0 = no overcommit.' }),
+    memoryOvercommit: Type.Number({ description: 'VM memory that may be placed per byte of host memory; 1.0 = no overcommit.' }),
     vmCount: Type.Integer(),
     unmanagedVms: Type.Array(
       Type.Object({ name: Type.String(), state: Type.String(), pid: Type.Optional(Type.Integer()), seenSince: TimestampSchema }, { additionalProperties: false }),
@@ -46,6 +59,9 @@ export function hostWire(host: HostRecord, vmCount: number, unmanaged: Unmanaged
     lastHeartbeat: host.lastHeartbeat,
     capacity: host.capacity,
     usage: host.usage,
+    tags: host.tags,
+    cpuOvercommit: host.cpuOvercommit,
+    memoryOvercommit: host.memoryOvercommit,
     vmCount,
     unmanagedVms: unmanaged,
   };

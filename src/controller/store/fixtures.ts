@@ -1,5 +1,5 @@
 /** Sample records for tests and test tools; each takes overrides for the fields a test cares about. */
-import type { HostRecord, OperationRecord, TokenRecord, VmRecord } from './records.js';
+import type { HostRecord, JoinTokenRecord, OperationRecord, TokenRecord, VmRecord } from './records.js';
 
 /** The creation time every sample has. */
 export const T0 = '2025-01-01T00:00:00.000Z';
@@ -18,6 +18,9 @@ export function sampleHost(overrides: Partial<HostRecord> = {}): HostRecord {
     lastHeartbeat: null,
     state: 'ready',
     credential: null,
+    tags: [],
+    cpuOvercommit: 1,
+    memoryOvercommit: 1,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
@@ -69,4 +72,9 @@ export function sampleOperation(overrides: Partial<OperationRecord> = {}): Opera
 /** A token record with test values; `overrides` wins. */
 export function sampleToken(overrides: Partial<TokenRecord> = {}): TokenRecord {
   return { id: 'tok-1', name: 'ci', hash: 'a'.repeat(64), role: 'admin', createdAt: T0, revokedAt: null, lastUsedAt: null, ...overrides };
+}
+
+/** A join token record (unused, expiring an hour after T0) with test values; `overrides` wins. */
+export function sampleJoinToken(overrides: Partial<JoinTokenRecord> = {}): JoinTokenRecord {
+  return { id: 'join-1', hash: 'b'.repeat(64), createdBy: 'admin', createdAt: T0, expiresAt: '2025-01-01T01:00:00.000Z', usedAt: null, usedByHostId: null, ...overrides };
 }

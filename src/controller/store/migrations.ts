@@ -123,6 +123,28 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE vms ADD COLUMN runtime TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(runtime));
     `,
   },
+  {
+    version: 3,
+    name: 'host tags and overcommit ratios; join tokens',
+    sql: `
+      -- Placement facts a host brings when it joins; existing hosts get no tags and no overcommit.
+      ALTER TABLE hosts ADD COLUMN tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags));
+      ALTER TABLE hosts ADD COLUMN cpu_overcommit REAL NOT NULL DEFAULT 1.0 CHECK (cpu_overcommit > 0);
+      ALTER TABLE hosts ADD COLUMN memory_overcommit REAL NOT NULL DEFAULT 1.0 CHECK (memory_overcommit > 0);
+
+      -- One-time tokens an agent joins with; only the secret's hash is kept.
+      CREATE TABLE join_tokens (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        used_by_host_id TEXT
+      ) STRICT;
+      CREATE INDEX join_tokens_expires ON join_tokens (expires_at);
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

@@ -32,8 +32,32 @@ export interface HostRecord {
   state: HostState;
   /** The bearer token the controller presents to this host's agent. */
   credential: string | null;
+  /** Labels for placement: `key=value` or a plain `key`, each at most once. */
+  tags: HostTags;
+  /** How many vCPUs may be placed per physical CPU (1.0 = no overcommit). */
+  cpuOvercommit: number;
+  /** How much VM memory may be placed per byte of host memory (1.0 = no overcommit). */
+  memoryOvercommit: number;
   createdAt: Timestamp;
   updatedAt: Timestamp;
+}
+
+/** A host's tags: `zone=a`, `ssd`. */
+export type HostTags = string[];
+
+/** A one-time token that lets one agent join. Only its hash is stored. */
+export interface JoinTokenRecord {
+  id: string;
+  /** sha256 of the secret, hex. */
+  hash: string;
+  /** Who minted it (a token name). */
+  createdBy: string;
+  createdAt: Timestamp;
+  expiresAt: Timestamp;
+  /** When it was consumed; null while unused. */
+  usedAt: Timestamp | null;
+  /** The host that joined with it. */
+  usedByHostId: string | null;
 }
 
 export type ImageFormat = 'qcow2' | 'raw' | 'vmdk' | 'vhdx';

@@ -88,3 +88,20 @@ test('a closed store refuses calls', async () => {
   await assert.rejects(store.hosts.list(), (err) => isDroverError(err, 'INTERNAL'));
   await store.close();
 });
+
+test('hosts stored before migration 3 get no tags and overcommit 1.0', async () => {
+  const db = openDatabase(':memory:');
+  applyMigrations(db, MIGRATIONS.slice(0, 2));
+  db.prepare(
+    `INSERT INTO hosts (id, name, address, version, accelerator, capacity, usage, health, last_heartbeat, state, created_at, updated_at)
+     VALUES ('h1', 'old', 'http://10.0.0.1:7701', '0.1.0', 'tcg', '{}', '{}', 'healthy', NULL, 'ready', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')`,
+  ).run();
+  applyMigrations(db);
+  const store = new SqliteStore(db);
+  try {
+    const host = await store.hosts.get('h1');
+    assert.deepEqual([host?.tags, host?.cpuOvercommit, host?.memoryOvercommit], [[], 1, 1]);
+  } finally {
+    await store.close();
+  }
+});

@@ -7,6 +7,7 @@ import type {
   EventRepository,
   HostRepository,
   ImageRepository,
+  JoinTokenRepository,
   OperationRepository,
   Repositories,
   Store,
@@ -36,6 +37,7 @@ export class SqliteStore implements Store {
   readonly operations: OperationRepository;
   readonly events: EventRepository;
   readonly tokens: TokenRepository;
+  readonly joinTokens: JoinTokenRepository;
 
   private readonly sync: ReturnType<typeof sqliteRepositories>;
   private readonly lock = new FifoLock();
@@ -52,6 +54,7 @@ export class SqliteStore implements Store {
     this.operations = asyncFacade<OperationRepository>(this.sync.operations, outside);
     this.events = asyncFacade<EventRepository>(this.sync.events, outside);
     this.tokens = asyncFacade<TokenRepository>(this.sync.tokens, outside);
+    this.joinTokens = asyncFacade<JoinTokenRepository>(this.sync.joinTokens, outside);
   }
 
   /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
@@ -120,6 +123,7 @@ export class SqliteStore implements Store {
       operations: asyncFacade<OperationRepository>(this.sync.operations, run),
       events: asyncFacade<EventRepository>(this.sync.events, run),
       tokens: asyncFacade<TokenRepository>(this.sync.tokens, run),
+      joinTokens: asyncFacade<JoinTokenRepository>(this.sync.joinTokens, run),
     };
   }
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDroverError } from '../../shared/errors.js';
-import { sampleHost, sampleOperation, sampleToken, sampleVm, T0 } from './fixtures.js';
+import { sampleHost, sampleJoinToken, sampleOperation, sampleToken, sampleVm, T0 } from './fixtures.js';
 import type { Store } from './store.js';
 
 const event = (overrides: Partial<Parameters<Store['events']['append']>[0]> = {}) => ({
@@ -103,6 +103,27 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     assert.equal((await store.tokens.getActiveByName('ci'))?.id, 'tok-2');
     assert.equal((await store.tokens.getByHash('a'.repeat(64)))?.revokedAt, T0);
     assert.equal((await store.tokens.list()).length, 2);
+  });
+
+  withStore('host tags and overcommit ratios round-trip and update', async (store) => {
+    await store.hosts.insert(sampleHost({ tags: ['zone=a', 'ssd'], cpuOvercommit: 4, memoryOvercommit: 1.5 }));
+    const stored = await store.hosts.get('host-1');
+    assert.deepEqual([stored?.tags, stored?.cpuOvercommit, stored?.memoryOvercommit], [['zone=a', 'ssd'], 4, 1.5]);
+    const updated = await store.hosts.update('host-1', { tags: [], cpuOvercommit: 2 });
+    assert.deepEqual([updated.tags, updated.cpuOvercommit, updated.memoryOvercommit], [[], 2, 1.5]);
+  });
+
+  withStore('a join token is consumed once, never after it expires, and expired ones are pruned', async (store) => {
+    await store.joinTokens.insert(sampleJoinToken());
+    await store.joinTokens.insert(sampleJoinToken({ id: 'join-2', hash: 'c'.repeat(64), expiresAt: '2025-01-01T00:30:00.000Z' }));
+    await assert.rejects(store.joinTokens.insert(sampleJoinToken({ id: 'join-3' })), (err) => isDroverError(err, 'ALREADY_EXISTS'));
+    assert.equal(await store.joinTokens.consume('join-2', '2025-01-01T00:45:00.000Z', 'host-1'), false, 'expired');
+    assert.equal(await store.joinTokens.consume('join-1', '2025-01-01T00:45:00.000Z', 'host-1'), true);
+    assert.equal(await store.joinTokens.consume('join-1', '2025-01-01T00:46:00.000Z', 'host-2'), false, 'already used');
+    assert.deepEqual(await store.joinTokens.getByHash('b'.repeat(64)), sampleJoinToken({ usedAt: '2025-01-01T00:45:00.000Z', usedByHostId: 'host-1' }));
+    assert.equal(await store.joinTokens.deleteExpired('2025-01-01T00:59:00.000Z'), 1);
+    assert.equal(await store.joinTokens.getByHash('c'.repeat(64)), undefined);
+    assert.equal(await store.joinTokens.getByHash('x'.repeat(64)), undefined);
   });
 
   withStore('a transaction that throws leaves nothing behind, in any table', async (store) => {

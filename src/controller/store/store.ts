@@ -7,6 +7,7 @@ import type {
   EventRecord,
   HostRecord,
   ImageRecord,
+  JoinTokenRecord,
   NewEventRecord,
   OperationRecord,
   OperationState,
@@ -87,6 +88,19 @@ export interface TokenRepository {
   update(id: string, patch: Patch<TokenRecord>): Promise<TokenRecord>;
 }
 
+/** One-time join tokens, looked up by the hash of their secret. */
+export interface JoinTokenRepository {
+  insert(record: JoinTokenRecord): Promise<void>;
+  getByHash(hash: string): Promise<JoinTokenRecord | undefined>;
+  /**
+   * Marks the token used by `hostId` at `usedAt`, only if it is still unused and expires after
+   * `usedAt`; returns false (and changes nothing) otherwise. The check and the write are one step.
+   */
+  consume(id: string, usedAt: Timestamp, hostId: string): Promise<boolean>;
+  /** Deletes tokens that expired before `before`; returns how many. */
+  deleteExpired(before: Timestamp): Promise<number>;
+}
+
 /** Everything a service may read or write; both the store and a transaction handle are one. */
 export interface Repositories {
   readonly hosts: HostRepository;
@@ -95,6 +109,7 @@ export interface Repositories {
   readonly operations: OperationRepository;
   readonly events: EventRepository;
   readonly tokens: TokenRepository;
+  readonly joinTokens: JoinTokenRepository;
 }
 
 /** The handle a transaction body works through. It is dead once the transaction ends. */

@@ -3,6 +3,7 @@ import type {
   EventRecord,
   HostRecord,
   ImageRecord,
+  JoinTokenRecord,
   NewEventRecord,
   OperationRecord,
   TokenRecord,
@@ -11,6 +12,7 @@ import type {
 import type {
   EventFilter,
   EventRepository,
+  JoinTokenRepository,
   NamedRepository,
   OperationFilter,
   OperationRepository,
@@ -37,6 +39,9 @@ const HOST_COLUMNS: ColumnMap<HostRecord> = {
   lastHeartbeat: ['last_heartbeat', 'text'],
   state: ['state', 'text'],
   credential: ['credential', 'text'],
+  tags: ['tags', 'json'],
+  cpuOvercommit: ['cpu_overcommit', 'number'],
+  memoryOvercommit: ['memory_overcommit', 'number'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
 };
@@ -109,6 +114,16 @@ const TOKEN_COLUMNS: ColumnMap<TokenRecord> = {
   createdAt: ['created_at', 'text'],
   revokedAt: ['revoked_at', 'text'],
   lastUsedAt: ['last_used_at', 'text'],
+};
+
+const JOIN_TOKEN_COLUMNS: ColumnMap<JoinTokenRecord> = {
+  id: ['id', 'text'],
+  hash: ['hash', 'text'],
+  createdBy: ['created_by', 'text'],
+  createdAt: ['created_at', 'text'],
+  expiresAt: ['expires_at', 'text'],
+  usedAt: ['used_at', 'text'],
+  usedByHostId: ['used_by_host_id', 'text'],
 };
 
 /** Hosts, images and VMs: named records with the same five operations. */
@@ -255,6 +270,34 @@ export class SqliteTokenRepository implements Synchronous<TokenRepository> {
   }
 }
 
+/** Join tokens; `consume` is one conditional UPDATE, so two joins cannot both use a token. */
+export class SqliteJoinTokenRepository implements Synchronous<JoinTokenRepository> {
+  private readonly rows: SqliteTable<JoinTokenRecord>;
+  private readonly consumeStatement;
+  private readonly deleteExpiredStatement;
+
+  constructor(db: SqliteDatabase) {
+    this.rows = new SqliteTable(db, 'join_tokens', JOIN_TOKEN_COLUMNS, 'NOT_FOUND');
+    this.consumeStatement = db.prepare(
+      'UPDATE join_tokens SET used_at = @usedAt, used_by_host_id = @hostId WHERE id = @id AND used_at IS NULL AND expires_at > @usedAt',
+    );
+    this.deleteExpiredStatement = db.prepare('DELETE FROM join_tokens WHERE expires_at < ?');
+  }
+
+  insert(record: JoinTokenRecord): void {
+    this.rows.insert(record);
+  }
+  getByHash(hash: string): JoinTokenRecord | undefined {
+    return this.rows.selectOne('hash = @hash', { hash });
+  }
+  consume(id: string, usedAt: string, hostId: string): boolean {
+    return this.consumeStatement.run({ id, usedAt, hostId }).changes === 1;
+  }
+  deleteExpired(before: string): number {
+    return this.deleteExpiredStatement.run(before).changes;
+  }
+}
+
 /** One instance of every repository over the same connection. */
 export function sqliteRepositories(db: SqliteDatabase) {
   return {
@@ -264,5 +307,6 @@ export function sqliteRepositories(db: SqliteDatabase) {
     operations: new SqliteOperationRepository(db),
     events: new SqliteEventRepository(db),
     tokens: new SqliteTokenRepository(db),
+    joinTokens: new SqliteJoinTokenRepository(db),
   };
 }

@@ -1,0 +1,95 @@
+import { Option, type Command } from 'commander';
+import type { HostWire } from '../../controller/hosts/schema.js';
+import { testbedDown } from '../../testbed/down.js';
+import { defaultTestbedDir } from '../../testbed/state.js';
+import { testbedStatus } from '../../testbed/status.js';
+import { testbedUp, type TestbedController } from '../../testbed/up.js';
+import { ApiError, apiPath } from '../client.js';
+import { apiClient, withOutput, type OutputOptions } from '../options.js';
+import { integerIn } from '../parse.js';
+import { printJson, printTable } from '../output.js';
+import { createJoinToken } from './host-join.js';
+
+/** The configured controller (DROVER_URL / DROVER_TOKEN or the CLI config), as the testbed uses it. */
+function controller(): TestbedController {
+  const client = apiClient();
+  return {
+    url: client.url,
+    mintJoinToken: async () => (await createJoinToken()).token,
+    getHost: async (name) => {
+      try {
+        return await client.request<HostWire>('GET', apiPath('hosts', name));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      }
+    },
+  };
+}
+
+const dirOption = (): Option => new Option('--dir <dir>', 'the testbed\'s directory (state file, host data, shared storage)').default(defaultTestbedDir());
+
+/**
+ * `drover testbed up|down|status`: several hosts on this machine, each in its own network namespace
+ * with its own agent, joined to the running controller. The hosts reach the controller through the
+ * testbed bridge, so run the controller with `drover up --listen 0.0.0.0` (or pass --controller-url).
+ */
+export function registerTestbedCommands(program: Command): void {
+  const testbed = program.command('testbed').description('A multi-host testbed on this machine: hosts in network namespaces, for tests and demos');
+
+  const up = testbed
+    .command('up')
+    .description('Start N hosts (namespaces, agents) and join them to the controller; needs root and `drover up --listen 0.0.0.0`')
+    .requiredOption('--hosts <n>', 'how many hosts', integerIn(1, 200))
+    .addOption(new Option('--storage <kind>', 'shared: every host also gets <dir>/shared, standing in for NAS/NFS').choices(['shared', 'local']).default('shared'))
+    .addOption(dirOption())
+    .option('--controller-url <url>', 'the controller\'s URL as the hosts reach it (default: the testbed bridge address, on the controller\'s port)')
+    .option('--name-prefix <prefix>', 'host names are this plus 1..N', 'host');
+  withOutput(up).action(async (opts: OutputOptions & { hosts: number; storage: 'shared' | 'local'; dir: string; controllerUrl?: string; namePrefix: string }) => {
+    const state = await testbedUp({
+      dir: opts.dir,
+      hosts: opts.hosts,
+      storage: opts.storage,
+      controller: controller(),
+      namePrefix: opts.namePrefix,
+      ...(opts.controllerUrl ? { controllerUrl: opts.controllerUrl.replace(/\/+$/, '') } : {}),
+      onProgress: (message) => void process.stderr.write(`${message}\n`),
+    });
+    if (opts.output === 'json') return printJson(state);
+    printTable(state.hosts, { name: (h) => h.name, namespace: (h) => h.namespace, address: (h) => h.agentUrl, pid: (h) => h.pid }, 'table');
+    process.stderr.write(`testbed ${state.id} is up in ${state.dir}; remove it with \`drover testbed down --dir ${state.dir}\`\n`);
+  });
+
+  withOutput(testbed.command('down').description('Stop the testbed\'s agents and VMs and remove its namespaces, links and files (safe to repeat)').addOption(dirOption())).action(
+    async (opts: OutputOptions & { dir: string }) => {
+      const result = await testbedDown(opts.dir);
+      if (opts.output === 'json') return printJson(result);
+      process.stdout.write(result.found ? `testbed ${result.id} removed (${result.namespaces.length} namespaces, ${result.pids.length} processes stopped)\n` : `no testbed in ${opts.dir}; nothing to remove\n`);
+    },
+  );
+
+  withOutput(testbed.command('status').description('Show the testbed\'s hosts: namespace, agent, VMs and health at the controller').addOption(dirOption())).action(
+    async (opts: OutputOptions & { dir: string }) => {
+      let api: TestbedController | undefined;
+      try {
+        api = controller();
+      } catch {
+        // No controller configured: show what this machine knows.
+      }
+      const { state, hosts } = await testbedStatus(opts.dir, async (name) => (api ? ((await api.getHost(name))?.health ?? 'not joined') : null));
+      if (opts.output === 'json') return printJson({ id: state.id, dir: state.dir, storage: state.storage, sharedDir: state.sharedDir, controllerUrl: state.controllerUrl, bridge: state.bridge, hosts });
+      printTable(
+        hosts,
+        {
+          name: (h) => h.name,
+          namespace: (h) => (h.namespaceExists ? h.namespace : `${h.namespace} (missing)`),
+          address: (h) => h.agentUrl,
+          agent: (h) => (h.agentRunning ? `running (pid ${h.pid})` : 'stopped'),
+          vms: (h) => h.qemuPids.length,
+          health: (h) => h.health,
+        },
+        'table',
+      );
+    },
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * The testbed's processes: one agent per host, started inside the host's namespace, and the QEMUs
+ * those agents start. Both are only ever found by the pids the testbed or the agent recorded, and a
+ * pid is signalled only when its command line still names the host's directory (pids get reused).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { isAlive, isOurQemu, readPidFile } from '../drivers/qemu/process.js';
+import { DroverError } from '../shared/errors.js';
+import { repoRoot } from '../shared/paths.js';
+import type { TestbedHost } from './state.js';
+
+/** What the agent of `host` is started with, beyond its namespace. */
+export interface AgentLaunch {
+  controllerUrl: string;
+  joinToken: string;
+  sharedDir: string | null;
+}
+
+/** The command that runs this very Drover CLI (from source under tsx, or compiled). */
+function droverCommand(): string[] {
+  const entry = process.argv[1];
+  if (!entry) throw new DroverError('INTERNAL', 'cannot tell which drover program is running');
+  return [process.execPath, ...process.execArgv, entry];
+}
+
+/**
+ * Starts `drover agent` for `host` inside its namespace (`ip netns exec` execs in place, so the pid
+ * is the agent's), detached, logging to `host.logFile`; returns its pid. The admin token is kept
+ * out of its environment: an agent needs only its join token.
+ */
+export function startHostAgent(host: TestbedHost, launch: AgentLaunch): number {
+  const args = [
+    'agent',
+    '--controller', launch.controllerUrl,
+    '--join-token', launch.joinToken,
+    '--name', host.name,
+    '--data-dir', host.dataDir,
+    '--listen', `${host.address}:${new URL(host.agentUrl).port}`,
+    ...(launch.sharedDir ? ['--shared-storage', launch.sharedDir] : []),
+  ];
+  const env = { ...process.env };
+  delete env.DROVER_TOKEN;
+  delete env.DROVER_URL;
+  const log = fs.openSync(host.logFile, 'a');
+  try {
+    const child = spawn('ip', ['netns', 'exec', host.namespace, ...droverCommand(), ...args], { cwd: repoRoot, detached: true, stdio: ['ignore', log, log], env });
+    child.unref();
+    if (child.pid === undefined) throw new DroverError('DEPENDENCY_MISSING', 'ip netns exec could not be started');
+    return child.pid;
+  } finally {
+    fs.closeSync(log);
+  }
+}
+
+/** True when `pid` is alive and is the agent of `host` (its command line names the host's data dir). */
+export function isHostAgent(pid: number, host: TestbedHost): boolean {
+  try {
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = args.indexOf('--data-dir');
+    return at >= 0 && args[at + 1] === host.dataDir && isAlive(pid);
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of the live QEMUs `host`'s agent started, from the pid files under its run directory. */
+export function hostQemuPids(host: TestbedHost): number[] {
+  const runDir = path.join(host.dataDir, 'run');
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(runDir);
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const id of entries) {
+    const pid = readPidFile(path.join(runDir, id, 'qemu.pid'));
+    if (pid !== undefined && isOurQemu(pid, path.join(runDir, id))) pids.push(pid);
+  }
+  return pids;
+}
+
+/** Waits until none of `pids` is alive; false if some still are after `timeoutMs`. */
+async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Stops `host`'s agent (SIGTERM, then SIGKILL after 5 s), then kills its QEMUs; returns the pids
+ * it signalled. Processes already gone are skipped, so it is safe to repeat.
+ */
+export async function stopHostProcesses(host: TestbedHost): Promise<number[]> {
+  const stopped: number[] = [];
+  if (host.pid !== null && isHostAgent(host.pid, host)) {
+    stopped.push(host.pid);
+    signal(host.pid, 'SIGTERM');
+    if (!(await waitGone([host.pid], 5000))) signal(host.pid, 'SIGKILL');
+    await waitGone([host.pid], 5000);
+  }
+  // After the agent, so it cannot start another QEMU meanwhile.
+  const qemus = hostQemuPids(host);
+  for (const pid of qemus) signal(pid, 'SIGKILL');
+  if (!(await waitGone(qemus, 10_000))) throw new DroverError('INTERNAL', `QEMU processes ${qemus.filter(isAlive).join(', ')} of ${host.name} did not exit`);
+  return [...stopped, ...qemus];
+}
+
+/** The last `lines` lines of a host's agent log, for error details. */
+export function agentLogTail(host: TestbedHost, lines = 15): string {
+  try {
+    return fs.readFileSync(host.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}

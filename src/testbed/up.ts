@@ -1,0 +1,150 @@
+/**
+ * `testbed up`: N hosts on one machine, each a network namespace with its own agent (and so its own
+ * QEMUs), joined to a running controller through the public API. The hosts reach the controller at
+ * the testbed bridge's address on the controller's port, so the controller must listen there too
+ * (`drover up --listen 0.0.0.0`); `controllerUrl` overrides that address.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DroverError } from '../shared/errors.js';
+import { removeTestbed } from './down.js';
+import { bridgeFor, createBridge, createHostNetwork, hostNetwork, MAX_HOSTS, pickSubnet } from './namespaces.js';
+import { agentLogTail, isHostAgent, startHostAgent } from './processes.js';
+import { readState, STATE_FILE, writeState, type TestbedHost, type TestbedState } from './state.js';
+
+/** The controller as the testbed uses it: only through its public API. */
+export interface TestbedController {
+  /** The controller's URL as this machine reaches it (DROVER_URL). */
+  url: string;
+  /** POST /api/v1/hosts/join-tokens: a fresh one-time join token. */
+  mintJoinToken(): Promise<string>;
+  /** GET /api/v1/hosts/NAME: its health and address, or undefined when there is no such host. */
+  getHost(name: string): Promise<{ health: string; address: string } | undefined>;
+}
+
+/** What `testbed up` builds, and against which controller. */
+export interface TestbedUpOptions {
+  dir: string;
+  hosts: number;
+  storage: 'shared' | 'local';
+  controller: TestbedController;
+  /** The controller's URL as the hosts reach it; default the bridge address on the controller's port. */
+  controllerUrl?: string;
+  /** Host names are this plus 1..N; default `host`. */
+  namePrefix?: string;
+  /** How long every agent together may take to join; default 120 s. */
+  joinTimeoutMs?: number;
+  /** Progress lines for people. */
+  onProgress?: (message: string) => void;
+}
+
+const AGENT_PORT = 7701;
+const JOINED_LINE = 'drover agent joined';
+
+/** The testbed as planned: every name and path, before anything exists. */
+function plan(options: TestbedUpOptions, dir: string, subnet: number): TestbedState {
+  const id = randomBytes(3).toString('hex');
+  const bridge = bridgeFor(id, subnet);
+  const port = new URL(options.controller.url).port || '80';
+  const hosts: TestbedHost[] = Array.from({ length: options.hosts }, (_, index) => {
+    const name = `${options.namePrefix ?? 'host'}${index + 1}`;
+    const network = hostNetwork(id, subnet, index + 1);
+    const dataDir = path.join(dir, name);
+    return { name, ...network, agentUrl: `http://${network.address}:${AGENT_PORT}`, dataDir, logFile: path.join(dataDir, 'agent.log'), pid: null };
+  });
+  return {
+    version: 1,
+    id,
+    dir,
+    createdAt: new Date().toISOString(),
+    storage: options.storage,
+    sharedDir: options.storage === 'shared' ? path.join(dir, 'shared') : null,
+    controllerUrl: options.controllerUrl ?? `http://${bridge.address}:${port}`,
+    bridge,
+    hosts,
+  };
+}
+
+/** Refuses a directory that holds a testbed, or anything else; creates it when missing. */
+function claimDirectory(dir: string): void {
+  if (readState(dir)) throw new DroverError('TESTBED_EXISTS', dir);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const foreign = fs.readdirSync(dir).filter((entry) => entry !== STATE_FILE);
+  if (foreign.length > 0) throw new DroverError('INVALID_ARGUMENT', `${dir} is not empty (${foreign.slice(0, 3).join(', ')}); give the testbed a directory of its own`);
+}
+
+/** Throws TESTBED_CONTROLLER_UNREACHABLE unless the controller answers at `url` (as the hosts will call it). */
+async function checkControllerReachable(url: string): Promise<void> {
+  try {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
+    if (res.ok) return;
+    throw new Error(`answered ${res.status}`);
+  } catch (err) {
+    const reason = err instanceof Error && err.cause instanceof Error ? err.cause.message : (err as Error).message;
+    throw new DroverError('TESTBED_CONTROLLER_UNREACHABLE', `${url}/healthz: ${reason}`, { cause: err });
+  }
+}
+
+/** Waits until every agent has logged its join and the controller calls it healthy; TESTBED_HOST_FAILED otherwise. */
+async function waitForJoins(state: TestbedState, controller: TestbedController, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(state.hosts);
+  while (pending.size > 0) {
+    for (const host of [...pending]) {
+      if (host.pid === null || !isHostAgent(host.pid, host)) {
+        throw new DroverError('TESTBED_HOST_FAILED', `the agent of ${host.name} exited:\n${agentLogTail(host)}`);
+      }
+      if (!fs.readFileSync(host.logFile, 'utf8').includes(JOINED_LINE)) continue;
+      const seen = await controller.getHost(host.name);
+      if (seen?.health === 'healthy' && seen.address === host.agentUrl) pending.delete(host);
+    }
+    if (pending.size === 0) return;
+    if (Date.now() > deadline) {
+      const names = [...pending].map((h) => h.name).join(', ');
+      throw new DroverError('TESTBED_HOST_FAILED', `${names} did not join within ${timeoutMs / 1000} s:\n${[...pending].map(agentLogTail).join('\n---\n')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/**
+ * Starts the testbed: records the plan in `<dir>/testbed.json`, then creates the bridge, each
+ * host's namespace and veth, and starts and joins each agent. If any step fails, everything made so
+ * far is removed again before the error is thrown; if this process dies instead, `testbed down`
+ * removes it. Returns the state.
+ */
+export async function testbedUp(options: TestbedUpOptions): Promise<TestbedState> {
+  if (!Number.isInteger(options.hosts) || options.hosts < 1 || options.hosts > MAX_HOSTS) {
+    throw new DroverError('INVALID_ARGUMENT', `--hosts must be 1-${MAX_HOSTS}, not ${options.hosts}`);
+  }
+  const progress = options.onProgress ?? (() => undefined);
+  const dir = path.resolve(options.dir);
+  claimDirectory(dir);
+  const state = plan(options, dir, await pickSubnet());
+  writeState(state);
+  try {
+    progress(`bridge ${state.bridge.name} (${state.bridge.address}/${state.bridge.prefixLength})`);
+    await createBridge(state.bridge);
+    await checkControllerReachable(state.controllerUrl);
+    if (state.sharedDir) fs.mkdirSync(state.sharedDir, { recursive: true });
+    for (const host of state.hosts) {
+      progress(`${host.name}: namespace ${host.namespace}, ${host.address}`);
+      fs.mkdirSync(host.dataDir, { recursive: true, mode: 0o700 });
+      await createHostNetwork(host, state.bridge);
+    }
+    for (const host of state.hosts) {
+      const joinToken = await options.controller.mintJoinToken();
+      host.pid = startHostAgent(host, { controllerUrl: state.controllerUrl, joinToken, sharedDir: state.sharedDir });
+      writeState(state);
+      progress(`${host.name}: agent pid ${host.pid}`);
+    }
+    progress(`waiting for ${state.hosts.length} agent(s) to join ${state.controllerUrl}`);
+    await waitForJoins(state, options.controller, options.joinTimeoutMs ?? 120_000);
+    return state;
+  } catch (err) {
+    progress('testbed up failed; removing what it made');
+    await removeTestbed(state).catch((cleanupErr: unknown) => progress(`cleanup incomplete (run \`drover testbed down\`): ${(cleanupErr as Error).message}`));
+    throw err;
+  }
+}

@@ -1,0 +1,152 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { run, type RunResult } from '../../src/shared/exec.js';
+import { repoRoot } from '../../src/shared/paths.js';
+import { testbedDown } from '../../src/testbed/down.js';
+import type { TestbedState } from '../../src/testbed/state.js';
+import { makeDataDir } from '../helpers/agent.js';
+import { cleanupDrover, startDrover, type TestDrover } from '../helpers/up.js';
+
+interface Host {
+  name: string;
+  address: string;
+  health: string;
+}
+interface Vm {
+  name: string;
+  host: string | null;
+  state: string;
+  pid: number | null;
+  guestReady: boolean;
+}
+
+/** True while `pid` is a live process (a zombie counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
+  }
+}
+
+async function namespaceOf(pid: number): Promise<string> {
+  return (await run('ip', ['netns', 'identify', String(pid)])).stdout.trim();
+}
+
+describe('testbed: three hosts in their own network namespaces, joined to drover up', () => {
+  const dataDir = makeDataDir();
+  const testbedDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'drv-tb-')), 'testbed');
+  let drover: TestDrover;
+  let state: TestbedState;
+
+  /** Runs the CLI from source against this test's controller. */
+  const cli = (args: string[], timeoutMs = 180_000): Promise<RunResult> =>
+    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: drover.token, XDG_CONFIG_HOME: drover.configHome },
+      allowFailure: true,
+      timeoutMs,
+    });
+
+  before(async () => {
+    // The hosts reach the controller at the testbed bridge's address, so it listens on every address.
+    drover = await startDrover(dataDir, undefined, '0.0.0.0');
+  });
+  after(async () => {
+    // By the state file, whatever the tests got to; a second run finds nothing and is harmless.
+    await testbedDown(testbedDir).catch((err: unknown) => console.error('testbed cleanup:', err));
+    fs.rmSync(path.dirname(testbedDir), { recursive: true, force: true });
+    await cleanupDrover(drover, dataDir);
+  });
+
+  test('testbed up joins three healthy hosts, each agent in its own namespace', { timeout: 180_000 }, async () => {
+    const up = await cli(['testbed', 'up', '--hosts', '3', '--dir', testbedDir, '-o', 'json']);
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+    state = JSON.parse(up.stdout) as TestbedState;
+    assert.deepEqual(state.hosts.map((h) => h.name), ['host1', 'host2', 'host3']);
+
+    const hosts = (await drover.api<{ hosts: Host[] }>('GET', '/api/v1/hosts')).body.hosts;
+    assert.equal(hosts.length, 4, JSON.stringify(hosts));
+    const testbedHosts = hosts.filter((h) => /^host[123]$/.test(h.name));
+    assert.equal(testbedHosts.length, 3);
+    for (const host of testbedHosts) assert.equal(host.health, 'healthy', host.name);
+    assert.equal(new Set(hosts.map((h) => h.address)).size, 4, 'every host has its own address');
+
+    const namespaces = new Set<string>();
+    for (const host of state.hosts) {
+      assert.ok(host.pid !== null && alive(host.pid), `${host.name}'s agent runs`);
+      const namespace = await namespaceOf(host.pid);
+      assert.equal(namespace, host.namespace, `${host.name}'s agent runs in its namespace`);
+      namespaces.add(namespace);
+      const args = fs.readFileSync(`/proc/${host.pid}/cmdline`, 'utf8').split('\0');
+      assert.equal(args[args.indexOf('--shared-storage') + 1], path.join(testbedDir, 'shared'));
+    }
+    assert.equal(namespaces.size, 3);
+    assert.match((await cli(['testbed', 'status', '--dir', testbedDir])).stdout, /host2 .*running \(pid \d+\).*healthy/);
+  });
+
+  test('a VM placed on host2 runs in host2\'s namespace; wait-ready and exec work', { timeout: 180_000 }, async () => {
+    const created = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms', { name: 'tb-vm', image: 'tiny', host: 'host2', start: true });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const op = await drover.waitOp(created.body.operation.id);
+    assert.equal(op.state, 'succeeded', JSON.stringify(op));
+    const ready = await drover.api<Vm>('POST', '/api/v1/vms/tb-vm/wait-ready', { timeoutMs: 120_000 });
+    assert.equal(ready.status, 200, JSON.stringify(ready.body));
+    assert.deepEqual([ready.body.host, ready.body.state, ready.body.guestReady], ['host2', 'running', true]);
+    const exec = await drover.api<{ exitCode: number; stdout: string }>('POST', '/api/v1/vms/tb-vm/exec', { command: '/bin/hostname' });
+    assert.deepEqual([exec.body.exitCode, exec.body.stdout], [0, 'tb-vm\n']);
+    assert.ok(ready.body.pid);
+    assert.equal(await namespaceOf(ready.body.pid), state.hosts[1]?.namespace, 'QEMU runs in the host\'s namespace');
+  });
+
+  test('join tokens: the CLI mints one; a spent one and an unknown one are refused with 401', async () => {
+    const minted = await cli(['host', 'join-token', '-o', 'json']);
+    assert.equal(minted.code, 0, minted.stderr);
+    assert.match((JSON.parse(minted.stdout) as { token: string }).token, /^drvj_/);
+
+    // host1's agent joined with the token on its command line; it is spent now.
+    const host1 = state.hosts[0];
+    assert.ok(host1?.pid);
+    const args = fs.readFileSync(`/proc/${host1.pid}/cmdline`, 'utf8').split('\0');
+    const spent = args[args.indexOf('--join-token') + 1];
+    const agentToken = fs.readFileSync(path.join(host1.dataDir, 'agent.token'), 'utf8').trim();
+    const join = async (token: string) => {
+      const res = await fetch(`${drover.url}/api/v1/hosts/join`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'intruder', address: host1.agentUrl, agentToken }),
+      });
+      return { status: res.status, code: ((await res.json()) as { code: string }).code };
+    };
+    assert.deepEqual(await join(spent ?? ''), { status: 401, code: 'JOIN_TOKEN_USED' });
+    assert.deepEqual(await join(`drvj_${'x'.repeat(43)}`), { status: 401, code: 'JOIN_TOKEN_INVALID' });
+    assert.equal((await drover.api('GET', '/api/v1/hosts/intruder')).status, 404);
+  });
+
+  test('testbed down leaves no namespace, link, agent, QEMU or file, and is idempotent', { timeout: 120_000 }, async () => {
+    const pids = state.hosts.map((h) => h.pid).filter((pid): pid is number => pid !== null);
+    const vm = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body;
+    if (vm.pid) pids.push(vm.pid);
+    assert.equal(pids.length, 4, 'three agents and one QEMU');
+
+    const down = await cli(['testbed', 'down', '--dir', testbedDir]);
+    assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
+    const namespaces = (await run('ip', ['netns', 'list'])).stdout;
+    const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
+    for (const host of state.hosts) {
+      assert.ok(!namespaces.includes(host.namespace), `${host.namespace} is gone`);
+      assert.ok(!links.includes(`${host.veth}@`) && !links.includes(`${host.veth}:`), `${host.veth} is gone`);
+    }
+    assert.ok(!links.includes(`${state.bridge.name}:`), 'the bridge is gone');
+    assert.deepEqual(pids.filter(alive), [], 'no agent or QEMU process is left');
+    assert.equal(fs.existsSync(testbedDir), false, 'the testbed directory is gone');
+
+    const again = await cli(['testbed', 'down', '--dir', testbedDir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /nothing to remove/);
+  });
+});
