@@ -18,6 +18,7 @@ import type { Benchmark, BenchmarkContext, BenchmarkResult, MachineFacts } from 
 /** The benchmarks, in the order they run; each module exports `benchmark`. Add one with one line here. */
 const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchmark }> }> = [
   { name: 'boot', load: () => import('./boot.js') },
+  { name: 'scheduler', load: () => import('./scheduler.js') },
 ];
 
 const log = (message: string): void => {

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isDroverError } from '../shared/errors.js';
+import { planEvacuation } from './evacuate.js';
+import { cluster, GiB, host, vm } from './testing.js';
+
+test('evacuation moves what it can and reports every VM that cannot move, with why', () => {
+  const pools = [{ name: 'h1-disk', kind: 'local' as const, hosts: ['h1'] }];
+  const view = cluster(
+    [host('h1', { cpus: 32 }), host('h2'), host('h3', { state: 'maintenance' })],
+    [
+      vm('frozen', { hostId: 'h1', liveMigratable: false }),
+      vm('local', { hostId: 'h1', pool: 'h1-disk' }),
+      vm('giant', { hostId: 'h1', cpus: 12 }),
+      vm('web', { hostId: 'h1', cpus: 2, memoryBytes: 4 * GiB }),
+    ],
+    { pools },
+  );
+  const result = planEvacuation(view, 'h1');
+  assert.equal(result.hostName, 'h1');
+  assert.equal(result.complete, false);
+  assert.deepEqual(result.moves.map((m) => [m.vmId, m.toHostId, m.costBytes]), [['web', 'h2', 4 * GiB]]);
+  assert.match(result.moves[0]?.reason ?? '', /^spread: /);
+  assert.equal(result.totalCostBytes, 4 * GiB);
+  const unmovable = Object.fromEntries(result.unmovable.map((u) => [u.vmId, u]));
+  assert.equal(unmovable.frozen?.reason, 'not live-migratable: stop it, or move it while stopped');
+  assert.equal(unmovable.local?.reason, 'its disks are on local pool h1-disk, which no other host reaches');
+  assert.equal(unmovable.giant?.reason, 'no other host passes the placement filters; see refusals');
+  assert.deepEqual(
+    unmovable.giant?.refusals.map((r) => `${r.hostId}: ${r.reason}`),
+    ['h2: cpu: needs 12 vCPU(s), 8 free of 8 at 1x overcommit (8 physical)', 'h3: maintenance: host is in maintenance and accepts no new VMs'],
+  );
+});
+
+test('anti-affinity holds across the whole evacuation: earlier moves count', () => {
+  // The group was declared after both landed on h1; pack would otherwise stack them on one host.
+  const anti = { groups: { antiAffinity: ['db'] } };
+  const members = [vm('db-1', { hostId: 'h1', ...anti }), vm('db-2', { hostId: 'h1', ...anti })];
+  const spacious = planEvacuation(cluster([host('h1'), host('h2'), host('h3')], members, { weight: 'pack' }), 'h1');
+  assert.deepEqual(spacious.moves.map((m) => [m.vmId, m.toHostId]), [['db-1', 'h2'], ['db-2', 'h3']]);
+  assert.equal(spacious.complete, true);
+
+  const cramped = planEvacuation(cluster([host('h1'), host('h2')], members, { weight: 'pack' }), 'h1');
+  assert.deepEqual(cramped.moves.map((m) => [m.vmId, m.toHostId]), [['db-1', 'h2']]);
+  assert.deepEqual(cramped.unmovable.map((u) => [u.vmId, u.refusals.map((r) => r.reason)]), [['db-2', ['anti-affinity: group db already has db-1 on this host']]]);
+});
+
+test('an affinity group moves together to one host that fits all of it, or stays together', () => {
+  const pair = { groups: { affinity: ['pair'] } };
+  const view = cluster(
+    [host('h1'), host('small', { cpus: 3 }), host('roomy')],
+    [vm('p-1', { hostId: 'h1', cpus: 2, ...pair }), vm('p-2', { hostId: 'h1', cpus: 2, ...pair })],
+    { weight: 'pack' },
+  );
+  const result = planEvacuation(view, 'h1');
+  assert.deepEqual(result.moves.map((m) => [m.vmId, m.toHostId, m.movedWith]), [['p-1', 'roomy', ['p-2']], ['p-2', 'roomy', ['p-1']]]);
+
+  const pools = [{ name: 'h1-disk', kind: 'local' as const, hosts: ['h1'] }];
+  const pinned = cluster(
+    [host('h1'), host('h2')],
+    [vm('p-1', { hostId: 'h1', pool: 'h1-disk', ...pair }), vm('p-2', { hostId: 'h1', ...pair })],
+    { pools },
+  );
+  const stuck = planEvacuation(pinned, 'h1');
+  assert.deepEqual(stuck.moves, []);
+  assert.deepEqual(
+    stuck.unmovable.map((u) => [u.vmId, u.reason]),
+    [
+      ['p-1', 'its disks are on local pool h1-disk, which no other host reaches'],
+      ['p-2', 'its affinity group (p-1, p-2) moves together, and p-1 cannot move'],
+    ],
+  );
+});
+
+test('evacuating an empty host is a complete, empty plan; an unknown host is NOT_FOUND', () => {
+  const view = cluster([host('h1'), host('h2')]);
+  assert.deepEqual(planEvacuation(view, 'h1'), { hostId: 'h1', hostName: 'h1', moves: [], unmovable: [], totalCostBytes: 0, complete: true });
+  assert.throws(() => planEvacuation(view, 'nope'), (err: unknown) => isDroverError(err, 'NOT_FOUND'));
+});
