@@ -129,6 +129,7 @@ export const ERRORS = {
     status: 409,
     message: 'No host can take this VM now: none is ready, or none has the room. Check `drover host list`, or free some capacity.',
   },
+  HOST_HAS_VMS: { status: 409, message: 'The host still has VMs. Move or delete them first.' },
   CONTROLLER_UNREACHABLE: {
     status: 503,
     message: 'The controller cannot be reached. Start it with `drover up`, or check DROVER_URL.',

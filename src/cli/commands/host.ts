@@ -19,7 +19,7 @@ export function ago(iso: string | null, now: number = Date.now()): string {
   return `${Math.round(seconds / 86_400)}d ago`;
 }
 
-/** `drover host list|show`. */
+/** `drover host list|show|remove`. */
 export function registerHostCommands(program: Command): void {
   const host = program.command('host').description('Hosts: the machines whose agents run the VMs');
 
@@ -63,5 +63,11 @@ export function registerHostCommands(program: Command): void {
       },
       'table',
     );
+  });
+
+  withOutput(host.command('remove').description('Forget a host that has no VMs').argument('<host>', 'host name')).action(async (name: string, opts: OutputOptions) => {
+    await apiClient().request('DELETE', apiPath('hosts', name));
+    if (opts.output === 'json') return printJson({ removed: name });
+    process.stdout.write(`removed host ${name}\n`);
   });
 }

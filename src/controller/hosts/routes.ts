@@ -1,4 +1,6 @@
+import { Type } from '@fastify/type-provider-typebox';
 import { errorResponses } from '../api/schemas.js';
+import { actorOf } from '../auth/hook.js';
 import type { DomainRoutes } from '../api/services.js';
 import { joinRoutes } from './join-routes.js';
 import { HostListSchema, HostNameParams, HostSchema, hostWire } from './schema.js';
@@ -26,6 +28,14 @@ export const hostRoutes: DomainRoutes = async (app, { services, settings }) => {
     handler: async (request) => {
       const host = await hosts.get(request.params.name);
       return hostWire(host, (await counts()).get(host.id) ?? 0, hosts.unmanagedOn(host.id), hosts.lastHostInfo(host.id));
+    },
+  });
+
+  app.delete('/hosts/:name', {
+    schema: { operationId: 'removeHost', summary: 'Forget a host that has no VMs (its agent keeps running until stopped)', tags, params: HostNameParams, response: { 204: Type.Null(), ...errorResponses } },
+    handler: async (request, reply) => {
+      await hosts.remove(request.params.name, actorOf(request));
+      return reply.status(204).send(null);
     },
   });
 

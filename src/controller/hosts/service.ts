@@ -111,6 +111,22 @@ export class HostService {
     return host;
   }
 
+  /** Forgets a host with no VM records on it; HOST_HAS_VMS otherwise. */
+  async remove(name: string, actor: Actor): Promise<void> {
+    const host = await this.get(name);
+    await this.store.transaction(async (tx) => {
+      const vms = await tx.vms.listByHost(host.id);
+      if (vms.length > 0) throw new DroverError('HOST_HAS_VMS', `${name}: ${vms.map((v) => v.name).join(', ')}`);
+      await tx.hosts.delete(host.id);
+      await this.events.record({ actor, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.removed', hostId: host.id, result: 'success', detail: {} }, tx);
+    });
+    this.clients.delete(host.id);
+    this.unmanaged.delete(host.id);
+    this.stats.delete(host.id);
+    this.hostInfo.delete(host.id);
+    this.misses.delete(host.id);
+  }
+
   /** VMs the host runs that the controller does not know. */
   unmanagedOn(hostId: string): UnmanagedVm[] {
     return this.unmanaged.get(hostId) ?? [];
