@@ -70,7 +70,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   await app.register(
     vmRoutes(vms, (name) => {
       const paths = driver.paths(vms.get(name).id);
-      return { socket: paths.console, log: paths.serialLog };
+      return { socket: paths.console, log: paths.serialLog, vnc: paths.vnc };
     }),
   );
   app.get('/api/v1/vm-stats', async () => collectVmStats(records, driver));

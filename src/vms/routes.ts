@@ -3,6 +3,7 @@ import net from 'node:net';
 import { Type } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
 import { DroverError } from '../shared/errors.js';
 import type { HostVmService } from './host-vms.js';
 import { CreateVmRequest, ExecRequest, ExecResultView, SnapshotView, VmView } from './schemas.js';
@@ -12,8 +13,8 @@ const SnapshotParams = Type.Object({ name: Type.String({ maxLength: 200 }), snap
 const Snapshots = Type.Array(SnapshotView);
 const Actions = ['kill', 'reboot', 'pause', 'resume'] as const;
 
-/** The host agent's VM routes: lifecycle, exec, snapshots, clones and the serial console. */
-export function vmRoutes(service: HostVmService, consolePath: (name: string) => { socket: string; log: string }) {
+/** The host agent's VM routes: lifecycle, exec, snapshots, clones, the serial console and the VNC display. */
+export function vmRoutes(service: HostVmService, consolePath: (name: string) => { socket: string; log: string; vnc: string }) {
   return async function plugin(fastify: FastifyInstance): Promise<void> {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -129,24 +130,30 @@ export function vmRoutes(service: HostVmService, consolePath: (name: string) => 
         return reply.type('text/plain; charset=utf-8').send(tail);
       },
     );
-    app.get('/api/v1/vms/:name/console', { websocket: true, schema: { params: NameParams } }, (socket, req) => {
-      const { name } = req.params as { name: string };
+    const attach = (socket: WebSocket, name: string, which: 'socket' | 'vnc'): void => {
       let path: string;
       try {
         if (service.status(name).state !== 'running' && service.status(name).state !== 'paused') {
           throw new DroverError('VM_NOT_RUNNING', name);
         }
-        path = consolePath(name).socket;
+        path = consolePath(name)[which];
       } catch (err) {
         socket.close(4000 + ((err as DroverError).status ?? 500) % 1000, (err as Error).message.slice(0, 120));
         return;
       }
-      const serial = net.connect(path);
-      serial.on('data', (d) => socket.send(d));
-      serial.on('close', () => socket.close());
-      serial.on('error', () => socket.close());
-      socket.on('message', (d: Buffer) => serial.write(d));
-      socket.on('close', () => serial.destroy());
-    });
+      const stream = net.connect(path);
+      stream.on('data', (d) => socket.send(d));
+      stream.on('close', () => socket.close());
+      stream.on('error', () => socket.close(1011, `${which === 'vnc' ? 'VNC display' : 'serial console'} unavailable`));
+      socket.on('message', (d: Buffer) => stream.write(d));
+      socket.on('close', () => stream.destroy());
+    };
+    app.get('/api/v1/vms/:name/console', { websocket: true, schema: { params: NameParams } }, (socket, req) =>
+      attach(socket, (req.params as { name: string }).name, 'socket'),
+    );
+    // The VM's VNC display (QEMU's unix socket), raw RFB bytes both ways, for noVNC.
+    app.get('/api/v1/vms/:name/vnc', { websocket: true, schema: { params: NameParams } }, (socket, req) =>
+      attach(socket, (req.params as { name: string }).name, 'vnc'),
+    );
   };
 }

@@ -11,9 +11,10 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import { version } from '../../shared/version.js';
-import { installAuthentication } from '../auth/hook.js';
+import { installAuthentication, WEBSOCKET_PROTOCOL } from '../auth/hook.js';
 import { installAudit } from './audit.js';
 import { installMetrics } from '../metrics/routes.js';
+import { installWebConsole } from '../web/static.js';
 import { API_PREFIX, DOMAINS } from './domains.js';
 import { installErrorHandling, toErrorResponse } from './errors.js';
 import { OpenApiCollector } from './openapi.js';
@@ -32,6 +33,8 @@ export interface ControllerAppOptions {
   bodyLimit?: number;
   /** The domains to serve; default DOMAINS. */
   domains?: readonly { name: string; routes: DomainRoutes }[];
+  /** Directory of the built web console; default src/web/dist. */
+  webRoot?: string;
 }
 
 /**
@@ -58,7 +61,8 @@ export async function buildControllerApp(options: ControllerAppOptions): Promise
   openapi.collect(app);
   // Before authentication: its onRequest hook marks upgrade requests so that a refused one
   // (401) has its socket destroyed instead of left open, which would also stall close().
-  await app.register(websocket);
+  // A browser offering subprotocols needs one chosen; choose `drover`, never echo the token one.
+  await app.register(websocket, { options: { handleProtocols: (offered) => (offered.has(WEBSOCKET_PROTOCOL) ? WEBSOCKET_PROTOCOL : false) } });
   installAuthentication(app, services.tokens);
   installAudit(app, services.events);
   app.addHook('onSend', async (request, reply) => void reply.header('x-request-id', request.id));
@@ -88,6 +92,7 @@ export async function buildControllerApp(options: ControllerAppOptions): Promise
   });
 
   installMetrics(app, services);
+  await installWebConsole(app, options.webRoot);
   for (const domain of options.domains ?? DOMAINS) {
     await app.register(domain.routes, { prefix: API_PREFIX, services, settings });
   }

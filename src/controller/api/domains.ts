@@ -9,6 +9,7 @@ import type { DomainRoutes } from './services.js';
 import { hostRoutes } from '../hosts/routes.js';
 import { imageRoutes } from '../images/routes.js';
 import { vmRoutes } from '../vms/routes.js';
+import { vmMetricsRoutes } from '../metrics/history-routes.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -19,4 +20,5 @@ export const DOMAINS: readonly { name: string; routes: DomainRoutes }[] = [
   { name: 'hosts', routes: hostRoutes },
   { name: 'images', routes: imageRoutes },
   { name: 'vms', routes: vmRoutes },
+  { name: 'vm-metrics', routes: vmMetricsRoutes },
 ];

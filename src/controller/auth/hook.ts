@@ -1,12 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DroverError } from '../../shared/errors.js';
 import type { Actor } from '../actor.js';
+import { WEB_PAGE_ROUTES } from '../web/pages.js';
 import type { TokenService } from './tokens.js';
 
 /**
  * The only routes answered without a token, as `METHOD url`. /healthz is for load balancers and
  * probes. /openapi.json describes the API, which is the same for every install and holds no
- * data, so clients and code generators can fetch it before they have a token.
+ * data, so clients and code generators can fetch it before they have a token. The web console's
+ * pages and built assets hold no data either: the browser app signs in with a token and then
+ * calls the API like any other client.
  */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
   'GET /healthz',
@@ -15,7 +18,17 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
   'HEAD /openapi.json',
   // A joining agent has no API token yet: its one-time join token, checked by the route itself, is its credential.
   'POST /api/v1/hosts/join',
+  ...WEB_PAGE_ROUTES.flatMap((url) => [`GET ${url}`, `HEAD ${url}`]),
 ]);
+
+/**
+ * The WebSocket subprotocol the controller answers with, and the prefix of the one that carries a
+ * token. Browsers cannot set headers on a WebSocket, so the web console offers
+ * [`drover`, `drover.token.<secret>`]; the token is accepted from there on upgrade requests only
+ * (never on plain HTTP, never from the query string, so it stays out of URLs and logs).
+ */
+export const WEBSOCKET_PROTOCOL = 'drover';
+export const WEBSOCKET_TOKEN_PROTOCOL_PREFIX = 'drover.token.';
 
 const actors = new WeakMap<FastifyRequest, Actor>();
 
@@ -36,8 +49,22 @@ export function actorOf(request: FastifyRequest): Actor {
 }
 
 /**
+ * The token a WebSocket upgrade carries in its `drover.token.<secret>` subprotocol, if any.
+ * Only for requests that arrived as upgrades (`request.ws`, set by @fastify/websocket).
+ */
+function websocketProtocolToken(request: FastifyRequest): string | undefined {
+  if (!(request as FastifyRequest & { ws?: boolean }).ws) return undefined;
+  const offered = request.headers['sec-websocket-protocol'];
+  if (typeof offered !== 'string') return undefined;
+  const entry = offered.split(',').map((p) => p.trim()).find((p) => p.startsWith(WEBSOCKET_TOKEN_PROTOCOL_PREFIX));
+  return entry ? entry.slice(WEBSOCKET_TOKEN_PROTOCOL_PREFIX.length) : undefined;
+}
+
+/**
  * Requires `Authorization: Bearer <token>` on every request, unknown routes included, except
- * PUBLIC_ROUTES. Installed on the root instance so no plugin can opt out by encapsulation.
+ * PUBLIC_ROUTES; a WebSocket upgrade may carry the token in its subprotocol instead (see
+ * WEBSOCKET_TOKEN_PROTOCOL_PREFIX). Installed on the root instance so no plugin can opt out by
+ * encapsulation.
  */
 export function installAuthentication(app: FastifyInstance, tokens: TokenService): void {
   app.addHook('onRequest', async (request, reply) => {
@@ -45,8 +72,9 @@ export function installAuthentication(app: FastifyInstance, tokens: TokenService
     reply.header('www-authenticate', 'Bearer realm="drover"');
     const header = request.headers.authorization;
     const match = header ? /^Bearer +(\S+) *$/i.exec(header) : null;
-    if (!match?.[1]) throw new DroverError('UNAUTHORIZED', header ? 'the Authorization header is not "Bearer <token>"' : 'no bearer token');
-    const verdict = await tokens.verify(match[1]);
+    const secret = header ? match?.[1] : websocketProtocolToken(request);
+    if (!secret) throw new DroverError('UNAUTHORIZED', header ? 'the Authorization header is not "Bearer <token>"' : 'no bearer token');
+    const verdict = await tokens.verify(secret);
     if (!verdict.ok) {
       throw new DroverError('UNAUTHORIZED', verdict.reason === 'revoked' ? 'the token has been revoked' : 'the token is not recognised');
     }

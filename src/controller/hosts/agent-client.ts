@@ -126,6 +126,13 @@ export class AgentClient {
     });
   }
 
+  /** Opens the VM's VNC display (raw RFB) on the agent as a WebSocket. */
+  vnc(name: string): WebSocket {
+    return new WebSocket(`${this.url.replace(/^http/, 'ws')}/api/v1/vms/${encodeURIComponent(name)}/vnc`, {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+  }
+
   listImages(): Promise<AgentImage[]> {
     return this.request('GET', '/api/v1/images');
   }

@@ -1,0 +1,220 @@
+/**
+ * The console's only way to the controller: the public REST API under /api/v1 and its WebSockets.
+ * Every answer is parsed into a typed shape here; every failure becomes an ApiError carrying the
+ * API's coded error (code, message for a person, detail behind it).
+ */
+import { ParseError, type Parser } from './parse';
+import {
+  parseErrorBody,
+  parseEventList,
+  parseHost,
+  parseHostList,
+  parseImageList,
+  parseOperation,
+  parseOperationAccepted,
+  parseOperationList,
+  parseSnapshotList,
+  parseVm,
+  parseVmAccepted,
+  parseVmList,
+  parseVmMetrics,
+  type CreateVmRequest,
+  type DroverEvent,
+  type EventQuery,
+  type Host,
+  type Image,
+  type Operation,
+  type OperationState,
+  type Snapshot,
+  type Vm,
+  type VmMetrics,
+} from './types';
+
+export const API_PREFIX = '/api/v1';
+
+/** A failed request: the API's coded error, or NETWORK / BAD_RESPONSE made up here. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly detail?: string,
+    readonly field?: string,
+    readonly requestId?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Actions answered with an operation and the VM (POST /vms/:name/<action>). */
+export type VmAction = 'start' | 'kill' | 'reboot' | 'pause' | 'resume';
+
+/** A long action the controller accepted: the operation to follow, and the VM as it is now. */
+export interface Accepted {
+  operation: Operation;
+  vm?: Vm;
+}
+
+/** The WebSocket subprotocols the controller accepts a token in (browsers cannot set headers on a WebSocket). */
+export function socketProtocols(token: string): string[] {
+  return ['drover', `drover.token.${token}`];
+}
+
+/** ws:// or wss:// URL of an API path on this origin. */
+export function socketUrl(path: string): string {
+  const { protocol, host } = window.location;
+  return `${protocol === 'https:' ? 'wss:' : 'ws:'}//${host}${API_PREFIX}${path}`;
+}
+
+const enc = encodeURIComponent;
+
+function query(params: Record<string, string | number | boolean | undefined>): string {
+  const entries = Object.entries(params).filter((e): e is [string, string | number | boolean] => e[1] !== undefined && e[1] !== '');
+  return entries.length === 0 ? '' : `?${new URLSearchParams(entries.map(([k, v]) => [k, String(v)])).toString()}`;
+}
+
+/** A client for one signed-in session. `onUnauthorized` runs when the controller refuses the token (401). */
+export class DroverApi {
+  constructor(
+    readonly token: string,
+    private readonly onUnauthorized: (error: ApiError) => void = () => undefined,
+  ) {}
+
+  /** Sends a request and parses the JSON answer; throws ApiError. */
+  async request<T>(method: string, path: string, parser: Parser<T>, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${API_PREFIX}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (err) {
+      throw new ApiError(0, 'NETWORK', 'The controller cannot be reached. Check that Drover is running, then retry.', (err as Error).message);
+    }
+    const requestId = response.headers.get('x-request-id') ?? undefined;
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) {
+      const error = toApiError(response.status, json, text, requestId);
+      if (response.status === 401) this.onUnauthorized(error);
+      throw error;
+    }
+    try {
+      return parser(json, 'response');
+    } catch (err) {
+      if (err instanceof ParseError) throw new ApiError(response.status, 'BAD_RESPONSE', 'The controller answered something this console does not understand; is it a different Drover version?', `${method} ${path}: ${err.message}`, undefined, requestId);
+      throw err;
+    }
+  }
+
+  // Sign-in: any authenticated read proves the token; the host list is small.
+  async checkToken(): Promise<void> {
+    await this.listHosts();
+  }
+
+  listVms(): Promise<Vm[]> {
+    return this.request('GET', '/vms', parseVmList).then((r) => r.vms);
+  }
+
+  getVm(name: string): Promise<Vm> {
+    return this.request('GET', `/vms/${enc(name)}`, parseVm);
+  }
+
+  createVm(body: CreateVmRequest): Promise<Accepted> {
+    return this.request('POST', '/vms', parseVmAccepted, body);
+  }
+
+  vmAction(name: string, action: VmAction): Promise<Accepted> {
+    return this.request('POST', `/vms/${enc(name)}/${action}`, parseVmAccepted);
+  }
+
+  /** ACPI shutdown, forced after `timeoutMs` (the controller's default when absent). */
+  stopVm(name: string, timeoutMs?: number): Promise<Accepted> {
+    return this.request('POST', `/vms/${enc(name)}/stop${query({ timeoutMs })}`, parseVmAccepted);
+  }
+
+  deleteVm(name: string, force: boolean): Promise<Accepted> {
+    return this.request('DELETE', `/vms/${enc(name)}${query({ force: force || undefined })}`, parseVmAccepted);
+  }
+
+  cloneVm(name: string, newName: string, mode: 'linked' | 'full'): Promise<Accepted> {
+    return this.request('POST', `/vms/${enc(name)}/clone`, parseVmAccepted, { name: newName, mode });
+  }
+
+  snapshots(name: string): Promise<Snapshot[]> {
+    return this.request('GET', `/vms/${enc(name)}/snapshots`, parseSnapshotList).then((r) => r.snapshots);
+  }
+
+  createSnapshot(name: string, snapshot: string): Promise<Accepted> {
+    return this.request('POST', `/vms/${enc(name)}/snapshots`, parseOperationAccepted, { name: snapshot });
+  }
+
+  revertSnapshot(name: string, snapshot: string): Promise<Accepted> {
+    return this.request('POST', `/vms/${enc(name)}/snapshots/${enc(snapshot)}/revert`, parseOperationAccepted);
+  }
+
+  deleteSnapshot(name: string, snapshot: string): Promise<Accepted> {
+    return this.request('DELETE', `/vms/${enc(name)}/snapshots/${enc(snapshot)}`, parseOperationAccepted);
+  }
+
+  /** The VM's usage samples after `since` (ms since the epoch). */
+  vmMetrics(name: string, since?: number): Promise<VmMetrics> {
+    return this.request('GET', `/vms/${enc(name)}/metrics${query({ since: since === undefined ? undefined : new Date(since).toISOString() })}`, parseVmMetrics);
+  }
+
+  listHosts(): Promise<Host[]> {
+    return this.request('GET', '/hosts', parseHostList).then((r) => r.hosts);
+  }
+
+  getHost(name: string): Promise<Host> {
+    return this.request('GET', `/hosts/${enc(name)}`, parseHost);
+  }
+
+  listImages(): Promise<Image[]> {
+    return this.request('GET', '/images', parseImageList).then((r) => r.images);
+  }
+
+  queryEvents(filter: EventQuery): Promise<DroverEvent[]> {
+    return this.request('GET', `/events${query({ ...filter })}`, parseEventList).then((r) => r.events);
+  }
+
+  listOperations(filter: { state?: OperationState; targetType?: string; targetId?: string; limit?: number } = {}): Promise<Operation[]> {
+    return this.request('GET', `/operations${query(filter)}`, parseOperationList).then((r) => r.operations);
+  }
+
+  getOperation(id: string): Promise<Operation> {
+    return this.request('GET', `/operations/${enc(id)}`, parseOperation);
+  }
+
+  cancelOperation(id: string): Promise<Operation> {
+    return this.request('POST', `/operations/${enc(id)}/cancel`, parseOperation);
+  }
+
+  /** Opens a WebSocket on an API path (events, serial console), carrying the token. */
+  openSocket(path: string): WebSocket {
+    const socket = new WebSocket(socketUrl(path), socketProtocols(this.token));
+    socket.binaryType = 'arraybuffer';
+    return socket;
+  }
+
+  /** URL and subprotocols of the VM's VNC WebSocket, for noVNC. */
+  vncTarget(name: string): { url: string; protocols: string[] } {
+    return { url: socketUrl(`/vms/${enc(name)}/vnc`), protocols: socketProtocols(this.token) };
+  }
+}
+
+function toApiError(status: number, json: unknown, text: string, requestId: string | undefined): ApiError {
+  try {
+    const body = parseErrorBody(json, 'error');
+    return new ApiError(status, body.code, body.message, body.detail, body.field, requestId);
+  } catch {
+    return new ApiError(status, 'BAD_RESPONSE', `The controller answered ${status} without a coded error.`, text.slice(0, 500), undefined, requestId);
+  }
+}

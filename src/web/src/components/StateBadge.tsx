@@ -1,0 +1,40 @@
+/** A state or health word in a coloured pill; colour groups: ok, busy, off, bad. */
+const TONES: Record<string, string> = {
+  running: 'ok',
+  healthy: 'ok',
+  ready: 'ok',
+  succeeded: 'ok',
+  success: 'ok',
+  starting: 'busy',
+  stopping: 'busy',
+  creating: 'busy',
+  deleting: 'busy',
+  queued: 'busy',
+  joining: 'busy',
+  maintenance: 'warn',
+  paused: 'warn',
+  degraded: 'warn',
+  warning: 'warn',
+  'cancel-requested': 'warn',
+  cancelled: 'off',
+  stopped: 'off',
+  unknown: 'off',
+  offline: 'bad',
+  crashed: 'bad',
+  error: 'bad',
+  failed: 'bad',
+  failure: 'bad',
+  unreachable: 'bad',
+};
+
+export function toneOf(word: string): string {
+  return TONES[word] ?? 'off';
+}
+
+export function StateBadge({ state, id }: { state: string; id?: string }) {
+  return (
+    <span className={`badge ${toneOf(state)}`} data-state={state} id={id}>
+      {state}
+    </span>
+  );
+}

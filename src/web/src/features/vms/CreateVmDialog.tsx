@@ -1,0 +1,87 @@
+import { useEffect, useState } from 'react';
+import { ApiError, type Image } from '../../api';
+import { Dialog } from '../../components/Dialog';
+import { ErrorNotice } from '../../components/ErrorNotice';
+import { useSession } from '../auth/session';
+
+/** Defines a VM from a library image (POST /api/v1/vms); the operation then shows in the tray. */
+export function CreateVmDialog({ onClose }: { onClose: () => void }) {
+  const { api, operations, fleet } = useSession();
+  const [images, setImages] = useState<Image[] | null>(null);
+  const [form, setForm] = useState({ name: '', image: '', cpus: 1, memoryMiB: 256, devices: 'virtio' as 'virtio' | 'emulated', start: true });
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    api.listImages().then(
+      (list) => {
+        setImages(list);
+        setForm((f) => ({ ...f, image: f.image || list[0]?.name || '' }));
+      },
+      (err: unknown) => err instanceof ApiError && setError(err),
+    );
+  }, [api]);
+
+  const submit = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const accepted = await api.createVm({ name: form.name.trim(), image: form.image || undefined, cpus: form.cpus, memoryMiB: form.memoryMiB, devices: form.devices, start: form.start });
+      operations.track(accepted.operation);
+      fleet.refreshVm(form.name.trim());
+      onClose();
+    } catch (err) {
+      setError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err)));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const imageNames = [...new Set((images ?? []).map((i) => i.name))];
+  return (
+    <Dialog id="vm-create-dialog" title="Create a VM" submitLabel="Create" busy={busy} submitDisabled={!form.name.trim()} onSubmit={submit} onClose={onClose}>
+      <label htmlFor="vm-create-name">Name</label>
+      <input
+        id="vm-create-name"
+        value={form.name}
+        onChange={(e) => setForm({ ...form, name: e.target.value })}
+        pattern="[a-z][a-z0-9-]{0,62}"
+        title="Lowercase letters, digits and -, starting with a letter"
+        required
+        autoFocus
+        spellCheck={false}
+      />
+      <label htmlFor="vm-create-image">Image</label>
+      <select id="vm-create-image" value={form.image} onChange={(e) => setForm({ ...form, image: e.target.value })}>
+        {images === null && <option value="">Loading images…</option>}
+        {images !== null && imageNames.length === 0 && <option value="">No image in the library</option>}
+        {imageNames.map((name) => (
+          <option key={name} value={name}>
+            {name}
+          </option>
+        ))}
+      </select>
+      <div className="field-row">
+        <div>
+          <label htmlFor="vm-create-cpus">vCPUs</label>
+          <input id="vm-create-cpus" type="number" min={1} max={64} value={form.cpus} onChange={(e) => setForm({ ...form, cpus: Number(e.target.value) })} />
+        </div>
+        <div>
+          <label htmlFor="vm-create-memory">Memory (MiB)</label>
+          <input id="vm-create-memory" type="number" min={64} step={64} value={form.memoryMiB} onChange={(e) => setForm({ ...form, memoryMiB: Number(e.target.value) })} />
+        </div>
+        <div>
+          <label htmlFor="vm-create-devices">Devices</label>
+          <select id="vm-create-devices" value={form.devices} onChange={(e) => setForm({ ...form, devices: e.target.value as 'virtio' | 'emulated' })}>
+            <option value="virtio">virtio (paravirtualized)</option>
+            <option value="emulated">emulated (IDE, e1000)</option>
+          </select>
+        </div>
+      </div>
+      <label className="checkbox">
+        <input id="vm-create-start" type="checkbox" checked={form.start} onChange={(e) => setForm({ ...form, start: e.target.checked })} /> Start it once created
+      </label>
+      {error && <ErrorNotice error={error} id="vm-create-error" />}
+    </Dialog>
+  );
+}

@@ -1,0 +1,138 @@
+import { lazy, Suspense, useCallback, useEffect } from 'react';
+import type { DroverEvent, Vm } from '../../api';
+import { ErrorNotice } from '../../components/ErrorNotice';
+import { StateBadge } from '../../components/StateBadge';
+import { Tabs } from '../../components/Tabs';
+import { useNow } from '../../components/useNow';
+import { formatDuration, formatMiB, formatTime } from '../../format';
+import { useFleet } from '../../live/fleet';
+import { hostPath, Link, navigate, useLocation, vmPath } from '../../router';
+import { useSession } from '../auth/session';
+import { EventTable } from '../events/EventTable';
+import { useEventTimeline } from '../events/useEventTimeline';
+import { Hardware } from './Hardware';
+import { Snapshots } from './Snapshots';
+import { VmActions } from './VmActions';
+
+// The consoles and charts carry large libraries: load them when their tab opens.
+const MetricsCharts = lazy(() => import('./MetricsCharts'));
+const SerialConsole = lazy(() => import('../console/SerialConsole'));
+const GraphicalConsole = lazy(() => import('../console/GraphicalConsole'));
+
+const TABS = [
+  { id: 'overview', label: 'Overview' },
+  { id: 'console', label: 'Serial console' },
+  { id: 'display', label: 'Graphical console' },
+  { id: 'events', label: 'Events' },
+] as const;
+type TabId = (typeof TABS)[number]['id'];
+
+/** One VM: actions, details, disks, NICs, snapshots, usage charts, consoles and its events. */
+export function VmPage({ name }: { name: string }) {
+  const { fleet } = useSession();
+  const state = useFleet(fleet);
+  const { search } = useLocation();
+  const tab = (TABS.find((t) => t.id === search.get('tab'))?.id ?? 'overview') as TabId;
+  const vm = state.vms.get(name);
+
+  // Runtime facts such as the guest agent answering change without an event: re-read this one VM now and then.
+  useEffect(() => {
+    const timer = window.setInterval(() => document.visibilityState === 'visible' && fleet.refreshVm(name), 5_000);
+    return () => window.clearInterval(timer);
+  }, [fleet, name]);
+
+  if (!vm) {
+    return (
+      <main className="page" id="vm-page">
+        <p className="breadcrumbs">
+          <Link to="/">Dashboard</Link> /
+        </p>
+        <h1>{name}</h1>
+        {state.error && <ErrorNotice error={state.error} />}
+        <p className="muted" id="vm-missing">
+          {state.loaded ? 'There is no VM with this name (it may have been deleted).' : 'Loading…'}
+        </p>
+      </main>
+    );
+  }
+  return (
+    <main className="page" id="vm-page" data-vm={vm.name} data-state={vm.state}>
+      <p className="breadcrumbs">
+        <Link to="/">Dashboard</Link> / {vm.host ? <Link to={hostPath(vm.host)}>{vm.host}</Link> : 'no host'} /
+      </p>
+      <div className="page-header">
+        <h1>{vm.name}</h1>
+        <StateBadge state={vm.state} id="vm-state" />
+        {vm.state === 'running' && <span className="muted small" id="vm-guest">{vm.guestReady ? 'guest agent answering' : 'guest agent not answering yet'}</span>}
+      </div>
+      {vm.crashReason && (
+        <p className="notice error" id="vm-crash-reason">
+          {vm.crashReason}
+        </p>
+      )}
+      <VmActions vm={vm} />
+      <Tabs tabs={TABS} current={tab} idPrefix="vm" onSelect={(id) => navigate(vmPath(vm.name, id === 'overview' ? undefined : id), { replace: true })} />
+      <div role="tabpanel" id={`vm-panel-${tab}`} aria-labelledby={`vm-tab-${tab}`} className="tab-panel">
+        <Suspense fallback={<p className="muted">Loading…</p>}>
+          {tab === 'overview' && <Overview vm={vm} />}
+          {tab === 'console' && <SerialConsole vm={vm} />}
+          {tab === 'display' && <GraphicalConsole vm={vm} />}
+          {tab === 'events' && <VmEvents vm={vm} />}
+        </Suspense>
+      </div>
+    </main>
+  );
+}
+
+function Overview({ vm }: { vm: Vm }) {
+  const now = useNow(10_000);
+  const live = vm.startedAt && (vm.state === 'running' || vm.state === 'paused');
+  return (
+    <div className="overview">
+      <section className="panel" aria-labelledby="details-title" id="vm-details">
+        <h2 id="details-title">Details</h2>
+        <dl className="facts">
+          <dt>Host</dt>
+          <dd>{vm.host ? <Link to={hostPath(vm.host)}>{vm.host}</Link> : '-'}</dd>
+          <dt>vCPUs</dt>
+          <dd>{vm.cpus}</dd>
+          <dt>Memory</dt>
+          <dd>{formatMiB(vm.memoryMiB)}</dd>
+          <dt>Devices</dt>
+          <dd>{vm.devices === 'virtio' ? 'virtio (paravirtualized)' : 'emulated (IDE, e1000)'}</dd>
+          <dt>Image</dt>
+          <dd>{vm.image ?? '-'}</dd>
+          <dt>Desired state</dt>
+          <dd>{vm.desiredState}</dd>
+          <dt>Uptime</dt>
+          <dd>{live && vm.startedAt ? formatDuration(now - Date.parse(vm.startedAt)) : '-'}</dd>
+          <dt>QEMU pid</dt>
+          <dd>{vm.pid ?? '-'}</dd>
+          <dt>Created</dt>
+          <dd>{formatTime(vm.createdAt)}</dd>
+          <dt>IP addresses</dt>
+          <dd className="muted" title="Guest IP addresses are not in the API yet">
+            -
+          </dd>
+        </dl>
+      </section>
+      <Hardware vm={vm} />
+      <MetricsCharts vmName={vm.name} />
+      <Snapshots vm={vm} />
+    </div>
+  );
+}
+
+/** The VM's events: the timeline of what happened to it (placement history comes with the cluster work). */
+function VmEvents({ vm }: { vm: Vm }) {
+  const { fleet } = useSession();
+  const matches = useCallback((e: DroverEvent) => e.object.type === 'vm' && (e.object.name === vm.name || e.object.id === vm.id), [vm.name, vm.id]);
+  const { events, error } = useEventTimeline({ vm: vm.name }, matches);
+  return (
+    <section className="panel" aria-label="Events" id="vm-events">
+      {error && <ErrorNotice error={error} />}
+      <EventTable events={events} hostName={(id) => fleet.hostName(id)} showObject={false} />
+      {events.length === 0 && <p className="muted">No events yet.</p>}
+    </section>
+  );
+}

@@ -1,0 +1,206 @@
+import { memo, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { VM_STATES, type Vm } from '../../api';
+import { StateBadge } from '../../components/StateBadge';
+import { formatDuration, formatMiB } from '../../format';
+import { hostPath, Link, vmPath } from '../../router';
+
+type SortKey = 'name' | 'state' | 'host' | 'cpus' | 'memory' | 'uptime';
+const COLUMNS: ReadonlyArray<{ key: SortKey; label: string; numeric?: boolean }> = [
+  { key: 'name', label: 'Name' },
+  { key: 'state', label: 'State' },
+  { key: 'host', label: 'Host' },
+  { key: 'cpus', label: 'vCPUs', numeric: true },
+  { key: 'memory', label: 'Memory', numeric: true },
+  { key: 'uptime', label: 'Uptime', numeric: true },
+];
+
+const LIVE = new Set(['running', 'paused', 'stopping']);
+/**
+ * Rows have one height (styles.css) so only the rows in view need to exist: 1,000 VMs cost as much as
+ * 40. This is the first guess; the rendered height is measured and used from then on.
+ */
+const ROW_HEIGHT = 34;
+/** Rows rendered beyond the visible ones, above and below, so scrolling never shows a gap. */
+const OVERSCAN = 15;
+const uptimeMs = (vm: Vm, now: number): number => (vm.startedAt && LIVE.has(vm.state) ? now - Date.parse(vm.startedAt) : -1);
+
+const compare: Record<SortKey, (a: Vm, b: Vm, now: number) => number> = {
+  name: (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }),
+  state: (a, b) => VM_STATES.indexOf(a.state) - VM_STATES.indexOf(b.state),
+  host: (a, b) => (a.host ?? '').localeCompare(b.host ?? '', undefined, { numeric: true }),
+  cpus: (a, b) => a.cpus - b.cpus,
+  memory: (a, b) => a.memoryMiB - b.memoryMiB,
+  uptime: (a, b, now) => uptimeMs(a, now) - uptimeMs(b, now),
+};
+
+interface Props {
+  vms: readonly Vm[];
+  now: number;
+  /** Hide the host column (on a host's own page). */
+  hideHost?: boolean;
+  /** Prefix for the filter inputs' ids, when two tables could share a page. */
+  idPrefix?: string;
+}
+
+/**
+ * Every VM, sortable by any column and filtered by text and state; arrow keys move between rows.
+ * Only the rows in view are in the DOM (the filter finds the others).
+ */
+export function VmTable({ vms, now, hideHost, idPrefix = 'vm-table' }: Props) {
+  const [text, setText] = useState('');
+  const [state, setState] = useState('');
+  const [sort, setSort] = useState<{ key: SortKey; descending: boolean }>({ key: 'name', descending: false });
+  const deferredText = useDeferredValue(text);
+  const body = useRef<HTMLTableSectionElement>(null);
+
+  const shown = useMemo(() => {
+    const needle = deferredText.trim().toLowerCase();
+    const filtered = vms.filter(
+      (vm) =>
+        (!state || vm.state === state) &&
+        (!needle || vm.name.includes(needle) || (vm.host ?? '').includes(needle) || (vm.image ?? '').includes(needle) || vm.macs.some((m) => m.includes(needle))),
+    );
+    const order = compare[sort.key];
+    const sign = sort.descending ? -1 : 1;
+    return filtered.sort((a, b) => sign * order(a, b, now) || a.name.localeCompare(b.name, undefined, { numeric: true }));
+  }, [vms, deferredText, state, sort, now]);
+
+  // The window of rows in view of the scroll box.
+  const scroller = useRef<HTMLDivElement>(null);
+  const [view, setView] = useState({ top: 0, height: 800 });
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    let frame = 0;
+    const update = () => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => setView({ top: el.scrollTop, height: el.clientHeight }));
+    };
+    setView({ top: el.scrollTop, height: el.clientHeight });
+    el.addEventListener('scroll', update, { passive: true });
+    const resize = new ResizeObserver(update);
+    resize.observe(el);
+    return () => {
+      cancelAnimationFrame(frame);
+      el.removeEventListener('scroll', update);
+      resize.disconnect();
+    };
+  }, []);
+  const [rowHeight, setRowHeight] = useState(ROW_HEIGHT);
+  useLayoutEffect(() => {
+    const row = body.current?.querySelector<HTMLTableRowElement>('tr[id]');
+    const measured = row?.getBoundingClientRect().height;
+    if (measured && Math.abs(measured - rowHeight) > 0.01) setRowHeight(measured);
+  });
+  const first = Math.max(0, Math.floor(view.top / rowHeight) - OVERSCAN);
+  const last = Math.min(shown.length, Math.ceil((view.top + view.height) / rowHeight) + OVERSCAN);
+
+  // Arrow keys move between rows, scrolling rows that are not rendered yet into view.
+  const [focusIndex, setFocusIndex] = useState<number | null>(null);
+  useEffect(() => {
+    if (focusIndex === null) return;
+    const link = body.current?.querySelector<HTMLAnchorElement>(`a.vm-link[data-index="${focusIndex}"]`);
+    if (link) link.focus();
+    else scroller.current?.scrollTo({ top: Math.max(0, focusIndex * rowHeight - (scroller.current.clientHeight - rowHeight) / 2) });
+  }, [focusIndex, first, last, rowHeight]);
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') return;
+    const index = Number((document.activeElement as HTMLElement | null)?.dataset.index ?? NaN);
+    if (Number.isNaN(index)) return;
+    event.preventDefault();
+    setFocusIndex(Math.max(0, Math.min(shown.length - 1, index + (event.key === 'ArrowDown' ? 1 : -1))));
+  };
+
+  const columns = hideHost ? COLUMNS.filter((c) => c.key !== 'host') : COLUMNS;
+  return (
+    <section className="vm-table" aria-label="Virtual machines">
+      <div className="table-tools">
+        <label htmlFor={`${idPrefix}-filter`} className="visually-hidden">
+          Filter VMs
+        </label>
+        <input
+          id={`${idPrefix}-filter`}
+          type="search"
+          placeholder="Filter by name, host, image or MAC"
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+        />
+        <label htmlFor={`${idPrefix}-state`} className="visually-hidden">
+          State
+        </label>
+        <select id={`${idPrefix}-state`} value={state} onChange={(e) => setState(e.target.value)}>
+          <option value="">All states</option>
+          {VM_STATES.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+        <span className="muted" id={`${idPrefix}-count`} aria-live="polite">
+          {shown.length === vms.length ? `${vms.length} VM${vms.length === 1 ? '' : 's'}` : `${shown.length} of ${vms.length} VMs`}
+        </span>
+      </div>
+      <div className="table-scroll" ref={scroller}>
+        <table aria-rowcount={shown.length + 1}>
+          <thead>
+            <tr>
+              {columns.map((c) => {
+                const active = sort.key === c.key;
+                return (
+                  <th key={c.key} className={c.numeric ? 'numeric' : undefined} aria-sort={active ? (sort.descending ? 'descending' : 'ascending') : 'none'}>
+                    <button
+                      type="button"
+                      className="sort"
+                      id={`${idPrefix}-sort-${c.key}`}
+                      onClick={() => setSort({ key: c.key, descending: active ? !sort.descending : false })}
+                    >
+                      {c.label}
+                      <span aria-hidden="true" className="sort-mark">
+                        {active ? (sort.descending ? '▼' : '▲') : ''}
+                      </span>
+                    </button>
+                  </th>
+                );
+              })}
+              <th title="Guest IP addresses are not in the API yet">IPs</th>
+            </tr>
+          </thead>
+          <tbody ref={body} onKeyDown={onKeyDown}>
+            {first > 0 && <tr aria-hidden="true" style={{ height: first * rowHeight }} />}
+            {shown.slice(first, last).map((vm, i) => (
+              <VmRow key={vm.name} vm={vm} index={first + i} uptime={uptimeText(vm, now)} hideHost={hideHost ?? false} />
+            ))}
+            {last < shown.length && <tr aria-hidden="true" style={{ height: (shown.length - last) * rowHeight }} />}
+          </tbody>
+        </table>
+        {shown.length === 0 && <p className="empty">{vms.length === 0 ? 'No VMs yet. Create one with “Create VM”.' : 'No VM matches the filter.'}</p>}
+      </div>
+    </section>
+  );
+}
+
+/** The uptime as shown; a string, so a row re-renders only when what it shows changes. */
+function uptimeText(vm: Vm, now: number): string {
+  const ms = uptimeMs(vm, now);
+  return ms >= 0 ? formatDuration(ms) : '';
+}
+
+const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; index: number; uptime: string; hideHost: boolean }) {
+  return (
+    <tr id={`vm-row-${vm.name}`} data-state={vm.state} aria-rowindex={index + 2}>
+      <td>
+        <Link to={vmPath(vm.name)} className="vm-link" data-index={index}>
+          {vm.name}
+        </Link>
+      </td>
+      <td>
+        <StateBadge state={vm.state} />
+      </td>
+      {!hideHost && <td>{vm.host ? <Link to={hostPath(vm.host)}>{vm.host}</Link> : <span className="muted">-</span>}</td>}
+      <td className="numeric">{vm.cpus}</td>
+      <td className="numeric">{formatMiB(vm.memoryMiB)}</td>
+      <td className="numeric">{uptime || <span className="muted">-</span>}</td>
+      <td className="muted">-</td>
+    </tr>
+  );
+});
