@@ -19,6 +19,7 @@ import type { Benchmark, BenchmarkContext, BenchmarkResult, MachineFacts } from 
 const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchmark }> }> = [
   { name: 'boot', load: () => import('./boot.js') },
   { name: 'scheduler', load: () => import('./scheduler.js') },
+  { name: 'web', load: () => import('./web.js') },
 ];
 
 const log = (message: string): void => {
