@@ -18,6 +18,8 @@ import type { Benchmark, BenchmarkContext, BenchmarkResult, MachineFacts } from 
 /** The benchmarks, in the order they run; each module exports `benchmark`. Add one with one line here. */
 const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchmark }> }> = [
   { name: 'boot', load: () => import('./boot.js') },
+  { name: 'api', load: () => import('./api.js') },
+  { name: 'cli', load: () => import('./cli.js') },
   { name: 'scheduler', load: () => import('./scheduler.js') },
   { name: 'web', load: () => import('./web.js') },
 ];

@@ -10,12 +10,12 @@ export interface CommandResult {
 }
 
 /** Runs `cmd` to completion (no shell) and returns its exit code and output; rejects only if it cannot start or times out. */
-export function runCommand(cmd: string, args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CommandResult> {
+export function runCommand(cmd: string, args: string[], opts: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     execFile(
       cmd,
       args,
-      { timeout: opts.timeoutMs ?? 120_000, cwd: opts.cwd, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      { timeout: opts.timeoutMs ?? 120_000, cwd: opts.cwd, env: opts.env, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
         // execFile reports a non-zero exit as an error whose `code` is the exit status; anything else is a real failure.
         const code: unknown = err ? (err as { code?: unknown }).code : 0;

@@ -41,12 +41,13 @@ function resultMarkdown(result: BenchmarkResult): string {
 function body(result: BenchmarkResult, withNotes = true): string[] {
   const lines: string[] = [];
   if (result.error) lines.push(`**The benchmark crashed:** ${escape(result.error)}`, '');
+  const ownLoad = result.ownLoad ?? 'The guest being measured accounts for about 1';
   lines.push(
-    `${result.runs} counted run(s) per variant after ${result.warmupRuns} warm-up run(s), variants interleaved run by run.`,
+    result.procedure ?? `${result.runs} counted run(s) per variant after ${result.warmupRuns} warm-up run(s), variants interleaved run by run.`,
     '',
-    `Host load average (1, 5, 15 min): ${loadText(result.loadAverage?.start)} at the start, ${loadText(result.loadAverage?.end)} at the end. The guest being measured accounts for about 1; more is other work competing for the ${result.machine.cpus} CPUs.`,
+    `Host load average (1, 5, 15 min): ${loadText(result.loadAverage?.start)} at the start, ${loadText(result.loadAverage?.end)} at the end. ${ownLoad}; more is other work competing for the ${result.machine.cpus} CPUs.`,
     '',
-    ...variantTable(result.variants),
+    ...(result.variants.some((v) => v.p90 !== undefined) ? percentileTable(result.variants) : variantTable(result.variants)),
     '',
   );
   if (result.targets.length > 0) lines.push('Targets:', '', ...result.targets.map(targetLine), '');
@@ -75,6 +76,31 @@ function variantTable(variants: VariantResult[]): string[] {
     return `| ${escape(v.label)} | ${formatMs(v.median)} | ${formatMs(v.min)} | ${formatMs(v.max)} | ${escape(status)} | ${samples} |`;
   });
   return ['| Variant | Median | Min | Max | Status | Samples |', '|---|---|---|---|---|---|', ...rows];
+}
+
+/** For many samples per variant: percentiles (and, for load benchmarks, throughput) instead of the samples. */
+function percentileTable(variants: VariantResult[]): string[] {
+  const load = variants.some((v) => v.requestsPerSecond !== undefined);
+  const withP99 = variants.some((v) => v.p99 !== undefined);
+  const rows = variants.map((v) => {
+    const status = v.status === 'ok' ? (v.failures.length ? `ok, ${v.failures.length} failed` : 'ok') : `${v.status}: ${v.reason ?? ''}`;
+    const cells = [
+      escape(v.label),
+      ...(load ? [String(v.concurrency ?? '-')] : []),
+      ...[v.median, v.p90, ...(withP99 ? [v.p99] : []), v.max].map(formatLatency),
+      ...(load ? [v.requestsPerSecond === undefined ? '-' : v.requestsPerSecond.toFixed(1)] : []),
+      String(v.samples.length),
+      escape(status),
+    ];
+    return `| ${cells.join(' | ')} |`;
+  });
+  const headers = ['Variant', ...(load ? ['Concurrency'] : []), 'p50', 'p90', ...(withP99 ? ['p99'] : []), 'Max', ...(load ? ['Requests/s'] : []), 'Samples', 'Status'];
+  return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---|').join('')}`, ...rows];
+}
+
+/** Like formatMs, with two decimals below 10 ms, where request latencies mostly are. */
+function formatLatency(ms: number | undefined): string {
+  return ms !== undefined && ms < 10 ? `${ms.toFixed(2)} ms` : formatMs(ms);
 }
 
 function loadText(load: number[] | undefined): string {

@@ -13,3 +13,11 @@ export function summarize(samples: readonly number[]): { median?: number; min?: 
   if (mid === undefined) return {};
   return { median: mid, min: Math.min(...samples), max: Math.max(...samples) };
 }
+
+/** The `fraction` (0..1) percentile of `samples` by the nearest-rank method; undefined when empty. */
+export function percentile(samples: readonly number[], fraction: number): number | undefined {
+  if (samples.length === 0) return undefined;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(fraction * sorted.length)));
+  return sorted[rank - 1];
+}

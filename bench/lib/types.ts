@@ -34,6 +34,12 @@ export interface VariantResult {
   median?: number;
   min?: number;
   max?: number;
+  /** Set by benchmarks with many samples per variant (request latencies); the tables then show them. */
+  p90?: number;
+  p99?: number;
+  /** Load benchmarks: requests in flight at once, and completed requests per second over the counted loop. */
+  concurrency?: number;
+  requestsPerSecond?: number;
 }
 
 /** A goal a benchmark reports against; `met` is null when a variant it needs has no samples. */
@@ -50,6 +56,10 @@ export interface BenchmarkOutcome {
   variants: VariantResult[];
   targets: TargetResult[];
   notes: string[];
+  /** How the runs were made, replacing the default "N counted run(s) per variant ... interleaved" line. */
+  procedure?: string;
+  /** What load the measurement itself puts on the machine, replacing the default "the guest accounts for about 1". */
+  ownLoad?: string;
 }
 
 /** One benchmark's result file (bench/results/<name>.json). */
