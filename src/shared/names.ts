@@ -14,3 +14,6 @@ export function validateName(kind: string, name: unknown): asserts name is strin
   const shown = typeof name === 'string' ? JSON.stringify(name.length > 70 ? `${name.slice(0, 70)}…` : name) : typeof name;
   throw new DroverError('INVALID_NAME', `${kind} name ${shown}`);
 }
+
+/** One tag: `key=value` or a plain `key`. */
+export const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}(=[A-Za-z0-9._/:@+-]{0,253})?$/;

@@ -2,8 +2,7 @@ import os from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DroverError } from '../../shared/errors.js';
 import { defaultDataDir } from '../../shared/paths.js';
-import { runAgent } from '../../agent/main.js';
-import { TAG_PATTERN } from '../../controller/hosts/schema.js';
+import { TAG_PATTERN } from '../../shared/names.js';
 
 interface AgentCommandOptions {
   dataDir: string;
@@ -68,6 +67,8 @@ export function registerAgentCommand(program: Command): void {
             ...(opts.memoryOvercommit !== undefined ? { memoryOvercommit: opts.memoryOvercommit } : {}),
           }
         : undefined;
+      // Loaded only here: every other command would pay for the agent's start-up otherwise.
+      const { runAgent } = await import('../../agent/main.js');
       await runAgent({
         dataDir: opts.dataDir,
         listen: opts.listen,

@@ -2,7 +2,6 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { DroverError } from '../../shared/errors.js';
 import { tinyImageDir } from '../../shared/paths.js';
-import { buildTinyImage } from '../../images/tiny/build.js';
 import { apiPath, withQuery, type OperationView } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
 import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
@@ -41,6 +40,7 @@ export function registerImageCommands(program: Command): void {
     .option('--out <dir>', 'output directory', tinyImageDir());
   withOutput(build).action(async (name: string, opts: OutputOptions & { force?: boolean; out: string }) => {
     if (name !== 'tiny') throw new DroverError('INVALID_ARGUMENT', `unknown image recipe "${name}"; available: tiny`);
+    const { buildTinyImage } = await import('../../images/tiny/build.js');
     const built = await buildTinyImage({ outDir: opts.out, force: opts.force ?? false, onProgress: progress });
     progressDone();
     printObject(

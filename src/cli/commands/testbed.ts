@@ -1,9 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { HostWire } from '../../controller/hosts/schema.js';
-import { testbedDown } from '../../testbed/down.js';
 import { defaultTestbedDir } from '../../testbed/state.js';
-import { testbedStatus } from '../../testbed/status.js';
-import { testbedUp, type TestbedController } from '../../testbed/up.js';
+import type { TestbedController } from '../../testbed/up.js';
 import { ApiError, apiPath } from '../client.js';
 import { apiClient, withOutput, type OutputOptions } from '../options.js';
 import { integerIn } from '../parse.js';
@@ -46,6 +44,7 @@ export function registerTestbedCommands(program: Command): void {
     .option('--controller-url <url>', 'the controller\'s URL as the hosts reach it (default: the testbed bridge address, on the controller\'s port)')
     .option('--name-prefix <prefix>', 'host names are this plus 1..N', 'host');
   withOutput(up).action(async (opts: OutputOptions & { hosts: number; storage: 'shared' | 'local'; dir: string; controllerUrl?: string; namePrefix: string }) => {
+    const { testbedUp } = await import('../../testbed/up.js');
     const state = await testbedUp({
       dir: opts.dir,
       hosts: opts.hosts,
@@ -62,6 +61,7 @@ export function registerTestbedCommands(program: Command): void {
 
   withOutput(testbed.command('down').description('Stop the testbed\'s agents and VMs and remove its namespaces, links and files (safe to repeat)').addOption(dirOption())).action(
     async (opts: OutputOptions & { dir: string }) => {
+      const { testbedDown } = await import('../../testbed/down.js');
       const result = await testbedDown(opts.dir);
       if (opts.output === 'json') return printJson(result);
       process.stdout.write(result.found ? `testbed ${result.id} removed (${result.namespaces.length} namespaces, ${result.pids.length} processes stopped)\n` : `no testbed in ${opts.dir}; nothing to remove\n`);
@@ -76,6 +76,7 @@ export function registerTestbedCommands(program: Command): void {
       } catch {
         // No controller configured: show what this machine knows.
       }
+      const { testbedStatus } = await import('../../testbed/status.js');
       const { state, hosts } = await testbedStatus(opts.dir, async (name) => (api ? ((await api.getHost(name))?.health ?? 'not joined') : null));
       if (opts.output === 'json') return printJson({ id: state.id, dir: state.dir, storage: state.storage, sharedDir: state.sharedDir, controllerUrl: state.controllerUrl, bridge: state.bridge, hosts });
       printTable(

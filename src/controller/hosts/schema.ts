@@ -6,8 +6,9 @@ import type { UnmanagedVm } from './service.js';
 
 const Resources = Type.Object({ cpus: Type.Number(), memoryBytes: Type.Number(), diskBytes: Type.Number() }, { additionalProperties: false });
 
-/** One tag: `key=value` or a plain `key`. */
-export const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}(=[A-Za-z0-9._/:@+-]{0,253})?$/;
+import { TAG_PATTERN } from '../../shared/names.js';
+
+export { TAG_PATTERN };
 
 /** A host's tags, each once. */
 export const HostTagsSchema = Type.Array(Type.String({ pattern: TAG_PATTERN.source, maxLength: 317 }), {
