@@ -15,6 +15,8 @@ import { HostVmService } from '../vms/host-vms.js';
 import { vmRoutes } from '../vms/routes.js';
 import { hostRoutes } from './host-routes.js';
 import { collectVmStats } from '../vms/stats.js';
+import { MigrationService } from '../migration/service.js';
+import { migrationRoutes } from '../migration/routes.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -22,6 +24,8 @@ export interface AgentOptions {
   runDir?: string;
   accelerator: AcceleratorProbe;
   logger?: boolean;
+  /** A directory every host reaches at the same path: VMs created with pool 'shared' keep their disks there. */
+  sharedStorageDir?: string;
 }
 
 export interface Agent {
@@ -29,6 +33,7 @@ export interface Agent {
   driver: QemuDriver;
   vms: HostVmService;
   images: ImageLibrary;
+  migrations: MigrationService;
   token: string;
   accelerator: AcceleratorProbe;
 }
@@ -54,8 +59,11 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   const driver = new QemuDriver({ runDir: opts.runDir ?? path.join(opts.dataDir, 'run'), accelerator: opts.accelerator.accelerator });
   const images = new ImageLibrary(path.join(opts.dataDir, 'images'));
   const records = new VmRecords(path.join(opts.dataDir, 'vms'));
-  const vms = new HostVmService(records, images, driver, path.join(opts.dataDir, 'bases'));
+  const sharedStorageDir = opts.sharedStorageDir ? path.resolve(opts.sharedStorageDir) : undefined;
+  const vms = new HostVmService(records, images, driver, path.join(opts.dataDir, 'bases'), sharedStorageDir);
+  const migrations = new MigrationService({ records, vms, driver, images, ...(sharedStorageDir ? { sharedStorageDir } : {}) });
   await driver.recover();
+  await migrations.recover();
 
   const app = Fastify({ logger: opts.logger ? { level: 'info' } : false, bodyLimit: 4 * 1024 * 1024 });
   // Strict bodies (unknown fields are refused, never stripped); query strings are converted to their types.
@@ -73,7 +81,8 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
       return { socket: paths.console, log: paths.serialLog, vnc: paths.vnc };
     }),
   );
+  await app.register(migrationRoutes(migrations));
   app.get('/api/v1/vm-stats', async () => collectVmStats(records, driver));
   app.addHook('onClose', async () => driver.detach());
-  return { app, driver, vms, images, token, accelerator: opts.accelerator };
+  return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator };
 }

@@ -28,7 +28,12 @@ async function accelerator(): Promise<AcceleratorProbe> {
 
 /** Starts a host agent in this process, registers the built tiny image, and listens; returns it with its URL. */
 export async function startAgent(opts: RunAgentOptions): Promise<{ agent: Agent; url: string }> {
-  const agent = await buildAgent({ dataDir: opts.dataDir, accelerator: await accelerator(), logger: opts.logger ?? true });
+  const agent = await buildAgent({
+    dataDir: opts.dataDir,
+    accelerator: await accelerator(),
+    logger: opts.logger ?? true,
+    ...(opts.sharedStorageDir ? { sharedStorageDir: opts.sharedStorageDir } : {}),
+  });
   const tiny = await loadTinyImage(tinyImageDir());
   if (tiny && !agent.images.has('tiny')) {
     await agent.images.registerBuilt('tiny', {

@@ -181,13 +181,14 @@ export class HostVmService {
   }
 
   /**
-   * Forgets a VM that now runs on another host: its runtime files, record and local disks go; disks in a
-   * shared-storage directory stay, because the other host runs from them. Precondition: its QEMU has exited.
+   * Forgets a VM that now runs on another host: its runtime files, record and local disks go, and so do its
+   * shared-storage disks unless `sharedDisksInUse` (the other host runs from them). Precondition: its QEMU has exited.
    */
-  removeMigratedAway(name: string): void {
+  removeMigratedAway(name: string, sharedDisksInUse: boolean): void {
     const record = this.require(name);
     this.driver.forget(record.id);
     fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
+    if (record.storageDir && !sharedDisksInUse) fs.rmSync(record.storageDir, { recursive: true, force: true });
   }
 
   async snapshotCreate(name: string, snapshot: string): Promise<SnapshotView[]> {

@@ -25,6 +25,8 @@ export interface VmRecord {
   cpuPinning?: number[];
   cpuLimitPercent?: number;
   vnc?: boolean;
+  /** Absolute directory holding the disks when it is not the VM's own directory (a shared-storage pool). */
+  storageDir?: string;
   createdAt: string;
 }
 
@@ -39,9 +41,9 @@ export class VmRecords {
     return path.join(this.dir, name);
   }
 
-  /** Absolute path of a disk of `record`. */
+  /** Absolute path of a disk of `record`: in its shared-storage directory if it has one, else in its own directory. */
   diskPath(record: VmRecord, disk: DiskRecord): string {
-    return path.join(this.vmDir(record.name), disk.file);
+    return path.join(record.storageDir ?? this.vmDir(record.name), disk.file);
   }
 
   list(): VmRecord[] {

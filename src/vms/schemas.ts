@@ -29,6 +29,11 @@ export const CreateVmRequest = Type.Object(
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
     cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400 })),
     vnc: Type.Optional(Type.Boolean()),
+    pool: Type.Optional(
+      Type.Union([Type.Literal('local'), Type.Literal('shared')], {
+        description: 'Where the disks live: this host\'s data directory (default), or the agent\'s --shared-storage directory every host reaches.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

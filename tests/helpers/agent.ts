@@ -23,10 +23,11 @@ export function makeDataDir(): string {
 }
 
 /** Starts `drover agent` from source on 127.0.0.1 with a free port and waits until it serves. */
-export async function startAgent(dataDir: string): Promise<TestAgent> {
+export async function startAgent(dataDir: string, opts: { sharedStorage?: string } = {}): Promise<TestAgent> {
+  const extra = opts.sharedStorage ? ['--shared-storage', opts.sharedStorage] : [];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'agent', '--data-dir', dataDir, '--listen', '127.0.0.1:0'],
+    ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'agent', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
   );
   let output = '';

@@ -69,3 +69,12 @@ test('bridged NICs use a tap named within 15 characters; commas in paths are esc
 test('a runtime directory too long for unix sockets is refused up front', () => {
   assert.throws(() => runtimePaths(`/${'x'.repeat(100)}`, 'abc'), (e) => isDroverError(e, 'INVALID_ARGUMENT'));
 });
+
+test('an incoming migration target: the exact machine type, -incoming defer and -S; a machine type cannot smuggle options', () => {
+  const args = buildQemuArgs(base, paths, 'tcg', { machineType: 'pc-i440fx-7.2', incoming: true });
+  assert.deepEqual(values(args, '-machine'), ['pc-i440fx-7.2,accel=tcg']);
+  assert.deepEqual(values(args, '-incoming'), ['defer']);
+  assert.ok(args.includes('-S'));
+  assert.ok(!buildQemuArgs(base, paths, 'tcg').includes('-incoming'));
+  assert.throws(() => buildQemuArgs(base, paths, 'tcg', { machineType: 'pc,accel=kvm' }), (e) => isDroverError(e, 'INVALID_ARGUMENT'));
+});

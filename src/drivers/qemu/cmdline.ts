@@ -86,13 +86,28 @@ function nicArgs(spec: VmSpec, nic: NicSpec, index: number): string[] {
   return ['-netdev', netdev, '-device', `${model},netdev=${id},mac=${nic.mac},id=nic${index}${extra}`];
 }
 
+/** The CPU model of every VM on every host: one baseline, so any VM can run (and migrate) anywhere. */
+export const CPU_MODEL = 'qemu64';
+/** The machine type VMs boot with; QEMU resolves the alias to its newest versioned type (pc-i440fx-X.Y). */
+export const MACHINE_ALIAS = 'pc';
+
+/** How to launch QEMU beyond the spec: the target of an incoming live migration. */
+export interface LaunchOptions {
+  /** An exact machine type (the source's resolved one, e.g. pc-i440fx-7.2) instead of MACHINE_ALIAS. */
+  machineType?: string;
+  /** Wait for migration state (`-incoming defer`) and stay paused after it arrives (`-S`) until told to run. */
+  incoming?: boolean;
+}
+
 /** The full QEMU argument list for a VM; the same list is what "run it by hand" means in benchmarks. */
-export function buildQemuArgs(spec: VmSpec, paths: RuntimePaths, accelerator: 'kvm' | 'tcg'): string[] {
+export function buildQemuArgs(spec: VmSpec, paths: RuntimePaths, accelerator: 'kvm' | 'tcg', launch: LaunchOptions = {}): string[] {
+  if (launch.machineType !== undefined && !/^[a-z][a-z0-9._-]{0,63}$/.test(launch.machineType)) {
+    throw new DroverError('INVALID_ARGUMENT', `machine type ${JSON.stringify(launch.machineType)}`);
+  }
   const args = [
     '-name', `guest=${spec.name},debug-threads=on`,
-    '-machine', `pc,accel=${accelerator}`,
-    // One baseline CPU model on every host, so any VM can run (and later migrate) anywhere.
-    '-cpu', 'qemu64',
+    '-machine', `${launch.machineType ?? MACHINE_ALIAS},accel=${accelerator}`,
+    '-cpu', CPU_MODEL,
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
     '-nodefaults', '-no-user-config',
@@ -116,5 +131,6 @@ export function buildQemuArgs(spec: VmSpec, paths: RuntimePaths, accelerator: 'k
     if (spec.boot.initrd) args.push('-initrd', spec.boot.initrd);
     if (spec.boot.cmdline) args.push('-append', spec.boot.cmdline);
   }
+  if (launch.incoming) args.push('-incoming', 'defer', '-S');
   return args;
 }

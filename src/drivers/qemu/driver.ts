@@ -6,7 +6,7 @@ import { GuestAgentClient } from '../../guest-agent/client.js';
 import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { Driver, DriverCapabilities, ExecResult, RuntimeStatus } from '../types.js';
-import { buildQemuArgs, runtimePaths, tapName, type RuntimePaths } from './cmdline.js';
+import { buildQemuArgs, runtimePaths, tapName, type LaunchOptions, type RuntimePaths } from './cmdline.js';
 import { ensureBridge } from '../../network/bridge.js';
 import { createTap, deleteTap } from '../../network/tap.js';
 import { isOurQemu, readPidFile, signalProcess, spawnQemu, tailLog } from './process.js';
@@ -59,6 +59,11 @@ export class QemuDriver implements Driver {
     this.livenessTimer.unref();
   }
 
+  /** The accelerator this host runs every VM with. */
+  get accelerator(): 'kvm' | 'tcg' {
+    return this.options.accelerator;
+  }
+
   /** Paths of a VM's runtime files (console log, sockets), whether or not it runs. */
   paths(id: string): RuntimePaths {
     return runtimePaths(this.options.runDir, id);
@@ -82,6 +87,18 @@ export class QemuDriver implements Driver {
   }
 
   async start(spec: VmSpec): Promise<RuntimeStatus> {
+    return this.launch(spec, {});
+  }
+
+  /**
+   * Starts QEMU as the target of an incoming live migration: `-incoming defer -S` with the source's exact
+   * machine type. The VM is 'paused' until someone runs `cont` (its RESUME event makes it 'running').
+   */
+  async startIncoming(spec: VmSpec, machineType: string): Promise<RuntimeStatus> {
+    return this.launch(spec, { machineType, incoming: true });
+  }
+
+  private async launch(spec: VmSpec, launch: LaunchOptions): Promise<RuntimeStatus> {
     const current = this.runtimes.get(spec.id);
     if (current && ['running', 'paused', 'starting', 'stopping'].includes(current.file.state)) {
       throw new DroverError('VM_ALREADY_RUNNING', spec.name);
@@ -91,7 +108,7 @@ export class QemuDriver implements Driver {
     }
     if (spec.boot && !fs.existsSync(spec.boot.kernel)) throw new DroverError('FILE_NOT_FOUND', spec.boot.kernel);
     const paths = this.paths(spec.id);
-    const args = buildQemuArgs(spec, paths, this.options.accelerator);
+    const args = buildQemuArgs(spec, paths, this.options.accelerator, launch);
     fs.mkdirSync(paths.dir, { recursive: true });
     for (const stale of [paths.qmp, paths.guestAgent, paths.console, paths.vnc, paths.pidFile]) fs.rmSync(stale, { force: true });
     fs.writeFileSync(paths.qemuLog, '');
@@ -136,7 +153,7 @@ export class QemuDriver implements Driver {
     if (exitedEarly) throw new DroverError('VM_START_FAILED', tailLog(paths.qemuLog) || 'QEMU exited during start');
     this.watchMonitor(rt);
     if (spec.cpuLimitPercent) applyCpuLimit(spec.id, spawned.pid, spec.cpuLimitPercent);
-    this.setState(rt, 'running');
+    this.setState(rt, launch.incoming ? 'paused' : 'running');
     return this.status(spec.id);
   }
 
@@ -228,7 +245,8 @@ export class QemuDriver implements Driver {
           const qs = await rt.qmp.execute('query-status');
           rt.file.pid = pid;
           this.watchMonitor(rt);
-          this.setState(rt, qs.status === 'paused' ? 'paused' : 'running');
+          // Anything not running (paused, inmigrate, postmigrate...) is paused from the guest's point of view.
+          this.setState(rt, qs.running ? 'running' : 'paused');
         } catch (err) {
           this.markCrashed(rt, `monitor unreachable after agent restart: ${(err as Error).message}`);
         }

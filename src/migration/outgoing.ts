@@ -1,0 +1,301 @@
+/**
+ * The source side of a live migration, as a state machine:
+ *   preparing → [mirroring] → migrating → [postcopy] → switching-over → completed
+ * Before switchover every failure or cancel rolls back (rolling-back → failed | cancelled): QEMU's migration is
+ * cancelled, disk mirrors stopped, the destination told to clean up, and the guest keeps running here. The point
+ * of no return is the destination's finish (or post-copy, which runs the guest there); only after it is the
+ * source QEMU stopped and the VM's record removed. A finish whose answer is lost leaves the VM paused here and
+ * the migration 'unresolved', because resuming it could run the guest twice.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { QmpClient } from '../qmp/client.js';
+import { DroverError, isDroverError } from '../shared/errors.js';
+import type { VmRecord } from '../vms/records.js';
+import { identify } from './compat.js';
+import type { MigrationHost } from './incoming.js';
+import { PeerAgent, PeerError } from './peer.js';
+import { asDroverError, Migration } from './progress.js';
+import { delay, queryMigrate, setCapabilities, setParameters, startPostcopy, Waker, type MigrationInfoWithSockets } from './qmp.js';
+import { recordToWire, type MigrateRequest, type MigrationView } from './schemas.js';
+import { abortMirrors, completeMirrors, describeDisks, startMirrors, waitMirrorsReady } from './storage-copy.js';
+
+/** The file in a migrating VM's directory that lets a restarted agent finish or undo the migration. */
+export const OUTGOING_MARKER = 'outgoing-migration.json';
+const POLL_MS = 500;
+const DEFAULT_POSTCOPY_AFTER_PASSES = 8;
+const MAX_CPU_THROTTLE = 99;
+const QEMU_DEFAULT_DOWNTIME_MS = 300;
+const QEMU_DEFAULT_BANDWIDTH = 128 * 1024 * 1024;
+/** Destination errors that guarantee the guest did not and will not run there. */
+const REFUSALS = new Set(['MIGRATION_FAILED', 'MIGRATION_NOT_FOUND', 'MIGRATION_CANCELLED']);
+
+/** What the marker file holds. */
+export interface OutgoingMarker {
+  migrationId: string;
+  destination: { agentUrl: string; token: string };
+  storage: MigrateRequest['storage'];
+  resume: boolean;
+}
+
+/** One outgoing migration in flight. */
+export interface OutgoingRun {
+  migration: Migration;
+  record: VmRecord;
+  peer: PeerAgent;
+  release: () => void;
+  /** Disks with a mirror job to the destination. */
+  mirrors: string[];
+  /** Run the guest again here if the migration is undone (it was running when it began). */
+  resume: boolean;
+  prepared: boolean;
+  /** The guest may run on the destination from now on: no rollback any more. */
+  switchedOver: boolean;
+}
+
+/** Outgoing migrations on this host. */
+export class OutgoingMigrations {
+  constructor(private readonly host: MigrationHost) {}
+
+  /** Starts migrating VM `name`; returns at once with the migration, whose progress GET /api/v1/migrations/:id shows. */
+  start(name: string, request: MigrateRequest): Migration {
+    const { vms, driver, registry } = this.host;
+    const record = vms.record(name);
+    const state = driver.status(record.id).state;
+    if (state !== 'running' && state !== 'paused') throw new DroverError('VM_NOT_RUNNING', name);
+    if (request.storage === 'shared' && !record.storageDir) {
+      throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${name} keeps its disks in this host's own directory; migrate it with storage "copy"`);
+    }
+    const release = vms.holdForMigration(name);
+    const id = crypto.randomUUID();
+    const marker: OutgoingMarker = { migrationId: id, destination: request.destination, storage: request.storage, resume: state === 'running' };
+    try {
+      // The marker holds the destination's token, so only root may read it.
+      fs.writeFileSync(path.join(this.host.records.vmDir(name), OUTGOING_MARKER), JSON.stringify(marker), { mode: 0o600 });
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const migration = registry.add(new Migration(id, 'outgoing', { id: record.id, name }, request.storage, request.destination.agentUrl));
+    const run: OutgoingRun = {
+      migration, record, release, mirrors: [], resume: state === 'running', prepared: false, switchedOver: false,
+      peer: new PeerAgent(request.destination.agentUrl, request.destination.token),
+    };
+    void this.run(run, request);
+    return migration;
+  }
+
+  /** Asks an outgoing migration to stop and roll back; MIGRATION_PAST_SWITCHOVER once the guest may run on the destination. */
+  cancel(id: string): Migration {
+    const migration = this.host.registry.get(id);
+    if (migration.finished) throw new DroverError('MIGRATION_FINISHED', `${migration.id} is ${migration.state}`);
+    if (['postcopy', 'switching-over'].includes(migration.state)) throw new DroverError('MIGRATION_PAST_SWITCHOVER', migration.vm.name);
+    migration.abort.abort(new DroverError('MIGRATION_CANCELLED', 'cancelled on request'));
+    return migration;
+  }
+
+  private async run(run: OutgoingRun, request: MigrateRequest): Promise<void> {
+    try {
+      await this.send(run, request);
+      await this.switchover(run);
+    } catch (err) {
+      await this.undo(run, err);
+    } finally {
+      run.release();
+    }
+  }
+
+  /** Everything up to QEMU's 'completed' (precopy) or the guest running on the destination (post-copy). */
+  private async send(run: OutgoingRun, request: MigrateRequest): Promise<void> {
+    const { driver, images } = this.host;
+    const { migration, record } = run;
+    const signal = migration.abort.signal;
+    const qmp = await driver.qmp(record.id);
+    const source = await identify(qmp, driver.accelerator);
+    const disks = request.storage === 'copy' ? await describeDisks(qmp, record, images) : [];
+    const boot = record.image && images.has(record.image) ? images.get(record.image) : undefined;
+    const postcopy = request.postcopy ?? true;
+    const plan = await run.peer.prepare({
+      migrationId: migration.id, vm: recordToWire(record), storage: request.storage, source, disks, postcopy, resume: run.resume,
+      ...(record.boot && boot ? { bootImage: { name: boot.name, sha256: boot.sha256 } } : {}),
+    });
+    run.prepared = true;
+    signal.throwIfAborted();
+
+    const speed = request.bandwidthMbps ? Math.round((request.bandwidthMbps * 1_000_000) / 8) : undefined;
+    // Capabilities and parameters outlive a migration in QEMU, so every one Drover uses is set each time.
+    await setCapabilities(qmp, { events: true, 'return-path': true, 'auto-converge': request.autoConverge ?? true, 'postcopy-ram': postcopy });
+    await setParameters(qmp, {
+      'downtime-limit': request.downtimeLimitMs ?? QEMU_DEFAULT_DOWNTIME_MS,
+      'max-bandwidth': speed ?? QEMU_DEFAULT_BANDWIDTH,
+      'max-postcopy-bandwidth': speed ?? 0,
+    });
+    if (plan.disks.length > 0) {
+      migration.set('mirroring');
+      run.mirrors = plan.disks.map((d) => d.name);
+      await startMirrors(qmp, plan.disks, speed);
+      await waitMirrorsReady(qmp, run.mirrors, signal, (jobs) => migration.update({}, jobs));
+    }
+    migration.set('migrating');
+    const waker = new Waker();
+    const stopWaking = qmp.on('MIGRATION', () => waker.fire());
+    try {
+      await qmp.execute('migrate', { uri: plan.migrationUri });
+      let postcopyRequested = false;
+      while (true) {
+        const info = await this.poll(run, qmp);
+        if (info.status === 'completed') return;
+        if (info.status === 'failed' || info.status === 'cancelled') {
+          throw new DroverError('MIGRATION_FAILED', `QEMU: ${info['error-desc'] ?? `migration ${info.status}`}`);
+        }
+        if (info.status === 'postcopy-active') return this.postcopy(run, qmp, waker);
+        if (postcopy && !postcopyRequested && info.status === 'active' && this.shouldPostcopy(info, request)) {
+          postcopyRequested = true;
+          await startPostcopy(qmp);
+        }
+        await waker.wait(POLL_MS, signal);
+      }
+    } finally {
+      stopWaking();
+    }
+  }
+
+  /** Reads query-migrate (and mirror jobs) into the migration's progress. */
+  private async poll(run: OutgoingRun, qmp: QmpClient): Promise<MigrationInfoWithSockets> {
+    const info = await queryMigrate(qmp);
+    const jobs = run.mirrors.length > 0 ? await qmp.execute('query-block-jobs') : [];
+    run.migration.update(info, jobs);
+    return info;
+  }
+
+  /** Post-copy once enough passes went by, or once auto-converge throttles all it can without converging. */
+  private shouldPostcopy(info: MigrationInfoWithSockets, request: MigrateRequest): boolean {
+    const passes = info.ram?.['dirty-sync-count'] ?? 0;
+    const throttledOut = (info['cpu-throttle-percentage'] ?? 0) >= MAX_CPU_THROTTLE;
+    return passes >= (request.postcopyAfterPasses ?? DEFAULT_POSTCOPY_AFTER_PASSES) || (throttledOut && passes >= 3);
+  }
+
+  /**
+   * Post-copy has begun: the source is paused and the destination has the CPU state, so the guest must run there.
+   * Completes the mirrors, has the destination run the guest, and waits for the last pages; any end but
+   * 'completed' loses the guest, because its memory is split between the hosts.
+   */
+  async postcopy(run: OutgoingRun, qmp: QmpClient, waker = new Waker()): Promise<void> {
+    run.switchedOver = true;
+    run.migration.set('postcopy');
+    await this.handover(run, qmp);
+    while (true) {
+      const info = await this.poll(run, qmp);
+      if (info.status === 'completed') return;
+      if (!info.status?.startsWith('postcopy')) {
+        throw new DroverError('MIGRATION_POSTCOPY_FAILED', `QEMU: ${info['error-desc'] ?? info.status ?? 'unknown state'}`);
+      }
+      await waker.wait(POLL_MS);
+    }
+  }
+
+  /** Precopy completed (or post-copy finished): hand the VM to the destination, then stop it here. */
+  async switchover(run: OutgoingRun): Promise<void> {
+    const { driver, vms } = this.host;
+    if (!run.switchedOver) {
+      run.migration.set('switching-over');
+      run.switchedOver = true;
+      await this.handover(run, await driver.qmp(run.record.id));
+    }
+    try {
+      await driver.kill(run.record.id);
+      vms.removeMigratedAway(run.record.name, run.migration.storage === 'shared');
+      run.migration.set('completed');
+    } catch (err) {
+      // The VM runs on the destination whatever happens here; what is left is local clean-up for a person.
+      run.migration.set('completed', asDroverError(err, 'INTERNAL', `${run.record.name} runs on the destination, but removing it here failed`));
+    }
+  }
+
+  /** Completes the mirrors (the guest is paused here, so the copies are exact), then has the destination run the guest. */
+  private async handover(run: OutgoingRun, qmp: QmpClient): Promise<void> {
+    const started = Date.now();
+    if (run.mirrors.length > 0) await completeMirrors(qmp, run.mirrors);
+    await this.finishDestination(run);
+    run.migration.handoverMs = Date.now() - started;
+  }
+
+  /**
+   * Tells the destination to run the guest. Resolves when it did; throws a rollback-safe error when the destination
+   * refused or never got the request (the guest did not run there); throws MIGRATION_UNRESOLVED when that is unknown.
+   */
+  private async finishDestination(run: OutgoingRun): Promise<void> {
+    let delivered = false;
+    let last: unknown;
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      try {
+        await run.peer.finish(run.migration.id);
+        return;
+      } catch (err) {
+        last = err;
+        if (isDroverError(err) && REFUSALS.has(err.code)) throw this.refused(run, err);
+        delivered ||= !(err instanceof PeerError) || err.delivered;
+        await delay(1_000);
+      }
+    }
+    const view = await run.peer.get(run.migration.id).catch((err: unknown) => (isDroverError(err, 'MIGRATION_NOT_FOUND') ? 'gone' : undefined));
+    if (view !== undefined && view !== 'gone' && view.state === 'completed') return;
+    if (!delivered || view === 'gone' || (view && ['failed', 'cancelled'].includes(view.state))) throw this.refused(run, asDroverError(last, 'HOST_UNREACHABLE', 'finish'));
+    throw new DroverError('MIGRATION_UNRESOLVED', `the destination ${run.peer.url} did not confirm it runs the guest: ${(last as Error)?.message}`);
+  }
+
+  /** A refusal at precopy switchover is still safe to undo (the guest ran nowhere): mark it so undo() resumes it here. */
+  private refused(run: OutgoingRun, err: DroverError): DroverError {
+    if (run.migration.state !== 'postcopy') run.switchedOver = false;
+    return new DroverError('MIGRATION_FAILED', `the destination did not take the VM over (${err.message})`, { cause: err });
+  }
+
+  /** The destination's view once it has settled (it notices its own QEMU's end a moment later), or undefined. */
+  private async destinationOutcome(run: OutgoingRun): Promise<MigrationView | undefined> {
+    for (let i = 0; i < 10; i++) {
+      const view = await run.peer.get(run.migration.id).catch(() => undefined);
+      if (!view || view.state !== 'receiving') return view;
+      await delay(200);
+    }
+    return undefined;
+  }
+
+  /** Rolls back, or records why it cannot (post-copy, unresolved); never throws. */
+  async undo(run: OutgoingRun, err: unknown): Promise<void> {
+    const { migration } = run;
+    const cancelled = migration.abort.signal.aborted && !run.switchedOver;
+    let error = cancelled ? new DroverError('MIGRATION_CANCELLED', 'cancelled on request') : asDroverError(err, 'MIGRATION_FAILED', 'migration');
+    if (run.switchedOver) {
+      // The guest's state may be on the destination: leave this QEMU as it is for a person to judge.
+      if (error.code !== 'MIGRATION_UNRESOLVED') error = new DroverError('MIGRATION_POSTCOPY_FAILED', error.detail ?? error.message, { cause: err });
+      migration.set(error.code === 'MIGRATION_UNRESOLVED' ? 'unresolved' : 'failed', error);
+      return;
+    }
+    migration.set('rolling-back');
+    const notes: string[] = [];
+    // The destination goes first, so it records the cancel rather than its QEMU's exit when the stream stops.
+    if (run.prepared) {
+      const there = error.code === 'MIGRATION_FAILED' ? await this.destinationOutcome(run) : undefined;
+      if (there?.error?.detail) notes.push(`destination: ${there.error.detail}`);
+      await run.peer.abort(migration.id).catch((e: Error) => {
+        const why = isDroverError(e) ? (e.detail ?? e.code) : e.message;
+        if (!isDroverError(e, 'MIGRATION_FINISHED') && !there?.error) notes.push(`the destination was not told to clean up (${why}); it does so itself when its QEMU exits, the source does not connect, or its agent restarts`);
+      });
+    }
+    const qmp = await this.host.driver.qmp(run.record.id).catch(() => undefined);
+    const status = qmp ? (await queryMigrate(qmp).catch(() => undefined))?.status : undefined;
+    if (qmp && status && ['setup', 'active', 'pre-switchover', 'device', 'wait-unplug'].includes(status)) {
+      await qmp.execute('migrate_cancel').catch(() => undefined);
+      for (let i = 0; i < 50 && ['active', 'cancelling', 'setup'].includes((await queryMigrate(qmp).catch(() => undefined))?.status ?? ''); i++) await delay(100);
+    }
+    await abortMirrors(qmp, run.mirrors);
+    // QEMU resumes a guest that was running when its migration fails or is cancelled; after a completed precopy it does not.
+    if (qmp && run.resume && !(await qmp.execute('query-status').catch(() => ({ running: true }))).running) {
+      await qmp.execute('cont').catch((e: Error) => notes.push(`resuming the guest here failed: ${e.message}`));
+    }
+    fs.rmSync(path.join(this.host.records.vmDir(run.record.name), OUTGOING_MARKER), { force: true });
+    if (notes.length > 0) error = new DroverError(error.code, [error.detail, ...notes].filter(Boolean).join('; '), { cause: err });
+    migration.set(cancelled ? 'cancelled' : 'failed', error);
+  }
+}
