@@ -94,6 +94,12 @@ export const ERRORS = {
   },
 
   // live migration
+  MIGRATION_SAME_HOST: { status: 409, message: 'The VM is already on that host. Name another host with --to.' },
+  MIGRATION_TARGET_NOT_READY: {
+    status: 409,
+    message: 'The target host cannot take the VM now: it is not ready (joining, offline or in maintenance) or not healthy. Check `drover host list`.',
+  },
+  PLACEMENT_NOT_FOUND: { status: 404, message: 'The VM was on no host at that time. Run `drover vm history VM` to see where it has been.' },
   MIGRATION_NOT_FOUND: { status: 404, message: 'No such migration on this host. Run GET /api/v1/migrations to see recent ones.' },
   MIGRATION_INCOMPATIBLE: {
     status: 409,

@@ -6,6 +6,7 @@ import { apiClient, withNoWait, withOutput, type OutputOptions } from '../option
 import { printJson } from '../output.js';
 import { collectPortForward, integerIn, secondsToMs, type PortForward } from '../parse.js';
 import { registerVmConsoleCommands } from './vm-console.js';
+import { registerVmMigrateCommands } from './vm-migrate.js';
 import { registerVmPowerCommands } from './vm-power.js';
 import { registerVmSnapshotCommands } from './vm-snapshot.js';
 import { DEFAULT_READY_TIMEOUT_SECONDS, getVm, printVm, printVms, waitReady } from './vm-view.js';
@@ -113,4 +114,5 @@ export function registerVmCommands(program: Command): void {
   registerVmPowerCommands(vm);
   registerVmSnapshotCommands(vm);
   registerVmConsoleCommands(vm);
+  registerVmMigrateCommands(vm);
 }

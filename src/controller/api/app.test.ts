@@ -35,7 +35,7 @@ test('no token, a wrong token, a malformed header and a revoked token are 401 on
     'listHosts', 'getHost', 'listImages', 'importImage', 'deleteImage', 'listVms', 'createVm', 'getVm',
     'startVm', 'stopVm', 'killVm', 'rebootVm', 'pauseVm', 'resumeVm', 'deleteVm', 'execInVm', 'cloneVm',
     'listSnapshots', 'createSnapshot', 'revertSnapshot', 'deleteSnapshot', 'getConsoleLog', 'attachConsole', 'waitVmReady',
-    'createJoinToken', 'joinHost',
+    'createJoinToken', 'joinHost', 'migrateVm', 'getVmHistory', 'getVmPlacementAt',
   ]) {
     assert.ok(ids.includes(id), `${id} is documented`);
   }

@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { DroverError, ERRORS, type ErrorCode } from '../../shared/errors.js';
 import type { VmView, SnapshotView, CreateVmRequest } from '../../vms/schemas.js';
 import type { ExecResult } from '../../drivers/types.js';
+import type { MigrateRequest, MigrationView } from '../../migration/schemas.js';
 
 /** What an agent says about its host (GET /api/v1/host). */
 export interface AgentHostInfo {
@@ -131,6 +132,21 @@ export class AgentClient {
     return new WebSocket(`${this.url.replace(/^http/, 'ws')}/api/v1/vms/${encodeURIComponent(name)}/vnc`, {
       headers: { authorization: `Bearer ${this.token}` },
     });
+  }
+
+  /** Starts live-migrating VM `name` away from this (source) agent; answers at once with the migration. */
+  migrate(name: string, body: MigrateRequest): Promise<MigrationView> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/migrate`, body, 60_000);
+  }
+
+  /** A migration this agent runs or ran, with its progress and, once finished, QEMU's statistics. */
+  migration(id: string): Promise<MigrationView> {
+    return this.request('GET', `/api/v1/migrations/${encodeURIComponent(id)}`, undefined, 10_000);
+  }
+
+  /** Asks the agent to roll a migration back; refused once it is past switchover. */
+  cancelMigration(id: string): Promise<MigrationView> {
+    return this.request('POST', `/api/v1/migrations/${encodeURIComponent(id)}/cancel`, undefined, 60_000);
   }
 
   listImages(): Promise<AgentImage[]> {

@@ -4,7 +4,7 @@ import { DroverError } from '../../shared/errors.js';
 import type { VmView } from '../../vms/schemas.js';
 import type { EventLog } from '../events/event-log.js';
 import { SYSTEM_ACTOR, type Actor } from '../actor.js';
-import type { HostRecord, HostTags, VmRecord, VmState } from '../store/records.js';
+import { ACTIVE_OPERATION_STATES, type HostRecord, type HostTags, type VmRecord, type VmState } from '../store/records.js';
 import type { Store, Transaction } from '../store/store.js';
 import { AgentClient, type AgentHostInfo } from './agent-client.js';
 import type { VmStats } from '../../vms/stats.js';
@@ -199,8 +199,10 @@ export class HostService {
       }
       const known = await tx.vms.listByHost(host.id);
       const byName = new Map(vms.map((v) => [v.name, v]));
+      // A VM under an operation (a migration moves it between hosts) is the operation's to record.
+      const busy = new Set((await tx.operations.list({ states: ACTIVE_OPERATION_STATES, targetType: 'vm', limit: 100_000 })).map((o) => o.targetId));
       for (const record of known) {
-        if (record.updatedAt >= fetchStarted) continue;
+        if (record.updatedAt >= fetchStarted || busy.has(record.id)) continue;
         await this.reconcileVm(tx, host, record, byName.get(record.name));
       }
       const allNames = new Set((await tx.vms.list()).map((v) => v.name));

@@ -1,5 +1,5 @@
 /** Sample records for tests and test tools; each takes overrides for the fields a test cares about. */
-import type { HostRecord, JoinTokenRecord, OperationRecord, TokenRecord, VmRecord } from './records.js';
+import type { HostRecord, JoinTokenRecord, OperationRecord, PlacementRecord, TokenRecord, VmRecord } from './records.js';
 
 /** The creation time every sample has. */
 export const T0 = '2025-01-01T00:00:00.000Z';
@@ -77,4 +77,12 @@ export function sampleToken(overrides: Partial<TokenRecord> = {}): TokenRecord {
 /** A join token record (unused, expiring an hour after T0) with test values; `overrides` wins. */
 export function sampleJoinToken(overrides: Partial<JoinTokenRecord> = {}): JoinTokenRecord {
   return { id: 'join-1', hash: 'b'.repeat(64), createdBy: 'admin', createdAt: T0, expiresAt: '2025-01-01T01:00:00.000Z', usedAt: null, usedByHostId: null, ...overrides };
+}
+
+/** An open placement of VM vm-1 on host-1 since T0 with test values; `overrides` wins. */
+export function samplePlacement(overrides: Partial<PlacementRecord> = {}): PlacementRecord {
+  return {
+    id: 'pl-1', vmId: 'vm-1', vmName: 'web', hostId: 'host-1', hostName: 'alpha', startedAt: T0, endedAt: null,
+    reason: 'scheduler', actor: 'admin', operationId: null, detail: {}, ...overrides,
+  };
 }

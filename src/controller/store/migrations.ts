@@ -145,6 +145,29 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX join_tokens_expires ON join_tokens (expires_at);
     `,
   },
+  {
+    version: 4,
+    name: 'placement history',
+    sql: `
+      -- No foreign keys: a VM's history outlives the VM and the hosts it was on.
+      CREATE TABLE placements (
+        id TEXT PRIMARY KEY,
+        vm_id TEXT NOT NULL,
+        vm_name TEXT NOT NULL,
+        host_id TEXT NOT NULL,
+        host_name TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT CHECK (ended_at IS NULL OR ended_at >= started_at),
+        reason TEXT NOT NULL CHECK (reason IN ('user', 'scheduler', 'balancer', 'maintenance', 'ha')),
+        actor TEXT NOT NULL,
+        operation_id TEXT,
+        detail TEXT NOT NULL CHECK (json_valid(detail))
+      ) STRICT;
+      CREATE INDEX placements_vm ON placements (vm_id, started_at);
+      -- At most one open placement per VM.
+      CREATE UNIQUE INDEX placements_open ON placements (vm_id) WHERE ended_at IS NULL;
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

@@ -85,6 +85,8 @@ export interface VmSpec {
   imageId: string | null;
   /** Device model: virtio or emulated. */
   devices?: 'virtio' | 'emulated';
+  /** Where the disks live: the host's own directory, or storage every host reaches. */
+  pool?: 'local' | 'shared';
 }
 
 /** What the VM's host last reported about it. */
@@ -128,6 +130,26 @@ export interface VmRecord {
   runtime: VmRuntime;
   createdAt: Timestamp;
   updatedAt: Timestamp;
+}
+
+/** Why a VM was put on a host. */
+export type PlacementReason = 'user' | 'scheduler' | 'balancer' | 'maintenance' | 'ha';
+
+/** One stay of a VM on a host; names are copied so the history reads after either is gone. */
+export interface PlacementRecord {
+  id: string;
+  vmId: string;
+  vmName: string;
+  hostId: string;
+  hostName: string;
+  startedAt: Timestamp;
+  /** Null while the VM is still there. */
+  endedAt: Timestamp | null;
+  reason: PlacementReason;
+  /** Token name, or `system`. */
+  actor: string;
+  operationId: string | null;
+  detail: JsonValue;
 }
 
 export type OperationState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

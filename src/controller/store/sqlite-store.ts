@@ -9,6 +9,7 @@ import type {
   ImageRepository,
   JoinTokenRepository,
   OperationRepository,
+  PlacementRepository,
   Repositories,
   Store,
   TokenRepository,
@@ -38,6 +39,7 @@ export class SqliteStore implements Store {
   readonly events: EventRepository;
   readonly tokens: TokenRepository;
   readonly joinTokens: JoinTokenRepository;
+  readonly placements: PlacementRepository;
 
   private readonly sync: ReturnType<typeof sqliteRepositories>;
   private readonly lock = new FifoLock();
@@ -55,6 +57,7 @@ export class SqliteStore implements Store {
     this.events = asyncFacade<EventRepository>(this.sync.events, outside);
     this.tokens = asyncFacade<TokenRepository>(this.sync.tokens, outside);
     this.joinTokens = asyncFacade<JoinTokenRepository>(this.sync.joinTokens, outside);
+    this.placements = asyncFacade<PlacementRepository>(this.sync.placements, outside);
   }
 
   /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
@@ -124,6 +127,7 @@ export class SqliteStore implements Store {
       events: asyncFacade<EventRepository>(this.sync.events, run),
       tokens: asyncFacade<TokenRepository>(this.sync.tokens, run),
       joinTokens: asyncFacade<JoinTokenRepository>(this.sync.joinTokens, run),
+      placements: asyncFacade<PlacementRepository>(this.sync.placements, run),
     };
   }
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDroverError } from '../../shared/errors.js';
-import { sampleHost, sampleJoinToken, sampleOperation, sampleToken, sampleVm, T0 } from './fixtures.js';
+import { sampleHost, sampleJoinToken, sampleOperation, samplePlacement, sampleToken, sampleVm, T0 } from './fixtures.js';
 import type { Store } from './store.js';
 
 const event = (overrides: Partial<Parameters<Store['events']['append']>[0]> = {}) => ({
@@ -173,6 +173,23 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     await outside;
     assert.deepEqual((await seenOutside).map((h) => h.id), ['host-2']);
     assert.deepEqual((await store.hosts.list()).map((h) => h.id), ['host-2']);
+  });
+
+  withStore('placements: newest first, one open per VM, the stay covering a time', async (store) => {
+    const T1 = '2025-01-01T01:00:00.000Z';
+    await store.placements.insert(samplePlacement());
+    await assert.rejects(store.placements.insert(samplePlacement({ id: 'pl-2', hostId: 'host-2' })), (err) => isDroverError(err, 'ALREADY_EXISTS'));
+    await store.transaction(async (tx) => {
+      assert.equal(await tx.placements.close('vm-1', T1), true);
+      await tx.placements.insert(samplePlacement({ id: 'pl-2', hostId: 'host-2', hostName: 'beta', startedAt: T1, reason: 'user', detail: { from: 'alpha' } }));
+    });
+    assert.deepEqual((await store.placements.listByVm('vm-1')).map((p) => [p.id, p.endedAt]), [['pl-2', null], ['pl-1', T1]]);
+    assert.equal((await store.placements.current('vm-1'))?.hostName, 'beta');
+    assert.equal((await store.placements.at('vm-1', '2025-01-01T00:30:00.000Z'))?.hostName, 'alpha');
+    assert.equal((await store.placements.at('vm-1', T1))?.hostName, 'beta');
+    assert.equal(await store.placements.at('vm-1', '2024-12-31T00:00:00.000Z'), undefined);
+    assert.equal(await store.placements.close('vm-2', T1), false);
+    assert.deepEqual(await store.placements.listByVm('vm-2'), []);
   });
 
   withStore('misusing the store inside a transaction fails loudly', async (store) => {

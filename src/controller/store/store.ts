@@ -11,6 +11,7 @@ import type {
   NewEventRecord,
   OperationRecord,
   OperationState,
+  PlacementRecord,
   Timestamp,
   TokenRecord,
   VmRecord,
@@ -101,6 +102,19 @@ export interface JoinTokenRepository {
   deleteExpired(before: Timestamp): Promise<number>;
 }
 
+/** Where each VM has been: one row per stay on a host, the open one last. */
+export interface PlacementRepository {
+  insert(record: PlacementRecord): Promise<void>;
+  /** The VM's placements, newest first. */
+  listByVm(vmId: string): Promise<PlacementRecord[]>;
+  /** The VM's open placement (endedAt null), if any. */
+  current(vmId: string): Promise<PlacementRecord | undefined>;
+  /** The placement covering `time` (started at or before it, ended after it or still open). */
+  at(vmId: string, time: Timestamp): Promise<PlacementRecord | undefined>;
+  /** Sets endedAt on the VM's open placement; returns false when it had none. */
+  close(vmId: string, endedAt: Timestamp): Promise<boolean>;
+}
+
 /** Everything a service may read or write; both the store and a transaction handle are one. */
 export interface Repositories {
   readonly hosts: HostRepository;
@@ -110,6 +124,7 @@ export interface Repositories {
   readonly events: EventRepository;
   readonly tokens: TokenRepository;
   readonly joinTokens: JoinTokenRepository;
+  readonly placements: PlacementRepository;
 }
 
 /** The handle a transaction body works through. It is dead once the transaction ends. */

@@ -25,15 +25,17 @@ const value = fc.oneof(odd, fc.integer(), fc.double(), fc.boolean(), fc.constant
 const createBody = fc.oneof(
   fc.jsonValue(),
   fc.record(
-    { name: value, image: value, cpus: value, memoryMiB: value, diskGiB: value, devices: value, clone: value, host: value, start: value, portForwards: value, cpuPinning: value },
+    { name: value, image: value, cpus: value, memoryMiB: value, diskGiB: value, devices: value, clone: value, host: value, start: value, portForwards: value, cpuPinning: value, pool: value },
     { requiredKeys: [] },
   ),
+  // Well-formed moves that cannot happen: the only host is the VM's own, or unknown.
+  fc.record({ to: fc.constantFrom('simulated-host-1', 'nowhere'), storage: fc.constantFrom('shared', 'copy'), downtimeLimitMs: fc.integer({ min: -1, max: 70_000 }) }, { requiredKeys: ['to'] }),
   // Well-formed, but no host can take it (the only host has no room) or the name is taken.
   fc.record({ name: fc.constantFrom('web', 'fresh-vm'), image: fc.constant('tiny'), memoryMiB: fc.constantFrom(256, 1024 * 1024) }),
   fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.jsonValue()).map(([k, v]) => ({ name: 'fresh-vm', image: 'tiny', [k]: v })),
 );
 const segment = fc.oneof(odd.map(encodeURIComponent), fc.constantFrom('%', '%zz', '%00', 'x'.repeat(150), 'web', 'nope'));
-const action = fc.constantFrom('start', 'stop', 'kill', 'reboot', 'pause', 'resume', 'exec', 'clone', 'snapshots', 'wait-ready');
+const action = fc.constantFrom('start', 'stop', 'kill', 'reboot', 'pause', 'resume', 'exec', 'clone', 'snapshots', 'wait-ready', 'migrate');
 
 test('generated bad requests to the VM routes: never a 5xx, never a change when rejected', { timeout: 300_000 }, async (t) => {
   const controller = await testController();

@@ -15,6 +15,9 @@ import {
   DeleteQuery,
   ExecBody,
   ExecResultSchema,
+  MigrateVmBody,
+  PlacementHistorySchema,
+  PlacementSchema,
   SnapshotListSchema,
   SnapshotOperationSchema,
   SnapshotParams,
@@ -24,8 +27,9 @@ import {
   VmOperationSchema,
   VmSchema,
   WaitReadyBody,
+  WhereQuery,
 } from './schema.js';
-import { vmWire } from './wire.js';
+import { placementWire, vmWire } from './wire.js';
 
 const ACTIONS = ['start', 'kill', 'reboot', 'pause', 'resume'] as const;
 
@@ -85,6 +89,21 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
   app.post('/vms/:name/clone', {
     schema: { operationId: 'cloneVm', summary: 'Clone a stopped VM (linked or full)', tags, params: VmNameParams, body: CloneBody, response: { 202: VmOperationSchema, ...errorResponses } },
     handler: async (request, reply) => accepted(reply, await vms.clone(request.params.name, request.body.name, request.body.mode ?? 'full', actorOf(request))),
+  });
+
+  app.post('/vms/:name/migrate', {
+    schema: { operationId: 'migrateVm', summary: 'Live-migrate a running VM to another host (202: follow the operation)', tags, params: VmNameParams, body: MigrateVmBody, response: { 202: VmOperationSchema, ...errorResponses } },
+    handler: async (request, reply) => accepted(reply, await vms.migrate(request.params.name, request.body, actorOf(request))),
+  });
+
+  app.get('/vms/:name/history', {
+    schema: { operationId: 'getVmHistory', summary: 'The hosts a VM has been on, newest first', tags, params: VmNameParams, response: { 200: PlacementHistorySchema, ...errorResponses } },
+    handler: async (request) => ({ placements: (await vms.history(request.params.name)).map(placementWire) }),
+  });
+
+  app.get('/vms/:name/where', {
+    schema: { operationId: 'getVmPlacementAt', summary: 'The host a VM was on at a time (default now)', tags, params: VmNameParams, querystring: WhereQuery, response: { 200: PlacementSchema, ...errorResponses } },
+    handler: async (request) => placementWire(await vms.where(request.params.name, request.query.at ? new Date(request.query.at).toISOString() : undefined)),
   });
 
   app.get('/vms/:name/snapshots', {

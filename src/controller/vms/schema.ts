@@ -37,6 +37,7 @@ export const CreateVmBody = Type.Object(
     diskIops: Type.Optional(Type.Integer({ minimum: 10, description: 'Root disk IOPS cap.' })),
     cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400, description: 'Host CPU cap, 100 = one core.' })),
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
+    pool: Type.Optional(StringEnum(['local', 'shared'] as const, { description: 'Where the disks live: the host\'s own directory (default) or shared storage every host reaches.' })),
   },
   { additionalProperties: false },
 );
@@ -116,3 +117,38 @@ export const SnapshotSchema = Type.Object(
 export const SnapshotListSchema = Type.Object({ snapshots: Type.Array(SnapshotSchema) }, { additionalProperties: false });
 export const CreateSnapshotBody = Type.Object({ name: NameSchema }, { additionalProperties: false });
 export const SnapshotOperationSchema = Type.Object({ operation: OperationSchema }, { additionalProperties: false });
+
+/** Body of POST /api/v1/vms/:name/migrate. */
+export const MigrateVmBody = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 63, description: 'The host to move the VM to.' }),
+    storage: Type.Optional(StringEnum(['shared', 'copy'] as const, { description: 'Default: shared for a VM in the shared pool, else copy.' })),
+    downtimeLimitMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000, description: 'Longest pause allowed at switchover.' })),
+    bandwidthMbps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Cap for the copy, megabits per second.' })),
+  },
+  { additionalProperties: false },
+);
+export type MigrateVmBody = Static<typeof MigrateVmBody>;
+
+/** One stay of a VM on a host. */
+export const PlacementSchema = Type.Object(
+  {
+    id: Type.String(),
+    vm: Type.String(),
+    host: Type.String(),
+    hostId: Type.String(),
+    startedAt: TimestampSchema,
+    endedAt: Nullable(TimestampSchema),
+    reason: StringEnum(['user', 'scheduler', 'balancer', 'maintenance', 'ha'] as const),
+    actor: Type.String(),
+    operationId: Nullable(Type.String()),
+    detail: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
+export type PlacementWire = Static<typeof PlacementSchema>;
+
+/** Answer of GET /api/v1/vms/:name/history: newest first. */
+export const PlacementHistorySchema = Type.Object({ placements: Type.Array(PlacementSchema) }, { additionalProperties: false });
+/** Query of GET /api/v1/vms/:name/where: the time to ask about, default now. */
+export const WhereQuery = Type.Object({ at: Type.Optional(TimestampSchema) }, { additionalProperties: false });

@@ -7,9 +7,11 @@ import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
 import type { AgentClient } from '../hosts/agent-client.js';
 import type { OperationRunner } from '../operations/runner.js';
-import type { HostRecord, JsonValue, OperationRecord, VmRecord, VmState } from '../store/records.js';
+import { now, type HostRecord, type JsonValue, type OperationRecord, type PlacementRecord, type VmRecord, type VmState } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import type { CreateVmBody } from './schema.js';
+import { startMigration } from './migrate.js';
+import { recordPlacement } from './placements.js';
+import type { CreateVmBody, MigrateVmBody } from './schema.js';
 
 const MiB = 1024 * 1024;
 const LIVE: readonly VmState[] = ['running', 'paused', 'starting', 'stopping'];
@@ -47,7 +49,7 @@ export class VmService {
       hostId: host.id,
       state: 'creating',
       desiredState: body.start ? 'running' : 'stopped',
-      spec: { cpus: body.cpus ?? 1, memoryBytes: memoryMiB * MiB, imageId: body.image ?? null, devices: body.devices ?? 'virtio' },
+      spec: { cpus: body.cpus ?? 1, memoryBytes: memoryMiB * MiB, imageId: body.image ?? null, devices: body.devices ?? 'virtio', ...(body.pool ? { pool: body.pool } : {}) },
       disks: [],
       nics: [],
       snapshots: [],
@@ -67,7 +69,10 @@ export class VmService {
         work: async (ctx) => {
           const agent = await this.hosts.client(host.id);
           await ctx.progress(0.1, `creating disks on ${host.name}`);
-          ctx.onUndo('record the VM', async () => void (await this.store.vms.delete(vm.id)));
+          ctx.onUndo('record the VM', async () => {
+            await this.store.vms.delete(vm.id);
+            await this.store.placements.close(vm.id, new Date().toISOString());
+          });
           const created = await agent.createVm({
             name: vm.name,
             ...(body.image ? { image: body.image } : {}),
@@ -82,6 +87,7 @@ export class VmService {
               : {}),
             ...(body.cpuLimitPercent ? { cpuLimitPercent: body.cpuLimitPercent } : {}),
             ...(body.cpuPinning ? { cpuPinning: body.cpuPinning } : {}),
+            ...(body.pool ? { pool: body.pool } : {}),
           });
           ctx.onUndo('define the VM on its host', () => agent.deleteVm(vm.name, true));
           await this.sync(vm.id, created);
@@ -93,6 +99,7 @@ export class VmService {
           return { vm: vm.name, host: host.name };
         },
       });
+      await recordPlacement(tx, vm, host, { reason: body.host ? 'user' : 'scheduler', actor, operationId: operation.id }, now);
       return { operation, vm };
     });
   }
@@ -143,9 +150,32 @@ export class VmService {
           throw err;
         }
       }
-      await this.store.vms.delete(vm.id);
+      await this.store.transaction(async (tx) => {
+        await tx.vms.delete(vm.id);
+        await tx.placements.close(vm.id, new Date().toISOString());
+      });
       return { vm: vm.name };
     });
+  }
+
+  /** Live-migrates a running VM to host `body.to` as a `migrate` operation; see migrate.ts. */
+  async migrate(name: string, body: MigrateVmBody, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    const vm = await this.get(name);
+    const operation = await startMigration({ store: this.store, events: this.events, operations: this.operations, hosts: this.hosts }, vm, body, actor);
+    return { operation, vm };
+  }
+
+  /** Where the VM has been, newest first. */
+  async history(name: string): Promise<PlacementRecord[]> {
+    return this.store.placements.listByVm((await this.get(name)).id);
+  }
+
+  /** The placement covering `at` (default now); PLACEMENT_NOT_FOUND when the VM was on no host then. */
+  async where(name: string, at: string = now()): Promise<PlacementRecord> {
+    const vm = await this.get(name);
+    const found = await this.store.placements.at(vm.id, at);
+    if (!found) throw new DroverError('PLACEMENT_NOT_FOUND', `${name} at ${at}`);
+    return found;
   }
 
   async exec(name: string, body: { command: string; args?: string[]; input?: string; timeoutMs?: number }, actor: Actor) {

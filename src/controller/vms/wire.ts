@@ -1,5 +1,5 @@
-import type { VmRecord } from '../store/records.js';
-import type { VmWire } from './schema.js';
+import type { PlacementRecord, VmRecord } from '../store/records.js';
+import type { PlacementWire, VmWire } from './schema.js';
 
 const MiB = 1024 * 1024;
 
@@ -24,4 +24,9 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
   };
+}
+
+/** The wire form of a placement row. */
+export function placementWire(p: PlacementRecord): PlacementWire {
+  return { id: p.id, vm: p.vmName, host: p.hostName, hostId: p.hostId, startedAt: p.startedAt, endedAt: p.endedAt, reason: p.reason, actor: p.actor, operationId: p.operationId, detail: p.detail };
 }

@@ -6,6 +6,7 @@ import type {
   JoinTokenRecord,
   NewEventRecord,
   OperationRecord,
+  PlacementRecord,
   TokenRecord,
   VmRecord,
 } from '../records.js';
@@ -17,6 +18,7 @@ import type {
   OperationFilter,
   OperationRepository,
   Patch,
+  PlacementRepository,
   TokenRepository,
   VmRepository,
 } from '../store.js';
@@ -124,6 +126,20 @@ const JOIN_TOKEN_COLUMNS: ColumnMap<JoinTokenRecord> = {
   expiresAt: ['expires_at', 'text'],
   usedAt: ['used_at', 'text'],
   usedByHostId: ['used_by_host_id', 'text'],
+};
+
+const PLACEMENT_COLUMNS: ColumnMap<PlacementRecord> = {
+  id: ['id', 'text'],
+  vmId: ['vm_id', 'text'],
+  vmName: ['vm_name', 'text'],
+  hostId: ['host_id', 'text'],
+  hostName: ['host_name', 'text'],
+  startedAt: ['started_at', 'text'],
+  endedAt: ['ended_at', 'text'],
+  reason: ['reason', 'text'],
+  actor: ['actor', 'text'],
+  operationId: ['operation_id', 'text'],
+  detail: ['detail', 'json'],
 };
 
 /** Hosts, images and VMs: named records with the same five operations. */
@@ -298,6 +314,34 @@ export class SqliteJoinTokenRepository implements Synchronous<JoinTokenRepositor
   }
 }
 
+/** Placement history; the open row per VM is unique, so `close` touches at most one. */
+export class SqlitePlacementRepository implements Synchronous<PlacementRepository> {
+  private readonly rows: SqliteTable<PlacementRecord>;
+  private readonly closeStatement;
+
+  constructor(db: SqliteDatabase) {
+    this.rows = new SqliteTable(db, 'placements', PLACEMENT_COLUMNS, 'NOT_FOUND');
+    this.closeStatement = db.prepare('UPDATE placements SET ended_at = @endedAt WHERE vm_id = @vmId AND ended_at IS NULL');
+  }
+
+  insert(record: PlacementRecord): void {
+    this.rows.insert(record);
+  }
+  listByVm(vmId: string): PlacementRecord[] {
+    return this.rows.select('vm_id = @vmId', { vmId }, 'ORDER BY started_at DESC, rowid DESC');
+  }
+  current(vmId: string): PlacementRecord | undefined {
+    return this.rows.selectOne('vm_id = @vmId AND ended_at IS NULL', { vmId });
+  }
+  at(vmId: string, time: string): PlacementRecord | undefined {
+    const where = 'vm_id = @vmId AND started_at <= @time AND (ended_at IS NULL OR ended_at > @time)';
+    return this.rows.select(where, { vmId, time }, 'ORDER BY started_at DESC, rowid DESC LIMIT 1')[0];
+  }
+  close(vmId: string, endedAt: string): boolean {
+    return this.closeStatement.run({ vmId, endedAt }).changes > 0;
+  }
+}
+
 /** One instance of every repository over the same connection. */
 export function sqliteRepositories(db: SqliteDatabase) {
   return {
@@ -308,5 +352,6 @@ export function sqliteRepositories(db: SqliteDatabase) {
     events: new SqliteEventRepository(db),
     tokens: new SqliteTokenRepository(db),
     joinTokens: new SqliteJoinTokenRepository(db),
+    placements: new SqlitePlacementRepository(db),
   };
 }

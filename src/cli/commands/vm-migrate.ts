@@ -1,0 +1,72 @@
+import { Option, type Command } from 'commander';
+import type { MigrateVmBody, PlacementWire } from '../../controller/vms/schema.js';
+import { apiPath, withQuery } from '../client.js';
+import { followOperation, printStarted } from '../operations.js';
+import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
+import { formatBytes, printJson, printTable } from '../output.js';
+import { integerIn, parseTime } from '../parse.js';
+import type { VmOperationResponse } from './vm.js';
+
+interface MigrateOptions extends OutputOptions {
+  to: string;
+  storage?: 'shared' | 'copy';
+  downtimeLimit?: number;
+  bandwidth?: number;
+  wait: boolean;
+}
+
+/** What a finished `migrate` operation reports. */
+interface MigrationOutcome {
+  from: string;
+  to: string;
+  totalTimeMs: number;
+  downtimeMs: number;
+  setupTimeMs: number;
+  bytes: number;
+}
+
+/** `drover vm migrate VM --to HOST`, `drover vm history VM` and `drover vm where VM --at TIME`. */
+export function registerVmMigrateCommands(vm: Command): void {
+  const migrate = vm
+    .command('migrate')
+    .description('Live-migrate a running VM to another host; prints the measured downtime and total time')
+    .argument('<vm>', 'VM name')
+    .requiredOption('--to <host>', 'the host to move the VM to')
+    .addOption(new Option('--storage <mode>', 'shared: both hosts open the same disks; copy: mirror them (default: by the VM\'s pool)').choices(['shared', 'copy']))
+    .option('--downtime-limit <ms>', 'longest pause allowed at switchover, in milliseconds', integerIn(1, 60_000))
+    .option('--bandwidth <Mbps>', 'cap for the copy, in megabits per second', integerIn(1, 1_000_000));
+  withOutput(withNoWait(migrate)).action(async (name: string, opts: MigrateOptions) => {
+    const client = apiClient();
+    const body: MigrateVmBody = {
+      to: opts.to,
+      ...(opts.storage ? { storage: opts.storage } : {}),
+      ...(opts.downtimeLimit !== undefined ? { downtimeLimitMs: opts.downtimeLimit } : {}),
+      ...(opts.bandwidth !== undefined ? { bandwidthMbps: opts.bandwidth } : {}),
+    };
+    const response = await client.request<VmOperationResponse>('POST', apiPath('vms', name, 'migrate'), body);
+    if (!opts.wait) return printStarted(response.operation, response, opts.output);
+    const done = await followOperation(client, response.operation);
+    // A succeeded migrate operation's result is a MigrationOutcome (see controller/vms/migrate.ts).
+    const outcome = done.result as unknown as MigrationOutcome;
+    if (opts.output === 'json') return printJson({ vm: name, ...outcome });
+    process.stdout.write(
+      `migrated vm ${name} from ${outcome.from} to ${outcome.to}: downtime ${outcome.downtimeMs} ms, total ${outcome.totalTimeMs} ms, ${formatBytes(outcome.bytes)} sent\n`,
+    );
+  });
+
+  withOutput(vm.command('history').description('The hosts a VM has been on, newest first').argument('<vm>', 'VM name')).action(async (name: string, opts: OutputOptions) => {
+    const { placements } = await apiClient().request<{ placements: PlacementWire[] }>('GET', apiPath('vms', name, 'history'));
+    printTable(placements, { host: (p) => p.host, since: (p) => p.startedAt, until: (p) => p.endedAt, reason: (p) => p.reason, actor: (p) => p.actor }, opts.output);
+  });
+
+  const where = vm
+    .command('where')
+    .description('The host a VM was on at a time')
+    .argument('<vm>', 'VM name')
+    .option('--at <time>', 'now, ISO 8601, or a duration ago like 10m, 2h, 1d (default: now)', (v) => (v === 'now' ? new Date().toISOString() : parseTime(v)));
+  withOutput(where).action(async (name: string, opts: OutputOptions & { at?: string }) => {
+    const placement = await apiClient().request<PlacementWire>('GET', withQuery(apiPath('vms', name, 'where'), { at: opts.at }));
+    if (opts.output === 'json') printJson(placement);
+    else process.stdout.write(`${placement.host}\n`);
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * Live migration driven by the controller: checks the move up front, asks the source agent to
+ * migrate to the destination agent, follows its progress, and records the move once it is done.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { DroverError, ERRORS, type ErrorCode } from '../../shared/errors.js';
+import type { MigrationView } from '../../migration/schemas.js';
+import type { Actor } from '../actor.js';
+import type { EventLog } from '../events/event-log.js';
+import type { HostService } from '../hosts/service.js';
+import type { OperationRunner } from '../operations/runner.js';
+import type { OperationContext } from '../operations/work.js';
+import type { HostRecord, JsonValue, OperationRecord, VmRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { recordPlacement } from './placements.js';
+import type { MigrateVmBody } from './schema.js';
+
+const POLL_MS = 250;
+/** Consecutive failed progress polls tolerated before the source agent counts as lost. */
+const POLL_FAILURES_ALLOWED = 20;
+const FINISHED = new Set(['completed', 'failed', 'cancelled', 'unresolved']);
+const MiB = 1024 * 1024;
+
+/** What the migrate operation needs from the controller. */
+export interface MigrationDeps {
+  store: Store;
+  events: EventLog;
+  operations: OperationRunner;
+  hosts: HostService;
+}
+
+/** Refuses a move that cannot work (coded errors), else starts the `migrate` operation and returns it. */
+export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: MigrateVmBody, actor: Actor): Promise<OperationRecord> {
+  if (vm.state !== 'running' && vm.state !== 'paused') throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}; live migration moves a running VM`);
+  if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
+  const from = await deps.store.hosts.get(vm.hostId);
+  if (!from) throw new DroverError('NOT_FOUND', `host ${vm.hostId} of ${vm.name}`);
+  const to = await deps.hosts.get(body.to);
+  if (to.id === from.id) throw new DroverError('MIGRATION_SAME_HOST', `${vm.name} is on ${to.name}`);
+  if (to.state !== 'ready' || to.health !== 'healthy') throw new DroverError('MIGRATION_TARGET_NOT_READY', `host ${to.name} is ${to.state} and ${to.health}`);
+  if (!to.credential) throw new DroverError('HOST_UNREACHABLE', `host ${to.name} has no agent credential`);
+  const storage = body.storage ?? (vm.spec.pool === 'shared' ? 'shared' : 'copy');
+  return deps.operations.start({
+    kind: 'migrate',
+    target: { type: 'vm', id: vm.id, name: vm.name },
+    actor,
+    hostId: from.id,
+    busyError: 'VM_BUSY',
+    work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor }),
+  });
+}
+
+interface Move {
+  vm: VmRecord;
+  from: HostRecord;
+  to: HostRecord;
+  storage: 'shared' | 'copy';
+  body: MigrateVmBody;
+  actor: Actor;
+}
+
+async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
+  const { vm, from, to, storage, body } = move;
+  const source = await deps.hosts.client(from.id);
+  await ctx.progress(0.01, `asking ${from.name} to migrate ${vm.name} to ${to.name} (${storage} storage)`);
+  const started = await source.migrate(vm.name, {
+    // startMigration refused a target without a credential.
+    destination: { agentUrl: to.address, token: to.credential as string },
+    storage,
+    ...(body.downtimeLimitMs !== undefined ? { downtimeLimitMs: body.downtimeLimitMs } : {}),
+    ...(body.bandwidthMbps !== undefined ? { bandwidthMbps: body.bandwidthMbps } : {}),
+  });
+  // The agent rolls back on cancel; past switchover it refuses and the move completes, which is then recorded.
+  const cancel = (): void => void source.cancelMigration(started.id).catch(() => undefined);
+  ctx.signal.addEventListener('abort', cancel, { once: true });
+  let view = started;
+  try {
+    let failures = 0;
+    while (!FINISHED.has(view.state)) {
+      await delay(POLL_MS);
+      try {
+        view = await source.migration(started.id);
+        failures = 0;
+      } catch (err) {
+        if (++failures > POLL_FAILURES_ALLOWED) throw err;
+        continue;
+      }
+      await ctx.progress(fraction(view), describeProgress(view));
+    }
+  } finally {
+    ctx.signal.removeEventListener('abort', cancel);
+  }
+  if (view.state !== 'completed' || !view.result) throw agentError(view);
+  const result = view.result;
+  // The move has happened: a failed look at the destination must not stop it being recorded (the heartbeat fills the runtime in).
+  const arrived = await (await deps.hosts.client(to.id)).getVm(vm.name).catch(() => undefined);
+  const detail = { from: from.name, to: to.name, totalTimeMs: result.totalTimeMs, downtimeMs: result.downtimeMs, storage };
+  await deps.store.transaction(async (tx) => {
+    await tx.vms.update(vm.id, {
+      hostId: to.id,
+      ...(arrived
+        ? {
+            state: arrived.state,
+            runtime: {
+              hostVmId: arrived.id,
+              guestReady: arrived.guestReady,
+              ...(arrived.pid ? { pid: arrived.pid } : {}),
+              ...(arrived.startedAt ? { startedAt: arrived.startedAt } : {}),
+            },
+          }
+        : { runtime: {} }),
+    });
+    await recordPlacement(tx, vm, to, { reason: 'user', actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage } });
+    await deps.events.record({ actor: move.actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.migrate', hostId: to.id, result: 'success', detail }, tx);
+  });
+  return {
+    from: from.name,
+    to: to.name,
+    totalTimeMs: result.totalTimeMs,
+    downtimeMs: result.downtimeMs,
+    setupTimeMs: result.setupTimeMs,
+    bytes: result.ramTransferredBytes + view.progress.disks.reduce((sum, d) => sum + d.copiedBytes, 0),
+  };
+}
+
+/** The agent's coded error for a migration that did not complete; a code the table lacks becomes MIGRATION_FAILED. */
+function agentError(view: MigrationView): DroverError {
+  const code = view.error?.code;
+  const detail = view.error?.detail ?? view.error?.message ?? `the migration ended ${view.state}`;
+  if (code && code in ERRORS) return new DroverError(code as ErrorCode, detail);
+  return new DroverError(view.state === 'unresolved' ? 'MIGRATION_UNRESOLVED' : view.state === 'cancelled' ? 'MIGRATION_CANCELLED' : 'MIGRATION_FAILED', detail);
+}
+
+/** Progress 0..1: disk copy first (when copying), then RAM sent over what is left to send. */
+function fraction(view: MigrationView): number {
+  const p = view.progress;
+  const diskTotal = p.disks.reduce((sum, d) => sum + d.totalBytes, 0);
+  const diskDone = diskTotal > 0 ? p.disks.reduce((sum, d) => sum + d.copiedBytes, 0) / diskTotal : 1;
+  const ramSeen = p.ramTransferredBytes + p.ramRemainingBytes;
+  const ramDone = ramSeen > 0 ? p.ramTransferredBytes / ramSeen : 0;
+  if (view.state === 'switching-over') return 0.97;
+  return diskTotal > 0 ? 0.05 + 0.45 * diskDone + 0.45 * ramDone : 0.05 + 0.9 * ramDone;
+}
+
+/** One line for the operation: state, pass, RAM sent and left, dirty rate, speed. */
+function describeProgress(view: MigrationView): string {
+  const p = view.progress;
+  const mib = (bytes: number): string => `${Math.round(bytes / MiB)} MiB`;
+  const disks = p.disks.length > 0 ? `, disks ${mib(p.disks.reduce((s, d) => s + d.copiedBytes, 0))}/${mib(p.disks.reduce((s, d) => s + d.totalBytes, 0))}` : '';
+  return `${view.state}: pass ${p.pass}, ${mib(p.ramTransferredBytes)} sent, ${mib(p.ramRemainingBytes)} left, dirtying ${p.dirtyPagesRate} pages/s, ${Math.round(p.mbps)} Mbit/s${disks}`;
+}
