@@ -22,6 +22,7 @@ const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchma
   { name: 'cli', load: () => import('./cli.js') },
   { name: 'scheduler', load: () => import('./scheduler.js') },
   { name: 'web', load: () => import('./web.js') },
+  { name: 'migration', load: () => import('./migration.js') },
 ];
 
 const log = (message: string): void => {

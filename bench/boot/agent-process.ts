@@ -17,9 +17,9 @@ export class AgentProcess {
     private readonly output: string[],
   ) {}
 
-  /** Starts `drover agent --data-dir DIR --listen 127.0.0.1:0` from the repository and waits until it listens. */
-  static async start(repoRoot: string, dataDir: string): Promise<AgentProcess> {
-    const args = ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'agent', '--data-dir', dataDir, '--listen', '127.0.0.1:0'];
+  /** Starts `drover agent --data-dir DIR --listen 127.0.0.1:0 [extraArgs]` from the repository and waits until it listens. */
+  static async start(repoRoot: string, dataDir: string, extraArgs: string[] = []): Promise<AgentProcess> {
+    const args = ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'agent', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs];
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const collect = (chunk: Buffer): void => {
@@ -66,6 +66,11 @@ export class AgentProcess {
   /** Asks the agent to stop (SIGTERM), SIGKILL after 10 s; the VMs it started keep running, so stop them first. */
   async stop(): Promise<void> {
     await stopChild(this.child, 'SIGTERM', 10_000);
+  }
+
+  /** The bearer token, e.g. to hand to another agent as a migration destination. */
+  get apiToken(): string {
+    return this.token;
   }
 
   /** The agent's pid, for interrupt cleanup. */
