@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../shared/version.js';
 import { registerAgentCommand } from './commands/agent.js';
 import { registerUpCommand } from './commands/up.js';
+import { registerBalanceCommands } from './commands/balance.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerHostJoinTokenCommand } from './commands/host-join.js';
@@ -20,6 +21,7 @@ const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
   registerImageCommands,
   registerHostCommands,
   registerHostJoinTokenCommand,
+  registerBalanceCommands,
   registerOperationCommands,
   registerEventCommands,
   registerTokenCommands,

@@ -136,6 +136,14 @@ export const ERRORS = {
     message: 'No host can take this VM now: none is ready, or none has the room. Check `drover host list`, or free some capacity.',
   },
   HOST_HAS_VMS: { status: 409, message: 'The host still has VMs. Move or delete them first.' },
+  HOST_NOT_READY: { status: 409, message: 'The host is joining or offline; only a ready host can enter maintenance. Check `drover host list`.' },
+  HOST_NOT_IN_MAINTENANCE: { status: 409, message: 'The host is not in maintenance, so there is nothing to exit.' },
+  HOST_BUSY: { status: 409, message: 'Another operation on this host is running. Wait for it or cancel it with `drover operation cancel`.' },
+  BALANCE_BUSY: { status: 409, message: 'A balancing run is already in progress. Wait for it or cancel it with `drover operation cancel`.' },
+  EVACUATION_INCOMPLETE: {
+    status: 409,
+    message: 'Some VMs cannot leave the host (the detail says which and why), so nothing was changed. Fix that, or enter maintenance with --force to leave them running there.',
+  },
   CONTROLLER_UNREACHABLE: {
     status: 503,
     message: 'The controller cannot be reached. Start it with `drover up`, or check DROVER_URL.',

@@ -3,6 +3,7 @@ import type { HostWire } from '../../controller/hosts/schema.js';
 import { apiPath } from '../client.js';
 import { apiClient, withOutput, type OutputOptions } from '../options.js';
 import { formatBytes, printJson, printObject, printTable } from '../output.js';
+import { registerHostMaintenanceCommands } from './host-maintenance.js';
 
 /** "used/total" for one resource. */
 function share(used: number, total: number, format: (n: number) => string = String): string {
@@ -19,7 +20,7 @@ export function ago(iso: string | null, now: number = Date.now()): string {
   return `${Math.round(seconds / 86_400)}d ago`;
 }
 
-/** `drover host list|show|remove`. */
+/** `drover host list|show|remove|maintenance`. */
 export function registerHostCommands(program: Command): void {
   const host = program.command('host').description('Hosts: the machines whose agents run the VMs');
 
@@ -70,4 +71,6 @@ export function registerHostCommands(program: Command): void {
     if (opts.output === 'json') return printJson({ removed: name });
     process.stdout.write(`removed host ${name}\n`);
   });
+
+  registerHostMaintenanceCommands(host);
 }

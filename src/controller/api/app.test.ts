@@ -36,6 +36,7 @@ test('no token, a wrong token, a malformed header and a revoked token are 401 on
     'startVm', 'stopVm', 'killVm', 'rebootVm', 'pauseVm', 'resumeVm', 'deleteVm', 'execInVm', 'cloneVm',
     'listSnapshots', 'createSnapshot', 'revertSnapshot', 'deleteSnapshot', 'getConsoleLog', 'attachConsole', 'waitVmReady',
     'createJoinToken', 'joinHost', 'migrateVm', 'getVmHistory', 'getVmPlacementAt',
+    'enterHostMaintenance', 'exitHostMaintenance', 'balanceCluster', 'getBalanceSchedule', 'setBalanceSchedule',
   ]) {
     assert.ok(ids.includes(id), `${id} is documented`);
   }

@@ -10,6 +10,7 @@ import { hostRoutes } from '../hosts/routes.js';
 import { imageRoutes } from '../images/routes.js';
 import { vmRoutes } from '../vms/routes.js';
 import { vmMetricsRoutes } from '../metrics/history-routes.js';
+import { clusterRoutes } from '../cluster/routes.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -21,4 +22,5 @@ export const DOMAINS: readonly { name: string; routes: DomainRoutes }[] = [
   { name: 'images', routes: imageRoutes },
   { name: 'vms', routes: vmRoutes },
   { name: 'vm-metrics', routes: vmMetricsRoutes },
+  { name: 'cluster', routes: clusterRoutes },
 ];

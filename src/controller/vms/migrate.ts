@@ -10,7 +10,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
 import type { OperationRunner } from '../operations/runner.js';
 import type { OperationContext } from '../operations/work.js';
-import type { HostRecord, JsonValue, OperationRecord, VmRecord } from '../store/records.js';
+import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { recordPlacement } from './placements.js';
 import type { MigrateVmBody } from './schema.js';
@@ -29,8 +29,8 @@ export interface MigrationDeps {
   hosts: HostService;
 }
 
-/** Refuses a move that cannot work (coded errors), else starts the `migrate` operation and returns it. */
-export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: MigrateVmBody, actor: Actor): Promise<OperationRecord> {
+/** Refuses a move that cannot work (coded errors), else starts the `migrate` operation; `reason` goes into the placement history. */
+export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: MigrateVmBody, actor: Actor, reason: PlacementReason = 'user'): Promise<OperationRecord> {
   if (vm.state !== 'running' && vm.state !== 'paused') throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}; live migration moves a running VM`);
   if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
   const from = await deps.store.hosts.get(vm.hostId);
@@ -46,7 +46,7 @@ export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: Mi
     actor,
     hostId: from.id,
     busyError: 'VM_BUSY',
-    work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor }),
+    work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor, reason }),
   });
 }
 
@@ -57,6 +57,7 @@ interface Move {
   storage: 'shared' | 'copy';
   body: MigrateVmBody;
   actor: Actor;
+  reason: PlacementReason;
 }
 
 async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
@@ -110,7 +111,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
           }
         : { runtime: {} }),
     });
-    await recordPlacement(tx, vm, to, { reason: 'user', actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage } });
+    await recordPlacement(tx, vm, to, { reason: move.reason, actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage } });
     await deps.events.record({ actor: move.actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.migrate', hostId: to.id, result: 'success', detail }, tx);
   });
   return {

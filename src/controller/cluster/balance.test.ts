@@ -1,0 +1,90 @@
+/** Balancing over the API, in process: hosts and VMs are store records only (no agents answer). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testController, type TestController } from '../api/testing.js';
+import { sampleHost, samplePlacement, sampleVm } from '../store/fixtures.js';
+import { BalanceScheduler } from './balance.js';
+
+const GiB = 2 ** 30;
+
+/** alpha runs four equal VMs on shared storage; beta runs none. */
+async function lopsided(t: { after: (fn: () => Promise<void>) => void }): Promise<TestController> {
+  const controller = await testController();
+  t.after(() => controller.close());
+  const { store } = controller;
+  await store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha' }));
+  await store.hosts.insert(sampleHost({ id: 'h-beta', name: 'beta', address: '10.0.0.2:7070' }));
+  for (const n of [1, 2, 3, 4]) {
+    await store.vms.insert(sampleVm({ id: `vm-${n}`, name: `vm${n}`, hostId: 'h-alpha', state: 'running', desiredState: 'running', spec: { cpus: 2, memoryBytes: 2 * GiB, imageId: null, pool: 'shared' } }));
+  }
+  return controller;
+}
+
+interface Run {
+  plan: { imbalanceBefore: number; imbalanceAfter: number; moves: { vm: string; from: string; to: string; reason: string; costBytes: number }[] };
+  operation: { id: string; kind: string } | null;
+}
+
+const balance = (c: TestController, payload: object) => c.app.inject({ method: 'POST', url: '/api/v1/balance', headers: c.auth, payload });
+
+test('a dry run plans moves from the loaded host to the empty one and changes nothing', async (t) => {
+  const controller = await lopsided(t);
+  const res = await balance(controller, { dryRun: true, threshold: 0.05 });
+  assert.equal(res.statusCode, 200, res.body);
+  const { plan, operation } = res.json<Run>();
+  assert.equal(operation, null);
+  assert.equal(plan.moves.length, 2);
+  assert.ok(plan.moves.every((m) => m.from === 'alpha' && m.to === 'beta' && m.costBytes === 2 * GiB));
+  assert.ok(plan.imbalanceAfter < plan.imbalanceBefore);
+  assert.equal((await controller.store.operations.list({ limit: 10 })).length, 0);
+});
+
+test('a VM moved recently is not moved again, so nothing ping-pongs', async (t) => {
+  const controller = await lopsided(t);
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+  // vm1 came to alpha from beta five minutes ago.
+  await controller.store.placements.insert(samplePlacement({ id: 'p-old', vmId: 'vm-1', vmName: 'vm1', hostId: 'h-beta', hostName: 'beta', startedAt: minutesAgo(60), endedAt: minutesAgo(5) }));
+  await controller.store.placements.insert(samplePlacement({ id: 'p-new', vmId: 'vm-1', vmName: 'vm1', hostId: 'h-alpha', hostName: 'alpha', startedAt: minutesAgo(5), reason: 'balancer' }));
+  const { plan } = (await balance(controller, { dryRun: true, threshold: 0.05 })).json<Run>();
+  assert.equal(plan.moves.length, 2);
+  assert.ok(!plan.moves.some((m) => m.vm === 'vm1'), JSON.stringify(plan.moves));
+});
+
+test('a run is a balance operation; moves that cannot start are reported and the VMs stay put', async (t) => {
+  const controller = await lopsided(t);
+  const res = await balance(controller, { threshold: 0.05 });
+  assert.equal(res.statusCode, 202, res.body);
+  const { operation } = res.json<Run>();
+  assert.equal(operation?.kind, 'balance');
+  const op = await controller.services.operations.wait(operation?.id ?? '', 10_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  // beta has no agent credential, so each migration is refused before it starts.
+  const result = op.result as { moved: unknown[]; failed: { vm: string }[] };
+  assert.deepEqual([result.moved.length, result.failed.length], [0, 2]);
+  assert.ok((await controller.store.vms.list()).every((vm) => vm.hostId === 'h-alpha'));
+});
+
+test('the schedule is off by default, can be enabled and retimed, and rejects a zero interval', async (t) => {
+  const controller = await lopsided(t);
+  const get = async () => (await controller.app.inject({ method: 'GET', url: '/api/v1/balance/schedule', headers: controller.auth })).json<{ enabled: boolean; intervalMinutes: number; threshold: number }>();
+  assert.equal((await get()).enabled, false);
+  const put = (payload: object) => controller.app.inject({ method: 'PUT', url: '/api/v1/balance/schedule', headers: controller.auth, payload });
+  const set = await put({ enabled: true, intervalMinutes: 15 });
+  assert.equal(set.statusCode, 200, set.body);
+  assert.deepEqual(await get(), { enabled: true, intervalMinutes: 15, threshold: 0.1 });
+  assert.equal((await put({ intervalMinutes: 0 })).statusCode, 400);
+  assert.equal((await put({ enabled: false })).json<{ enabled: boolean }>().enabled, false);
+});
+
+test('a scheduled run starts a balance operation when the plan has moves, and none when balanced', async (t) => {
+  const controller = await lopsided(t);
+  const { store, events, operations, hosts } = controller.services;
+  const scheduler = new BalanceScheduler({ store, events, operations, hosts });
+  scheduler.set({ threshold: 0.05 });
+  const started = await scheduler.runOnce();
+  assert.equal(started?.kind, 'balance');
+  assert.equal(started?.actor, 'system');
+  await operations.wait(started?.id ?? '', 10_000);
+  for (const n of [3, 4]) await store.vms.update(`vm-${n}`, { hostId: 'h-beta' });
+  assert.equal(await scheduler.runOnce(), undefined);
+});

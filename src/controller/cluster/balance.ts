@@ -1,0 +1,133 @@
+/**
+ * Load balancing through the controller: plans with the scheduler's balancer over the store as it
+ * is now (recent moves from placement history, so nothing ping-pongs), then makes the moves one at
+ * a time as ordinary `migrate` operations with reason `balancer`. A schedule runs it periodically.
+ */
+import { plan as planBalance, DEFAULT_COOL_DOWN_MS, type BalancePlan, type RecentMove } from '../../scheduler/balance.js';
+import { SYSTEM_ACTOR, type Actor } from '../actor.js';
+import type { JsonValue, OperationRecord } from '../store/records.js';
+import type { OperationContext } from '../operations/work.js';
+import { startMigration, type MigrationDeps } from '../vms/migrate.js';
+import { readClusterView } from './view.js';
+
+/** How long one VM's migration may take before the run stops waiting for it. */
+const MIGRATION_WAIT_MS = 60 * 60_000;
+
+/** The default threshold: every host within 10 points of even load. */
+export const DEFAULT_THRESHOLD = 0.1;
+
+/** When the balancer runs by itself. */
+export interface BalanceSchedule {
+  enabled: boolean;
+  intervalMinutes: number;
+  threshold: number;
+}
+
+/** Moves the store's placement history shows within the cool-down, newest stay against the one before it. */
+export async function recentMoves(deps: MigrationDeps, now: number = Date.now()): Promise<RecentMove[]> {
+  const since = new Date(now - DEFAULT_COOL_DOWN_MS).toISOString();
+  const moves: RecentMove[] = [];
+  for (const vm of await deps.store.vms.list()) {
+    const stays = await deps.store.placements.listByVm(vm.id);
+    for (let i = 0; i + 1 < stays.length; i++) {
+      const [newer, older] = [stays[i], stays[i + 1]];
+      if (!newer || !older || newer.startedAt < since) break;
+      moves.push({ vmId: vm.id, fromHostId: older.hostId, toHostId: newer.hostId, at: Date.parse(newer.startedAt) });
+    }
+  }
+  return moves;
+}
+
+/** Plans a balancing run over the store as it is now; INVALID_ARGUMENT for a bad threshold. */
+export async function balancePlan(deps: MigrationDeps, threshold: number = DEFAULT_THRESHOLD): Promise<BalancePlan> {
+  const now = Date.now();
+  return planBalance(await readClusterView(deps.store), { threshold, recentMoves: await recentMoves(deps, now), now });
+}
+
+/** Plans and starts the `balance` operation (BALANCE_BUSY while one runs); returns the plan it follows. */
+export async function startBalance(deps: MigrationDeps, threshold: number, actor: Actor): Promise<{ plan: BalancePlan; operation: OperationRecord }> {
+  const plan = await balancePlan(deps, threshold);
+  const operation = await deps.operations.start({
+    kind: 'balance',
+    target: { type: 'cluster', id: 'cluster', name: 'cluster' },
+    actor,
+    busyError: 'BALANCE_BUSY',
+    work: (ctx) => executeBalance(deps, ctx, plan, actor),
+  });
+  return { plan, operation };
+}
+
+/** Makes the planned moves in order; a VM that has left its planned source since is skipped, a failed move reported. */
+async function executeBalance(deps: MigrationDeps, ctx: OperationContext, plan: BalancePlan, actor: Actor): Promise<JsonValue> {
+  const moved: JsonValue[] = [];
+  const failed: JsonValue[] = [];
+  const skipped: string[] = [];
+  for (const [index, move] of plan.moves.entries()) {
+    ctx.throwIfCancelled();
+    await ctx.progress(index / Math.max(1, plan.moves.length), `moving ${move.vmName} from ${move.fromHostName} to ${move.toHostName} (${index + 1} of ${plan.moves.length})`);
+    const vm = await deps.store.vms.get(move.vmId);
+    if (vm?.hostId !== move.fromHostId) {
+      skipped.push(move.vmName);
+      continue;
+    }
+    try {
+      const child = await startMigration(deps, vm, { to: move.toHostName }, actor, 'balancer');
+      const cancel = (): void => void deps.operations.cancel(child.id, actor).catch(() => undefined);
+      ctx.signal.addEventListener('abort', cancel, { once: true });
+      const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(() => ctx.signal.removeEventListener('abort', cancel));
+      if (done.state === 'succeeded') moved.push({ vm: move.vmName, from: move.fromHostName, to: move.toHostName, operationId: child.id });
+      else failed.push({ vm: move.vmName, from: move.fromHostName, to: move.toHostName, operationId: child.id, error: done.error?.message ?? done.state });
+    } catch (err) {
+      failed.push({ vm: move.vmName, from: move.fromHostName, to: move.toHostName, operationId: null, error: (err as Error).message });
+    }
+  }
+  ctx.throwIfCancelled();
+  await ctx.progress(1, `${moved.length} moved, ${failed.length} failed, ${skipped.length} skipped`);
+  return { imbalanceBefore: plan.imbalanceBefore, plannedImbalanceAfter: plan.imbalanceAfter, moved, failed, skipped };
+}
+
+/** Runs the balancer on a timer while its schedule is enabled; off until set. Held in memory only. */
+export class BalanceScheduler {
+  private schedule: BalanceSchedule = { enabled: false, intervalMinutes: 60, threshold: DEFAULT_THRESHOLD };
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: MigrationDeps,
+    private readonly logger?: { warn(details: object, message: string): void },
+  ) {}
+
+  /** The schedule now in force. */
+  get(): BalanceSchedule {
+    return { ...this.schedule };
+  }
+
+  /** Replaces the given fields of the schedule and restarts the timer to match. */
+  set(change: Partial<BalanceSchedule>): BalanceSchedule {
+    this.schedule = { ...this.schedule, ...change };
+    this.stop();
+    if (this.schedule.enabled) {
+      this.timer = setInterval(() => void this.runOnce(), this.schedule.intervalMinutes * 60_000);
+      this.timer.unref();
+    }
+    return this.get();
+  }
+
+  /** Stops the timer (the schedule itself is kept). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One scheduled run: starts a balance operation when the plan has moves; a run already in progress is left alone. */
+  async runOnce(): Promise<OperationRecord | undefined> {
+    try {
+      const plan = await balancePlan(this.deps, this.schedule.threshold);
+      if (plan.moves.length === 0) return undefined;
+      return (await startBalance(this.deps, this.schedule.threshold, SYSTEM_ACTOR)).operation;
+    } catch (err) {
+      // A scheduled run must never take the controller down; the next tick tries again.
+      this.logger?.warn({ err }, 'scheduled balancing did not start');
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/** Maintenance mode over the API, in process: hosts and VMs are store records only (no agents answer). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testController, type TestController } from '../api/testing.js';
+import { sampleHost, sampleVm } from '../store/fixtures.js';
+
+const GiB = 2 ** 30;
+
+/** Hosts alpha (running web on shared storage, db on local storage) and beta (running api). */
+async function cluster(t: { after: (fn: () => Promise<void>) => void }): Promise<TestController> {
+  const controller = await testController();
+  t.after(() => controller.close());
+  const { store } = controller;
+  await store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha' }));
+  await store.hosts.insert(sampleHost({ id: 'h-beta', name: 'beta', address: '10.0.0.2:7070' }));
+  const running = { state: 'running', desiredState: 'running' } as const;
+  await store.vms.insert(sampleVm({ id: 'vm-web', name: 'web', hostId: 'h-alpha', ...running, spec: { cpus: 2, memoryBytes: 2 * GiB, imageId: null, pool: 'shared' } }));
+  await store.vms.insert(sampleVm({ id: 'vm-db', name: 'db', hostId: 'h-alpha', ...running, spec: { cpus: 1, memoryBytes: GiB, imageId: null, pool: 'local' } }));
+  await store.vms.insert(sampleVm({ id: 'vm-api', name: 'api', hostId: 'h-beta', ...running, spec: { cpus: 1, memoryBytes: GiB, imageId: null, pool: 'shared' } }));
+  return controller;
+}
+
+const enter = (c: TestController, host: string, payload: object) => c.app.inject({ method: 'POST', url: `/api/v1/hosts/${host}/maintenance/enter`, headers: c.auth, payload });
+const exit = (c: TestController, host: string) => c.app.inject({ method: 'POST', url: `/api/v1/hosts/${host}/maintenance/exit`, headers: c.auth });
+
+interface Entry {
+  plan: { host: string; complete: boolean; moves: { vm: string; to: string }[]; unmovable: { vm: string; reason: string }[] };
+  operation: { id: string; kind: string } | null;
+}
+
+test('a dry run reports where each VM would go and which cannot move, and changes nothing', async (t) => {
+  const controller = await cluster(t);
+  const res = await enter(controller, 'alpha', { dryRun: true });
+  assert.equal(res.statusCode, 200, res.body);
+  const { plan, operation } = res.json<Entry>();
+  assert.equal(operation, null);
+  assert.deepEqual(plan.moves.map((m) => [m.vm, m.to]), [['web', 'beta']]);
+  assert.deepEqual(plan.unmovable.map((u) => u.vm), ['db']);
+  assert.match(plan.unmovable[0]?.reason ?? '', /local pool local:alpha/);
+  assert.equal(plan.complete, false);
+  assert.equal((await controller.store.hosts.get('h-alpha'))?.state, 'ready');
+  assert.equal((await controller.store.operations.list({ limit: 10 })).length, 0);
+});
+
+test('without force, a VM that cannot move refuses the whole request and changes nothing', async (t) => {
+  const controller = await cluster(t);
+  const res = await enter(controller, 'alpha', {});
+  assert.equal(res.statusCode, 409, res.body);
+  const body = res.json<{ code: string; detail: string }>();
+  assert.equal(body.code, 'EVACUATION_INCOMPLETE');
+  assert.match(body.detail, /db: .*local pool local:alpha/);
+  assert.equal((await controller.store.hosts.get('h-alpha'))?.state, 'ready');
+  assert.equal((await controller.store.operations.list({ limit: 10 })).length, 0);
+  const events = await controller.store.events.query({ host: 'alpha', order: 'desc', limit: 50 });
+  assert.ok(!events.some((e) => e.action === 'host.maintenance-entered'));
+});
+
+test('with force the host enters maintenance; a VM whose move fails and one that cannot move stay running there', async (t) => {
+  const controller = await cluster(t);
+  const res = await enter(controller, 'alpha', { force: true });
+  assert.equal(res.statusCode, 202, res.body);
+  const { operation } = res.json<Entry>();
+  assert.equal(operation?.kind, 'evacuate');
+  assert.equal((await controller.store.hosts.get('h-alpha'))?.state, 'maintenance');
+  // beta has no agent credential, so the migration of web is refused before it starts.
+  const op = await controller.services.operations.wait(operation?.id ?? '', 10_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  const result = op.result as { moved: unknown[]; failed: { vm: string; error: string }[]; unmovable: { vm: string }[] };
+  assert.deepEqual(result.moved, []);
+  assert.deepEqual(result.failed.map((f) => f.vm), ['web']);
+  assert.deepEqual(result.unmovable.map((u) => u.vm), ['db']);
+  for (const id of ['vm-web', 'vm-db']) {
+    const vm = await controller.store.vms.get(id);
+    assert.deepEqual([vm?.hostId, vm?.state], ['h-alpha', 'running'], `${id} was left running on alpha`);
+  }
+  const events = await controller.store.events.query({ host: 'alpha', order: 'desc', limit: 50 });
+  assert.ok(events.some((e) => e.action === 'host.maintenance-entered'));
+});
+
+test('a host in maintenance is refused as a placement and a migration target, and exit returns it to ready', async (t) => {
+  const controller = await cluster(t);
+  await controller.store.vms.delete('vm-db');
+  const res = await enter(controller, 'alpha', {});
+  assert.equal(res.statusCode, 202, res.body);
+  await controller.services.operations.wait(res.json<Entry>().operation?.id ?? '', 10_000);
+
+  const created = await controller.app.inject({ method: 'POST', url: '/api/v1/vms', headers: controller.auth, payload: { name: 'new', image: 'tiny', host: 'alpha' } });
+  assert.deepEqual([created.statusCode, created.json<{ code: string }>().code], [409, 'NO_HOST_AVAILABLE']);
+  const migrated = await controller.app.inject({ method: 'POST', url: '/api/v1/vms/api/migrate', headers: controller.auth, payload: { to: 'alpha' } });
+  assert.deepEqual([migrated.statusCode, migrated.json<{ code: string }>().code], [409, 'MIGRATION_TARGET_NOT_READY']);
+
+  const back = await exit(controller, 'alpha');
+  assert.equal(back.statusCode, 200, back.body);
+  assert.equal(back.json<{ state: string }>().state, 'ready');
+  const again = await exit(controller, 'alpha');
+  assert.deepEqual([again.statusCode, again.json<{ code: string }>().code], [409, 'HOST_NOT_IN_MAINTENANCE']);
+  const events = await controller.store.events.query({ host: 'alpha', order: 'desc', limit: 50 });
+  assert.ok(events.some((e) => e.action === 'host.maintenance-exited'));
+});
+
+test('a joining host cannot enter maintenance; an unknown host is NOT_FOUND', async (t) => {
+  const controller = await cluster(t);
+  await controller.store.hosts.update('h-beta', { state: 'joining' });
+  const joining = await enter(controller, 'beta', { dryRun: true });
+  assert.deepEqual([joining.statusCode, joining.json<{ code: string }>().code], [409, 'HOST_NOT_READY']);
+  const unknown = await enter(controller, 'gamma', {});
+  assert.deepEqual([unknown.statusCode, unknown.json<{ code: string }>().code], [404, 'NOT_FOUND']);
+});

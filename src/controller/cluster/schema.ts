@@ -1,0 +1,89 @@
+/** Wire types for maintenance mode and balancing. */
+import { Type, type Static } from '@fastify/type-provider-typebox';
+import type { BalancePlan } from '../../scheduler/balance.js';
+import type { EvacuationPlan } from '../../scheduler/evacuate.js';
+import { Nullable } from '../api/schemas.js';
+import { OperationSchema } from '../operations/schema.js';
+
+export const EnterMaintenanceBody = Type.Object(
+  {
+    dryRun: Type.Optional(Type.Boolean({ description: 'Only report where each VM would go and which cannot move; change nothing.' })),
+    force: Type.Optional(Type.Boolean({ description: 'Enter maintenance even if some VMs cannot move; they stay running on the host.' })),
+  },
+  { additionalProperties: false },
+);
+
+const Refusal = Type.Object({ host: Type.String(), filter: Type.String(), reason: Type.String() }, { additionalProperties: false });
+
+export const EvacuationPlanSchema = Type.Object(
+  {
+    host: Type.String(),
+    complete: Type.Boolean({ description: 'True when every VM on the host has somewhere to go.' }),
+    totalCostBytes: Type.Number(),
+    moves: Type.Array(Type.Object({ vm: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number() }, { additionalProperties: false })),
+    unmovable: Type.Array(Type.Object({ vm: Type.String(), reason: Type.String(), refusals: Type.Array(Refusal) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type EvacuationPlanWire = Static<typeof EvacuationPlanSchema>;
+
+export const MaintenanceEntrySchema = Type.Object({ plan: EvacuationPlanSchema, operation: Nullable(OperationSchema) }, { additionalProperties: false });
+
+export const BalanceBody = Type.Object(
+  {
+    dryRun: Type.Optional(Type.Boolean({ description: 'Only plan; change nothing.' })),
+    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Aim for every host within this many ratio points of even load; default 0.1.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const BalancePlanSchema = Type.Object(
+  {
+    threshold: Type.Number(),
+    imbalanceBefore: Type.Number(),
+    imbalanceAfter: Type.Number(),
+    balanced: Type.Boolean(),
+    totalCostBytes: Type.Number(),
+    stopReason: Type.String(),
+    moves: Type.Array(Type.Object({ vm: Type.String(), from: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number() }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type BalancePlanWire = Static<typeof BalancePlanSchema>;
+
+export const BalanceRunSchema = Type.Object({ plan: BalancePlanSchema, operation: Nullable(OperationSchema) }, { additionalProperties: false });
+
+export const BalanceScheduleSchema = Type.Object(
+  {
+    enabled: Type.Boolean(),
+    intervalMinutes: Type.Integer({ minimum: 1, maximum: 10_080 }),
+    threshold: Type.Number({ minimum: 0, maximum: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export const BalanceScheduleBody = Type.Partial(BalanceScheduleSchema, { additionalProperties: false });
+
+/** The wire form of an evacuation plan, hosts by name. */
+export function evacuationPlanWire(plan: EvacuationPlan): EvacuationPlanWire {
+  return {
+    host: plan.hostName,
+    complete: plan.complete,
+    totalCostBytes: plan.totalCostBytes,
+    moves: plan.moves.map((m) => ({ vm: m.vmName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
+    unmovable: plan.unmovable.map((u) => ({ vm: u.vmName, reason: u.reason, refusals: u.refusals.map((r) => ({ host: r.hostName, filter: r.filter, reason: r.reason })) })),
+  };
+}
+
+/** The wire form of a balancing plan, hosts by name. */
+export function balancePlanWire(plan: BalancePlan): BalancePlanWire {
+  return {
+    threshold: plan.threshold,
+    imbalanceBefore: plan.imbalanceBefore,
+    imbalanceAfter: plan.imbalanceAfter,
+    balanced: plan.balanced,
+    totalCostBytes: plan.totalCostBytes,
+    stopReason: plan.stopReason,
+    moves: plan.moves.map((m) => ({ vm: m.vmName, from: m.fromHostName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
+  };
+}
