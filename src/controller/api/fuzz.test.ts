@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { InjectOptions } from 'fastify';
 import fc from 'fast-check';
 import { ERRORS } from '../../shared/errors.js';
+import { sampleHost } from '../store/fixtures.js';
 import { testController, type TestController } from './testing.js';
 
 
@@ -17,7 +18,8 @@ async function snapshot({ store }: TestController): Promise<string> {
   const tokens = (await store.tokens.list()).map(({ lastUsedAt: _lastUsedAt, ...rest }) => rest);
   const operations = await store.operations.list({ limit: 1_000_000 });
   const [lastEvent] = await store.events.query({ order: 'desc', limit: 1 });
-  return JSON.stringify({ tokens, operations, lastEvent: lastEvent?.id ?? 0 });
+  const hosts = await store.hosts.list();
+  return JSON.stringify({ tokens, operations, hosts, lastEvent: lastEvent?.id ?? 0 });
 }
 
 const hugeString = fc.string({ minLength: 20_000, maxLength: 40_000 });
@@ -61,6 +63,7 @@ test('thousands of generated bad requests to the mutating routes: never a 5xx, n
   const { secret } = await services.tokens.create('fuzzer', { name: 'admin' });
   const headers = { authorization: `Bearer ${secret}` };
   await services.tokens.create('ci', { name: 'admin' });
+  await controller.store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha' }));
   const finished = await services.operations.start({ kind: 'start', target: { type: 'vm', id: 'vm-1' }, actor: { name: 'admin' }, work: async () => undefined });
   await services.operations.wait(finished.id, 5000);
   let running!: () => void;
@@ -94,6 +97,22 @@ test('thousands of generated bad requests to the mutating routes: never a 5xx, n
         headers: { ...headers, ...(type === undefined ? {} : { 'content-type': type }) },
       }),
     ),
+    fc.record({ host: segment(['alpha']), step: fc.constantFrom('enter', 'exit'), payload: fc.option(rawPayload, { nil: undefined }), type: contentType }).map(
+      ({ host, step, payload, type }): InjectOptions => ({
+        method: 'POST',
+        url: `/api/v1/hosts/${host}/maintenance/${step}`,
+        payload,
+        headers: { ...headers, ...(type === undefined ? {} : { 'content-type': type }) },
+      }),
+    ),
+    fc.record({ path: fc.constantFrom('/api/v1/balance', '/api/v1/balance/schedule'), payload: rawPayload, type: contentType }).map(
+      ({ path, payload, type }): InjectOptions => ({
+        method: path.endsWith('schedule') ? 'PUT' : 'POST',
+        url: path,
+        payload,
+        headers: { ...headers, ...(type === undefined ? {} : { 'content-type': type }) },
+      }),
+    ),
   );
 
   let rejected = 0;
@@ -107,6 +126,9 @@ test('thousands of generated bad requests to the mutating routes: never a 5xx, n
       if (res.statusCode < 400) {
         // An accepted cancel rolls back in the background; let it settle before the next request.
         if (injection.url === `/api/v1/operations/${hanging.id}/cancel`) await services.operations.wait(hanging.id, 5000);
+        // An accepted evacuation or balancing run finishes in the background; likewise.
+        const started = res.statusCode === 202 ? res.json<{ operation?: { id: string } }>().operation : undefined;
+        if (started) await services.operations.wait(started.id, 5000);
         return;
       }
       rejected++;

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testController, type TestController } from '../api/testing.js';
-import { sampleHost, sampleVm } from '../store/fixtures.js';
+import { sampleHost, samplePlacement, sampleVm } from '../store/fixtures.js';
+import { simulatedAgent, view } from '../vms/simulated-agent.js';
 
 const GiB = 2 ** 30;
 
@@ -105,4 +106,32 @@ test('a joining host cannot enter maintenance; an unknown host is NOT_FOUND', as
   assert.deepEqual([joining.statusCode, joining.json<{ code: string }>().code], [409, 'HOST_NOT_READY']);
   const unknown = await enter(controller, 'gamma', {});
   assert.deepEqual([unknown.statusCode, unknown.json<{ code: string }>().code], [404, 'NOT_FOUND']);
+});
+
+test('evacuation through simulated agents: the VM moves with reason maintenance, one migrate operation per VM', async (t) => {
+  const controller = await testController();
+  const source = await simulatedAgent([view('web')]);
+  const destination = await simulatedAgent();
+  source.peer = destination;
+  t.after(async () => {
+    await controller.close();
+    await source.close();
+    await destination.close();
+  });
+  const { store } = controller;
+  await store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha', address: source.url, credential: 'alpha-secret' }));
+  await store.hosts.insert(sampleHost({ id: 'h-beta', name: 'beta', address: destination.url, credential: 'beta-secret' }));
+  await store.vms.insert(sampleVm({ id: 'vm-web', name: 'web', hostId: 'h-alpha', state: 'running', desiredState: 'running', spec: { cpus: 1, memoryBytes: 2 ** 28, imageId: null, pool: 'shared' } }));
+  await store.placements.insert(samplePlacement({ vmId: 'vm-web', hostId: 'h-alpha', hostName: 'alpha' }));
+
+  const res = await enter(controller, 'alpha', {});
+  assert.equal(res.statusCode, 202, res.body);
+  const op = await controller.services.operations.wait(res.json<Entry>().operation?.id ?? '', 10_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  const result = op.result as { moved: { vm: string; to: string; operationId: string }[]; failed: unknown[] };
+  assert.deepEqual([result.moved.map((m) => [m.vm, m.to]), result.failed], [[['web', 'beta']], []]);
+  assert.equal((await store.vms.get('vm-web'))?.hostId, 'h-beta');
+  const [now] = await store.placements.listByVm('vm-web');
+  assert.deepEqual([now?.hostName, now?.reason, now?.operationId], ['beta', 'maintenance', result.moved[0]?.operationId]);
+  assert.equal((await controller.services.operations.get(result.moved[0]?.operationId ?? '')).kind, 'migrate');
 });

@@ -5,77 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { MigrationView } from '../../migration/schemas.js';
-import type { VmView } from '../../vms/schemas.js';
 import { testController, type TestController } from '../api/testing.js';
 import { sampleHost, samplePlacement, sampleVm } from '../store/fixtures.js';
-
-interface SimulatedAgent {
-  url: string;
-  vms: VmView[];
-  migrations: Map<string, MigrationView>;
-  /** Requests seen, as `METHOD /path`. */
-  seen: string[];
-  /** While false, a migration stays in `migrating`. */
-  release: boolean;
-  /** Where a completed migration moves the VM. */
-  peer?: SimulatedAgent;
-  close(): Promise<void>;
-}
-
-const view = (name: string): VmView => ({ id: `id-${name}`, name, cpus: 1, memoryMiB: 256, devices: 'virtio', state: 'running', guestReady: true, pid: 4242, disks: [], nics: [], createdAt: '2025-01-01T00:00:00.000Z' });
-const progress = { pass: 1, ramTransferredBytes: 64 * 2 ** 20, ramRemainingBytes: 8 * 2 ** 20, ramTotalBytes: 256 * 2 ** 20, dirtyPagesRate: 100, mbps: 900, cpuThrottlePercent: 0, postcopy: false, disks: [] };
-const result = { totalTimeMs: 1800, downtimeMs: 42, setupTimeMs: 12, ramTransferredBytes: 70 * 2 ** 20, passes: 2, postcopy: false, maxCpuThrottlePercent: 0 };
-
-/** A simulated host agent: enough of the agent API for heartbeats and one scripted migration. */
-async function simulatedAgent(vms: VmView[] = []): Promise<SimulatedAgent> {
-  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], release: true, close: async () => undefined };
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const url = req.url ?? '';
-      agent.seen.push(`${req.method} ${url}`);
-      const send = (status: number, value: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
-      const migrate = /^\/api\/v1\/vms\/([a-z0-9-]+)\/migrate$/.exec(url);
-      const migration = /^\/api\/v1\/migrations\/([0-9a-f-]+)(\/cancel)?$/.exec(url);
-      if (url === '/api/v1/host') return send(200, { hostname: 'sim', version: '0', accelerator: { accelerator: 'tcg', reason: '', probedAt: '', durationMs: 0 }, capacity: { cpus: 8, memoryMiB: 16384 }, usage: { vmsRunning: 0, vmsDefined: 0, cpusAllocated: 0, memoryMiBAllocated: 0, load1: 0 } });
-      if (url === '/api/v1/vms') return send(200, agent.vms);
-      if (url === '/api/v1/vm-stats') return send(200, []);
-      if (url.startsWith('/api/v1/vms/') && req.method === 'GET') {
-        const found = agent.vms.find((v) => url.endsWith(`/${v.name}`));
-        return found ? send(200, found) : send(404, { code: 'VM_NOT_FOUND' });
-      }
-      if (migrate?.[1]) {
-        const id = crypto.randomUUID();
-        const started: MigrationView = { id, direction: 'outgoing', vm: { id: `id-${migrate[1]}`, name: migrate[1] }, storage: (JSON.parse(body) as { storage: 'shared' | 'copy' }).storage, state: 'migrating', peer: 'sim', startedAt: new Date().toISOString(), progress };
-        agent.migrations.set(id, started);
-        return send(202, started);
-      }
-      const current = migration?.[1] ? agent.migrations.get(migration[1]) : undefined;
-      if (!current) return send(404, { code: 'NOT_FOUND' });
-      if (migration?.[2]) {
-        current.state = 'cancelled';
-        current.error = { code: 'MIGRATION_CANCELLED', message: 'cancelled', detail: 'cancelled on request' };
-        return send(202, current);
-      }
-      if (current.state === 'migrating' && agent.release) {
-        Object.assign(current, { state: 'completed', result, finishedAt: new Date().toISOString() });
-        const moved = agent.vms.find((v) => v.name === current.vm.name);
-        agent.vms = agent.vms.filter((v) => v !== moved);
-        if (moved) agent.peer?.vms.push({ ...moved, id: 'id-arrived', pid: 5151 });
-      }
-      return send(200, current);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  agent.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  agent.close = () => new Promise((resolve) => server.close(() => resolve()));
-  return agent;
-}
+import { simulatedAgent, view } from './simulated-agent.js';
 
 /** A controller with hosts alpha (running VM web) and beta, each behind a simulated agent. */
 async function cluster(t: { after: (fn: () => Promise<void>) => void }) {
