@@ -125,10 +125,10 @@ test('thousands of generated bad requests to the mutating routes: never a 5xx, n
       assert.ok(res.statusCode < 500, `${res.statusCode} for ${injection.method} ${injection.url}: ${res.body}`);
       if (res.statusCode < 400) {
         // An accepted cancel rolls back in the background; let it settle before the next request.
-        if (injection.url === `/api/v1/operations/${hanging.id}/cancel`) await services.operations.wait(hanging.id, 5000);
+        if (injection.url === `/api/v1/operations/${hanging.id}/cancel`) await services.operations.wait(hanging.id, 60_000);
         // An accepted evacuation or balancing run finishes in the background; likewise.
         const started = res.statusCode === 202 ? res.json<{ operation?: { id: string } }>().operation : undefined;
-        if (started) await services.operations.wait(started.id, 5000);
+        if (started) await services.operations.wait(started.id, 60_000);
         return;
       }
       rejected++;

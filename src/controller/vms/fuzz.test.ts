@@ -71,7 +71,7 @@ test('generated bad requests to the VM routes: never a 5xx, never a change when 
       if (res.statusCode < 400) {
         assert.match(String(injection.url), accepted, `accepted ${injection.method} ${injection.url}`);
         // The operation fails in the background (no agent behind the host); let it settle first.
-        for (const op of await services.operations.list({ limit: 100, states: ['queued', 'running'] })) await services.operations.wait(op.id, 10_000);
+        for (const op of await services.operations.list({ limit: 100, states: ['queued', 'running'] })) await services.operations.wait(op.id, 60_000);
         return;
       }
       rejected++;
