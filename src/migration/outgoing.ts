@@ -163,7 +163,12 @@ export class OutgoingMigrations {
 
   /** Reads query-migrate (and mirror jobs) into the migration's progress. */
   private async poll(run: OutgoingRun, qmp: QmpClient): Promise<MigrationInfoWithSockets> {
-    const info = await queryMigrate(qmp);
+    let info = await queryMigrate(qmp);
+    // QEMU can say 'completed' a moment before it has filled in the final times; ask again briefly.
+    for (let i = 0; i < 25 && info.status === 'completed' && !info['total-time']; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      info = await queryMigrate(qmp);
+    }
     const jobs = run.mirrors.length > 0 ? await qmp.execute('query-block-jobs') : [];
     run.migration.update(info, jobs);
     return info;
