@@ -396,7 +396,10 @@ export const benchmark: Benchmark = {
       }
     }
     if (notConverged > 0 && v.busyQemuTotal.samples.length === 0) {
-      for (const x of [v.busyQemuTotal, v.busyQemuDown]) x.reason = `did not converge in ${RAW_BUSY_BOUND_MS / 1000} s in ${notConverged} of ${ctx.runs} runs (cancelled with migrate_cancel)`;
+      for (const x of [v.busyQemuTotal, v.busyQemuDown]) {
+        x.status = 'no-figure';
+        x.reason = `did not converge in ${RAW_BUSY_BOUND_MS / 1000} s in ${notConverged} of ${ctx.runs} runs (cancelled with migrate_cancel)`;
+      }
     }
     const r = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, finish(x)])) as typeof v;
     const targets: TargetResult[] = [

@@ -24,8 +24,11 @@ export interface MachineFacts {
 export interface VariantResult {
   name: string;
   label: string;
-  /** ok: at least one sample; unavailable: could not be set up here; failed: set up, but every run failed. */
-  status: 'ok' | 'unavailable' | 'failed';
+  /**
+   * ok: at least one sample; unavailable: could not be set up here; failed: set up, but every run failed;
+   * no-figure: every run ended without a number and that is the measured outcome (e.g. a migration that never converges).
+   */
+  status: 'ok' | 'unavailable' | 'failed' | 'no-figure';
   reason?: string;
   unit: 'ms';
   samples: number[];
