@@ -409,6 +409,7 @@ export class HostVmService {
       ...(status.pid ? { pid: status.pid } : {}),
       ...(status.startedAt ? { startedAt: status.startedAt } : {}),
       ...(status.crashReason ? { crashReason: status.crashReason } : {}),
+      ...(this.driver.addresses(record.id).length ? { addresses: this.driver.addresses(record.id) } : {}),
       disks: record.disks.map((d) => ({
         name: d.name,
         path: this.records.diskPath(record, d),

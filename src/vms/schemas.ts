@@ -60,6 +60,7 @@ export const VmView = Type.Object({
   pid: Type.Optional(Type.Integer()),
   startedAt: Type.Optional(Type.String()),
   crashReason: Type.Optional(Type.String()),
+  addresses: Type.Optional(Type.Array(Type.String(), { description: 'Guest IP addresses, as its agent reports them.' })),
   disks: Type.Array(DiskView),
   nics: Type.Array(NicSpec),
   createdAt: Type.String(),

@@ -69,6 +69,14 @@ describe('controller with a real local host (drover up)', () => {
     assert.ok(events.some((e) => e.action === 'vm.create' && e.actor === 'admin' && e.result === 'succeeded'), JSON.stringify(events));
     assert.ok(events.some((e) => e.action === 'vm.exec' && e.actor === 'admin'));
 
+    // The guest's DHCP address reaches the API through the heartbeats (guest agent on the host).
+    const withIp = await eventually(async () => {
+      const vm = (await drover.api<Vm & { ips: string[] }>('GET', '/api/v1/vms/app')).body;
+      assert.ok(vm.ips.includes('10.0.2.15'), JSON.stringify(vm.ips));
+      return vm;
+    }, 20_000);
+    assert.ok(withIp);
+
     const metrics = await eventually(async () => {
       const res = await drover.api<string>('GET', '/metrics');
       assert.match(res.body, /drover_vm_cpu_seconds_total\{vm="app",host="[^"]+"\} [0-9.]+/);

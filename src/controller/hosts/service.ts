@@ -224,6 +224,7 @@ export class HostService {
       ...(actual.pid ? { pid: actual.pid } : {}),
       ...(actual.startedAt ? { startedAt: actual.startedAt } : {}),
       ...(actual.crashReason ? { crashReason: actual.crashReason } : {}),
+      ...(actual.addresses?.length ? { addresses: actual.addresses } : {}),
     };
     const stateChanged = record.state !== actual.state;
     if (!stateChanged && JSON.stringify(runtime) === JSON.stringify(record.runtime)) return;

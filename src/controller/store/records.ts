@@ -95,6 +95,8 @@ export interface VmRuntime {
   startedAt?: Timestamp;
   guestReady?: boolean;
   crashReason?: string;
+  /** Guest IP addresses from its agent. */
+  addresses?: string[];
   /** The host's own id for the VM (its directory and QEMU runtime dir). */
   hostVmId?: string;
 }

@@ -64,6 +64,7 @@ export const VmSchema = Type.Object(
     devices: StringEnum(DEVICE_MODELS),
     disks: Type.Array(VmDiskSchema),
     macs: Type.Array(Type.String()),
+    ips: Type.Array(Type.String(), { description: 'Guest IP addresses, as its guest agent reports them.' }),
     pid: Nullable(Type.Integer()),
     startedAt: Nullable(TimestampSchema),
     createdAt: TimestampSchema,

@@ -321,6 +321,7 @@ export class VmService {
         ...(view.pid ? { pid: view.pid } : {}),
         ...(view.startedAt ? { startedAt: view.startedAt } : {}),
         ...(view.crashReason ? { crashReason: view.crashReason } : {}),
+        ...(view.addresses?.length ? { addresses: view.addresses } : {}),
       },
     });
   }

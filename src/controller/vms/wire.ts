@@ -19,6 +19,7 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     devices: vm.spec.devices ?? 'virtio',
     disks: vm.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, readOnly: false })),
     macs: vm.nics.map((n) => n.macAddress),
+    ips: vm.runtime.addresses ?? [],
     pid: vm.runtime.pid ?? null,
     startedAt: vm.runtime.startedAt ?? null,
     createdAt: vm.createdAt,

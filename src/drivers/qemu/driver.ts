@@ -51,6 +51,7 @@ export class QemuDriver implements Driver {
   };
   private readonly runtimes = new Map<string, VmRuntime>();
   private readonly listeners: Array<(status: RuntimeStatus) => void> = [];
+  private readonly guestAddresses = new Map<string, string[]>();
   private readonly livenessTimer: NodeJS.Timeout;
 
   constructor(private readonly options: QemuDriverOptions) {
@@ -217,11 +218,23 @@ export class QemuDriver implements Driver {
     return agent.exec(path, args, opts);
   }
 
-  /** The guest's network interfaces with addresses and counters, from the guest agent. */
+  /** The guest's network interfaces with addresses and counters, from the guest agent; remembers the addresses. */
   async guestNetwork(id: string): Promise<GuestNetworkInterface[]> {
     const rt = this.requireRunning(id);
     const agent = await this.guestAgent(rt, 2_000);
-    return agent.networkInterfaces();
+    const nics = await agent.networkInterfaces();
+    const addresses = nics
+      .filter((n) => n.name !== 'lo')
+      .flatMap((n) => n.addresses)
+      .filter((a) => !(a.family === 'ipv6' && a.address.toLowerCase().startsWith('fe80')))
+      .map((a) => a.address);
+    this.guestAddresses.set(id, addresses);
+    return nics;
+  }
+
+  /** The guest's IP addresses as its agent last reported them (empty until then, and after it stops). */
+  addresses(id: string): string[] {
+    return this.guestAddresses.get(id) ?? [];
   }
 
   /** Sends one QMP command to a running VM (used by storage and migration code on the host). */
@@ -346,6 +359,7 @@ export class QemuDriver implements Driver {
     rt.qmp?.close();
     rt.qmp = undefined;
     removeCpuLimit(rt.spec.id);
+    this.guestAddresses.delete(rt.spec.id);
     void this.teardownTaps(rt.spec);
     const reason = rt.shutdownReason;
     if (rt.exitExpected || reason === 'guest-shutdown' || reason === 'host-qmp-quit') {

@@ -21,6 +21,7 @@ export const parseVm = object({
   devices: oneOf(['virtio', 'emulated'] as const),
   disks: array(object({ name: string, sizeBytes: number, readOnly: boolean })),
   macs: array(string),
+  ips: array(string),
   pid: nullable(number),
   startedAt: nullable(string),
   createdAt: string,

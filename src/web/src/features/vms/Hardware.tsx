@@ -47,9 +47,8 @@ export function Hardware({ vm }: { vm: Vm }) {
                   <code>{mac}</code>
                 </td>
                 <td>{vm.devices === 'virtio' ? 'virtio-net' : 'e1000'}</td>
-                <td className="muted" title="Guest IP addresses are not in the API yet">
-                  -
-                </td>
+                {/* The guest agent reports addresses per guest, not per NIC; the first NIC shows them. */}
+                <td className={i === 0 && vm.ips.length ? undefined : 'muted'}>{i === 0 && vm.ips.length ? vm.ips.join(', ') : '-'}</td>
               </tr>
             ))}
           </tbody>

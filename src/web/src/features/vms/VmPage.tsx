@@ -111,8 +111,8 @@ function Overview({ vm }: { vm: Vm }) {
           <dt>Created</dt>
           <dd>{formatTime(vm.createdAt)}</dd>
           <dt>IP addresses</dt>
-          <dd className="muted" title="Guest IP addresses are not in the API yet">
-            -
+          <dd id="vm-ips" className={vm.ips.length ? undefined : 'muted'} title={vm.ips.length ? undefined : 'Shown once the guest agent reports them'}>
+            {vm.ips.length ? vm.ips.join(', ') : '-'}
           </dd>
         </dl>
       </section>

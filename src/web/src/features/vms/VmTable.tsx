@@ -162,7 +162,7 @@ export function VmTable({ vms, now, hideHost, idPrefix = 'vm-table' }: Props) {
                   </th>
                 );
               })}
-              <th title="Guest IP addresses are not in the API yet">IPs</th>
+              <th>IPs</th>
             </tr>
           </thead>
           <tbody ref={body} onKeyDown={onKeyDown}>
@@ -200,7 +200,7 @@ const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; ind
       <td className="numeric">{vm.cpus}</td>
       <td className="numeric">{formatMiB(vm.memoryMiB)}</td>
       <td className="numeric">{uptime || <span className="muted">-</span>}</td>
-      <td className="muted">-</td>
+      <td className={vm.ips.length ? undefined : 'muted'}>{vm.ips.length ? vm.ips.join(', ') : '-'}</td>
     </tr>
   );
 });
