@@ -3,16 +3,9 @@
  * shared-storage directory): the CLI's `vm migrate`, then `vm history` and `vm where` answer from
  * the placement history, and the guest never restarted.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { run, type RunResult } from '../../src/shared/exec.js';
-import { repoRoot } from '../../src/shared/paths.js';
-import { testbedDown } from '../../src/testbed/down.js';
-import { makeDataDir } from '../helpers/agent.js';
-import { cleanupDrover, startDrover, type TestDrover } from '../helpers/up.js';
+import { useCluster } from '../helpers/cluster.js';
 
 interface Vm {
   host: string | null;
@@ -21,36 +14,12 @@ interface Vm {
 }
 
 describe('cluster migrate: the controller moves a running VM between testbed hosts on shared storage', () => {
-  const dataDir = makeDataDir();
-  const testbedDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'drv-cm-')), 'testbed');
-  let drover: TestDrover;
-
-  /** Runs the CLI from source against this test's controller. */
-  const cli = (args: string[], timeoutMs = 180_000): Promise<RunResult> =>
-    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: drover.token, XDG_CONFIG_HOME: drover.configHome },
-      allowFailure: true,
-      timeoutMs,
-    });
-  const uptime = async (): Promise<number> => {
-    const exec = await drover.api<{ exitCode: number; stdout: string }>('POST', '/api/v1/vms/mover/exec', { command: '/bin/sh', args: ['-c', "cut -d' ' -f1 /proc/uptime"] });
-    assert.equal(exec.body.exitCode, 0, JSON.stringify(exec.body));
-    return Number(exec.body.stdout.trim());
-  };
-
-  before(async () => {
-    // The hosts reach the controller at the testbed bridge's address, so it listens on every address.
-    drover = await startDrover(dataDir, undefined, '0.0.0.0');
-  });
-  after(async () => {
-    await drover.api('DELETE', '/api/v1/vms/mover?force=true').catch(() => undefined);
-    await testbedDown(testbedDir).catch((err: unknown) => console.error('testbed cleanup:', err));
-    fs.rmSync(path.dirname(testbedDir), { recursive: true, force: true });
-    await cleanupDrover(drover, dataDir);
-  });
+  const cluster = useCluster('drv-cm-', 'mover');
+  const { cli, testbedDir } = cluster;
+  const uptime = (): Promise<number> => cluster.uptime('mover');
 
   test('migrate host1 → host2: downtime and total time measured, guest uptime continues, history and where agree', { timeout: 240_000 }, async () => {
+    const { drover } = cluster;
     const up = await cli(['testbed', 'up', '--hosts', '2', '--storage', 'shared', '--dir', testbedDir, '-o', 'json']);
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
 

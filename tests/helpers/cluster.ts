@@ -1,0 +1,64 @@
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { run, type RunResult } from '../../src/shared/exec.js';
+import { repoRoot } from '../../src/shared/paths.js';
+import { testbedDown } from '../../src/testbed/down.js';
+import { makeDataDir } from './agent.js';
+import { cleanupDrover, startDrover, type TestDrover } from './up.js';
+
+/** A controller for testbed hosts to join, and what a cluster test does with it. */
+export interface ClusterContext {
+  dataDir: string;
+  testbedDir: string;
+  /** The running controller (set once the suite's `before` ran). */
+  readonly drover: TestDrover;
+  /** Runs the CLI from source against this controller. */
+  cli(args: string[], timeoutMs?: number): Promise<RunResult>;
+  /** The guest uptime of `vm`, in seconds. */
+  uptime(vm: string): Promise<number>;
+}
+
+/**
+ * Starts `drover up` listening on every address (testbed hosts reach it at the bridge's address)
+ * before the suite, and after it deletes `vm`, takes the testbed down and removes everything.
+ */
+export function useCluster(prefix: string, vm: string): ClusterContext {
+  const dataDir = makeDataDir();
+  const testbedDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), prefix)), 'testbed');
+  let drover: TestDrover | undefined;
+  const current = (): TestDrover => {
+    if (!drover) throw new Error('the cluster controller is not running yet');
+    return drover;
+  };
+  before(async () => {
+    drover = await startDrover(dataDir, undefined, '0.0.0.0');
+  });
+  after(async () => {
+    await drover?.api('DELETE', `/api/v1/vms/${vm}?force=true`).catch(() => undefined);
+    await testbedDown(testbedDir).catch((err: unknown) => console.error('testbed cleanup:', err));
+    fs.rmSync(path.dirname(testbedDir), { recursive: true, force: true });
+    await cleanupDrover(drover, dataDir);
+  });
+  return {
+    dataDir,
+    testbedDir,
+    get drover() {
+      return current();
+    },
+    cli: (args, timeoutMs = 180_000) =>
+      run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, DROVER_URL: current().url, DROVER_TOKEN: current().token, XDG_CONFIG_HOME: current().configHome },
+        allowFailure: true,
+        timeoutMs,
+      }),
+    uptime: async (name) => {
+      const exec = await current().api<{ exitCode: number; stdout: string }>('POST', `/api/v1/vms/${name}/exec`, { command: '/bin/sh', args: ['-c', "cut -d' ' -f1 /proc/uptime"] });
+      assert.equal(exec.body.exitCode, 0, JSON.stringify(exec.body));
+      return Number(exec.body.stdout.trim());
+    },
+  };
+}
