@@ -6,9 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { errorMessage } from '../qmp/transport.js';
+import { listenFakeSocket } from '../qmp/fake-socket.js';
 
 /** What a scripted guest program does; runMs is how long guest-exec-status reports it running. */
 export interface FakeGuestProgramResult {
@@ -94,19 +93,7 @@ export class FakeGuestAgent {
 
   /** Starts listening; a stale socket file at socketPath is replaced. */
   static async start(opts: FakeGuestAgentOptions = {}): Promise<FakeGuestAgent> {
-    let ownedDir: string | undefined;
-    let socketPath = opts.socketPath;
-    if (!socketPath) {
-      ownedDir = await fs.mkdtemp(path.join(os.tmpdir(), 'drover-fake-qga-'));
-      socketPath = path.join(ownedDir, 'qga.sock');
-    }
-    await fs.rm(socketPath, { force: true });
-    const server = net.createServer();
-    const listenPath = socketPath;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(listenPath, () => resolve());
-    });
+    const { server, socketPath, ownedDir } = await listenFakeSocket(opts.socketPath, 'drover-fake-qga-', 'qga.sock');
     return new FakeGuestAgent(server, socketPath, ownedDir, opts);
   }
 

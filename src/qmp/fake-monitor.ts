@@ -5,10 +5,9 @@
  */
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import type { VersionInfo } from './commands.js';
 import { errorMessage, LineDecoder, sleep } from './transport.js';
+import { listenFakeSocket } from './fake-socket.js';
 
 /** Return this from a handler to never answer the command. */
 export const NO_REPLY: unique symbol = Symbol('NO_REPLY');
@@ -80,19 +79,7 @@ export class FakeQmpMonitor {
 
   /** Starts listening; a stale socket file at socketPath is replaced, as QEMU does. */
   static async start(opts: FakeQmpMonitorOptions = {}): Promise<FakeQmpMonitor> {
-    let ownedDir: string | undefined;
-    let socketPath = opts.socketPath;
-    if (!socketPath) {
-      ownedDir = await fs.mkdtemp(path.join(os.tmpdir(), 'drover-fake-qmp-'));
-      socketPath = path.join(ownedDir, 'qmp.sock');
-    }
-    await fs.rm(socketPath, { force: true });
-    const server = net.createServer();
-    const listenPath = socketPath;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(listenPath, () => resolve());
-    });
+    const { server, socketPath, ownedDir } = await listenFakeSocket(opts.socketPath, 'drover-fake-qmp-', 'qmp.sock');
     return new FakeQmpMonitor(server, socketPath, ownedDir, opts);
   }
 
