@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -76,4 +77,23 @@ export async function cleanupDataDir(dataDir: string): Promise<void> {
     }
   }
   fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** A suite's agent: started on a fresh data dir before the suite; `agent` may be replaced by a restart. */
+export interface AgentSuite {
+  dataDir: string;
+  agent: TestAgent;
+}
+
+/** Starts an agent before the suite, and after it stops the agent, kills its QEMUs and removes the data dir. */
+export function useAgent(): AgentSuite {
+  const suite = { dataDir: makeDataDir() } as AgentSuite;
+  before(async () => {
+    suite.agent = await startAgent(suite.dataDir);
+  });
+  after(async () => {
+    await suite.agent?.stopProcess();
+    await cleanupDataDir(suite.dataDir);
+  });
+  return suite;
 }
