@@ -23,9 +23,9 @@ export interface ClusterContext {
 
 /**
  * Starts `drover up` listening on every address (testbed hosts reach it at the bridge's address)
- * before the suite, and after it deletes `vm`, takes the testbed down and removes everything.
+ * before the suite, and after it deletes `vms`, takes the testbed down and removes everything.
  */
-export function useCluster(prefix: string, vm: string): ClusterContext {
+export function useCluster(prefix: string, vms: string | string[]): ClusterContext {
   const dataDir = makeDataDir();
   const testbedDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), prefix)), 'testbed');
   let drover: TestDrover | undefined;
@@ -37,7 +37,7 @@ export function useCluster(prefix: string, vm: string): ClusterContext {
     drover = await startDrover(dataDir, undefined, '0.0.0.0');
   });
   after(async () => {
-    await drover?.api('DELETE', `/api/v1/vms/${vm}?force=true`).catch(() => undefined);
+    for (const vm of typeof vms === 'string' ? [vms] : vms) await drover?.api('DELETE', `/api/v1/vms/${vm}?force=true`).catch(() => undefined);
     await testbedDown(testbedDir).catch((err: unknown) => console.error('testbed cleanup:', err));
     fs.rmSync(path.dirname(testbedDir), { recursive: true, force: true });
     await cleanupDrover(drover, dataDir);

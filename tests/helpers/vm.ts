@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import type { TestAgent } from './agent.js';
+import type { ApiCall } from './http.js';
+
+/** Anything with the guest routes (an agent or the controller). */
+export interface GuestApi {
+  api: ApiCall;
+}
 
 export interface VmView {
   id: string;
@@ -38,14 +44,14 @@ export async function startReady(agent: TestAgent, name: string): Promise<VmView
 }
 
 /** Runs a shell command in the guest and returns its result. */
-export async function sh(agent: TestAgent, name: string, script: string, timeoutMs = 60_000): Promise<ExecResult> {
+export async function sh(agent: GuestApi, name: string, script: string, timeoutMs = 60_000): Promise<ExecResult> {
   const res = await agent.api<ExecResult>('POST', `/api/v1/vms/${name}/exec`, { command: '/bin/sh', args: ['-c', script], timeoutMs });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   return res.body;
 }
 
 /** Runs a shell command in the guest and returns stdout, asserting exit code 0. */
-export async function shOk(agent: TestAgent, name: string, script: string, timeoutMs = 60_000): Promise<string> {
+export async function shOk(agent: GuestApi, name: string, script: string, timeoutMs = 60_000): Promise<string> {
   const result = await sh(agent, name, script, timeoutMs);
   assert.equal(result.exitCode, 0, `guest command failed: ${script}\n${result.stderr}`);
   return result.stdout;

@@ -25,6 +25,7 @@ interface CreateOptions extends OutputOptions {
   devices?: 'virtio' | 'emulated';
   clone?: 'linked' | 'full';
   host?: string;
+  pool?: 'local' | 'shared';
   start?: boolean;
   portForward?: PortForward[];
   wait?: boolean;
@@ -55,6 +56,7 @@ export function registerVmCommands(program: Command): void {
     .addOption(new Option('--devices <model>', 'virtio (fast, needs guest drivers) or emulated (IDE + e1000)').choices(['virtio', 'emulated']))
     .addOption(new Option('--clone <mode>', 'root disk from the image: linked (copy-on-write, default) or full copy').choices(['linked', 'full']))
     .option('--host <host>', 'host to place the VM on (default: the scheduler picks)')
+    .addOption(new Option('--pool <pool>', 'storage pool for the disks: local to the host (default) or shared by the hosts').choices(['local', 'shared']))
     .option('--start', 'start the VM once it is created')
     .option('--port-forward <spec>', 'forward a host port to the guest: tcp:HOST_PORT:GUEST_PORT (repeatable)', collectPortForward)
     .option('--wait', 'with --start: also wait until the guest agent answers')
@@ -70,6 +72,7 @@ export function registerVmCommands(program: Command): void {
       ...(opts.devices ? { devices: opts.devices } : {}),
       ...(opts.clone ? { clone: opts.clone } : {}),
       ...(opts.host ? { host: opts.host } : {}),
+      ...(opts.pool ? { pool: opts.pool } : {}),
       ...(opts.start ? { start: true } : {}),
       ...(opts.portForward ? { portForwards: opts.portForward } : {}),
     };
