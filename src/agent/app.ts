@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
-import { installErrorHandler, requireBearer, sameSecret } from '../shared/http.js';
+import { requireBearer, sameSecret } from '../shared/http.js';
+import { installErrorHandling } from '../shared/http-errors.js';
 import { QemuDriver } from '../drivers/qemu/driver.js';
 import type { AcceleratorProbe } from '../drivers/qemu/accel.js';
 import { ImageLibrary } from '../images/library.js';
@@ -68,7 +69,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   const app = Fastify({ logger: opts.logger ? { level: 'info' } : false, bodyLimit: 4 * 1024 * 1024 });
   // Strict bodies (unknown fields are refused, never stripped); query strings are converted to their types.
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
-  installErrorHandler(app);
+  installErrorHandling(app);
   requireBearer(app, (t) => sameSecret(t, token));
   await app.register(websocket);
   app.get('/healthz', async () => ({ ok: true }));

@@ -16,7 +16,7 @@ import { installAudit } from './audit.js';
 import { installMetrics } from '../metrics/routes.js';
 import { installWebConsole } from '../web/static.js';
 import { API_PREFIX, DOMAINS } from './domains.js';
-import { installErrorHandling, toErrorResponse } from './errors.js';
+import { installErrorHandling, toErrorResponse } from '../../shared/http-errors.js';
 import { OpenApiCollector } from './openapi.js';
 import { ErrorSchema, errorResponses } from './schemas.js';
 import type { ApiSettings, ControllerServices, DomainRoutes } from './services.js';

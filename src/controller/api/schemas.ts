@@ -5,12 +5,7 @@
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import { NAME_PATTERN } from '../../shared/names.js';
 import type { ErrorCode } from '../../shared/errors.js';
-
-/**
- * Schema keyword naming the coded error a request gets when it fails validation at this node,
- * instead of the generic INVALID_ARGUMENT (see api/errors.ts).
- */
-export const ERROR_CODE_KEYWORD = 'x-drover-error';
+import { ERROR_CODE_KEYWORD } from '../../shared/http-errors.js';
 
 /** Marks `schema` so its validation failures answer with `code`. */
 export function withErrorCode<S extends TSchema>(schema: S, code: ErrorCode): S {

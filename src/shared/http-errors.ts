@@ -1,6 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
-import { DroverError, ERRORS, type ErrorCode } from '../../shared/errors.js';
-import { ERROR_CODE_KEYWORD } from './schemas.js';
+import { DroverError, ERRORS, type ErrorCode } from './errors.js';
+
+/**
+ * Schema keyword naming the coded error a request gets when it fails validation at this node,
+ * instead of the generic INVALID_ARGUMENT.
+ */
+export const ERROR_CODE_KEYWORD = 'x-drover-error';
 
 /** The JSON body of every error response. */
 export interface ErrorBody {
@@ -11,7 +16,7 @@ export interface ErrorBody {
 }
 
 /**
- * Installs the controller's error handling on the root instance: DroverErrors keep their code and
+ * Installs the error handling of every Drover HTTP server (controller and host agent) on the root instance: DroverErrors keep their code and
  * status, anything wrong with the request is a 4xx with a stable code, an unknown route is
  * NOT_FOUND, and only a bug in the controller is a 500 (logged, with the request id in the detail).
  */
@@ -41,7 +46,7 @@ export function toErrorResponse(error: unknown, request: FastifyRequest): { stat
     const code: ErrorCode = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 404 ? 'NOT_FOUND' : 'INVALID_ARGUMENT';
     return { status: ERRORS[code].status, body: coded(code, String(fastifyError.message ?? '').slice(0, 300)) };
   }
-  // Every caller is an authenticated administrator, and the message is what a bug report needs.
+  // Every caller is authenticated (an administrator or the controller), and the message is what a bug report needs.
   const message = error instanceof Error ? error.message : String(error);
   return { status: 500, body: coded('INTERNAL', `request ${request.id}: ${message.slice(0, 300)}`) };
 }
