@@ -20,9 +20,11 @@ interface MigrationOutcome {
   from: string;
   to: string;
   totalTimeMs: number;
-  downtimeMs: number;
-  setupTimeMs: number;
+  /** Null when the source host was lost after switchover: only it had QEMU's statistics. */
+  downtimeMs: number | null;
+  setupTimeMs: number | null;
   bytes: number;
+  sourceLost?: boolean;
 }
 
 /** `drover vm migrate VM --to HOST`, `drover vm history VM` and `drover vm where VM --at TIME`. */
@@ -50,7 +52,9 @@ export function registerVmMigrateCommands(vm: Command): void {
     const outcome = done.result as unknown as MigrationOutcome;
     if (opts.output === 'json') return printJson({ vm: name, ...outcome });
     process.stdout.write(
-      `migrated vm ${name} from ${outcome.from} to ${outcome.to}: downtime ${outcome.downtimeMs} ms, total ${outcome.totalTimeMs} ms, ${formatBytes(outcome.bytes)} sent\n`,
+      outcome.sourceLost
+        ? `migrated vm ${name} from ${outcome.from} to ${outcome.to}: ${outcome.from} was lost after switchover; downtime unknown, total ${outcome.totalTimeMs} ms\n`
+        : `migrated vm ${name} from ${outcome.from} to ${outcome.to}: downtime ${outcome.downtimeMs} ms, total ${outcome.totalTimeMs} ms, ${formatBytes(outcome.bytes)} sent\n`,
     );
   });
 

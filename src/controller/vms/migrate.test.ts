@@ -96,6 +96,40 @@ test('a heartbeat mid-migration leaves the VM alone; cancel rolls back and keeps
   assert.equal((await controller.store.placements.listByVm('vm-web')).length, 1);
 });
 
+test('the source host dies after switchover: the destination runs the VM, and the move is recorded there', async (t) => {
+  const { controller, source, destination } = await cluster(t);
+  source.release = false;
+  const res = await migrateRequest(controller, { to: 'beta' });
+  const id = res.json<{ operation: { id: string } }>().operation.id;
+  while (source.migrations.size === 0) await delay(20);
+  const [outgoing] = [...source.migrations.values()];
+  assert.ok(outgoing);
+  // Switchover happened: the destination finished its side and runs the guest; then the source host goes away.
+  destination.migrations.set(outgoing.id, { ...outgoing, direction: 'incoming', state: 'completed', finishedAt: new Date().toISOString() });
+  destination.vms.push({ ...view('web'), id: 'id-arrived', pid: 6161 });
+  await source.close();
+  const op = await controller.services.operations.wait(id, 20_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  const result = op.result as { from: string; to: string; downtimeMs: number | null; sourceLost?: boolean };
+  assert.deepEqual([result.from, result.to, result.downtimeMs, result.sourceLost], ['alpha', 'beta', null, true]);
+  const vm = await controller.store.vms.getByName('web');
+  assert.deepEqual([vm?.hostId, vm?.state, vm?.runtime.pid], ['h-beta', 'running', 6161]);
+  const history = await controller.store.placements.listByVm('vm-web');
+  assert.deepEqual(history.map((p) => [p.hostName, p.endedAt === null]), [['beta', true], ['alpha', false]]);
+});
+
+test('the source host dies before switchover: the migration fails and the VM stays recorded on the source', async (t) => {
+  const { controller, source } = await cluster(t);
+  source.release = false;
+  const res = await migrateRequest(controller, { to: 'beta' });
+  const id = res.json<{ operation: { id: string } }>().operation.id;
+  while (source.migrations.size === 0) await delay(20);
+  await source.close();
+  const op = await controller.services.operations.wait(id, 30_000);
+  assert.equal(op.state, 'failed');
+  assert.equal((await controller.store.vms.getByName('web'))?.hostId, 'h-alpha');
+});
+
 test('create opens a placement in its transaction: user with a named host, scheduler otherwise', async (t) => {
   const { controller } = await cluster(t);
   for (const [name, host, reason] of [['named', 'beta', 'user'], ['picked', undefined, 'scheduler']] as const) {

@@ -18,6 +18,8 @@ import type { MigrateVmBody } from './schema.js';
 const POLL_MS = 250;
 /** Consecutive failed progress polls tolerated before the source agent counts as lost. */
 const POLL_FAILURES_ALLOWED = 20;
+/** Consecutive failed polls after which the destination is asked whether the VM already runs there. */
+const SOURCE_LOST_AFTER = 3;
 const FINISHED = new Set(['completed', 'failed', 'cancelled', 'unresolved']);
 const MiB = 1024 * 1024;
 
@@ -75,6 +77,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   const cancel = (): void => void source.cancelMigration(started.id).catch(() => undefined);
   ctx.signal.addEventListener('abort', cancel, { once: true });
   let view = started;
+  let sourceLost = false;
   try {
     let failures = 0;
     while (!FINISHED.has(view.state)) {
@@ -83,7 +86,15 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
         view = await source.migration(started.id);
         failures = 0;
       } catch (err) {
-        if (++failures > POLL_FAILURES_ALLOWED) throw err;
+        failures++;
+        // A source that died after switchover leaves the VM running on the destination: that one knows.
+        const arrived = failures >= SOURCE_LOST_AFTER ? await arrivedAt(deps, to, started.id) : undefined;
+        if (arrived) {
+          view = arrived;
+          sourceLost = true;
+          break;
+        }
+        if (failures > POLL_FAILURES_ALLOWED) throw err;
         continue;
       }
       await ctx.progress(fraction(view), describeProgress(view));
@@ -91,11 +102,12 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   } finally {
     ctx.signal.removeEventListener('abort', cancel);
   }
-  if (view.state !== 'completed' || !view.result) throw agentError(view);
-  const result = view.result;
+  if (view.state !== 'completed' || (!view.result && !sourceLost)) throw agentError(view);
+  // Only the source has QEMU's statistics; with the source gone the totals are the controller's own clock.
+  const result = view.result ?? { totalTimeMs: Date.now() - Date.parse(started.startedAt), downtimeMs: null, setupTimeMs: null, ramTransferredBytes: view.progress.ramTransferredBytes };
   // The move has happened: a failed look at the destination must not stop it being recorded (the heartbeat fills the runtime in).
   const arrived = await (await deps.hosts.client(to.id)).getVm(vm.name).catch(() => undefined);
-  const detail = { from: from.name, to: to.name, totalTimeMs: result.totalTimeMs, downtimeMs: result.downtimeMs, storage };
+  const detail = { from: from.name, to: to.name, totalTimeMs: result.totalTimeMs, downtimeMs: result.downtimeMs, storage, ...(sourceLost ? { sourceLost } : {}) };
   await deps.store.transaction(async (tx) => {
     await tx.vms.update(vm.id, {
       hostId: to.id,
@@ -121,7 +133,14 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
     downtimeMs: result.downtimeMs,
     setupTimeMs: result.setupTimeMs,
     bytes: result.ramTransferredBytes + view.progress.disks.reduce((sum, d) => sum + d.copiedBytes, 0),
+    ...(sourceLost ? { sourceLost } : {}),
   };
+}
+
+/** The destination's view of migration `id` when it completed there (it runs the VM), else undefined. */
+async function arrivedAt(deps: MigrationDeps, to: HostRecord, id: string): Promise<MigrationView | undefined> {
+  const view = await (await deps.hosts.client(to.id)).migration(id).catch(() => undefined);
+  return view?.state === 'completed' ? view : undefined;
 }
 
 /** The agent's coded error for a migration that did not complete; a code the table lacks becomes MIGRATION_FAILED. */

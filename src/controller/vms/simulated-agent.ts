@@ -72,6 +72,11 @@ export async function simulatedAgent(vms: VmView[] = []): Promise<SimulatedAgent
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   agent.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  agent.close = () => new Promise((resolve) => server.close(() => resolve()));
+  agent.close = () =>
+    new Promise((resolve) => {
+      server.close(() => resolve());
+      // Kept-alive connections from the controller would hold the server open (and a "dead" agent answering).
+      server.closeAllConnections();
+    });
   return agent;
 }
