@@ -122,7 +122,7 @@ export const SnapshotOperationSchema = Type.Object({ operation: OperationSchema 
 /** Body of POST /api/v1/vms/:name/migrate. */
 export const MigrateVmBody = Type.Object(
   {
-    to: Type.String({ minLength: 1, maxLength: 63, description: 'The host to move the VM to.' }),
+    to: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'The host to move the VM to; default: the host the scheduler recommends (see migration-targets).' })),
     storage: Type.Optional(StringEnum(['shared', 'copy'] as const, { description: 'Default: shared for a VM in the shared pool, else copy.' })),
     downtimeLimitMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000, description: 'Longest pause allowed at switchover.' })),
     bandwidthMbps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Cap for the copy, megabits per second.' })),
@@ -153,3 +153,25 @@ export type PlacementWire = Static<typeof PlacementSchema>;
 export const PlacementHistorySchema = Type.Object({ placements: Type.Array(PlacementSchema) }, { additionalProperties: false });
 /** Query of GET /api/v1/vms/:name/where: the time to ask about, default now. */
 export const WhereQuery = Type.Object({ at: Type.Optional(TimestampSchema) }, { additionalProperties: false });
+
+/** Query of GET /api/v1/vms/:name/migration-targets. */
+export const MigrationTargetsQuery = Type.Object(
+  { storage: Type.Optional(StringEnum(['shared', 'copy'] as const, { description: 'How the disks would follow; default: shared for a VM in the shared pool, else copy.' })) },
+  { additionalProperties: false },
+);
+
+/** One host judged as a live-migration destination. */
+export const MigrationTargetSchema = Type.Object(
+  {
+    host: Type.String(),
+    suitable: Type.Boolean({ description: 'True when every placement filter passes.' }),
+    reasons: Type.Array(Type.String(), { description: 'Why the host is refused, one sentence per refusing filter; empty when suitable.' }),
+    score: Type.Optional(Type.Number({ description: 'The cluster weight\'s score after the move (higher is better); only for suitable hosts.' })),
+    recommended: Type.Boolean({ description: 'True for the one host the scheduler would pick.' }),
+  },
+  { additionalProperties: false },
+);
+export type MigrationTargetWire = Static<typeof MigrationTargetSchema>;
+
+/** Answer of GET /api/v1/vms/:name/migration-targets: every host but the VM's own. */
+export const MigrationTargetListSchema = Type.Object({ items: Type.Array(MigrationTargetSchema) }, { additionalProperties: false });
