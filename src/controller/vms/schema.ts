@@ -1,9 +1,24 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import { NameSchema, Nullable, StringEnum, TimestampSchema } from '../api/schemas.js';
 import { OperationSchema } from '../operations/schema.js';
+import { HostTagsSchema } from '../hosts/schema.js';
 
 export const VM_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'paused', 'crashed', 'error', 'deleting'] as const;
 export const DEVICE_MODELS = ['virtio', 'emulated'] as const;
+
+const GroupNamesSchema = (kind: string) =>
+  Type.Array(NameSchema, { maxItems: 16, uniqueItems: true, description: `${kind} group names (lowercase names); a group exists while a VM names it.` });
+
+/** A VM's placement rules: host tags it needs, and the groups it shares hosts with or keeps apart from. */
+export const PlacementRulesSchema = Type.Object(
+  {
+    requiredTags: Type.Optional({ ...HostTagsSchema, description: 'Tags a host must carry, all of them, to run the VM (like a vSphere VM-host "must run on" rule).' }),
+    affinityGroups: Type.Optional(GroupNamesSchema('Affinity: every member runs on the same host.')),
+    antiAffinityGroups: Type.Optional(GroupNamesSchema('Anti-affinity: every member runs on a different host.')),
+  },
+  { additionalProperties: false },
+);
+export type PlacementRulesWire = Static<typeof PlacementRulesSchema>;
 
 export const VmNameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 export const SnapshotParams = Type.Object(
@@ -38,6 +53,7 @@ export const CreateVmBody = Type.Object(
     cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400, description: 'Host CPU cap, 100 = one core.' })),
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
     pool: Type.Optional(StringEnum(['local', 'shared'] as const, { description: 'Where the disks live: the host\'s own directory (default) or shared storage every host reaches.' })),
+    placement: Type.Optional(PlacementRulesSchema),
   },
   { additionalProperties: false },
 );
@@ -66,6 +82,10 @@ export const VmSchema = Type.Object(
     macs: Type.Array(Type.String()),
     ips: Type.Array(Type.String(), { description: 'Guest IP addresses, as its guest agent reports them.' }),
     pid: Nullable(Type.Integer()),
+    placement: Type.Object(
+      { requiredTags: Type.Array(Type.String()), affinityGroups: Type.Array(Type.String()), antiAffinityGroups: Type.Array(Type.String()) },
+      { additionalProperties: false, description: 'The rules the scheduler keeps for this VM.' },
+    ),
     startedAt: Nullable(TimestampSchema),
     createdAt: TimestampSchema,
     updatedAt: TimestampSchema,

@@ -22,6 +22,11 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     macs: vm.nics.map((n) => n.macAddress),
     ips: vm.runtime.addresses ?? [],
     pid: vm.runtime.pid ?? null,
+    placement: {
+      requiredTags: vm.spec.placement?.requiredTags ?? [],
+      affinityGroups: vm.spec.placement?.affinityGroups ?? [],
+      antiAffinityGroups: vm.spec.placement?.antiAffinityGroups ?? [],
+    },
     startedAt: vm.runtime.startedAt ?? null,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
