@@ -52,6 +52,11 @@ export function collectPortForward(value: string, previous: PortForward[] = []):
   return [...previous, parsePortForward(value)];
 }
 
+/** Commander accumulator for a repeatable string option. */
+export function collectString(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 /** Returns an option parser for a whole number in [min, max]. */
 export function integerIn(min: number, max: number = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {

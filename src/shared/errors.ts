@@ -93,6 +93,11 @@ export const ERRORS = {
       'No host passes the placement filters for this VM; the detail names each host and the filter that refused it. Free capacity, relax the VM\'s requirements (tags, device model, groups) or take a host out of maintenance.',
   },
 
+  HOST_UNSUITABLE: {
+    status: 409,
+    message: 'That host fails the placement filters for this VM; the detail gives every reason. Run `drover vm migration-targets VM` to see the hosts that can take it.',
+  },
+
   // live migration
   MIGRATION_SAME_HOST: { status: 409, message: 'The VM is already on that host. Name another host with --to.' },
   MIGRATION_TARGET_NOT_READY: {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { MigrateVmBody, PlacementWire } from '../../controller/vms/schema.js';
+import type { MigrateVmBody, MigrationTargetWire, PlacementWire } from '../../controller/vms/schema.js';
 import { apiPath, withQuery } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
 import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
@@ -8,7 +8,7 @@ import { integerIn, parseTime } from '../parse.js';
 import type { VmOperationResponse } from './vm.js';
 
 interface MigrateOptions extends OutputOptions {
-  to: string;
+  to?: string;
   storage?: 'shared' | 'copy';
   downtimeLimit?: number;
   bandwidth?: number;
@@ -27,20 +27,20 @@ interface MigrationOutcome {
   sourceLost?: boolean;
 }
 
-/** `drover vm migrate VM --to HOST`, `drover vm history VM` and `drover vm where VM --at TIME`. */
+/** `drover vm migrate VM [--to HOST]`, `drover vm migration-targets VM`, `drover vm history VM` and `drover vm where VM --at TIME`. */
 export function registerVmMigrateCommands(vm: Command): void {
   const migrate = vm
     .command('migrate')
     .description('Live-migrate a running VM to another host; prints the measured downtime and total time')
     .argument('<vm>', 'VM name')
-    .requiredOption('--to <host>', 'the host to move the VM to')
+    .option('--to <host>', 'the host to move the VM to; it must pass the placement filters (default: the scheduler picks)')
     .addOption(new Option('--storage <mode>', 'shared: both hosts open the same disks; copy: mirror them (default: by the VM\'s pool)').choices(['shared', 'copy']))
     .option('--downtime-limit <ms>', 'longest pause allowed at switchover, in milliseconds', integerIn(1, 60_000))
     .option('--bandwidth <Mbps>', 'cap for the copy, in megabits per second', integerIn(1, 1_000_000));
   withOutput(withNoWait(migrate)).action(async (name: string, opts: MigrateOptions) => {
     const client = apiClient();
     const body: MigrateVmBody = {
-      to: opts.to,
+      ...(opts.to !== undefined ? { to: opts.to } : {}),
       ...(opts.storage ? { storage: opts.storage } : {}),
       ...(opts.downtimeLimit !== undefined ? { downtimeLimitMs: opts.downtimeLimit } : {}),
       ...(opts.bandwidth !== undefined ? { bandwidthMbps: opts.bandwidth } : {}),
@@ -55,6 +55,26 @@ export function registerVmMigrateCommands(vm: Command): void {
       outcome.sourceLost
         ? `migrated vm ${name} from ${outcome.from} to ${outcome.to}: ${outcome.from} was lost after switchover; downtime unknown, total ${outcome.totalTimeMs} ms\n`
         : `migrated vm ${name} from ${outcome.from} to ${outcome.to}: downtime ${outcome.downtimeMs} ms, total ${outcome.totalTimeMs} ms, ${formatBytes(outcome.bytes)} sent\n`,
+    );
+  });
+
+  const targets = vm
+    .command('migration-targets')
+    .description('Every other host judged as a live-migration destination: suitable or why not, and the scheduler\'s pick')
+    .argument('<vm>', 'VM name')
+    .addOption(new Option('--storage <mode>', 'judge a move with shared or copied disks (default: by the VM\'s pool)').choices(['shared', 'copy']));
+  withOutput(targets).action(async (name: string, opts: OutputOptions & { storage?: string }) => {
+    const { items } = await apiClient().request<{ items: MigrationTargetWire[] }>('GET', withQuery(apiPath('vms', name, 'migration-targets'), { storage: opts.storage }));
+    if (opts.output === 'json') return printJson({ items });
+    printTable(
+      items,
+      {
+        host: (t) => `${t.host}${t.recommended ? ' *' : ''}`,
+        suitable: (t) => (t.suitable ? 'yes' : 'no'),
+        score: (t) => (t.score === undefined ? '' : t.score.toFixed(3)),
+        reasons: (t) => t.reasons.join('; '),
+      },
+      opts.output,
     );
   });
 

@@ -4,7 +4,7 @@ import { apiPath, withQuery, type OperationView } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
 import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
 import { printJson } from '../output.js';
-import { collectPortForward, integerIn, secondsToMs, type PortForward } from '../parse.js';
+import { collectPortForward, collectString, integerIn, secondsToMs, type PortForward } from '../parse.js';
 import { registerVmConsoleCommands } from './vm-console.js';
 import { registerVmMigrateCommands } from './vm-migrate.js';
 import { registerVmPowerCommands } from './vm-power.js';
@@ -25,9 +25,12 @@ interface CreateOptions extends OutputOptions {
   devices?: 'virtio' | 'emulated';
   clone?: 'linked' | 'full';
   host?: string;
-  pool?: 'local' | 'shared';
   start?: boolean;
   portForward?: PortForward[];
+  pool?: 'local' | 'shared';
+  requireTag?: string[];
+  affinityGroup?: string[];
+  antiAffinityGroup?: string[];
   wait?: boolean;
   readyTimeout: number;
 }
@@ -56,7 +59,10 @@ export function registerVmCommands(program: Command): void {
     .addOption(new Option('--devices <model>', 'virtio (fast, needs guest drivers) or emulated (IDE + e1000)').choices(['virtio', 'emulated']))
     .addOption(new Option('--clone <mode>', 'root disk from the image: linked (copy-on-write, default) or full copy').choices(['linked', 'full']))
     .option('--host <host>', 'host to place the VM on (default: the scheduler picks)')
-    .addOption(new Option('--pool <pool>', 'storage pool for the disks: local to the host (default) or shared by the hosts').choices(['local', 'shared']))
+    .addOption(new Option('--pool <pool>', 'where the disks live: local (the host\'s own storage, default) or shared').choices(['local', 'shared']))
+    .option('--require-tag <tag>', 'place only on hosts carrying this tag (key=value or key); repeatable', collectString)
+    .option('--affinity-group <name>', 'keep on one host with the other VMs of this group; repeatable', collectString)
+    .option('--anti-affinity-group <name>', 'keep on a different host from every other VM of this group; repeatable', collectString)
     .option('--start', 'start the VM once it is created')
     .option('--port-forward <spec>', 'forward a host port to the guest: tcp:HOST_PORT:GUEST_PORT (repeatable)', collectPortForward)
     .option('--wait', 'with --start: also wait until the guest agent answers')
@@ -72,9 +78,18 @@ export function registerVmCommands(program: Command): void {
       ...(opts.devices ? { devices: opts.devices } : {}),
       ...(opts.clone ? { clone: opts.clone } : {}),
       ...(opts.host ? { host: opts.host } : {}),
-      ...(opts.pool ? { pool: opts.pool } : {}),
       ...(opts.start ? { start: true } : {}),
       ...(opts.portForward ? { portForwards: opts.portForward } : {}),
+      ...(opts.pool ? { pool: opts.pool } : {}),
+      ...(opts.requireTag || opts.affinityGroup || opts.antiAffinityGroup
+        ? {
+            placement: {
+              ...(opts.requireTag ? { requiredTags: opts.requireTag } : {}),
+              ...(opts.affinityGroup ? { affinityGroups: opts.affinityGroup } : {}),
+              ...(opts.antiAffinityGroup ? { antiAffinityGroups: opts.antiAffinityGroup } : {}),
+            },
+          }
+        : {}),
     };
     const response = await client.request<VmOperationResponse>('POST', apiPath('vms'), body);
     if (opts.wait === false) return printStarted(response.operation, response, opts.output);

@@ -1,6 +1,6 @@
 /** Maps the controller's store records to the scheduler's `ClusterView`. */
-import type { ClusterView, HostView, PoolView, VmView } from '../../scheduler/model.js';
-import type { HostRecord, VmRecord } from '../store/records.js';
+import type { ClusterView, HostView, PoolView, VmGroups, VmView } from '../../scheduler/model.js';
+import type { HostRecord, VmPlacementRules, VmRecord } from '../store/records.js';
 import type { Repositories } from '../store/store.js';
 
 /** The pool every host reaches (VMs created with pool "shared"). */
@@ -38,9 +38,17 @@ export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
     memoryBytes: vm.spec.memoryBytes,
     devices: vm.spec.devices ?? 'virtio',
     pool: shared || !host ? SHARED_POOL : localPoolOf(host),
-    requiredTags: [],
-    groups: {},
+    requiredTags: vm.spec.placement?.requiredTags ?? [],
+    groups: groupsOf(vm.spec.placement),
     liveMigratable: vm.state === 'running' || vm.state === 'paused',
+  };
+}
+
+/** The scheduler's groups of a VM's rules, leaving out empty kinds. */
+function groupsOf(rules: VmPlacementRules | undefined): VmGroups {
+  return {
+    ...(rules?.affinityGroups?.length ? { affinity: rules.affinityGroups } : {}),
+    ...(rules?.antiAffinityGroups?.length ? { antiAffinity: rules.antiAffinityGroups } : {}),
   };
 }
 

@@ -87,6 +87,18 @@ export interface VmSpec {
   devices?: 'virtio' | 'emulated';
   /** Where the disks live: the host's own directory, or storage every host reaches. */
   pool?: 'local' | 'shared';
+  /** Rules the scheduler keeps wherever the VM goes; absent means none. */
+  placement?: VmPlacementRules;
+}
+
+/** A VM's placement rules (like vSphere's VM-host and VM-VM rules, named per group). */
+export interface VmPlacementRules {
+  /** Tags a host must carry, all of them. */
+  requiredTags?: string[];
+  /** Groups whose members all run on one host. */
+  affinityGroups?: string[];
+  /** Groups whose members each run on a different host. */
+  antiAffinityGroups?: string[];
 }
 
 /** What the VM's host last reported about it. */

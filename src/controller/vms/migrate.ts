@@ -12,8 +12,10 @@ import type { OperationRunner } from '../operations/runner.js';
 import type { OperationContext } from '../operations/work.js';
 import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { describeWin } from '../../scheduler/weights.js';
 import { recordPlacement } from './placements.js';
 import type { MigrateVmBody } from './schema.js';
+import { defaultMoveStorage, judgeTargets, requireRecommended, requireSuitable, verdictReasons } from './targets.js';
 
 const POLL_MS = 250;
 /** Consecutive failed progress polls tolerated before the source agent counts as lost. */
@@ -31,24 +33,42 @@ export interface MigrationDeps {
   hosts: HostService;
 }
 
-/** Refuses a move that cannot work (coded errors), else starts the `migrate` operation; `reason` goes into the placement history. */
+/**
+ * Refuses a move that cannot work (coded errors; HOST_UNSUITABLE with every filter's reason for a
+ * `to` the scheduler refuses), else starts the `migrate` operation. Without `to`, the scheduler's
+ * recommended host is taken (PLACEMENT_IMPOSSIBLE when none passes). `reason` goes into the history.
+ */
 export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: MigrateVmBody, actor: Actor, reason: PlacementReason = 'user'): Promise<OperationRecord> {
   if (vm.state !== 'running' && vm.state !== 'paused') throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}; live migration moves a running VM`);
   if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
   const from = await deps.store.hosts.get(vm.hostId);
   if (!from) throw new DroverError('NOT_FOUND', `host ${vm.hostId} of ${vm.name}`);
-  const to = await deps.hosts.get(body.to);
-  if (to.id === from.id) throw new DroverError('MIGRATION_SAME_HOST', `${vm.name} is on ${to.name}`);
-  if (to.state !== 'ready' || to.health !== 'healthy') throw new DroverError('MIGRATION_TARGET_NOT_READY', `host ${to.name} is ${to.state} and ${to.health}`);
+  const storage = body.storage ?? defaultMoveStorage(vm);
+  const targets = await judgeTargets(deps.store, vm, storage);
+  let to: HostRecord;
+  let why: string;
+  if (body.to !== undefined) {
+    to = await deps.hosts.get(body.to);
+    if (to.id === from.id) throw new DroverError('MIGRATION_SAME_HOST', `${vm.name} is on ${to.name}`);
+    if (to.state !== 'ready' || to.health !== 'healthy') throw new DroverError('MIGRATION_TARGET_NOT_READY', `host ${to.name} is ${to.state} and ${to.health}`);
+    requireSuitable(targets, to.id, to.name);
+    why = `${to.name} named by the caller; it passes every placement filter`;
+  } else {
+    const chosen = requireRecommended(targets);
+    to = await deps.hosts.get(chosen.hostName);
+    why = chosen.score ? describeWin(chosen.score) : `${to.name} passes every placement filter`;
+    if (reason === 'user') reason = 'scheduler';
+  }
   if (!to.credential) throw new DroverError('HOST_UNREACHABLE', `host ${to.name} has no agent credential`);
-  const storage = body.storage ?? (vm.spec.pool === 'shared' ? 'shared' : 'copy');
+  const refused = targets.targets.filter((target) => target.refusals.length > 0).map((target) => ({ host: target.hostName, reasons: verdictReasons(target) }));
+  const destination = to;
   return deps.operations.start({
     kind: 'migrate',
     target: { type: 'vm', id: vm.id, name: vm.name },
     actor,
     hostId: from.id,
     busyError: 'VM_BUSY',
-    work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor, reason }),
+    work: (ctx) => migrate(deps, ctx, { vm, from, to: destination, storage, body, actor, reason, why, refused }),
   });
 }
 
@@ -60,6 +80,10 @@ interface Move {
   body: MigrateVmBody;
   actor: Actor;
   reason: PlacementReason;
+  /** Why this host: named by the caller, or the scheduler's reason. */
+  why: string;
+  /** The hosts the filters refused, with their reasons, for the placement history. */
+  refused: Array<{ host: string; reasons: string[] }>;
 }
 
 async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
@@ -123,7 +147,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
           }
         : { runtime: {} }),
     });
-    await recordPlacement(tx, vm, to, { reason: move.reason, actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage } });
+    await recordPlacement(tx, vm, to, { reason: move.reason, actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage, why: move.why, refused: move.refused } });
     await deps.events.record({ actor: move.actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.migrate', hostId: to.id, result: 'success', detail }, tx);
   });
   return {

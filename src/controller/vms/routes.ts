@@ -16,6 +16,8 @@ import {
   ExecBody,
   ExecResultSchema,
   MigrateVmBody,
+  MigrationTargetListSchema,
+  MigrationTargetsQuery,
   PlacementHistorySchema,
   PlacementSchema,
   SnapshotListSchema,
@@ -29,7 +31,8 @@ import {
   WaitReadyBody,
   WhereQuery,
 } from './schema.js';
-import { placementWire, vmWire } from './wire.js';
+import { judgeTargets } from './targets.js';
+import { migrationTargetsWire, placementWire, vmWire } from './wire.js';
 
 const ACTIONS = ['start', 'kill', 'reboot', 'pause', 'resume'] as const;
 
@@ -92,8 +95,20 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
   });
 
   app.post('/vms/:name/migrate', {
-    schema: { operationId: 'migrateVm', summary: 'Live-migrate a running VM to another host (202: follow the operation)', tags, params: VmNameParams, body: MigrateVmBody, response: { 202: VmOperationSchema, ...errorResponses } },
+    schema: { operationId: 'migrateVm', summary: 'Live-migrate a running VM to another host, the named one or the scheduler\'s pick (202: follow the operation)', tags, params: VmNameParams, body: MigrateVmBody, response: { 202: VmOperationSchema, ...errorResponses } },
     handler: async (request, reply) => accepted(reply, await vms.migrate(request.params.name, request.body, actorOf(request))),
+  });
+
+  app.get('/vms/:name/migration-targets', {
+    schema: {
+      operationId: 'getVmMigrationTargets',
+      summary: 'Every other host judged by the placement filters as a live-migration destination for this VM, with the scheduler\'s pick',
+      tags,
+      params: VmNameParams,
+      querystring: MigrationTargetsQuery,
+      response: { 200: MigrationTargetListSchema, ...errorResponses },
+    },
+    handler: async (request) => ({ items: migrationTargetsWire(await judgeTargets(services.store, await vms.get(request.params.name), request.query.storage)) }),
   });
 
   app.get('/vms/:name/history', {

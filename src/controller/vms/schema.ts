@@ -1,9 +1,24 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import { NameSchema, Nullable, StringEnum, TimestampSchema } from '../api/schemas.js';
 import { OperationSchema } from '../operations/schema.js';
+import { HostTagsSchema } from '../hosts/schema.js';
 
 export const VM_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'paused', 'crashed', 'error', 'deleting'] as const;
 export const DEVICE_MODELS = ['virtio', 'emulated'] as const;
+
+const GroupNamesSchema = (kind: string) =>
+  Type.Array(NameSchema, { maxItems: 16, uniqueItems: true, description: `${kind} group names (lowercase names); a group exists while a VM names it.` });
+
+/** A VM's placement rules: host tags it needs, and the groups it shares hosts with or keeps apart from. */
+export const PlacementRulesSchema = Type.Object(
+  {
+    requiredTags: Type.Optional({ ...HostTagsSchema, description: 'Tags a host must carry, all of them, to run the VM (like a vSphere VM-host "must run on" rule).' }),
+    affinityGroups: Type.Optional(GroupNamesSchema('Affinity: every member runs on the same host.')),
+    antiAffinityGroups: Type.Optional(GroupNamesSchema('Anti-affinity: every member runs on a different host.')),
+  },
+  { additionalProperties: false },
+);
+export type PlacementRulesWire = Static<typeof PlacementRulesSchema>;
 
 export const VmNameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 export const SnapshotParams = Type.Object(
@@ -38,6 +53,7 @@ export const CreateVmBody = Type.Object(
     cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400, description: 'Host CPU cap, 100 = one core.' })),
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
     pool: Type.Optional(StringEnum(['local', 'shared'] as const, { description: 'Where the disks live: the host\'s own directory (default) or shared storage every host reaches.' })),
+    placement: Type.Optional(PlacementRulesSchema),
   },
   { additionalProperties: false },
 );
@@ -66,6 +82,10 @@ export const VmSchema = Type.Object(
     macs: Type.Array(Type.String()),
     ips: Type.Array(Type.String(), { description: 'Guest IP addresses, as its guest agent reports them.' }),
     pid: Nullable(Type.Integer()),
+    placement: Type.Object(
+      { requiredTags: Type.Array(Type.String()), affinityGroups: Type.Array(Type.String()), antiAffinityGroups: Type.Array(Type.String()) },
+      { additionalProperties: false, description: 'The rules the scheduler keeps for this VM.' },
+    ),
     startedAt: Nullable(TimestampSchema),
     createdAt: TimestampSchema,
     updatedAt: TimestampSchema,
@@ -122,7 +142,7 @@ export const SnapshotOperationSchema = Type.Object({ operation: OperationSchema 
 /** Body of POST /api/v1/vms/:name/migrate. */
 export const MigrateVmBody = Type.Object(
   {
-    to: Type.String({ minLength: 1, maxLength: 63, description: 'The host to move the VM to.' }),
+    to: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'The host to move the VM to; default: the host the scheduler recommends (see migration-targets).' })),
     storage: Type.Optional(StringEnum(['shared', 'copy'] as const, { description: 'Default: shared for a VM in the shared pool, else copy.' })),
     downtimeLimitMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000, description: 'Longest pause allowed at switchover.' })),
     bandwidthMbps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Cap for the copy, megabits per second.' })),
@@ -153,3 +173,25 @@ export type PlacementWire = Static<typeof PlacementSchema>;
 export const PlacementHistorySchema = Type.Object({ placements: Type.Array(PlacementSchema) }, { additionalProperties: false });
 /** Query of GET /api/v1/vms/:name/where: the time to ask about, default now. */
 export const WhereQuery = Type.Object({ at: Type.Optional(TimestampSchema) }, { additionalProperties: false });
+
+/** Query of GET /api/v1/vms/:name/migration-targets. */
+export const MigrationTargetsQuery = Type.Object(
+  { storage: Type.Optional(StringEnum(['shared', 'copy'] as const, { description: 'How the disks would follow; default: shared for a VM in the shared pool, else copy.' })) },
+  { additionalProperties: false },
+);
+
+/** One host judged as a live-migration destination. */
+export const MigrationTargetSchema = Type.Object(
+  {
+    host: Type.String(),
+    suitable: Type.Boolean({ description: 'True when every placement filter passes.' }),
+    reasons: Type.Array(Type.String(), { description: 'Why the host is refused, one sentence per refusing filter; empty when suitable.' }),
+    score: Type.Optional(Type.Number({ description: 'The cluster weight\'s score after the move (higher is better); only for suitable hosts.' })),
+    recommended: Type.Boolean({ description: 'True for the one host the scheduler would pick.' }),
+  },
+  { additionalProperties: false },
+);
+export type MigrationTargetWire = Static<typeof MigrationTargetSchema>;
+
+/** Answer of GET /api/v1/vms/:name/migration-targets: every host but the VM's own. */
+export const MigrationTargetListSchema = Type.Object({ items: Type.Array(MigrationTargetSchema) }, { additionalProperties: false });

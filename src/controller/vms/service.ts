@@ -7,7 +7,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
 import type { AgentClient } from '../hosts/agent-client.js';
 import type { OperationRunner } from '../operations/runner.js';
-import { now, type HostRecord, type JsonValue, type OperationRecord, type PlacementRecord, type VmRecord, type VmState } from '../store/records.js';
+import { now, type HostRecord, type JsonValue, type OperationRecord, type PlacementRecord, type VmPlacementRules, type VmRecord, type VmState } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { startMigration } from './migrate.js';
 import { recordPlacement } from './placements.js';
@@ -16,6 +16,16 @@ import type { CreateVmBody, MigrateVmBody } from './schema.js';
 const MiB = 1024 * 1024;
 const LIVE: readonly VmState[] = ['running', 'paused', 'starting', 'stopping'];
 type Action = 'start' | 'kill' | 'reboot' | 'pause' | 'resume';
+
+/** The spec field for `rules`, empty rules leaving it out. */
+function placementRules(rules: CreateVmBody['placement']): { placement?: VmPlacementRules } {
+  const kept: VmPlacementRules = {
+    ...(rules?.requiredTags?.length ? { requiredTags: rules.requiredTags } : {}),
+    ...(rules?.affinityGroups?.length ? { affinityGroups: rules.affinityGroups } : {}),
+    ...(rules?.antiAffinityGroups?.length ? { antiAffinityGroups: rules.antiAffinityGroups } : {}),
+  };
+  return Object.keys(kept).length ? { placement: kept } : {};
+}
 
 /** The controller's VM service: places VMs on hosts and turns every change into an operation. */
 export class VmService {
@@ -49,7 +59,7 @@ export class VmService {
       hostId: host.id,
       state: 'creating',
       desiredState: body.start ? 'running' : 'stopped',
-      spec: { cpus: body.cpus ?? 1, memoryBytes: memoryMiB * MiB, imageId: body.image ?? null, devices: body.devices ?? 'virtio', ...(body.pool ? { pool: body.pool } : {}) },
+      spec: { cpus: body.cpus ?? 1, memoryBytes: memoryMiB * MiB, imageId: body.image ?? null, devices: body.devices ?? 'virtio', ...(body.pool ? { pool: body.pool } : {}), ...placementRules(body.placement) },
       disks: [],
       nics: [],
       snapshots: [],

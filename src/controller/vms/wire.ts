@@ -1,5 +1,6 @@
+import type { MigrationTargets } from '../../scheduler/targets.js';
 import type { PlacementRecord, VmRecord } from '../store/records.js';
-import type { PlacementWire, VmWire } from './schema.js';
+import type { MigrationTargetWire, PlacementWire, VmWire } from './schema.js';
 
 const MiB = 1024 * 1024;
 
@@ -21,6 +22,11 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     macs: vm.nics.map((n) => n.macAddress),
     ips: vm.runtime.addresses ?? [],
     pid: vm.runtime.pid ?? null,
+    placement: {
+      requiredTags: vm.spec.placement?.requiredTags ?? [],
+      affinityGroups: vm.spec.placement?.affinityGroups ?? [],
+      antiAffinityGroups: vm.spec.placement?.antiAffinityGroups ?? [],
+    },
     startedAt: vm.runtime.startedAt ?? null,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
@@ -30,4 +36,15 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
 /** The wire form of a placement row. */
 export function placementWire(p: PlacementRecord): PlacementWire {
   return { id: p.id, vm: p.vmName, host: p.hostName, hostId: p.hostId, startedAt: p.startedAt, endedAt: p.endedAt, reason: p.reason, actor: p.actor, operationId: p.operationId, detail: p.detail };
+}
+
+/** The wire form of judged migration targets: one item per host, the recommended one flagged. */
+export function migrationTargetsWire(found: MigrationTargets): MigrationTargetWire[] {
+  return found.targets.map((target) => ({
+    host: target.hostName,
+    suitable: target.refusals.length === 0,
+    reasons: target.refusals.map((refusal) => refusal.reason),
+    ...(target.score ? { score: Number(target.score.total.toFixed(4)) } : {}),
+    recommended: target === found.recommended,
+  }));
 }
