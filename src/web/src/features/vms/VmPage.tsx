@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect } from 'react';
+import { lazy, Suspense, useCallback } from 'react';
 import type { DroverEvent, Vm } from '../../api';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { StateBadge } from '../../components/StateBadge';
@@ -34,12 +34,6 @@ export function VmPage({ name }: { name: string }) {
   const { search } = useLocation();
   const tab = (TABS.find((t) => t.id === search.get('tab'))?.id ?? 'overview') as TabId;
   const vm = state.vms.get(name);
-
-  // Runtime facts such as the guest agent answering change without an event: re-read this one VM now and then.
-  useEffect(() => {
-    const timer = window.setInterval(() => document.visibilityState === 'visible' && fleet.refreshVm(name), 5_000);
-    return () => window.clearInterval(timer);
-  }, [fleet, name]);
 
   if (!vm) {
     return (
