@@ -92,6 +92,12 @@ export class Fleet {
     this.schedule();
   }
 
+  /** Re-reads every host soon (after an action of our own on one). */
+  refreshHosts(): void {
+    this.fullHostReload = true;
+    this.schedule();
+  }
+
   /** Host name for a host id, if known. */
   hostName(id: string | null): string | undefined {
     if (!id) return undefined;
@@ -110,6 +116,8 @@ export class Fleet {
     if (event.object.type === 'vm' && event.object.name) this.changedVms.add(event.object.name);
     if (event.object.type === 'host' && event.object.id) this.changedHostIds.add(event.object.id);
     if (event.hostId) this.changedHostIds.add(event.hostId);
+    // A move changes two hosts' VM counts and usage, and names only the destination.
+    if (event.action === 'vm.migrate' && event.result === 'success') this.fullHostReload = true;
     this.schedule();
     for (const listener of this.eventListeners) listener(event);
   }

@@ -10,6 +10,7 @@ import { hostPath, Link, navigate, useLocation, vmPath } from '../../router';
 import { useSession } from '../auth/session';
 import { EventTable } from '../events/EventTable';
 import { useEventTimeline } from '../events/useEventTimeline';
+import { PlacementTimeline } from '../placement/PlacementTimeline';
 import { Hardware } from './Hardware';
 import { Snapshots } from './Snapshots';
 import { VmActions } from './VmActions';
@@ -110,6 +111,7 @@ function Overview({ vm }: { vm: Vm }) {
           </dd>
         </dl>
       </section>
+      <PlacementTimeline vm={vm} />
       <Hardware vm={vm} />
       <MetricsCharts vmName={vm.name} />
       <Snapshots vm={vm} />
@@ -117,7 +119,7 @@ function Overview({ vm }: { vm: Vm }) {
   );
 }
 
-/** The VM's events: the timeline of what happened to it (placement history comes with the cluster work). */
+/** The VM's events: the timeline of what happened to it (the Overview has where it ran). */
 function VmEvents({ vm }: { vm: Vm }) {
   const { fleet } = useSession();
   const matches = useCallback((e: DroverEvent) => e.object.type === 'vm' && (e.object.name === vm.name || e.object.id === vm.id), [vm.name, vm.id]);

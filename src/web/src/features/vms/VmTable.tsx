@@ -187,7 +187,7 @@ function uptimeText(vm: Vm, now: number): string {
 
 const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; index: number; uptime: string; hideHost: boolean }) {
   return (
-    <tr id={`vm-row-${vm.name}`} data-state={vm.state} aria-rowindex={index + 2}>
+    <tr id={`vm-row-${vm.name}`} data-state={vm.state} data-host={vm.host ?? ''} aria-rowindex={index + 2}>
       <td>
         <Link to={vmPath(vm.name)} className="vm-link" data-index={index}>
           {vm.name}
