@@ -6,13 +6,22 @@ import { formatDuration, formatTime } from '../../format';
 import { hostPath, Link } from '../../router';
 import { useSession } from '../auth/session';
 
-const REASONS: Record<Placement['reason'], string> = {
-  user: 'moved by a user',
-  scheduler: 'placed by the scheduler',
-  balancer: 'moved by the balancer',
-  maintenance: 'evacuated for maintenance',
-  ha: 'restarted by high availability',
-};
+/** Why the VM came to a host; the first stay was a placement, later ones were moves. */
+function reasonText(reason: Placement['reason'], first: boolean): string {
+  const verb = first ? 'placed' : 'moved';
+  switch (reason) {
+    case 'user':
+      return `${verb} by a user`;
+    case 'scheduler':
+      return `${verb} by the scheduler`;
+    case 'balancer':
+      return 'moved by the balancer';
+    case 'maintenance':
+      return 'evacuated for maintenance';
+    case 'ha':
+      return 'restarted here by high availability';
+  }
+}
 
 /** Placement actions in the event stream: a VM that moves or is placed re-reads its history. */
 const PLACING_ACTIONS = new Set(['vm.migrate', 'vm.create']);
@@ -51,7 +60,9 @@ function usePlacementHistory(vm: Vm) {
 /** Which host the VM ran on, when, and why: a proportional strip for the whole span, then each stay, newest first. */
 export function PlacementTimeline({ vm }: { vm: Vm }) {
   const { placements, error } = usePlacementHistory(vm);
-  const now = useNow(30_000);
+  const ticked = useNow(30_000);
+  // The clock ticks slowly; a stay that began after the last tick must not show a negative length.
+  const now = Math.max(ticked, Date.now());
   const hosts = [...new Set((placements ?? []).map((p) => p.host))];
   const colour = (host: string) => `host-colour-${hosts.indexOf(host) % 6}`;
   const oldest = placements?.at(-1);
@@ -67,11 +78,11 @@ export function PlacementTimeline({ vm }: { vm: Vm }) {
           <div className="placement-strip" aria-hidden="true">
             {[...placements].reverse().map((p) => {
               const ended = p.endedAt ? Date.parse(p.endedAt) : now;
-              return <span key={p.id} className={colour(p.host)} style={{ flexGrow: Math.max((ended - Date.parse(p.startedAt)) / span, 0.02) }} title={p.host} />;
+              return <span key={p.id} className={colour(p.host)} style={{ flexGrow: Math.max((ended - Date.parse(p.startedAt)) / span, 0.04) }} title={p.host} />;
             })}
           </div>
           <ol className="timeline" id="vm-placement-timeline" aria-label={`Hosts ${vm.name} has been on, newest first`}>
-            {placements.map((p) => {
+            {placements.map((p, index) => {
               const ended = p.endedAt ? Date.parse(p.endedAt) : now;
               return (
                 <li key={p.id} className={`timeline-entry ${colour(p.host)}`} data-host={p.host} data-current={p.endedAt === null} data-reason={p.reason}>
@@ -86,7 +97,7 @@ export function PlacementTimeline({ vm }: { vm: Vm }) {
                     <time dateTime={p.startedAt}>{formatTime(p.startedAt)}</time> → {p.endedAt ? <time dateTime={p.endedAt}>{formatTime(p.endedAt)}</time> : 'now'}
                   </div>
                   <div className="small muted">
-                    {REASONS[p.reason]} · {p.actor}
+                    {reasonText(p.reason, index === placements.length - 1)} · {p.actor}
                     {p.operationId && <> · operation <code>{p.operationId.slice(0, 8)}</code></>}
                   </div>
                 </li>

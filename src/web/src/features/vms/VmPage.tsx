@@ -58,7 +58,7 @@ export function VmPage({ name }: { name: string }) {
       <div className="page-header">
         <h1>{vm.name}</h1>
         <StateBadge state={vm.state} id="vm-state" />
-        {vm.state === 'running' && <span className="muted small" id="vm-guest">{vm.guestReady ? 'guest agent answering' : 'guest agent not answering yet'}</span>}
+        {vm.state === 'running' && <span className="muted small" id="vm-guest" data-ready={vm.guestReady}>{vm.guestReady ? 'guest agent answering' : 'guest agent not answering yet'}</span>}
       </div>
       {vm.crashReason && (
         <p className="notice error" id="vm-crash-reason">
