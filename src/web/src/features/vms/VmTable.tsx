@@ -22,7 +22,8 @@ const LIVE = new Set(['running', 'paused', 'stopping']);
 const ROW_HEIGHT = 34;
 /** Rows rendered beyond the visible ones, above and below, so scrolling never shows a gap. */
 const OVERSCAN = 15;
-const uptimeMs = (vm: Vm, now: number): number => (vm.startedAt && LIVE.has(vm.state) ? now - Date.parse(vm.startedAt) : -1);
+// A VM that started after the table's last clock tick shows 0s, not nothing.
+const uptimeMs = (vm: Vm, now: number): number => (vm.startedAt && LIVE.has(vm.state) ? Math.max(0, now - Date.parse(vm.startedAt)) : -1);
 
 const compare: Record<SortKey, (a: Vm, b: Vm, now: number) => number> = {
   name: (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }),
