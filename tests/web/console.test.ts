@@ -1,7 +1,7 @@
 /**
  * The web console against a real `drover up` with real guests, driven through headless Chromium:
  * sign-in, creating and starting a VM, the serial and graphical consoles, snapshot and revert,
- * live updates without reload, delete, sign-out and a revoked token. Screenshots go to tests/artifacts/.
+ * keyboard use, live updates without reload, delete, sign-out and a revoked token. Screenshots go to tests/artifacts/.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,6 +108,8 @@ describe('web console (drover up, real guests, Chromium)', () => {
     await page.click('#vm-action-start');
     await page.locator('#vm-state[data-state="running"]').waitFor({ timeout: BOOT_TIMEOUT_MS });
     await waitReady(VM);
+    // The page does not poll: the guest agent answering reaches it as a vm.guest-ready event.
+    await page.locator('#vm-guest[data-ready="true"]').waitFor();
 
     await tab('console');
     await page.locator('#serial-console-status[data-status="connected"]').waitFor();
@@ -163,6 +165,29 @@ describe('web console (drover up, real guests, Chromium)', () => {
     assert.doesNotMatch(listing.stdout, /after-snapshot/, 'the file written after the snapshot is gone');
     await page.locator('#chart-cpu').waitFor({ timeout: 30_000 });
     await screenshot(page, 'web-vm-page');
+  });
+
+  test('keyboard: Tab reaches an action with a visible focus ring, Enter opens its dialog with focus inside, Escape closes it', async () => {
+    await page.locator(`#vm-page[data-vm="${VM}"]`).waitFor();
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    let focused = '';
+    for (let presses = 0; presses < 60 && focused !== 'vm-action-snapshot'; presses++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement?.id ?? '');
+    }
+    assert.equal(focused, 'vm-action-snapshot', 'Tab reaches the Snapshot button');
+    const outline = await page.evaluate(() => {
+      const style = getComputedStyle(document.activeElement as Element);
+      return { style: style.outlineStyle, width: style.outlineWidth };
+    });
+    assert.notEqual(outline.style, 'none', `the focused button shows a focus ring (${JSON.stringify(outline)})`);
+    await page.keyboard.press('Enter');
+    await page.locator('#vm-snapshot-dialog[open]').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'vm-snapshot-name', 'focus moves into the dialog');
+    await page.keyboard.press('Escape');
+    await page.locator('#vm-snapshot-dialog').waitFor({ state: 'detached' });
+    const snapshots = (await drover.api<{ snapshots: Array<{ name: string }> }>('GET', `/api/v1/vms/${VM}/snapshots`)).body.snapshots;
+    assert.deepEqual(snapshots.map((snap) => snap.name), ['clean'], 'Escape took no snapshot');
   });
 
   test('a change made elsewhere (CLI or API) shows on the dashboard within seconds, without a reload', async () => {

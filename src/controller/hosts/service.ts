@@ -229,6 +229,24 @@ export class HostService {
     const stateChanged = record.state !== actual.state;
     if (!stateChanged && JSON.stringify(runtime) === JSON.stringify(record.runtime)) return;
     await tx.vms.update(record.id, { state: actual.state, runtime });
+    const guestChanged = (record.runtime.guestReady ?? false) !== actual.guestReady;
+    const addressesChanged = JSON.stringify(record.runtime.addresses ?? []) !== JSON.stringify(actual.addresses ?? []);
+    // Watchers (the web console) learn of the guest agent answering, or its addresses, from the event stream instead of polling.
+    if (!stateChanged && (guestChanged || addressesChanged)) {
+      await this.events.record(
+        {
+          actor: SYSTEM_ACTOR,
+          objectType: 'vm',
+          objectId: record.id,
+          objectName: record.name,
+          action: guestChanged ? (actual.guestReady ? 'vm.guest-ready' : 'vm.guest-lost') : 'vm.addresses-changed',
+          hostId: host.id,
+          result: 'success',
+          detail: { guestReady: actual.guestReady, addresses: actual.addresses ?? [] },
+        },
+        tx,
+      );
+    }
     if (stateChanged) {
       await this.events.record(
         {

@@ -13,6 +13,7 @@ import type { OperationContext } from '../operations/work.js';
 import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { describeWin } from '../../scheduler/weights.js';
+import { recordGuestReady } from './guest-ready.js';
 import { recordPlacement } from './placements.js';
 import type { MigrateVmBody } from './schema.js';
 import { defaultMoveStorage, judgeTargets, requireRecommended, requireSuitable, verdictReasons } from './targets.js';
@@ -24,6 +25,8 @@ const POLL_FAILURES_ALLOWED = 20;
 const SOURCE_LOST_AFTER = 3;
 const FINISHED = new Set(['completed', 'failed', 'cancelled', 'unresolved']);
 const MiB = 1024 * 1024;
+/** How long a moved VM's guest agent gets to answer on the destination before the move is reported anyway. */
+const GUEST_READY_WAIT_MS = 15_000;
 
 /** What the migrate operation needs from the controller. */
 export interface MigrationDeps {
@@ -150,6 +153,11 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
     await recordPlacement(tx, vm, to, { reason: move.reason, actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage, why: move.why, refused: move.refused } });
     await deps.events.record({ actor: move.actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.migrate', hostId: to.id, result: 'success', detail }, tx);
   });
+  // The guest's agent kept running; the destination only knows once it asks (best effort: a guest without an agent just stays not-ready).
+  if (vm.runtime.guestReady && !arrived?.guestReady) {
+    const ready = await (await deps.hosts.client(to.id)).waitReady(vm.name, GUEST_READY_WAIT_MS).catch(() => undefined);
+    if (ready) await recordGuestReady(deps, vm.id, ready);
+  }
   return {
     from: from.name,
     to: to.name,

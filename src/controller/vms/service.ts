@@ -9,6 +9,7 @@ import type { AgentClient } from '../hosts/agent-client.js';
 import type { OperationRunner } from '../operations/runner.js';
 import { now, type HostRecord, type JsonValue, type OperationRecord, type PlacementRecord, type VmPlacementRules, type VmRecord, type VmState } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { recordGuestReady } from './guest-ready.js';
 import { startMigration } from './migrate.js';
 import { recordPlacement } from './placements.js';
 import type { CreateVmBody, MigrateVmBody } from './schema.js';
@@ -142,7 +143,9 @@ export class VmService {
   async waitReady(name: string, timeoutMs: number): Promise<VmRecord> {
     const vm = await this.get(name);
     const agent = await this.agentFor(vm);
-    return this.sync(vm.id, await agent.waitReady(vm.name, timeoutMs));
+    const view = await agent.waitReady(vm.name, timeoutMs);
+    await recordGuestReady({ store: this.store, events: this.events }, vm.id, view);
+    return this.sync(vm.id, view);
   }
 
   async delete(name: string, force: boolean, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {

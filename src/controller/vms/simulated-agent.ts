@@ -48,6 +48,12 @@ export async function simulatedAgent(vms: VmView[] = []): Promise<SimulatedAgent
         const found = agent.vms.find((v) => url.endsWith(`/${v.name}`));
         return found ? send(200, found) : send(404, { code: 'VM_NOT_FOUND' });
       }
+      const waitReady = /^\/api\/v1\/vms\/([a-z0-9-]+)\/wait-ready$/.exec(url);
+      if (waitReady?.[1] && req.method === 'POST') {
+        const found = agent.vms.find((v) => v.name === waitReady[1]);
+        if (found) found.guestReady = true;
+        return found ? send(200, found) : send(404, { code: 'VM_NOT_FOUND' });
+      }
       if (migrate?.[1]) {
         const id = crypto.randomUUID();
         const started: MigrationView = { id, direction: 'outgoing', vm: { id: `id-${migrate[1]}`, name: migrate[1] }, storage: (JSON.parse(body) as { storage: 'shared' | 'copy' }).storage, state: 'migrating', peer: 'sim', startedAt: new Date().toISOString(), progress };
@@ -65,7 +71,8 @@ export async function simulatedAgent(vms: VmView[] = []): Promise<SimulatedAgent
         Object.assign(current, { state: 'completed', result, finishedAt: new Date().toISOString() });
         const moved = agent.vms.find((v) => v.name === current.vm.name);
         agent.vms = agent.vms.filter((v) => v !== moved);
-        if (moved) agent.peer?.vms.push({ ...moved, id: 'id-arrived', pid: 5151 });
+        // Like QEMU's incoming side, the destination has not heard from the guest agent yet.
+        if (moved) agent.peer?.vms.push({ ...moved, id: 'id-arrived', pid: 5151, guestReady: false });
       }
       return send(200, current);
     });

@@ -10,6 +10,9 @@ import {
   parseHost,
   parseHostList,
   parseImageList,
+  parseMaintenanceEntry,
+  parseMigrationTargetList,
+  parsePlacementHistory,
   parseOperation,
   parseOperationAccepted,
   parseOperationList,
@@ -23,6 +26,10 @@ import {
   type EventQuery,
   type Host,
   type Image,
+  type MaintenanceEntry,
+  type MigrateVmRequest,
+  type MigrationTarget,
+  type Placement,
   type Operation,
   type OperationState,
   type Snapshot,
@@ -162,6 +169,39 @@ export class DroverApi {
 
   deleteSnapshot(name: string, snapshot: string): Promise<Accepted> {
     return this.request('DELETE', `/vms/${enc(name)}/snapshots/${enc(snapshot)}`, parseOperationAccepted);
+  }
+
+  /**
+   * Every other host judged as a target for migrating the VM, or null when this controller does not
+   * offer the judgement yet (no such route: 404 NOT_FOUND), so the caller can judge from the host list.
+   */
+  async migrationTargets(name: string): Promise<MigrationTarget[] | null> {
+    try {
+      return (await this.request('GET', `/vms/${enc(name)}/migration-targets`, parseMigrationTargetList)).items;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404 && err.code === 'NOT_FOUND') return null;
+      throw err;
+    }
+  }
+
+  /** Live-migrates a running VM (202: follow the operation). */
+  migrateVm(name: string, body: MigrateVmRequest): Promise<Accepted> {
+    return this.request('POST', `/vms/${enc(name)}/migrate`, parseVmAccepted, body);
+  }
+
+  /** The hosts the VM has been on, newest first. */
+  vmHistory(name: string): Promise<Placement[]> {
+    return this.request('GET', `/vms/${enc(name)}/history`, parsePlacementHistory).then((r) => r.placements);
+  }
+
+  /** Maintenance: `dryRun` only reports the plan; otherwise the host enters maintenance and an evacuate operation starts. */
+  enterMaintenance(host: string, options: { dryRun?: boolean; force?: boolean }): Promise<MaintenanceEntry> {
+    return this.request('POST', `/hosts/${enc(host)}/maintenance/enter`, parseMaintenanceEntry, options);
+  }
+
+  /** Returns a host in maintenance to ready. */
+  exitMaintenance(host: string): Promise<Host> {
+    return this.request('POST', `/hosts/${enc(host)}/maintenance/exit`, parseHost);
   }
 
   /** The VM's usage samples after `since` (ms since the epoch). */

@@ -161,3 +161,55 @@ export interface EventQuery {
   beforeId?: number;
   limit?: number;
 }
+
+/** One host a VM could move to, as GET /vms/:name/migration-targets judges it: unsuitable ones say why. */
+export const parseMigrationTarget = object({
+  host: string,
+  suitable: boolean,
+  reasons: array(string),
+  score: optional(number),
+  recommended: boolean,
+});
+export type MigrationTarget = Parsed<typeof parseMigrationTarget>;
+export const parseMigrationTargetList = object({ items: array(parseMigrationTarget) });
+
+/** Body of POST /api/v1/vms/:name/migrate. */
+export interface MigrateVmRequest {
+  to: string;
+  storage?: 'shared' | 'copy';
+  /** Longest pause allowed at switchover (1..60000). */
+  downtimeLimitMs?: number;
+  /** Cap for the copy, megabits per second (1..1000000). */
+  bandwidthMbps?: number;
+}
+
+export const PLACEMENT_REASONS = ['user', 'scheduler', 'balancer', 'maintenance', 'ha'] as const;
+
+/** One stay of a VM on a host (GET /vms/:name/history, newest first). */
+export const parsePlacement = object({
+  id: string,
+  vm: string,
+  host: string,
+  hostId: string,
+  startedAt: string,
+  endedAt: nullable(string),
+  reason: oneOf(PLACEMENT_REASONS),
+  actor: string,
+  operationId: nullable(string),
+  detail: unknown,
+});
+export type Placement = Parsed<typeof parsePlacement>;
+export const parsePlacementHistory = object({ placements: array(parsePlacement) });
+
+/** The pre-flight report of maintenance mode: where each VM would go, and which cannot move and why. */
+export const parseEvacuationPlan = object({
+  host: string,
+  complete: boolean,
+  totalCostBytes: number,
+  moves: array(object({ vm: string, to: string, reason: string, costBytes: number })),
+  unmovable: array(object({ vm: string, reason: string, refusals: array(object({ host: string, filter: string, reason: string })) })),
+});
+export type EvacuationPlan = Parsed<typeof parseEvacuationPlan>;
+/** Answer of POST /hosts/:name/maintenance/enter: the plan, and the evacuate operation unless it was a dry run. */
+export const parseMaintenanceEntry = object({ plan: parseEvacuationPlan, operation: nullable(parseOperation) });
+export type MaintenanceEntry = Parsed<typeof parseMaintenanceEntry>;

@@ -2,7 +2,8 @@
  * The live picture of every host and VM that all pages share. Loaded once, then kept current by
  * the event stream: an event marks its VM and host as changed, and changed objects are re-read
  * one by one (GET /vms/:name, GET /hosts/:name) in a batch shortly after, never the whole fleet
- * per event. Host heartbeat times, which change without events, are re-read every 15 s.
+ * per event. Host heartbeat times, which change without events, are re-read every 15 s, and a
+ * host's usage once more a heartbeat after an event about one of its VMs.
  */
 import { useSyncExternalStore } from 'react';
 import { ApiError, EventStream, type DroverApi, type DroverEvent, type Host, type StreamStatus, type Vm } from '../api';
@@ -23,6 +24,8 @@ const BATCH_MS = 80;
 /** More changed VMs than this in one batch re-read the whole list instead (one request, not hundreds). */
 const MAX_SINGLE_READS = 25;
 const HOST_REFRESH_MS = 15_000;
+/** Longer than a heartbeat (2 s): by then a host reports the usage a VM change left it with. */
+const HEARTBEAT_SETTLE_MS = 3_000;
 /** If the stream is not up by then, load anyway (and rely on reconnects for live changes). */
 const STREAM_WAIT_MS = 1_500;
 
@@ -37,6 +40,9 @@ export class Fleet {
   private batchTimer: number | undefined;
   private running: Promise<void> | undefined;
   private hostTimer: number | undefined;
+  private readonly lateHostIds = new Set<string>();
+  private lateFullHostReload = false;
+  private lateTimer: number | undefined;
   private loadStarted = false;
   private readonly stream: EventStream;
 
@@ -71,6 +77,7 @@ export class Fleet {
   stop(): void {
     this.stream.close();
     window.clearInterval(this.hostTimer);
+    window.clearTimeout(this.lateTimer);
   }
 
   readonly subscribe = (listener: () => void): (() => void) => {
@@ -92,6 +99,12 @@ export class Fleet {
     this.schedule();
   }
 
+  /** Re-reads every host soon (after an action of our own on one). */
+  refreshHosts(): void {
+    this.fullHostReload = true;
+    this.schedule();
+  }
+
   /** Host name for a host id, if known. */
   hostName(id: string | null): string | undefined {
     if (!id) return undefined;
@@ -110,8 +123,27 @@ export class Fleet {
     if (event.object.type === 'vm' && event.object.name) this.changedVms.add(event.object.name);
     if (event.object.type === 'host' && event.object.id) this.changedHostIds.add(event.object.id);
     if (event.hostId) this.changedHostIds.add(event.hostId);
+    // A move changes two hosts' VM counts and usage, and names only the destination.
+    if (event.action === 'vm.migrate' && event.result === 'success') this.fullHostReload = true;
+    // A host's usage follows its VMs at its next heartbeat, which sends no event: read it again then.
+    if (event.object.type === 'vm' && event.hostId) this.readHostLater(event.hostId, event.action === 'vm.migrate');
     this.schedule();
     for (const listener of this.eventListeners) listener(event);
+  }
+
+  /** Re-reads a host (or every host) once its next heartbeat has reported the new usage; one timer for all. */
+  private readHostLater(hostId: string, everyHost: boolean): void {
+    this.lateHostIds.add(hostId);
+    if (everyHost) this.lateFullHostReload = true;
+    if (this.lateTimer !== undefined) return;
+    this.lateTimer = window.setTimeout(() => {
+      this.lateTimer = undefined;
+      for (const id of this.lateHostIds) this.changedHostIds.add(id);
+      if (this.lateFullHostReload) this.fullHostReload = true;
+      this.lateHostIds.clear();
+      this.lateFullHostReload = false;
+      this.schedule();
+    }, HEARTBEAT_SETTLE_MS);
   }
 
   private schedule(): void {

@@ -1,5 +1,5 @@
-import { useCallback, useMemo } from 'react';
-import type { DroverEvent } from '../../api';
+import { useCallback, useMemo, useState } from 'react';
+import { ApiError, type DroverEvent } from '../../api';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { Meter } from '../../components/Meter';
 import { StateBadge } from '../../components/StateBadge';
@@ -8,13 +8,16 @@ import { formatAge, formatBytes, formatTime } from '../../format';
 import { useFleet } from '../../live/fleet';
 import { Link } from '../../router';
 import { useSession } from '../auth/session';
+import { OperationCard } from '../operations/OperationCard';
+import { useTrackedOperations } from '../operations/tracker';
 import { EventTable } from '../events/EventTable';
 import { useEventTimeline } from '../events/useEventTimeline';
 import { VmTable } from '../vms/VmTable';
+import { MaintenanceDialog } from './MaintenanceDialog';
 
-/** One host: health, accelerator, tags, capacity and usage, its VMs, VMs it runs that Drover does not know, and its events. */
+/** One host: health, accelerator, tags, capacity and usage, maintenance mode, its VMs, VMs it runs that Drover does not know, and its events. */
 export function HostPage({ name }: { name: string }) {
-  const { fleet } = useSession();
+  const { fleet, operations } = useSession();
   const state = useFleet(fleet);
   const now = useNow(5_000);
   const host = state.hosts.get(name);
@@ -22,6 +25,10 @@ export function HostPage({ name }: { name: string }) {
   const running = vms.filter((vm) => vm.state === 'running' || vm.state === 'paused');
   const matches = useCallback((e: DroverEvent) => (host ? e.hostId === host.id || (e.object.type === 'host' && e.object.id === host.id) : false), [host]);
   const { events, error } = useEventTimeline({ host: name }, matches, 50);
+  const [dialog, setDialog] = useState(false);
+  const [actionError, setActionError] = useState<ApiError | null>(null);
+  const [evacuationId, setEvacuationId] = useState<string | null>(null);
+  const evacuation = useTrackedOperations(operations).find((t) => t.operation.id === evacuationId);
 
   if (!host) {
     return (
@@ -45,7 +52,16 @@ export function HostPage({ name }: { name: string }) {
         <h1>{host.name}</h1>
         <StateBadge state={host.health} id="host-health" />
         <StateBadge state={host.state} id="host-state" />
+        <span className="spacer" />
+        <MaintenanceControls hostName={host.name} state={host.state} onEnter={() => setDialog(true)} onError={setActionError} />
       </div>
+      {actionError && <ErrorNotice error={actionError} id="host-action-error" onDismiss={() => setActionError(null)} />}
+      {evacuation && (
+        <div id="host-maintenance-operation">
+          <OperationCard op={evacuation.operation} cancelError={evacuation.cancelError} onCancel={() => void operations.cancel(evacuation.operation.id)} showSteps />
+        </div>
+      )}
+      {dialog && <MaintenanceDialog host={host} onClose={() => setDialog(false)} onStarted={(op) => setEvacuationId(op.id)} />}
       <div className="overview">
         <section className="panel" aria-labelledby="host-details-title">
           <h2 id="host-details-title">Details</h2>
@@ -116,5 +132,35 @@ export function HostPage({ name }: { name: string }) {
         <EventTable events={events} hostName={(id) => fleet.hostName(id)} />
       </section>
     </main>
+  );
+}
+
+/** Enter (through the pre-flight report) or exit maintenance, as the host's state allows. */
+function MaintenanceControls({ hostName, state, onEnter, onError }: { hostName: string; state: string; onEnter: () => void; onError: (error: ApiError | null) => void }) {
+  const { api, fleet } = useSession();
+  const [busy, setBusy] = useState(false);
+  if (state === 'maintenance') {
+    const exit = async () => {
+      setBusy(true);
+      onError(null);
+      try {
+        await api.exitMaintenance(hostName);
+        fleet.refreshHosts();
+      } catch (err) {
+        onError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err)));
+      } finally {
+        setBusy(false);
+      }
+    };
+    return (
+      <button type="button" id="host-maintenance-exit" onClick={() => void exit()} disabled={busy}>
+        {busy ? 'Exiting maintenance…' : 'Exit maintenance'}
+      </button>
+    );
+  }
+  return (
+    <button type="button" id="host-maintenance-enter" onClick={onEnter} disabled={state !== 'ready'} title={state === 'ready' ? 'Shows where each VM would go before anything changes' : `Not possible while the host is ${state}`}>
+      Enter maintenance…
+    </button>
   );
 }

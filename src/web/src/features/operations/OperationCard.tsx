@@ -25,7 +25,7 @@ export function OperationCard({ op, onCancel, onDismiss, cancelError, showSteps 
         <StateBadge state={op.cancelRequested && !isFinished(op) ? 'cancel-requested' : op.state} />
         <span className="spacer" />
         {!isFinished(op) && onCancel && (
-          <button type="button" className="small-button" id={`op-cancel-${op.id}`} onClick={onCancel} disabled={op.cancelRequested}>
+          <button type="button" className="small-button" id={`op-cancel-${op.id}`} onClick={onCancel} disabled={op.cancelRequested} aria-label={`Cancel ${op.kind} ${target}`}>
             {op.cancelRequested ? 'Cancelling…' : 'Cancel'}
           </button>
         )}

@@ -3,10 +3,11 @@ import type { Vm, VmState } from '../../api';
 import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { navigate } from '../../router';
+import { MigrateDialog } from '../placement/MigrateDialog';
 import { useSession } from '../auth/session';
 import { useVmAction } from './useVmAction';
 
-type Action = 'start' | 'stop' | 'kill' | 'reboot' | 'pause' | 'resume' | 'snapshot' | 'clone' | 'delete';
+type Action = 'start' | 'stop' | 'kill' | 'reboot' | 'pause' | 'resume' | 'snapshot' | 'clone' | 'migrate' | 'delete';
 
 /** In which states each action makes sense; the controller refuses the others with a coded error anyway. */
 const ALLOWED: Record<Action, readonly VmState[]> = {
@@ -18,6 +19,7 @@ const ALLOWED: Record<Action, readonly VmState[]> = {
   resume: ['paused'],
   snapshot: ['running', 'paused', 'stopped'],
   clone: ['stopped'],
+  migrate: ['running', 'paused'],
   delete: ['stopped', 'running', 'paused', 'crashed', 'error'],
 };
 
@@ -25,6 +27,7 @@ const WHY_NOT: Partial<Record<Action, string>> = {
   clone: 'Stop the VM to clone it',
   start: 'The VM is not stopped',
   resume: 'The VM is not paused',
+  migrate: 'Live migration moves a running or paused VM',
 };
 
 function snapshotName(): string {
@@ -33,11 +36,11 @@ function snapshotName(): string {
   return `snap-${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
 }
 
-/** The VM's action bar: power, snapshot, clone, delete; migrate waits for the cluster work. */
+/** The VM's action bar: power, snapshot, clone, migrate, delete. */
 export function VmActions({ vm }: { vm: Vm }) {
   const { api } = useSession();
   const { run, error, busy, clearError } = useVmAction(vm.name);
-  const [dialog, setDialog] = useState<null | 'snapshot' | 'clone' | 'delete' | 'kill'>(null);
+  const [dialog, setDialog] = useState<null | 'snapshot' | 'clone' | 'migrate' | 'delete' | 'kill'>(null);
   const [snapshot, setSnapshot] = useState('');
   const [clone, setClone] = useState({ name: '', mode: 'linked' as 'linked' | 'full' });
 
@@ -69,9 +72,7 @@ export function VmActions({ vm }: { vm: Vm }) {
         <span className="toolbar-gap" />
         {button('snapshot', 'Snapshot', () => (setSnapshot(snapshotName()), setDialog('snapshot')))}
         {button('clone', 'Clone', () => (setClone({ name: `${vm.name}-copy`.slice(0, 63), mode: 'linked' }), setDialog('clone')))}
-        <button type="button" id="vm-action-migrate" disabled title="Live migration comes with the cluster work">
-          Migrate
-        </button>
+        {button('migrate', 'Migrate', () => setDialog('migrate'))}
         {button('delete', 'Delete', () => setDialog('delete'), 'danger')}
       </div>
       {error && <ErrorNotice error={error} id="vm-action-error" onDismiss={clearError} />}
@@ -117,6 +118,7 @@ export function VmActions({ vm }: { vm: Vm }) {
           </fieldset>
         </Dialog>
       )}
+      {dialog === 'migrate' && <MigrateDialog vm={vm} onClose={close} onMigrate={(request) => (close(), void run('migrate', () => api.migrateVm(vm.name, request)))} />}
       {dialog === 'delete' && (
         <Dialog
           id="vm-delete-dialog"

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect } from 'react';
+import { lazy, Suspense, useCallback } from 'react';
 import type { DroverEvent, Vm } from '../../api';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { StateBadge } from '../../components/StateBadge';
@@ -10,6 +10,7 @@ import { hostPath, Link, navigate, useLocation, vmPath } from '../../router';
 import { useSession } from '../auth/session';
 import { EventTable } from '../events/EventTable';
 import { useEventTimeline } from '../events/useEventTimeline';
+import { PlacementTimeline } from '../placement/PlacementTimeline';
 import { Hardware } from './Hardware';
 import { Snapshots } from './Snapshots';
 import { VmActions } from './VmActions';
@@ -35,12 +36,6 @@ export function VmPage({ name }: { name: string }) {
   const tab = (TABS.find((t) => t.id === search.get('tab'))?.id ?? 'overview') as TabId;
   const vm = state.vms.get(name);
 
-  // Runtime facts such as the guest agent answering change without an event: re-read this one VM now and then.
-  useEffect(() => {
-    const timer = window.setInterval(() => document.visibilityState === 'visible' && fleet.refreshVm(name), 5_000);
-    return () => window.clearInterval(timer);
-  }, [fleet, name]);
-
   if (!vm) {
     return (
       <main className="page" id="vm-page">
@@ -63,7 +58,7 @@ export function VmPage({ name }: { name: string }) {
       <div className="page-header">
         <h1>{vm.name}</h1>
         <StateBadge state={vm.state} id="vm-state" />
-        {vm.state === 'running' && <span className="muted small" id="vm-guest">{vm.guestReady ? 'guest agent answering' : 'guest agent not answering yet'}</span>}
+        {vm.state === 'running' && <span className="muted small" id="vm-guest" data-ready={vm.guestReady}>{vm.guestReady ? 'guest agent answering' : 'guest agent not answering yet'}</span>}
       </div>
       {vm.crashReason && (
         <p className="notice error" id="vm-crash-reason">
@@ -116,6 +111,7 @@ function Overview({ vm }: { vm: Vm }) {
           </dd>
         </dl>
       </section>
+      <PlacementTimeline vm={vm} />
       <Hardware vm={vm} />
       <MetricsCharts vmName={vm.name} />
       <Snapshots vm={vm} />
@@ -123,7 +119,7 @@ function Overview({ vm }: { vm: Vm }) {
   );
 }
 
-/** The VM's events: the timeline of what happened to it (placement history comes with the cluster work). */
+/** The VM's events: the timeline of what happened to it (the Overview has where it ran). */
 function VmEvents({ vm }: { vm: Vm }) {
   const { fleet } = useSession();
   const matches = useCallback((e: DroverEvent) => e.object.type === 'vm' && (e.object.name === vm.name || e.object.id === vm.id), [vm.name, vm.id]);

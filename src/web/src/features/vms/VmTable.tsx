@@ -22,7 +22,8 @@ const LIVE = new Set(['running', 'paused', 'stopping']);
 const ROW_HEIGHT = 34;
 /** Rows rendered beyond the visible ones, above and below, so scrolling never shows a gap. */
 const OVERSCAN = 15;
-const uptimeMs = (vm: Vm, now: number): number => (vm.startedAt && LIVE.has(vm.state) ? now - Date.parse(vm.startedAt) : -1);
+// A VM that started after the table's last clock tick shows 0s, not nothing.
+const uptimeMs = (vm: Vm, now: number): number => (vm.startedAt && LIVE.has(vm.state) ? Math.max(0, now - Date.parse(vm.startedAt)) : -1);
 
 const compare: Record<SortKey, (a: Vm, b: Vm, now: number) => number> = {
   name: (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }),
@@ -187,7 +188,7 @@ function uptimeText(vm: Vm, now: number): string {
 
 const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; index: number; uptime: string; hideHost: boolean }) {
   return (
-    <tr id={`vm-row-${vm.name}`} data-state={vm.state} aria-rowindex={index + 2}>
+    <tr id={`vm-row-${vm.name}`} data-state={vm.state} data-host={vm.host ?? ''} aria-rowindex={index + 2}>
       <td>
         <Link to={vmPath(vm.name)} className="vm-link" data-index={index}>
           {vm.name}
