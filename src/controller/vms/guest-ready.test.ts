@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { testController } from '../api/testing.js';
 import { sampleHost, samplePlacement, sampleVm } from '../store/fixtures.js';
 import { simulatedAgent, view } from './simulated-agent.js';
@@ -25,16 +26,21 @@ test('a heartbeat records vm.guest-ready, vm.addresses-changed and vm.guest-lost
   const vmAgent = agent.vms[0];
   assert.ok(vmAgent);
 
-  await controller.services.hosts.heartbeat();
+  // A heartbeat skips records changed since its fetch began (same millisecond included): space them out.
+  const beat = async (): Promise<void> => {
+    await delay(5);
+    await controller.services.hosts.heartbeat();
+  };
+  await beat();
   assert.deepEqual(await guestEvents(), [], 'the guest agent has not answered yet');
 
   vmAgent.guestReady = true;
-  await controller.services.hosts.heartbeat();
+  await beat();
   vmAgent.addresses = ['10.0.2.15'];
-  await controller.services.hosts.heartbeat();
-  await controller.services.hosts.heartbeat();
+  await beat();
+  await beat();
   vmAgent.guestReady = false;
-  await controller.services.hosts.heartbeat();
+  await beat();
 
   assert.deepEqual(await guestEvents(), [
     ['vm.guest-ready', { guestReady: true, addresses: [] }],
