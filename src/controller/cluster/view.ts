@@ -1,6 +1,7 @@
 /** Maps the controller's store records to the scheduler's `ClusterView`. */
 import type { ClusterView, HostView, PoolView, VmGroups, VmView } from '../../scheduler/model.js';
-import type { HostRecord, VmPlacementRules, VmRecord } from '../store/records.js';
+import type { ClusterSettings, HostRecord, VmPlacementRules, VmRecord } from '../store/records.js';
+import { DEFAULT_SETTINGS, readClusterSettings } from './settings.js';
 import type { Repositories } from '../store/store.js';
 
 /** The pool every host reaches (VMs created with pool "shared"). */
@@ -52,17 +53,17 @@ function groupsOf(rules: VmPlacementRules | undefined): VmGroups {
   };
 }
 
-/** The view of `hosts` and `vms`: one shared pool on every host, and each host's local pool. */
-export function clusterViewOf(hosts: readonly HostRecord[], vms: readonly VmRecord[]): ClusterView {
+/** The view of `hosts` and `vms` under `settings`: one shared pool on every host, and each host's local pool. */
+export function clusterViewOf(hosts: readonly HostRecord[], vms: readonly VmRecord[], settings: ClusterSettings = DEFAULT_SETTINGS): ClusterView {
   const pools: PoolView[] = [
     { name: SHARED_POOL, kind: 'shared', hosts: hosts.map((h) => h.id) },
     ...hosts.map((h): PoolView => ({ name: localPoolOf(h), kind: 'local', hosts: [h.id] })),
   ];
   const byId = new Map(hosts.map((h) => [h.id, h]));
-  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined)), pools, policy: { weight: 'spread' } };
+  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined)), pools, policy: { weight: settings.weight } };
 }
 
-/** Reads every host and VM from `repos` (the store or a transaction) and maps them. */
-export async function readClusterView(repos: Pick<Repositories, 'hosts' | 'vms'>): Promise<ClusterView> {
-  return clusterViewOf(await repos.hosts.list(), await repos.vms.list());
+/** Reads every host, VM and the cluster settings from `repos` (the store or a transaction) and maps them. */
+export async function readClusterView(repos: Pick<Repositories, 'hosts' | 'vms' | 'settings'>): Promise<ClusterView> {
+  return clusterViewOf(await repos.hosts.list(), await repos.vms.list(), await readClusterSettings(repos));
 }

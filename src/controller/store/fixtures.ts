@@ -21,6 +21,8 @@ export function sampleHost(overrides: Partial<HostRecord> = {}): HostRecord {
     tags: [],
     cpuOvercommit: 1,
     memoryOvercommit: 1,
+    pools: [],
+    cpuModels: [],
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
