@@ -9,8 +9,8 @@ import type { Repositories, Store } from '../store/store.js';
 /** What a cluster that never set its policy uses: spread, and the CPU model VMs have always been given. */
 export const DEFAULT_SETTINGS: ClusterSettings = { weight: 'spread', cpuModel: CPU_MODEL };
 
-/** The CPU model names QEMU's x86-64 target accepts that Drover offers as a baseline, oldest first. */
-export const BASELINE_CPU_MODELS = ['qemu64', 'kvm64', 'Nehalem', 'Westmere', 'SandyBridge', 'IvyBridge', 'Haswell', 'Broadwell', 'Skylake-Client', 'Skylake-Server', 'Cascadelake-Server', 'EPYC', 'EPYC-Rome'] as const;
+/** The baselines a cluster can choose: only the ones the agents' QEMU driver applies (it gives every VM CPU_MODEL). */
+export const BASELINE_CPU_MODELS = [CPU_MODEL] as const;
 
 /** The cluster's settings, each one stored or its default. */
 export async function readClusterSettings(repos: Pick<Repositories, 'settings'>): Promise<ClusterSettings> {

@@ -28,6 +28,8 @@ export function hostView(host: HostRecord): HostView {
     deviceModels: ['virtio', 'emulated'],
     state: host.state === 'joining' ? 'offline' : host.state,
     healthy: host.health === 'healthy',
+    // A host that has not reported its CPU models is not judged on them.
+    ...(host.cpuModels.length ? { cpuModels: host.cpuModels } : {}),
   };
 }
 
@@ -45,7 +47,7 @@ function poolOfVm(vm: VmRecord, host: HostRecord | undefined): string {
 }
 
 /** One VM as the scheduler sees it, its pool named after `host`; only a running or paused VM can be moved live. */
-export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
+export function vmView(vm: VmRecord, host: HostRecord | undefined, baselineCpuModel: string = DEFAULT_SETTINGS.cpuModel): VmView {
   return {
     id: vm.id,
     name: vm.name,
@@ -57,6 +59,7 @@ export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
     requiredTags: vm.spec.placement?.requiredTags ?? [],
     groups: groupsOf(vm.spec.placement),
     liveMigratable: vm.state === 'running' || vm.state === 'paused',
+    cpuModel: vm.spec.cpuModel ?? baselineCpuModel,
   };
 }
 
@@ -81,7 +84,7 @@ export function clusterViewOf(hosts: readonly HostRecord[], vms: readonly VmReco
     { name: ANY_SHARED_POOL, kind: 'shared', hosts: hosts.filter((h) => sharedPoolsOf(h).length > 0).map((h) => h.id) },
   ];
   const byId = new Map(hosts.map((h) => [h.id, h]));
-  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined)), pools, policy: { weight: settings.weight } };
+  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined, settings.cpuModel)), pools, policy: { weight: settings.weight } };
 }
 
 /** Reads every host, VM and the cluster settings from `repos` (the store or a transaction) and maps them. */

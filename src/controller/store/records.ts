@@ -97,6 +97,8 @@ export interface VmSpec {
   devices?: 'virtio' | 'emulated';
   /** Where the disks live: the host's own directory, or storage every host reaches. */
   pool?: 'local' | 'shared';
+  /** The CPU model the VM was given (the cluster baseline when it was created); absent: the default baseline. */
+  cpuModel?: string;
   /** Rules the scheduler keeps wherever the VM goes; absent means none. */
   placement?: VmPlacementRules;
 }

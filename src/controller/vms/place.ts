@@ -17,13 +17,16 @@ export interface NewVmPlacement {
 }
 
 /**
- * Places `vm` (not yet stored) on `hostName` or, without one, where the scheduler picks. Throws
+ * Places `vm` (not yet stored; its spec gets the cluster's baseline CPU model) on `hostName` or, without one, where the scheduler picks. Throws
  * NOT_FOUND for an unknown host, HOST_UNSUITABLE with every filter's reason for a named host the
  * filters refuse, and PLACEMENT_IMPOSSIBLE with each host's refusal when no host passes.
  */
 export async function placeNewVm(repos: Repositories, vm: VmRecord, hostName: string | undefined): Promise<NewVmPlacement> {
   const hosts = await repos.hosts.list();
-  const view = clusterViewOf(hosts, [...(await repos.vms.list()), vm], await readClusterSettings(repos));
+  const settings = await readClusterSettings(repos);
+  // The draft gets the cluster's baseline CPU model now, so later moves are judged by the model it runs.
+  vm.spec.cpuModel ??= settings.cpuModel;
+  const view = clusterViewOf(hosts, [...(await repos.vms.list()), vm], settings);
   const byId = new Map(hosts.map((host) => [host.id, host]));
   if (hostName !== undefined) {
     const named = hosts.find((host) => host.name === hostName);
