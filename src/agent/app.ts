@@ -73,7 +73,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   requireBearer(app, (t) => sameSecret(t, token));
   await app.register(websocket);
   app.get('/healthz', async () => ({ ok: true }));
-  await app.register(hostRoutes({ accelerator: opts.accelerator, hostname: os.hostname(), vms }));
+  await app.register(hostRoutes({ accelerator: opts.accelerator, hostname: os.hostname(), vms, ...(sharedStorageDir ? { sharedStorageDir } : {}) }));
   // An image is in use while any VM disk is backed by its file.
   await app.register(imageRoutes(images, (name) => records.list().some((r) => r.image === name)));
   await app.register(

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AcceleratorProbe } from '../drivers/qemu/accel.js';
 import type { HostVmService } from '../vms/host-vms.js';
 import { version } from '../shared/version.js';
+import { sharedPool } from './pools.js';
 
 const HostView = Type.Object({
   hostname: Type.String(),
@@ -17,10 +18,19 @@ const HostView = Type.Object({
   }),
   capacity: Type.Object({ cpus: Type.Integer(), memoryMiB: Type.Integer() }),
   usage: Type.Object({ vmsRunning: Type.Integer(), vmsDefined: Type.Integer(), cpusAllocated: Type.Integer(), memoryMiBAllocated: Type.Integer(), load1: Type.Number() }),
+  pools: Type.Array(Type.Object({ name: Type.String(), kind: Type.Union([Type.Literal('local'), Type.Literal('shared')]) }), {
+    description: 'Pools this host reaches: `local` (its own storage) always; a shared pool when its --shared-storage directory proved readable and writable, named by the identity in its marker file.',
+  }),
+  cpuModels: Type.Array(Type.String(), { description: 'CPU models this host can present to guests; "*" means any (TCG emulates every model).' }),
 });
 
+/** The CPU models a host can give guests: TCG emulates any; under KVM only the baseline models every x86-64 CPU runs are claimed. */
+export function cpuModelsFor(accelerator: 'kvm' | 'tcg'): string[] {
+  return accelerator === 'tcg' ? ['*'] : ['qemu64', 'kvm64'];
+}
+
 /** GET /api/v1/host: what this host is, what it can run, and what it runs now. */
-export function hostRoutes(ctx: { accelerator: AcceleratorProbe; hostname: string; vms: HostVmService }) {
+export function hostRoutes(ctx: { accelerator: AcceleratorProbe; hostname: string; vms: HostVmService; sharedStorageDir?: string }) {
   return async function plugin(fastify: FastifyInstance): Promise<void> {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     app.get('/api/v1/host', { schema: { response: { 200: HostView } } }, async () => {
@@ -38,6 +48,9 @@ export function hostRoutes(ctx: { accelerator: AcceleratorProbe; hostname: strin
           memoryMiBAllocated: running.reduce((n, v) => n + v.memoryMiB, 0),
           load1: os.loadavg()[0] ?? 0,
         },
+        // Checked on every call (each heartbeat), so a shared directory that goes away stops being reported.
+        pools: [{ name: 'local', kind: 'local' as const }, ...(ctx.sharedStorageDir ? [sharedPool(ctx.sharedStorageDir)].filter((p) => p !== undefined) : [])],
+        cpuModels: cpuModelsFor(ctx.accelerator.accelerator),
       };
     });
   };

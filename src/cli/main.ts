@@ -3,6 +3,7 @@ import { version } from '../shared/version.js';
 import { registerAgentCommand } from './commands/agent.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerBalanceCommands } from './commands/balance.js';
+import { registerClusterCommands } from './commands/cluster.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerHostJoinTokenCommand } from './commands/host-join.js';
@@ -22,6 +23,7 @@ const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
   registerHostCommands,
   registerHostJoinTokenCommand,
   registerBalanceCommands,
+  registerClusterCommands,
   registerOperationCommands,
   registerEventCommands,
   registerTokenCommands,

@@ -138,9 +138,9 @@ export class HostChooser {
     return firstRefusal(host, vm, this.state, GROUP_FILTERS) ?? PASSES;
   }
 
-  /** The static verdicts shared by every VM with the same devices, pool and required tags. */
+  /** The static verdicts shared by every VM with the same devices, CPU model, pool and required tags. */
   private staticsFor(vm: VmView): Cached[] {
-    const key = `${vm.devices}|${vm.pool}|${[...vm.requiredTags].sort().join(',')}`;
+    const key = `${vm.devices}|${vm.cpuModel ?? ''}|${vm.pool}|${[...vm.requiredTags].sort().join(',')}`;
     let verdicts = this.staticVerdicts.get(key);
     if (!verdicts) this.staticVerdicts.set(key, (verdicts = new Array<Cached>(this.state.hosts.length).fill(undefined)));
     return verdicts;

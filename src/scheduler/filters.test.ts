@@ -90,7 +90,7 @@ test('firstRefusal names the first filter that refuses, in FILTERS order', () =>
   });
   assert.deepEqual(
     FILTERS.map((f) => f.name),
-    ['availability', 'maintenance', 'device-model', 'storage', 'tags', 'cpu', 'memory', 'anti-affinity', 'affinity'],
+    ['availability', 'maintenance', 'device-model', 'cpu-model', 'storage', 'tags', 'cpu', 'memory', 'anti-affinity', 'affinity'],
   );
   const fine = onHost(host('h1'));
   assert.equal(firstRefusal(fine.load, vm('web'), fine.state), undefined);

@@ -8,7 +8,7 @@ import type { VmView } from './model.js';
 import type { ClusterState, HostLoad } from './state.js';
 
 /** The names filters refuse under, in the order they run (cheap, static checks first). */
-export type FilterName = 'availability' | 'maintenance' | 'device-model' | 'storage' | 'tags' | 'cpu' | 'memory' | 'anti-affinity' | 'affinity';
+export type FilterName = 'availability' | 'maintenance' | 'device-model' | 'cpu-model' | 'storage' | 'tags' | 'cpu' | 'memory' | 'anti-affinity' | 'affinity';
 
 /** undefined: the host passes; a string: why it does not. */
 export type Verdict = string | undefined;
@@ -43,6 +43,13 @@ export const deviceModel: Filter = (host, vm) => {
   if (host.view.deviceModels.includes(vm.devices)) return undefined;
   const supported = host.view.deviceModels.length ? `only ${host.view.deviceModels.join(' and ')}` : 'no device model';
   return `device-model: VM needs ${vm.devices} devices, host supports ${supported}`;
+};
+
+/** Refuses hosts that cannot present the VM's CPU model, so a move never changes the CPU under a running guest. */
+export const cpuModel: Filter = (host, vm) => {
+  const offered = host.view.cpuModels;
+  if (vm.cpuModel === undefined || offered === undefined || offered.includes('*') || offered.includes(vm.cpuModel)) return undefined;
+  return `cpu-model: VM runs CPU model ${vm.cpuModel}, host offers only ${offered.length ? offered.join(', ') : 'none'}`;
 };
 
 /** Refuses hosts that cannot reach the storage pool holding the VM's disks. */
@@ -117,6 +124,7 @@ export const STATIC_FILTERS: readonly NamedFilter[] = [
   { name: 'availability', check: availability },
   { name: 'maintenance', check: maintenance },
   { name: 'device-model', check: deviceModel },
+  { name: 'cpu-model', check: cpuModel },
   { name: 'storage', check: storage },
   { name: 'tags', check: tags },
 ];

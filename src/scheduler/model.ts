@@ -23,6 +23,8 @@ export interface HostView {
   deviceModels: DeviceModel[];
   state: HostState;
   healthy: boolean;
+  /** CPU models the host can present to guests; `*` means any; undefined when it has not said (not judged). */
+  cpuModels?: string[];
 }
 
 /** Placement groups: every VM of an affinity group on one host, every VM of an anti-affinity group on its own host. */
@@ -45,6 +47,8 @@ export interface VmView {
   requiredTags: string[];
   groups: VmGroups;
   liveMigratable: boolean;
+  /** The CPU model the VM runs with (the cluster's baseline); undefined: not judged. */
+  cpuModel?: string;
 }
 
 /** A storage pool: `shared` is reachable from every host listed; `local` lists its one host. */

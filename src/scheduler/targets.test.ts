@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { placeOne } from './place.js';
 import { migrationTargets } from './targets.js';
 import { cluster, GiB, host, vm } from './testing.js';
 
@@ -40,4 +41,17 @@ test('migration targets: the weight decides the recommendation', () => {
   const vms = [vm('web', { hostId: 'h1' }), vm('a', { hostId: 'h3', memoryBytes: 4 * GiB })];
   assert.equal(migrationTargets(cluster(hosts, vms, { weight: 'spread' }), 'web', 'shared').recommended?.hostName, 'h2');
   assert.equal(migrationTargets(cluster(hosts, vms, { weight: 'pack' }), 'web', 'shared').recommended?.hostName, 'h3');
+});
+
+test('cpu-model: a host that cannot present the VM CPU model is refused for placement and migration; TCG hosts (any) pass', () => {
+  const hosts = [host('h1'), host('kvm-old', { cpuModels: ['qemu64', 'kvm64'] }), host('tcg', { cpuModels: ['*'] }), host('silent')];
+  const view = cluster(hosts, [vm('web', { hostId: 'h1', cpuModel: 'Haswell' })]);
+  const found = migrationTargets(view, 'web', 'shared');
+  const byHost = new Map(found.targets.map((t) => [t.hostName, t.refusals.map((r) => r.reason)]));
+  assert.deepEqual(byHost.get('kvm-old'), ['cpu-model: VM runs CPU model Haswell, host offers only qemu64, kvm64']);
+  assert.deepEqual(byHost.get('tcg'), []);
+  assert.deepEqual(byHost.get('silent'), [], 'a host that did not report its models is not judged on them');
+  const onlyOld = cluster([host('kvm-old', { cpuModels: ['qemu64'] })]);
+  assert.throws(() => placeOne(onlyOld, vm('new', { cpuModel: 'Haswell' })), (err: Error) => /kvm-old: cpu-model: VM runs CPU model Haswell/.test(err.message + String((err as { detail?: string }).detail)));
+  assert.equal(placeOne(onlyOld, vm('base', { cpuModel: 'qemu64' })).hostName, 'kvm-old');
 });

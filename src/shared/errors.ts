@@ -95,7 +95,7 @@ export const ERRORS = {
 
   HOST_UNSUITABLE: {
     status: 409,
-    message: 'That host fails the placement filters for this VM; the detail gives every reason. Run `drover vm migration-targets VM` to see the hosts that can take it.',
+    message: 'That host fails the placement filters for this VM; the detail gives every reason. Leave the host out to let the scheduler choose, or run `drover vm migration-targets VM` to see where a running VM can move.',
   },
 
   // live migration

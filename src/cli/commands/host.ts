@@ -60,6 +60,8 @@ export function registerHostCommands(program: Command): void {
         memory: `${formatBytes(h.usage.memoryBytes)} of ${formatBytes(h.capacity.memoryBytes)} in use`,
         disk: `${formatBytes(h.usage.diskBytes)} of ${formatBytes(h.capacity.diskBytes)} in use`,
         vms: h.vmCount,
+        pools: h.pools.map((pool) => `${pool.name} (${pool.kind})`).join(', ') || 'not reported',
+        'cpu models': h.cpuModels.map((model) => (model === '*' ? 'any' : model)).join(', ') || 'not reported',
         'unmanaged vms': h.unmanagedVms.map((vm) => `${vm.name} (${vm.state}${vm.pid ? `, pid ${vm.pid}` : ''})`).join(', ') || 'none',
       },
       'table',

@@ -80,7 +80,13 @@ export function registerVmMigrateCommands(vm: Command): void {
 
   withOutput(vm.command('history').description('The hosts a VM has been on, newest first').argument('<vm>', 'VM name')).action(async (name: string, opts: OutputOptions) => {
     const { placements } = await apiClient().request<{ placements: PlacementWire[] }>('GET', apiPath('vms', name, 'history'));
-    printTable(placements, { host: (p) => p.host, since: (p) => p.startedAt, until: (p) => p.endedAt, reason: (p) => p.reason, actor: (p) => p.actor }, opts.output);
+    const why = (p: PlacementWire): string | undefined => {
+      const detail = p.detail as { why?: unknown; refused?: Array<{ host: string; reasons: string[] }> } | null;
+      if (typeof detail?.why !== 'string') return undefined;
+      const refused = detail.refused?.length ? `; refused ${detail.refused.map((r) => `${r.host} (${r.reasons.join(', ')})`).join('; ')}` : '';
+      return `${detail.why}${refused}`;
+    };
+    printTable(placements, { host: (p) => p.host, since: (p) => p.startedAt, until: (p) => p.endedAt, reason: (p) => p.reason, actor: (p) => p.actor, why }, opts.output);
   });
 
   const where = vm

@@ -86,7 +86,7 @@ test('a host in maintenance is refused as a placement and a migration target, an
   await controller.services.operations.wait(res.json<Entry>().operation?.id ?? '', 10_000);
 
   const created = await controller.app.inject({ method: 'POST', url: '/api/v1/vms', headers: controller.auth, payload: { name: 'new', image: 'tiny', host: 'alpha' } });
-  assert.deepEqual([created.statusCode, created.json<{ code: string }>().code], [409, 'NO_HOST_AVAILABLE']);
+  assert.deepEqual([created.statusCode, created.json<{ code: string }>().code], [409, 'HOST_UNSUITABLE']);
   const migrated = await controller.app.inject({ method: 'POST', url: '/api/v1/vms/api/migrate', headers: controller.auth, payload: { to: 'alpha' } });
   assert.deepEqual([migrated.statusCode, migrated.json<{ code: string }>().code], [409, 'MIGRATION_TARGET_NOT_READY']);
 

@@ -5,9 +5,10 @@ import { HostNameParams, HostSchema, hostWire } from '../hosts/schema.js';
 import { operationWire } from '../operations/schema.js';
 import { balancePlan, BalanceScheduler, DEFAULT_THRESHOLD, startBalance } from './balance.js';
 import { enterMaintenance, exitMaintenance } from './maintenance.js';
-import { BalanceBody, BalanceRunSchema, BalanceScheduleBody, BalanceScheduleSchema, balancePlanWire, EnterMaintenanceBody, evacuationPlanWire, MaintenanceEntrySchema } from './schema.js';
+import { updateClusterSettings, readClusterSettings } from './settings.js';
+import { BalanceBody, ClusterPolicyBody, ClusterPolicySchema, BalanceRunSchema, BalanceScheduleBody, BalanceScheduleSchema, balancePlanWire, EnterMaintenanceBody, evacuationPlanWire, MaintenanceEntrySchema } from './schema.js';
 
-/** Maintenance mode (/hosts/:name/maintenance/...) and balancing (/balance); the balance schedule lives as long as the app. */
+/** Maintenance mode (/hosts/:name/maintenance/...), balancing (/balance) and the cluster policy (/cluster/policy); the balance schedule lives as long as the app. */
 export const clusterRoutes: DomainRoutes = async (app, { services }) => {
   const { store, events, operations, hosts } = services;
   const deps = { store, events, operations, hosts };
@@ -52,6 +53,16 @@ export const clusterRoutes: DomainRoutes = async (app, { services }) => {
       const { plan, operation } = await startBalance(deps, threshold, actorOf(request));
       return reply.status(202).send({ plan: balancePlanWire(plan), operation: operationWire(operation) });
     },
+  });
+
+  app.get('/cluster/policy', {
+    schema: { operationId: 'getClusterPolicy', summary: 'The cluster\'s scheduling policy: weight (spread or pack) and baseline CPU model', tags: ['cluster'], response: { 200: ClusterPolicySchema, ...errorResponses } },
+    handler: async () => readClusterSettings(store),
+  });
+
+  app.put('/cluster/policy', {
+    schema: { operationId: 'setClusterPolicy', summary: 'Change the cluster\'s weight or baseline CPU model (applies to placements and VMs started from now on)', tags: ['cluster'], body: ClusterPolicyBody, response: { 200: ClusterPolicySchema, ...errorResponses } },
+    handler: async (request) => updateClusterSettings({ store, events }, request.body, actorOf(request)),
   });
 
   app.get('/balance/schedule', {

@@ -2,7 +2,7 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { BalancePlan } from '../../scheduler/balance.js';
 import type { EvacuationPlan } from '../../scheduler/evacuate.js';
-import { Nullable } from '../api/schemas.js';
+import { Nullable, StringEnum } from '../api/schemas.js';
 import { OperationSchema } from '../operations/schema.js';
 
 export const EnterMaintenanceBody = Type.Object(
@@ -87,3 +87,15 @@ export function balancePlanWire(plan: BalancePlan): BalancePlanWire {
     moves: plan.moves.map((m) => ({ vm: m.vmName, from: m.fromHostName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
   };
 }
+
+/** The cluster policy as the API shows it. */
+export const ClusterPolicySchema = Type.Object(
+  {
+    weight: StringEnum(['spread', 'pack'] as const, { description: 'spread: new VMs go where the most room is left; pack: onto the fullest host that fits.' }),
+    cpuModel: Type.String({ description: 'The baseline CPU model every VM gets, so any VM can run on and move to any host offering it.' }),
+  },
+  { additionalProperties: false },
+);
+
+/** Body of PUT /api/v1/cluster/policy: the settings to change. */
+export const ClusterPolicyBody = Type.Partial(ClusterPolicySchema, { additionalProperties: false });

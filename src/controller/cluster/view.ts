@@ -1,10 +1,14 @@
 /** Maps the controller's store records to the scheduler's `ClusterView`. */
 import type { ClusterView, HostView, PoolView, VmGroups, VmView } from '../../scheduler/model.js';
-import type { HostRecord, VmPlacementRules, VmRecord } from '../store/records.js';
+import type { ClusterSettings, HostRecord, VmPlacementRules, VmRecord } from '../store/records.js';
+import { DEFAULT_SETTINGS, readClusterSettings } from './settings.js';
 import type { Repositories } from '../store/store.js';
 
-/** The pool every host reaches (VMs created with pool "shared"). */
-export const SHARED_POOL = 'shared';
+/** The pool of a shared-storage VM whose host reports no shared pool: no host reaches it. */
+export const UNKNOWN_SHARED_POOL = 'shared';
+/** Where a new VM's disks can go: any host's own storage (local) or any shared pool a host reaches. */
+export const ANY_LOCAL_POOL = 'local:*';
+export const ANY_SHARED_POOL = 'shared:*';
 
 /** The name of one host's own storage pool; it names the host, as refusals quote it. */
 export function localPoolOf(host: Pick<HostRecord, 'name'>): string {
@@ -24,12 +28,26 @@ export function hostView(host: HostRecord): HostView {
     deviceModels: ['virtio', 'emulated'],
     state: host.state === 'joining' ? 'offline' : host.state,
     healthy: host.health === 'healthy',
+    // A host that has not reported its CPU models is not judged on them.
+    ...(host.cpuModels.length ? { cpuModels: host.cpuModels } : {}),
   };
 }
 
-/** One VM as the scheduler sees it, its local pool named after `host`; only a running or paused VM can be moved live. */
-export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
+/** The shared pools a host proved it reaches (see the agent's pools.ts). */
+export function sharedPoolsOf(host: Pick<HostRecord, 'pools'>): string[] {
+  return host.pools.filter((pool) => pool.kind === 'shared').map((pool) => pool.name);
+}
+
+/** The pool holding a VM's disks: its host's local pool or its host's shared pool; for a VM not placed yet, any pool of its kind. */
+function poolOfVm(vm: VmRecord, host: HostRecord | undefined): string {
   const shared = vm.spec.pool === 'shared';
+  if (!host) return shared ? ANY_SHARED_POOL : ANY_LOCAL_POOL;
+  if (!shared) return localPoolOf(host);
+  return sharedPoolsOf(host)[0] ?? UNKNOWN_SHARED_POOL;
+}
+
+/** One VM as the scheduler sees it, its pool named after `host`; only a running or paused VM can be moved live. */
+export function vmView(vm: VmRecord, host: HostRecord | undefined, baselineCpuModel: string = DEFAULT_SETTINGS.cpuModel): VmView {
   return {
     id: vm.id,
     name: vm.name,
@@ -37,10 +55,11 @@ export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
     cpus: vm.spec.cpus,
     memoryBytes: vm.spec.memoryBytes,
     devices: vm.spec.devices ?? 'virtio',
-    pool: shared || !host ? SHARED_POOL : localPoolOf(host),
+    pool: poolOfVm(vm, host),
     requiredTags: vm.spec.placement?.requiredTags ?? [],
     groups: groupsOf(vm.spec.placement),
     liveMigratable: vm.state === 'running' || vm.state === 'paused',
+    cpuModel: vm.spec.cpuModel ?? baselineCpuModel,
   };
 }
 
@@ -52,17 +71,23 @@ function groupsOf(rules: VmPlacementRules | undefined): VmGroups {
   };
 }
 
-/** The view of `hosts` and `vms`: one shared pool on every host, and each host's local pool. */
-export function clusterViewOf(hosts: readonly HostRecord[], vms: readonly VmRecord[]): ClusterView {
+/** The view of `hosts` and `vms` under `settings`: each host's local pool, and every shared pool with the hosts that reported reaching it. */
+export function clusterViewOf(hosts: readonly HostRecord[], vms: readonly VmRecord[], settings: ClusterSettings = DEFAULT_SETTINGS): ClusterView {
+  const shared = new Map<string, string[]>();
+  for (const host of hosts) for (const name of sharedPoolsOf(host)) shared.set(name, [...(shared.get(name) ?? []), host.id]);
   const pools: PoolView[] = [
-    { name: SHARED_POOL, kind: 'shared', hosts: hosts.map((h) => h.id) },
     ...hosts.map((h): PoolView => ({ name: localPoolOf(h), kind: 'local', hosts: [h.id] })),
+    ...[...shared].map(([name, members]): PoolView => ({ name, kind: 'shared', hosts: members })),
+    { name: UNKNOWN_SHARED_POOL, kind: 'shared', hosts: [] },
+    // A new VM can go to any host with storage of its kind: every host has its own; shared needs a reported pool.
+    { name: ANY_LOCAL_POOL, kind: 'shared', hosts: hosts.map((h) => h.id) },
+    { name: ANY_SHARED_POOL, kind: 'shared', hosts: hosts.filter((h) => sharedPoolsOf(h).length > 0).map((h) => h.id) },
   ];
   const byId = new Map(hosts.map((h) => [h.id, h]));
-  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined)), pools, policy: { weight: 'spread' } };
+  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined, settings.cpuModel)), pools, policy: { weight: settings.weight } };
 }
 
-/** Reads every host and VM from `repos` (the store or a transaction) and maps them. */
-export async function readClusterView(repos: Pick<Repositories, 'hosts' | 'vms'>): Promise<ClusterView> {
-  return clusterViewOf(await repos.hosts.list(), await repos.vms.list());
+/** Reads every host, VM and the cluster settings from `repos` (the store or a transaction) and maps them. */
+export async function readClusterView(repos: Pick<Repositories, 'hosts' | 'vms' | 'settings'>): Promise<ClusterView> {
+  return clusterViewOf(await repos.hosts.list(), await repos.vms.list(), await readClusterSettings(repos));
 }

@@ -11,6 +11,9 @@ export interface AgentHostInfo {
   accelerator: { accelerator: 'kvm' | 'tcg'; reason: string; probedAt: string; durationMs: number };
   capacity: { cpus: number; memoryMiB: number };
   usage: { vmsRunning: number; vmsDefined: number; cpusAllocated: number; memoryMiBAllocated: number; load1: number };
+  /** Absent from agents that predate pool reporting. */
+  pools?: Array<{ name: string; kind: 'local' | 'shared' }>;
+  cpuModels?: string[];
 }
 
 /** An image in an agent's library. */

@@ -33,6 +33,10 @@ export const HostSchema = Type.Object(
     tags: HostTagsSchema,
     cpuOvercommit: Type.Number({ description: 'vCPUs that may be placed per physical CPU; 1.0 = no overcommit.' }),
     memoryOvercommit: Type.Number({ description: 'VM memory that may be placed per byte of host memory; 1.0 = no overcommit.' }),
+    pools: Type.Array(Type.Object({ name: Type.String(), kind: Type.String({ description: 'local or shared.' }) }, { additionalProperties: false }), {
+      description: 'Storage pools the agent proved it reaches: its own local pool, and a shared pool named by the marker in its --shared-storage directory.',
+    }),
+    cpuModels: Type.Array(Type.String(), { description: 'CPU models the host can present to guests; "*" means any.' }),
     vmCount: Type.Integer(),
     unmanagedVms: Type.Array(
       Type.Object({ name: Type.String(), state: Type.String(), pid: Type.Optional(Type.Integer()), seenSince: TimestampSchema }, { additionalProperties: false }),
@@ -63,6 +67,8 @@ export function hostWire(host: HostRecord, vmCount: number, unmanaged: Unmanaged
     tags: host.tags,
     cpuOvercommit: host.cpuOvercommit,
     memoryOvercommit: host.memoryOvercommit,
+    pools: host.pools,
+    cpuModels: host.cpuModels,
     vmCount,
     unmanagedVms: unmanaged,
   };

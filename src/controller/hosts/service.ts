@@ -8,6 +8,7 @@ import { ACTIVE_OPERATION_STATES, type HostRecord, type HostTags, type VmRecord,
 import type { Store, Transaction } from '../store/store.js';
 import { AgentClient, type AgentHostInfo } from './agent-client.js';
 import type { VmStats } from '../../vms/stats.js';
+import { localPoolOf } from '../cluster/view.js';
 
 const MiB = 1024 * 1024;
 /** Heartbeats a host may miss before it is declared unreachable. */
@@ -67,6 +68,7 @@ export class HostService {
         version: info.version,
         accelerator: info.accelerator.accelerator,
         capacity: { cpus: info.capacity.cpus, memoryBytes: info.capacity.memoryMiB * MiB, diskBytes: 0 },
+        ...reportedPlacementFacts(info, input.name),
         health: 'healthy' as const,
         lastHeartbeat: now,
         ...(input.tags ? { tags: input.tags } : {}),
@@ -75,7 +77,7 @@ export class HostService {
       };
       const record: HostRecord = existing
         ? await tx.hosts.update(existing.id, { ...fields, state: existing.state === 'offline' ? 'ready' : existing.state })
-        : { id: randomUUID(), name: input.name, tags: [], cpuOvercommit: 1, memoryOvercommit: 1, ...fields, usage: { cpus: 0, memoryBytes: 0, diskBytes: 0 }, state: 'ready', createdAt: now, updatedAt: now };
+        : { id: randomUUID(), name: input.name, tags: [], cpuOvercommit: 1, memoryOvercommit: 1, pools: [], cpuModels: [], ...fields, usage: { cpus: 0, memoryBytes: 0, diskBytes: 0 }, state: 'ready', createdAt: now, updatedAt: now };
       if (!existing) await tx.hosts.insert(record);
       await this.events.record(
         { actor, objectType: 'host', objectId: record.id, objectName: record.name, action: existing ? 'host.updated' : 'host.registered', hostId: record.id, result: 'success', detail: { address: input.address, accelerator: info.accelerator } },
@@ -193,6 +195,7 @@ export class HostService {
         accelerator: info.accelerator.accelerator,
         capacity: { cpus: info.capacity.cpus, memoryBytes: info.capacity.memoryMiB * MiB, diskBytes: 0 },
         usage: { cpus: info.usage.cpusAllocated, memoryBytes: info.usage.memoryMiBAllocated * MiB, diskBytes: 0 },
+        ...reportedPlacementFacts(info, host.name),
       });
       if (wasUnreachable) {
         await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.reachable', hostId: host.id, result: 'success', detail: {} }, tx);
@@ -286,4 +289,12 @@ export class HostService {
       await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.unreachable', hostId: host.id, result: 'failure', detail: { error: (err as Error).message } }, tx);
     });
   }
+}
+
+/** The pools (the agent's `local` named after the host, as the scheduler's view does) and CPU models an agent reported; nothing from an agent that does not report them. */
+function reportedPlacementFacts(info: AgentHostInfo, hostName: string): Partial<Pick<HostRecord, 'pools' | 'cpuModels'>> {
+  return {
+    ...(info.pools ? { pools: info.pools.map((pool) => (pool.kind === 'local' ? { name: localPoolOf({ name: hostName }), kind: 'local' as const } : pool)) } : {}),
+    ...(info.cpuModels ? { cpuModels: info.cpuModels } : {}),
+  };
 }

@@ -21,6 +21,9 @@ export function sampleHost(overrides: Partial<HostRecord> = {}): HostRecord {
     tags: [],
     cpuOvercommit: 1,
     memoryOvercommit: 1,
+    // Every sample host reaches one shared pool, as hosts mounting one NAS would report.
+    pools: [{ name: 'shared:fixture', kind: 'shared' }],
+    cpuModels: ['*'],
     createdAt: T0,
     updatedAt: T0,
     ...overrides,

@@ -168,6 +168,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX placements_open ON placements (vm_id) WHERE ended_at IS NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'placement: cluster settings, host storage pools and CPU models',
+    sql: `
+      -- Cluster-wide settings by name (the scheduler's weight, the baseline CPU model).
+      CREATE TABLE cluster_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL CHECK (json_valid(value)),
+        updated_at TEXT NOT NULL
+      ) STRICT;
+      -- What a host's agent reports it reaches and runs; hosts that have not reported yet have none.
+      ALTER TABLE hosts ADD COLUMN pools TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(pools));
+      ALTER TABLE hosts ADD COLUMN cpu_models TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(cpu_models));
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

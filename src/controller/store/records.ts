@@ -38,8 +38,18 @@ export interface HostRecord {
   cpuOvercommit: number;
   /** How much VM memory may be placed per byte of host memory (1.0 = no overcommit). */
   memoryOvercommit: number;
+  /** The storage pools the host's agent reported it reaches (empty until it reports). */
+  pools: HostPoolRecord[];
+  /** The CPU models the host can present to guests; `*` means any (empty until it reports). */
+  cpuModels: string[];
   createdAt: Timestamp;
   updatedAt: Timestamp;
+}
+
+/** A storage pool a host reaches: its own `local` one, or a `shared` one named by the identity in its marker file. */
+export interface HostPoolRecord {
+  name: string;
+  kind: 'local' | 'shared';
 }
 
 /** A host's tags: `zone=a`, `ssd`. */
@@ -87,6 +97,8 @@ export interface VmSpec {
   devices?: 'virtio' | 'emulated';
   /** Where the disks live: the host's own directory, or storage every host reaches. */
   pool?: 'local' | 'shared';
+  /** The CPU model the VM was given (the cluster baseline when it was created); absent: the default baseline. */
+  cpuModel?: string;
   /** Rules the scheduler keeps wherever the VM goes; absent means none. */
   placement?: VmPlacementRules;
 }
@@ -237,6 +249,14 @@ export interface TokenRecord {
   createdAt: Timestamp;
   revokedAt: Timestamp | null;
   lastUsedAt: Timestamp | null;
+}
+
+/** Cluster-wide setting names and their values. */
+export interface ClusterSettings {
+  /** The scheduler's weight: spread VMs out, or pack them onto the fewest hosts. */
+  weight: 'spread' | 'pack';
+  /** The CPU model every VM is given, so any VM can run on (and move to) any host that offers it. */
+  cpuModel: string;
 }
 
 /** The current time as a record timestamp. */

@@ -175,6 +175,29 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     assert.deepEqual((await store.hosts.list()).map((h) => h.id), ['host-2']);
   });
 
+  withStore('settings: unset reads undefined, set overwrites, a rolled-back set is not kept', async (store) => {
+    assert.equal(await store.settings.get('weight'), undefined);
+    await store.settings.set('weight', 'pack');
+    await store.settings.set('weight', 'spread');
+    assert.equal(await store.settings.get('weight'), 'spread');
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.settings.set('cpuModel', 'EPYC');
+        throw new Error('abort');
+      }),
+      /abort/,
+    );
+    assert.equal(await store.settings.get('cpuModel'), undefined);
+  });
+
+  withStore('hosts: reported pools and CPU models round-trip', async (store) => {
+    await store.hosts.insert(sampleHost());
+    assert.deepEqual((await store.hosts.get('host-1'))?.cpuModels, ['*']);
+    await store.hosts.update('host-1', { pools: [{ name: 'local:alpha', kind: 'local' }, { name: 'nas-1', kind: 'shared' }], cpuModels: ['*'] });
+    const host = await store.hosts.get('host-1');
+    assert.deepEqual([host?.pools, host?.cpuModels], [[{ name: 'local:alpha', kind: 'local' }, { name: 'nas-1', kind: 'shared' }], ['*']]);
+  });
+
   withStore('placements: newest first, one open per VM, the stay covering a time', async (store) => {
     const T1 = '2025-01-01T01:00:00.000Z';
     await store.placements.insert(samplePlacement());

@@ -4,7 +4,9 @@
  * Every method is async for that reason, even where SQLite answers synchronously.
  */
 import type {
+  ClusterSettings,
   EventRecord,
+  JsonValue,
   HostRecord,
   ImageRecord,
   JoinTokenRecord,
@@ -115,6 +117,12 @@ export interface PlacementRepository {
   close(vmId: string, endedAt: Timestamp): Promise<boolean>;
 }
 
+/** Cluster-wide settings by name (see ClusterSettings); a setting never written reads as undefined, so the caller's default applies. */
+export interface SettingsRepository {
+  get(name: keyof ClusterSettings): Promise<JsonValue | undefined>;
+  set(name: keyof ClusterSettings, value: JsonValue): Promise<void>;
+}
+
 /** Everything a service may read or write; both the store and a transaction handle are one. */
 export interface Repositories {
   readonly hosts: HostRepository;
@@ -125,6 +133,7 @@ export interface Repositories {
   readonly tokens: TokenRepository;
   readonly joinTokens: JoinTokenRepository;
   readonly placements: PlacementRepository;
+  readonly settings: SettingsRepository;
 }
 
 /** The handle a transaction body works through. It is dead once the transaction ends. */

@@ -42,7 +42,8 @@ test('generated bad requests to the VM routes: never a 5xx, never a change when 
   t.after(() => controller.close());
   const { app, services, auth } = controller;
   // A full simulated host: nothing fits, so every create is refused before touching any host.
-  await services.store.hosts.insert(sampleHost({ id: 'h1', name: 'simulated-host-1', usage: { cpus: 8, memoryBytes: 16 * 2 ** 30, diskBytes: 0 } }));
+  // The scheduler counts VM allocations against capacity: web (2 vCPUs) fills this 2-CPU host.
+  await services.store.hosts.insert(sampleHost({ id: 'h1', name: 'simulated-host-1', capacity: { cpus: 2, memoryBytes: 2 ** 30, diskBytes: 0 }, usage: { cpus: 8, memoryBytes: 16 * 2 ** 30, diskBytes: 0 } }));
   await services.store.vms.insert(sampleVm({ id: 'vm-web', name: 'web', hostId: 'h1', state: 'paused' }));
 
   const request = fc.oneof(

@@ -7,10 +7,11 @@ import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
 import type { AgentClient } from '../hosts/agent-client.js';
 import type { OperationRunner } from '../operations/runner.js';
-import { now, type HostRecord, type JsonValue, type OperationRecord, type PlacementRecord, type VmPlacementRules, type VmRecord, type VmState } from '../store/records.js';
+import { now, type JsonValue, type OperationRecord, type PlacementRecord, type VmPlacementRules, type VmRecord, type VmState } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { recordGuestReady } from './guest-ready.js';
 import { startMigration } from './migrate.js';
+import { placeNewVm } from './place.js';
 import { recordPlacement } from './placements.js';
 import type { CreateVmBody, MigrateVmBody } from './schema.js';
 
@@ -52,12 +53,11 @@ export class VmService {
     validateName('VM', body.name);
     if (await this.store.vms.getByName(body.name)) throw new DroverError('VM_EXISTS', body.name);
     const memoryMiB = body.memoryMiB ?? 256;
-    const host = await this.place(body.host, memoryMiB);
     const now = new Date().toISOString();
     const vm: VmRecord = {
       id: randomUUID(),
       name: body.name,
-      hostId: host.id,
+      hostId: null,
       state: 'creating',
       desiredState: body.start ? 'running' : 'stopped',
       spec: { cpus: body.cpus ?? 1, memoryBytes: memoryMiB * MiB, imageId: body.image ?? null, devices: body.devices ?? 'virtio', ...(body.pool ? { pool: body.pool } : {}), ...placementRules(body.placement) },
@@ -69,6 +69,10 @@ export class VmService {
       updatedAt: now,
     };
     return this.store.transaction(async (tx) => {
+      // Placed inside the transaction, so concurrent creates see each other (capacity, anti-affinity).
+      const placement = await placeNewVm(tx, vm, body.host);
+      const host = placement.host;
+      vm.hostId = host.id;
       await tx.vms.insert(vm);
       const operation = await this.operations.start({
         kind: 'create',
@@ -78,12 +82,13 @@ export class VmService {
         busyError: 'VM_BUSY',
         tx,
         work: async (ctx) => {
-          const agent = await this.hosts.client(host.id);
-          await ctx.progress(0.1, `creating disks on ${host.name}`);
+          // Registered first, so a host that cannot be reached leaves no record behind either.
           ctx.onUndo('record the VM', async () => {
             await this.store.vms.delete(vm.id);
             await this.store.placements.close(vm.id, new Date().toISOString());
           });
+          const agent = await this.hosts.client(host.id);
+          await ctx.progress(0.1, `creating disks on ${host.name}`);
           const created = await agent.createVm({
             name: vm.name,
             ...(body.image ? { image: body.image } : {}),
@@ -110,7 +115,7 @@ export class VmService {
           return { vm: vm.name, host: host.name };
         },
       });
-      await recordPlacement(tx, vm, host, { reason: body.host ? 'user' : 'scheduler', actor, operationId: operation.id }, now);
+      await recordPlacement(tx, vm, host, { reason: body.host ? 'user' : 'scheduler', actor, operationId: operation.id, detail: placement.detail }, now);
       return { operation, vm };
     });
   }
@@ -285,21 +290,6 @@ export class VmService {
   async agentFor(vm: VmRecord): Promise<AgentClient> {
     if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
     return this.hosts.client(vm.hostId);
-  }
-
-  /** Picks the named host, or the ready, healthy host with the most free memory. */
-  private async place(hostName: string | undefined, memoryMiB: number): Promise<HostRecord> {
-    if (hostName) {
-      const host = await this.hosts.get(hostName);
-      if (host.state !== 'ready') throw new DroverError('NO_HOST_AVAILABLE', `host ${hostName} is ${host.state} and accepts no new VMs`);
-      return host;
-    }
-    const candidates = (await this.hosts.list()).filter((h) => h.state === 'ready' && h.health !== 'unreachable');
-    const free = (h: HostRecord): number => h.capacity.memoryBytes - h.usage.memoryBytes;
-    const best = candidates.sort((a, b) => free(b) - free(a))[0];
-    if (!best) throw new DroverError('NO_HOST_AVAILABLE', 'no host is ready and reachable');
-    if (free(best) < memoryMiB * MiB) throw new DroverError('NO_HOST_AVAILABLE', `no host has ${memoryMiB} MiB of memory free`);
-    return best;
   }
 
   private refuseWrongState(vm: VmRecord, action: Action): void {

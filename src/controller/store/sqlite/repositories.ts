@@ -1,6 +1,8 @@
 import type { SqliteDatabase } from '../db.js';
 import type {
+  ClusterSettings,
   EventRecord,
+  JsonValue,
   HostRecord,
   ImageRecord,
   JoinTokenRecord,
@@ -10,6 +12,7 @@ import type {
   TokenRecord,
   VmRecord,
 } from '../records.js';
+import { now } from '../records.js';
 import type {
   EventFilter,
   EventRepository,
@@ -19,6 +22,7 @@ import type {
   OperationRepository,
   Patch,
   PlacementRepository,
+  SettingsRepository,
   TokenRepository,
   VmRepository,
 } from '../store.js';
@@ -44,6 +48,8 @@ const HOST_COLUMNS: ColumnMap<HostRecord> = {
   tags: ['tags', 'json'],
   cpuOvercommit: ['cpu_overcommit', 'number'],
   memoryOvercommit: ['memory_overcommit', 'number'],
+  pools: ['pools', 'json'],
+  cpuModels: ['cpu_models', 'json'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
 };
@@ -342,6 +348,27 @@ export class SqlitePlacementRepository implements Synchronous<PlacementRepositor
   }
 }
 
+/** Cluster settings as JSON values by name. */
+export class SqliteSettingsRepository implements Synchronous<SettingsRepository> {
+  private readonly getStatement;
+  private readonly setStatement;
+
+  constructor(db: SqliteDatabase) {
+    this.getStatement = db.prepare('SELECT value FROM cluster_settings WHERE name = @name');
+    this.setStatement = db.prepare(
+      'INSERT INTO cluster_settings (name, value, updated_at) VALUES (@name, @value, @updatedAt) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    );
+  }
+
+  get(name: keyof ClusterSettings): JsonValue | undefined {
+    const row = this.getStatement.get({ name }) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as JsonValue) : undefined;
+  }
+  set(name: keyof ClusterSettings, value: JsonValue): void {
+    this.setStatement.run({ name, value: JSON.stringify(value), updatedAt: now() });
+  }
+}
+
 /** One instance of every repository over the same connection. */
 export function sqliteRepositories(db: SqliteDatabase) {
   return {
@@ -353,5 +380,6 @@ export function sqliteRepositories(db: SqliteDatabase) {
     tokens: new SqliteTokenRepository(db),
     joinTokens: new SqliteJoinTokenRepository(db),
     placements: new SqlitePlacementRepository(db),
+    settings: new SqliteSettingsRepository(db),
   };
 }
