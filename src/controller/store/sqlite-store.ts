@@ -10,6 +10,7 @@ import type {
   JoinTokenRepository,
   OperationRepository,
   PlacementRepository,
+  NetworkRepository,
   Repositories,
   Store,
   TokenRepository,
@@ -40,6 +41,7 @@ export class SqliteStore implements Store {
   readonly tokens: TokenRepository;
   readonly joinTokens: JoinTokenRepository;
   readonly placements: PlacementRepository;
+  readonly networks: NetworkRepository;
 
   private readonly sync: ReturnType<typeof sqliteRepositories>;
   private readonly lock = new FifoLock();
@@ -58,6 +60,7 @@ export class SqliteStore implements Store {
     this.tokens = asyncFacade<TokenRepository>(this.sync.tokens, outside);
     this.joinTokens = asyncFacade<JoinTokenRepository>(this.sync.joinTokens, outside);
     this.placements = asyncFacade<PlacementRepository>(this.sync.placements, outside);
+    this.networks = asyncFacade<NetworkRepository>(this.sync.networks, outside);
   }
 
   /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
@@ -128,6 +131,7 @@ export class SqliteStore implements Store {
       tokens: asyncFacade<TokenRepository>(this.sync.tokens, run),
       joinTokens: asyncFacade<JoinTokenRepository>(this.sync.joinTokens, run),
       placements: asyncFacade<PlacementRepository>(this.sync.placements, run),
+      networks: asyncFacade<NetworkRepository>(this.sync.networks, run),
     };
   }
 

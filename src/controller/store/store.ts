@@ -8,6 +8,7 @@ import type {
   HostRecord,
   ImageRecord,
   JoinTokenRecord,
+  NetworkRecord,
   NewEventRecord,
   OperationRecord,
   OperationState,
@@ -35,6 +36,7 @@ export interface NamedRepository<R extends { id: string; name: string }> {
 
 export type HostRepository = NamedRepository<HostRecord>;
 export type ImageRepository = NamedRepository<ImageRecord>;
+export type NetworkRepository = NamedRepository<NetworkRecord>;
 
 export interface VmRepository extends NamedRepository<VmRecord> {
   listByHost(hostId: string): Promise<VmRecord[]>;
@@ -125,6 +127,7 @@ export interface Repositories {
   readonly tokens: TokenRepository;
   readonly joinTokens: JoinTokenRepository;
   readonly placements: PlacementRepository;
+  readonly networks: NetworkRepository;
 }
 
 /** The handle a transaction body works through. It is dead once the transaction ends. */

@@ -12,6 +12,7 @@ import type { OperationRunner } from '../operations/runner.js';
 import type { OperationContext } from '../operations/work.js';
 import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
 import { recordPlacement } from './placements.js';
 import type { MigrateVmBody } from './schema.js';
 
@@ -63,6 +64,8 @@ interface Move {
 async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
   const { vm, from, to, storage, body } = move;
   const source = await deps.hosts.client(from.id);
+  // The destination's bridge and VXLAN must be there before its QEMU opens the tap.
+  await prepareNetworksOnHost(deps.store, deps.hosts, vm, to.id);
   await ctx.progress(0.01, `asking ${from.name} to migrate ${vm.name} to ${to.name} (${storage} storage)`);
   const started = await source.migrate(vm.name, {
     // startMigration refused a target without a credential.
@@ -114,6 +117,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
     await recordPlacement(tx, vm, to, { reason: move.reason, actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage } });
     await deps.events.record({ actor: move.actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.migrate', hostId: to.id, result: 'success', detail }, tx);
   });
+  await refreshNetworkPeers(deps.store, deps.hosts, vm);
   return {
     from: from.name,
     to: to.name,

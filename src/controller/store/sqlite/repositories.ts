@@ -4,6 +4,7 @@ import type {
   HostRecord,
   ImageRecord,
   JoinTokenRecord,
+  NetworkRecord,
   NewEventRecord,
   OperationRecord,
   PlacementRecord,
@@ -140,6 +141,16 @@ const PLACEMENT_COLUMNS: ColumnMap<PlacementRecord> = {
   actor: ['actor', 'text'],
   operationId: ['operation_id', 'text'],
   detail: ['detail', 'json'],
+};
+
+const NETWORK_COLUMNS: ColumnMap<NetworkRecord> = {
+  id: ['id', 'text'],
+  name: ['name', 'text'],
+  subnet: ['subnet', 'text'],
+  vni: ['vni', 'number'],
+  mtu: ['mtu', 'number'],
+  createdAt: ['created_at', 'text'],
+  updatedAt: ['updated_at', 'text'],
 };
 
 /** Hosts, images and VMs: named records with the same five operations. */
@@ -353,5 +364,6 @@ export function sqliteRepositories(db: SqliteDatabase) {
     tokens: new SqliteTokenRepository(db),
     joinTokens: new SqliteJoinTokenRepository(db),
     placements: new SqlitePlacementRepository(db),
+    networks: new SqliteNamedRepository(db, 'networks', NETWORK_COLUMNS),
   };
 }
