@@ -138,9 +138,10 @@ export class HostVmService {
 
   async waitReady(name: string, timeoutMs: number): Promise<VmView> {
     const record = this.require(name);
-    await this.driver.waitReady(record.id, timeoutMs);
-    // Ready means reachable on its virtual networks too.
+    // Ready means reachable on its virtual networks too. The setup waits for the guest agent itself, and two
+    // waits at once on one guest-agent channel would keep resetting each other's handshake, so this one goes after.
     await this.guestNetworkSetups.get(name);
+    await this.driver.waitReady(record.id, timeoutMs);
     return this.view(record);
   }
 
