@@ -18,6 +18,7 @@ import { hostRoutes } from './host-routes.js';
 import { collectVmStats } from '../vms/stats.js';
 import { MigrationService } from '../migration/service.js';
 import { migrationRoutes } from '../migration/routes.js';
+import { overlayRoutes } from '../network/routes.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -83,6 +84,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
     }),
   );
   await app.register(migrationRoutes(migrations));
+  await app.register(overlayRoutes());
   app.get('/api/v1/vm-stats', async () => collectVmStats(records, driver));
   app.addHook('onClose', async () => driver.detach());
   return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator };

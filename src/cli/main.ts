@@ -8,6 +8,7 @@ import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerHostJoinTokenCommand } from './commands/host-join.js';
 import { registerImageCommands } from './commands/image.js';
+import { registerNetworkCommands } from './commands/network.js';
 import { registerOperationCommands } from './commands/op.js';
 import { registerTestbedCommands } from './commands/testbed.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -21,6 +22,7 @@ const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
   registerVmCommands,
   registerImageCommands,
   registerHostCommands,
+  registerNetworkCommands,
   registerHostJoinTokenCommand,
   registerBalanceCommands,
   registerClusterCommands,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from 'commander';
-import { collectPortForward, defaultSnapshotName, integerIn, parsePortForward, parseTime, secondsToMs, wantsJson } from './parse.js';
+import { collectNetworkAttachment, collectPortForward, defaultSnapshotName, integerIn, parseNetworkAttachment, parsePortForward, parseTime, secondsToMs, wantsJson } from './parse.js';
 
 const now = new Date('2024-05-01T12:00:00.000Z');
 
@@ -80,4 +80,13 @@ describe('defaultSnapshotName', () => {
     assert.equal(name, 'snap-20240501-103005');
     assert.match(name, /^[a-z][a-z0-9-]{0,62}$/);
   });
+});
+
+it('--network takes NAME or NAME,ip=A.B.C.D, repeatable in order', () => {
+  assert.deepEqual(parseNetworkAttachment('blue'), { network: 'blue' });
+  assert.deepEqual(parseNetworkAttachment('blue,ip=10.60.0.7'), { network: 'blue', address: '10.60.0.7' });
+  assert.deepEqual(collectNetworkAttachment('red', [{ network: 'blue' }]), [{ network: 'blue' }, { network: 'red' }]);
+  for (const bad of ['', ',ip=1.2.3.4', 'blue,mac=x', 'blue,ip=', 'blue,ip=1.2.3.4,x']) {
+    assert.throws(() => parseNetworkAttachment(bad), InvalidArgumentError, bad);
+  }
 });

@@ -94,3 +94,24 @@ export function defaultSnapshotName(now: Date = new Date()): string {
   const iso = now.toISOString();
   return `snap-${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
 }
+
+/** One `--network NAME[,ip=A.B.C.D]` value of `vm create`. */
+export interface NetworkAttachment {
+  network: string;
+  address?: string;
+}
+
+/** Parses `NAME` or `NAME,ip=A.B.C.D`; the controller checks the name and address. */
+export function parseNetworkAttachment(value: string): NetworkAttachment {
+  const [network = '', ...rest] = value.split(',');
+  if (network === '' || rest.length > 1) throw new InvalidArgumentError(`"${value}" is not NAME or NAME,ip=A.B.C.D`);
+  if (rest.length === 0) return { network };
+  const match = /^ip=(.+)$/.exec(rest[0] ?? '');
+  if (!match?.[1]) throw new InvalidArgumentError(`"${value}": the only option is ip=A.B.C.D`);
+  return { network, address: match[1] };
+}
+
+/** Collects repeated `--network` values, in order. */
+export function collectNetworkAttachment(value: string, previous: NetworkAttachment[] = []): NetworkAttachment[] {
+  return [...previous, parseNetworkAttachment(value)];
+}

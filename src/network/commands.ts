@@ -25,9 +25,9 @@ function validateNetns(netns: string | undefined): void {
   throw new DroverError('INVALID_ARGUMENT', `network namespace name ${JSON.stringify(netns)}`);
 }
 
-async function runIn(tool: 'ip' | 'tc', args: string[], opts: NetnsOptions, allowFailure: boolean) {
+async function runIn(tool: 'ip' | 'tc' | 'bridge', args: string[], opts: NetnsOptions, allowFailure: boolean) {
   validateNetns(opts.netns);
-  // Both tools take -n/-netns themselves, which avoids the mount-namespace work of `ip netns exec`.
+  // All three tools take -n/-netns themselves, which avoids the mount-namespace work of `ip netns exec`.
   const full = [...(opts.netns ? ['-n', opts.netns] : []), ...args];
   const result = await run(tool, full, { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true, errorCode: 'NETWORK_ERROR' });
   if (result.code !== 0 && !allowFailure) {
@@ -44,6 +44,11 @@ export async function ip(args: string[], opts: NetnsOptions = {}): Promise<strin
 /** Runs `tc ARGS` in the namespace; throws NETWORK_ERROR naming the command and its complaint on failure. */
 export async function tc(args: string[], opts: NetnsOptions = {}): Promise<string> {
   return (await runIn('tc', args, opts, false)).stdout;
+}
+
+/** Runs `bridge ARGS` (iproute2's bridge tool, for FDB entries) in the namespace; throws NETWORK_ERROR on failure. */
+export async function bridgeTool(args: string[], opts: NetnsOptions = {}): Promise<string> {
+  return (await runIn('bridge', args, opts, false)).stdout;
 }
 
 /** What Drover needs to know about one interface, parsed from `ip -j -d link`. */

@@ -70,6 +70,19 @@ export const ERRORS = {
   },
   NETWORK_ERROR: { status: 500, message: 'A host networking command (ip or tc) failed; see the detail.' },
 
+  // virtual networks (overlays between hosts)
+  VIRTUAL_NETWORK_NOT_FOUND: { status: 404, message: 'No such virtual network. Run `drover network list` to see them.' },
+  VIRTUAL_NETWORK_EXISTS: { status: 409, message: 'A virtual network with that name already exists.' },
+  VIRTUAL_NETWORK_IN_USE: { status: 409, message: 'VMs still have NICs on this virtual network. Delete those VMs first.' },
+  INVALID_SUBNET: { status: 400, message: 'Give the subnet as an IPv4 CIDR with a prefix from /8 to /29, e.g. 10.60.0.0/24.' },
+  VNI_TAKEN: { status: 409, message: 'Another virtual network uses that VNI. Pick another, or leave --vni out to get a free one.' },
+  ADDRESS_TAKEN: { status: 409, message: 'Another VM on the virtual network has that IP address. Pick another, or leave ip= out to get a free one.' },
+  ADDRESS_OUT_OF_SUBNET: {
+    status: 400,
+    message: 'The IP address is not a usable host address of the virtual network\'s subnet (network, broadcast and the first address are reserved).',
+  },
+  NETWORK_FULL: { status: 409, message: 'Every address of the virtual network\'s subnet is taken. Create a network with a larger subnet.' },
+
   // VMs
   VM_NOT_FOUND: { status: 404, message: 'No such VM. Run `drover vm list` to see them.' },
   VM_EXISTS: { status: 409, message: 'A VM with that name already exists.' },

@@ -11,6 +11,7 @@ import type { ExecResult, RuntimeStatus } from '../drivers/types.js';
 import { VmRecords, type VmRecord } from './records.js';
 import type { CreateVmRequest, VmView, SnapshotView } from './schemas.js';
 import { macFor } from './mac.js';
+import { configureGuestNetwork, networkNics } from './guest-network.js';
 
 const GiB = 1024 ** 3;
 
@@ -18,6 +19,8 @@ const GiB = 1024 ** 3;
 export class HostVmService {
   private readonly busy = new Set<string>();
   private readonly migrating = new Set<string>();
+  /** The guest address setup of each VM started here with virtual-network NICs; waitReady waits for it. */
+  private readonly guestNetworkSetups = new Map<string, Promise<void>>();
 
   constructor(
     private readonly records: VmRecords,
@@ -88,7 +91,7 @@ export class HostVmService {
           { name: 'root', file: 'root.qcow2', sizeBytes, ...(req.diskThrottle ? { throttle: req.diskThrottle } : {}) },
           ...extra,
         ],
-        nics: [this.nicFor(id, req)],
+        nics: [this.nicFor(id, req), ...(req.networkNics ?? []).map((n) => ({ mode: 'network' as const, ...n }))],
         ...(boot ? { boot } : {}),
         ...(req.cpuPinning ? { cpuPinning: req.cpuPinning } : {}),
         ...(req.cpuLimitPercent ? { cpuLimitPercent: req.cpuLimitPercent } : {}),
@@ -112,6 +115,7 @@ export class HostVmService {
     const record = this.require(name);
     return this.exclusive(name, async () => {
       await this.driver.start(this.records.toSpec(record));
+      this.startGuestNetworkSetup(record);
       return this.view(record);
     });
   }
@@ -134,6 +138,9 @@ export class HostVmService {
 
   async waitReady(name: string, timeoutMs: number): Promise<VmView> {
     const record = this.require(name);
+    // Ready means reachable on its virtual networks too. The setup waits for the guest agent itself, and two
+    // waits at once on one guest-agent channel would keep resetting each other's handshake, so this one goes after.
+    await this.guestNetworkSetups.get(name);
     await this.driver.waitReady(record.id, timeoutMs);
     return this.view(record);
   }
@@ -151,6 +158,7 @@ export class HostVmService {
         await this.driver.kill(record.id);
       }
       this.driver.forget(record.id);
+      this.guestNetworkSetups.delete(name);
       fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
       if (record.storageDir) fs.rmSync(record.storageDir, { recursive: true, force: true });
       await this.pruneBases();
@@ -187,6 +195,7 @@ export class HostVmService {
   removeMigratedAway(name: string, sharedDisksInUse: boolean): void {
     const record = this.require(name);
     this.driver.forget(record.id);
+    this.guestNetworkSetups.delete(name);
     fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
     if (record.storageDir && !sharedDisksInUse) fs.rmSync(record.storageDir, { recursive: true, force: true });
   }
@@ -372,6 +381,16 @@ export class HostVmService {
     }
     if (req.nicRateLimitKbit) throw new DroverError('INVALID_ARGUMENT', 'NIC rate limits need a bridged NIC (--bridge)');
     return { mode: 'user', mac, ...(req.portForwards ? { portForwards: req.portForwards } : {}) };
+  }
+
+  /** Sets the guest's virtual-network addresses in the background once its agent answers; a failure is kept for waitReady. */
+  private startGuestNetworkSetup(record: VmRecord): void {
+    const nics = networkNics(record.nics);
+    if (nics.length === 0) return;
+    const setup = configureGuestNetwork(this.driver, record.id, nics);
+    // Handled here so a failure nobody waits for is not an unhandled rejection; waitReady still sees it.
+    setup.catch(() => undefined);
+    this.guestNetworkSetups.set(record.name, setup);
   }
 
   private isLive(record: VmRecord): boolean {

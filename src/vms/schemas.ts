@@ -26,6 +26,22 @@ export const CreateVmRequest = Type.Object(
     portForwards: Type.Optional(Type.Array(PortForward, { maxItems: 64 })),
     bridge: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })),
     nicRateLimitKbit: Type.Optional(Type.Integer({ minimum: 8 })),
+    networkNics: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            mac: Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }),
+            network: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+            vni: Type.Integer({ minimum: 1, maximum: 16_777_215 }),
+            address: Type.String({ pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$' }),
+            mtu: Type.Integer({ minimum: 576, maximum: 9000 }),
+            rateLimitKbit: Type.Optional(Type.Integer({ minimum: 8 })),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 7, description: 'NICs on virtual networks, after the first NIC; the controller assigns MAC and address.' },
+      ),
+    ),
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
     cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400 })),
     vnc: Type.Optional(Type.Boolean()),

@@ -53,6 +53,18 @@ export const NicSpec = Type.Union([
     },
     { additionalProperties: false },
   ),
+  Type.Object(
+    {
+      mode: Type.Literal('network'),
+      mac: Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }),
+      network: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$', description: 'The virtual network (an overlay across hosts).' }),
+      vni: Type.Integer({ minimum: 1, maximum: 16_777_215, description: 'Its VXLAN id: the tap joins bridge drvnb<vni>.' }),
+      address: Type.String({ pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$', description: 'The guest\'s IPv4 address with prefix length.' }),
+      mtu: Type.Integer({ minimum: 576, maximum: 9000 }),
+      rateLimitKbit: Type.Optional(Type.Integer({ minimum: 8, description: 'Cap in kbit/s, both directions.' })),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type NicSpec = Static<typeof NicSpec>;
 

@@ -4,7 +4,7 @@ import { apiPath, withQuery, type OperationView } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
 import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
 import { printJson } from '../output.js';
-import { collectPortForward, collectString, integerIn, secondsToMs, type PortForward } from '../parse.js';
+import { collectNetworkAttachment, collectPortForward, collectString, integerIn, secondsToMs, type NetworkAttachment, type PortForward } from '../parse.js';
 import { registerVmConsoleCommands } from './vm-console.js';
 import { registerVmMigrateCommands } from './vm-migrate.js';
 import { registerVmPowerCommands } from './vm-power.js';
@@ -31,6 +31,7 @@ interface CreateOptions extends OutputOptions {
   requireTag?: string[];
   affinityGroup?: string[];
   antiAffinityGroup?: string[];
+  network?: NetworkAttachment[];
   wait?: boolean;
   readyTimeout: number;
 }
@@ -65,6 +66,7 @@ export function registerVmCommands(program: Command): void {
     .option('--anti-affinity-group <name>', 'keep on a different host from every other VM of this group; repeatable', collectString)
     .option('--start', 'start the VM once it is created')
     .option('--port-forward <spec>', 'forward a host port to the guest: tcp:HOST_PORT:GUEST_PORT (repeatable)', collectPortForward)
+    .option('--network <spec>', 'a NIC on a virtual network, after the default user-mode NIC: NAME or NAME,ip=A.B.C.D (repeatable)', collectNetworkAttachment)
     .option('--wait', 'with --start: also wait until the guest agent answers')
     .option('--ready-timeout <seconds>', 'how long --wait waits for the guest', secondsToMs, DEFAULT_READY_TIMEOUT_SECONDS * 1000);
   withOutput(withNoWait(create)).action(async (name: string, opts: CreateOptions) => {
@@ -90,6 +92,7 @@ export function registerVmCommands(program: Command): void {
             },
           }
         : {}),
+      ...(opts.network ? { networks: opts.network } : {}),
     };
     const response = await client.request<VmOperationResponse>('POST', apiPath('vms'), body);
     if (opts.wait === false) return printStarted(response.operation, response, opts.output);

@@ -11,6 +11,7 @@ import { imageRoutes } from '../images/routes.js';
 import { vmRoutes } from '../vms/routes.js';
 import { vmMetricsRoutes } from '../metrics/history-routes.js';
 import { clusterRoutes } from '../cluster/routes.js';
+import { networkRoutes } from '../networks/routes.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -23,4 +24,5 @@ export const DOMAINS: readonly { name: string; routes: DomainRoutes }[] = [
   { name: 'vms', routes: vmRoutes },
   { name: 'vm-metrics', routes: vmMetricsRoutes },
   { name: 'cluster', routes: clusterRoutes },
+  { name: 'networks', routes: networkRoutes },
 ];

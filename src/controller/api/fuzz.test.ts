@@ -19,7 +19,8 @@ async function snapshot({ store }: TestController): Promise<string> {
   const operations = await store.operations.list({ limit: 1_000_000 });
   const [lastEvent] = await store.events.query({ order: 'desc', limit: 1 });
   const hosts = await store.hosts.list();
-  return JSON.stringify({ tokens, operations, hosts, lastEvent: lastEvent?.id ?? 0 });
+  const networks = await store.networks.list();
+  return JSON.stringify({ tokens, operations, hosts, networks, lastEvent: lastEvent?.id ?? 0 });
 }
 
 const hugeString = fc.string({ minLength: 20_000, maxLength: 40_000 });
@@ -104,6 +105,18 @@ test('thousands of generated bad requests to the mutating routes: never a 5xx, n
         payload,
         headers: { ...headers, ...(type === undefined ? {} : { 'content-type': type }) },
       }),
+    ),
+    fc.record({
+      payload: fc.oneof(
+        rawPayload,
+        fc
+          .record({ name: fc.oneof(oddString, fc.constantFrom('blue', 'red')), subnet: fc.oneof(oddString, fc.constantFrom('10.61.0.0/24', '10.61.0.5/24', '10.0.0.0/8', '1.2.3.4/33', '10.70.0.0/30')), vni: fc.oneof(fc.integer(), fc.constant(1)), mtu: fc.integer() }, { requiredKeys: [] })
+          .map((b) => JSON.stringify(b)),
+      ),
+      type: contentType,
+    }).map(({ payload, type }): InjectOptions => ({ method: 'POST', url: '/api/v1/networks', payload, headers: { ...headers, ...(type === undefined ? {} : { 'content-type': type }) } })),
+    fc.record({ name: segment(['blue', 'red']), payload: fc.option(rawPayload, { nil: undefined }) }).map(
+      ({ name, payload }): InjectOptions => ({ method: 'DELETE', url: `/api/v1/networks/${name}`, headers: { ...headers, 'content-type': 'application/json' }, payload }),
     ),
     fc.record({ path: fc.constantFrom('/api/v1/balance', '/api/v1/balance/schedule'), payload: rawPayload, type: contentType }).map(
       ({ path, payload, type }): InjectOptions => ({

@@ -183,6 +183,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE hosts ADD COLUMN cpu_models TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(cpu_models));
     `,
   },
+  {
+    version: 6,
+    name: 'virtual networks',
+    sql: `
+      -- VM addresses on a network live in the VMs' nics JSON, so a VM and its address go together.
+      CREATE TABLE networks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        subnet TEXT NOT NULL,
+        vni INTEGER NOT NULL UNIQUE CHECK (vni BETWEEN 1 AND 16777215),
+        mtu INTEGER NOT NULL CHECK (mtu BETWEEN 576 AND 9000),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

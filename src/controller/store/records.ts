@@ -134,8 +134,26 @@ export interface VmDisk {
 
 export interface VmNic {
   name: string;
+  /** The virtual network's name for mode 'network', the bridge for 'bridge', 'user' for user mode. */
   network: string;
   macAddress: string;
+  /** Absent on records written before virtual networks: those are 'user' or 'bridge'. */
+  mode?: 'user' | 'bridge' | 'network';
+  /** The IPv4 address the controller assigned on a virtual network. */
+  address?: string;
+}
+
+/** A virtual network: one L2 segment that spans hosts over VXLAN. */
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  /** IPv4 CIDR the controller assigns VM addresses from. */
+  subnet: string;
+  /** VXLAN network identifier, unique among networks. */
+  vni: number;
+  mtu: number;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
 }
 
 export interface VmSnapshot {

@@ -11,6 +11,7 @@ import type {
   OperationRepository,
   PlacementRepository,
   SettingsRepository,
+  NetworkRepository,
   Repositories,
   Store,
   TokenRepository,
@@ -42,6 +43,7 @@ export class SqliteStore implements Store {
   readonly joinTokens: JoinTokenRepository;
   readonly placements: PlacementRepository;
   readonly settings: SettingsRepository;
+  readonly networks: NetworkRepository;
 
   private readonly sync: ReturnType<typeof sqliteRepositories>;
   private readonly lock = new FifoLock();
@@ -61,6 +63,7 @@ export class SqliteStore implements Store {
     this.joinTokens = asyncFacade<JoinTokenRepository>(this.sync.joinTokens, outside);
     this.placements = asyncFacade<PlacementRepository>(this.sync.placements, outside);
     this.settings = asyncFacade<SettingsRepository>(this.sync.settings, outside);
+    this.networks = asyncFacade<NetworkRepository>(this.sync.networks, outside);
   }
 
   /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
@@ -132,6 +135,7 @@ export class SqliteStore implements Store {
       joinTokens: asyncFacade<JoinTokenRepository>(this.sync.joinTokens, run),
       placements: asyncFacade<PlacementRepository>(this.sync.placements, run),
       settings: asyncFacade<SettingsRepository>(this.sync.settings, run),
+      networks: asyncFacade<NetworkRepository>(this.sync.networks, run),
     };
   }
 

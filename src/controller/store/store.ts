@@ -10,6 +10,7 @@ import type {
   HostRecord,
   ImageRecord,
   JoinTokenRecord,
+  NetworkRecord,
   NewEventRecord,
   OperationRecord,
   OperationState,
@@ -37,6 +38,7 @@ export interface NamedRepository<R extends { id: string; name: string }> {
 
 export type HostRepository = NamedRepository<HostRecord>;
 export type ImageRepository = NamedRepository<ImageRecord>;
+export type NetworkRepository = NamedRepository<NetworkRecord>;
 
 export interface VmRepository extends NamedRepository<VmRecord> {
   listByHost(hostId: string): Promise<VmRecord[]>;
@@ -134,6 +136,7 @@ export interface Repositories {
   readonly joinTokens: JoinTokenRepository;
   readonly placements: PlacementRepository;
   readonly settings: SettingsRepository;
+  readonly networks: NetworkRepository;
 }
 
 /** The handle a transaction body works through. It is dead once the transaction ends. */

@@ -14,6 +14,7 @@ import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord 
 import type { Store } from '../store/store.js';
 import { describeWin } from '../../scheduler/weights.js';
 import { recordGuestReady } from './guest-ready.js';
+import { prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
 import { recordPlacement } from './placements.js';
 import type { MigrateVmBody } from './schema.js';
 import { defaultMoveStorage, judgeTargets, requireRecommended, requireSuitable, verdictReasons } from './targets.js';
@@ -92,6 +93,8 @@ interface Move {
 async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
   const { vm, from, to, storage, body } = move;
   const source = await deps.hosts.client(from.id);
+  // The destination's bridge and VXLAN must be there before its QEMU opens the tap.
+  await prepareNetworksOnHost(deps.store, deps.hosts, vm, to.id);
   await ctx.progress(0.01, `asking ${from.name} to migrate ${vm.name} to ${to.name} (${storage} storage)`);
   const started = await source.migrate(vm.name, {
     // startMigration refused a target without a credential.
@@ -158,6 +161,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
     const ready = await (await deps.hosts.client(to.id)).waitReady(vm.name, GUEST_READY_WAIT_MS).catch(() => undefined);
     if (ready) await recordGuestReady(deps, vm.id, ready);
   }
+  await refreshNetworkPeers(deps.store, deps.hosts, vm);
   return {
     from: from.name,
     to: to.name,

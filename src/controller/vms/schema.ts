@@ -35,6 +35,12 @@ const PortForwardSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** One NIC on a virtual network in POST /api/v1/vms: the controller picks a free address unless `address` names one. */
+const VmNetworkRequest = Type.Object(
+  { network: NameSchema, address: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'IPv4 address in the network\'s subnet.' })) },
+  { additionalProperties: false },
+);
+
 /** Body of POST /api/v1/vms. */
 export const CreateVmBody = Type.Object(
   {
@@ -54,6 +60,7 @@ export const CreateVmBody = Type.Object(
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
     pool: Type.Optional(StringEnum(['local', 'shared'] as const, { description: 'Where the disks live: the host\'s own directory (default) or shared storage every host reaches.' })),
     placement: Type.Optional(PlacementRulesSchema),
+    networks: Type.Optional(Type.Array(VmNetworkRequest, { maxItems: 7, description: 'NICs on virtual networks, after the default user-mode NIC.' })),
   },
   { additionalProperties: false },
 );
@@ -61,6 +68,12 @@ export type CreateVmBody = Static<typeof CreateVmBody>;
 
 export const VmDiskSchema = Type.Object(
   { name: Type.String(), sizeBytes: Type.Integer(), readOnly: Type.Boolean() },
+  { additionalProperties: false },
+);
+
+/** A VM NIC: mode user, bridge (network = the bridge) or network (a virtual network, with the address Drover assigned). */
+export const VmNicSchema = Type.Object(
+  { name: Type.String(), mode: StringEnum(['user', 'bridge', 'network'] as const), network: Type.String(), mac: Type.String(), address: Nullable(Type.String()) },
   { additionalProperties: false },
 );
 
@@ -81,6 +94,7 @@ export const VmSchema = Type.Object(
     disks: Type.Array(VmDiskSchema),
     macs: Type.Array(Type.String()),
     ips: Type.Array(Type.String(), { description: 'Guest IP addresses, as its guest agent reports them.' }),
+    nics: Type.Array(VmNicSchema),
     pid: Nullable(Type.Integer()),
     placement: Type.Object(
       { requiredTags: Type.Array(Type.String()), affinityGroups: Type.Array(Type.String()), antiAffinityGroups: Type.Array(Type.String()) },

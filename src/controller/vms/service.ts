@@ -10,6 +10,7 @@ import type { OperationRunner } from '../operations/runner.js';
 import { now, type JsonValue, type OperationRecord, type PlacementRecord, type VmPlacementRules, type VmRecord, type VmState } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { recordGuestReady } from './guest-ready.js';
+import { assignNetworkNics, networkNicsOf, nicRecords, prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
 import { startMigration } from './migrate.js';
 import { placeNewVm } from './place.js';
 import { recordPlacement } from './placements.js';
@@ -73,6 +74,9 @@ export class VmService {
       const placement = await placeNewVm(tx, vm, body.host);
       const host = placement.host;
       vm.hostId = host.id;
+      // Assigned in the transaction that records them, so no two VMs get one address.
+      const networks = await assignNetworkNics(tx, vm.id, body.networks ?? []);
+      vm.nics = networks.nics;
       await tx.vms.insert(vm);
       const operation = await this.operations.start({
         kind: 'create',
@@ -88,6 +92,7 @@ export class VmService {
             await this.store.placements.close(vm.id, new Date().toISOString());
           });
           const agent = await this.hosts.client(host.id);
+          await prepareNetworksOnHost(this.store, this.hosts, vm, host.id);
           await ctx.progress(0.1, `creating disks on ${host.name}`);
           const created = await agent.createVm({
             name: vm.name,
@@ -104,6 +109,7 @@ export class VmService {
             ...(body.cpuLimitPercent ? { cpuLimitPercent: body.cpuLimitPercent } : {}),
             ...(body.cpuPinning ? { cpuPinning: body.cpuPinning } : {}),
             ...(body.pool ? { pool: body.pool } : {}),
+            ...(networks.agentNics.length ? { networkNics: networks.agentNics } : {}),
           });
           ctx.onUndo('define the VM on its host', () => agent.deleteVm(vm.name, true));
           await this.sync(vm.id, created);
@@ -126,6 +132,7 @@ export class VmService {
     this.refuseWrongState(vm, action);
     const desired = action === 'start' || action === 'resume' || action === 'reboot' ? 'running' : action === 'kill' ? 'stopped' : vm.desiredState;
     return this.run(vm, action, actor, async (agent) => {
+      if (action === 'start' && vm.hostId) await prepareNetworksOnHost(this.store, this.hosts, vm, vm.hostId);
       const view = await agent.action(vm.name, action);
       await this.store.vms.update(vm.id, { desiredState: desired });
       await this.sync(vm.id, view);
@@ -172,6 +179,7 @@ export class VmService {
         await tx.vms.delete(vm.id);
         await tx.placements.close(vm.id, new Date().toISOString());
       });
+      await refreshNetworkPeers(this.store, this.hosts, vm);
       return { vm: vm.name };
     });
   }
@@ -210,6 +218,7 @@ export class VmService {
     const source = await this.get(name);
     if (await this.store.vms.getByName(target)) throw new DroverError('VM_EXISTS', target);
     if (LIVE.includes(source.state)) throw new DroverError('VM_NOT_STOPPED', `${name}: clone needs a stopped VM`);
+    if (networkNicsOf(source).length > 0) throw new DroverError('INVALID_ARGUMENT', `${name} has NICs on virtual networks; a clone would share its addresses`);
     if (mode === 'linked' && source.snapshots.length > 0) throw new DroverError('LINKED_CLONE_HAS_SNAPSHOTS', name);
     const now = new Date().toISOString();
     const copy: VmRecord = { ...source, id: randomUUID(), name: target, state: 'creating', desiredState: 'stopped', snapshots: [], runtime: {}, createdAt: now, updatedAt: now };
@@ -317,7 +326,7 @@ export class VmService {
     return this.store.vms.update(id, {
       state: view.state,
       disks: view.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, format: 'qcow2' as const, backingImageId: null })),
-      nics: view.nics.map((n, i) => ({ name: `eth${i}`, network: n.mode === 'bridge' ? n.bridge : 'user', macAddress: n.mac })),
+      nics: nicRecords(view.nics),
       runtime: {
         hostVmId: view.id,
         guestReady: view.guestReady,

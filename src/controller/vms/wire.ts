@@ -21,6 +21,7 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     disks: vm.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, readOnly: false })),
     macs: vm.nics.map((n) => n.macAddress),
     ips: vm.runtime.addresses ?? [],
+    nics: vm.nics.map((n) => ({ name: n.name, mode: n.mode ?? (n.network === 'user' ? 'user' : 'bridge'), network: n.network, mac: n.macAddress, address: n.address ?? null })),
     pid: vm.runtime.pid ?? null,
     placement: {
       requiredTags: vm.spec.placement?.requiredTags ?? [],

@@ -7,7 +7,9 @@ import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { Driver, DriverCapabilities, ExecResult, RuntimeStatus } from '../types.js';
 import { buildQemuArgs, runtimePaths, tapName, type LaunchOptions, type RuntimePaths } from './cmdline.js';
-import { ensureBridge } from '../../network/bridge.js';
+import { bridgeExists, ensureBridge } from '../../network/bridge.js';
+import { ip } from '../../network/commands.js';
+import { overlayBridgeName } from '../../network/overlay.js';
 import { createTap, deleteTap } from '../../network/tap.js';
 import { isOurQemu, readPidFile, signalProcess, spawnQemu, tailLog } from './process.js';
 import { applyCpuLimit, removeCpuLimit } from './cgroups.js';
@@ -288,20 +290,34 @@ export class QemuDriver implements Driver {
     fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
   }
 
-  /** Creates a tap on its bridge for every bridged NIC (a stale tap from a crash is replaced). */
+  /**
+   * Creates a tap on its bridge for every bridged or virtual-network NIC (a stale tap from a crash is replaced).
+   * A virtual network's bridge must exist already: the controller sets it up on the host (see network/overlay.ts).
+   */
   private async setupTaps(spec: VmSpec): Promise<void> {
     for (const [index, nic] of spec.nics.entries()) {
-      if (nic.mode !== 'bridge') continue;
+      if (nic.mode === 'user') continue;
       const tap = tapName(spec.id, index);
-      await ensureBridge(nic.bridge);
+      const rate = nic.rateLimitKbit ? { rateLimitKbit: nic.rateLimitKbit } : {};
+      if (nic.mode === 'bridge') {
+        await ensureBridge(nic.bridge);
+        await deleteTap(tap);
+        await createTap(tap, { bridge: nic.bridge, ...rate });
+        continue;
+      }
+      const bridge = overlayBridgeName(nic.vni);
+      if (!(await bridgeExists(bridge))) {
+        throw new DroverError('NETWORK_ERROR', `virtual network ${nic.network} (bridge ${bridge}) is not set up on this host; the controller sets it up before it starts a VM here`);
+      }
       await deleteTap(tap);
-      await createTap(tap, { bridge: nic.bridge, ...(nic.rateLimitKbit ? { rateLimitKbit: nic.rateLimitKbit } : {}) });
+      await createTap(tap, { bridge, ...rate });
+      await ip(['link', 'set', 'dev', tap, 'mtu', String(nic.mtu)]);
     }
   }
 
   private async teardownTaps(spec: VmSpec): Promise<void> {
     for (const [index, nic] of spec.nics.entries()) {
-      if (nic.mode === 'bridge') await deleteTap(tapName(spec.id, index)).catch(() => undefined);
+      if (nic.mode !== 'user') await deleteTap(tapName(spec.id, index)).catch(() => undefined);
     }
   }
 

@@ -6,6 +6,7 @@ import type {
   HostRecord,
   ImageRecord,
   JoinTokenRecord,
+  NetworkRecord,
   NewEventRecord,
   OperationRecord,
   PlacementRecord,
@@ -146,6 +147,16 @@ const PLACEMENT_COLUMNS: ColumnMap<PlacementRecord> = {
   actor: ['actor', 'text'],
   operationId: ['operation_id', 'text'],
   detail: ['detail', 'json'],
+};
+
+const NETWORK_COLUMNS: ColumnMap<NetworkRecord> = {
+  id: ['id', 'text'],
+  name: ['name', 'text'],
+  subnet: ['subnet', 'text'],
+  vni: ['vni', 'number'],
+  mtu: ['mtu', 'number'],
+  createdAt: ['created_at', 'text'],
+  updatedAt: ['updated_at', 'text'],
 };
 
 /** Hosts, images and VMs: named records with the same five operations. */
@@ -381,5 +392,6 @@ export function sqliteRepositories(db: SqliteDatabase) {
     joinTokens: new SqliteJoinTokenRepository(db),
     placements: new SqlitePlacementRepository(db),
     settings: new SqliteSettingsRepository(db),
+    networks: new SqliteNamedRepository(db, 'networks', NETWORK_COLUMNS),
   };
 }
