@@ -170,7 +170,8 @@ export class IncomingMigrations {
   /** The record as this host runs it: boot files from its own identical image, disks where this host finds them. */
   private localRecord(request: IncomingRequest): VmRecord {
     const vm = recordFromWire(request.vm);
-    const { storageDir: sharedDir, ...record } = vm;
+    // The model the source's QEMU really runs (a record from before per-VM models names none), so verifySame agrees.
+    const { storageDir: sharedDir, ...record } = { ...vm, cpuModel: request.source.cpuModel };
     if (request.storage === 'shared') {
       const shared = this.host.sharedStorageDir;
       if (!sharedDir) throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} keeps its disks in its host's own directory; migrate it with storage "copy"`);

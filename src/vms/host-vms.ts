@@ -11,6 +11,8 @@ import type { ExecResult, RuntimeStatus } from '../drivers/types.js';
 import { VmRecords, type VmRecord } from './records.js';
 import type { CreateVmRequest, VmView, SnapshotView } from './schemas.js';
 import { macFor } from './mac.js';
+import { DEFAULT_CPU_MODEL } from './spec.js';
+import { hostCpuModels, requireOfferedCpuModel } from '../drivers/qemu/cpu-models.js';
 import { configureGuestNetwork, networkNics } from './guest-network.js';
 
 const GiB = 1024 ** 3;
@@ -49,6 +51,8 @@ export class HostVmService {
     // A directory without a record belongs to an incoming migration that has not finished.
     if (fs.existsSync(this.records.vmDir(req.name))) throw new DroverError('VM_EXISTS', `${req.name} (an incoming migration holds the name)`);
     const shared = req.pool === 'shared' ? this.requireSharedStorage() : undefined;
+    const cpuModel = req.cpuModel ?? DEFAULT_CPU_MODEL;
+    requireOfferedCpuModel(cpuModel, await hostCpuModels(this.driver.accelerator));
     const id = crypto.randomUUID();
     const staging = path.join(this.records.dir, `.creating-${req.name}-${id.slice(0, 8)}`);
     // Shared-pool disks are made inside the shared directory, so publishing them is a rename there.
@@ -85,6 +89,7 @@ export class HostVmService {
         name: req.name,
         ...(req.image ? { image: req.image } : {}),
         cpus: req.cpus ?? 1,
+        cpuModel,
         memoryMiB: req.memoryMiB ?? 256,
         devices: req.devices ?? 'virtio',
         disks: [
@@ -421,6 +426,7 @@ export class HostVmService {
       name: record.name,
       ...(record.image ? { image: record.image } : {}),
       cpus: record.cpus,
+      cpuModel: record.cpuModel ?? DEFAULT_CPU_MODEL,
       memoryMiB: record.memoryMiB,
       devices: record.devices,
       state: status.state,
