@@ -91,6 +91,8 @@ export const IncomingRequest = Type.Object(
       { maxItems: 8 },
     ),
     postcopy: Type.Boolean(),
+    /** When the guest started on its first host: the destination reports it as its own, so uptime goes on. */
+    guestStartedAt: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$' })),
     /** Run the guest on finish (false when it was paused on the source). */
     resume: Type.Boolean(),
   },

@@ -70,6 +70,8 @@ describe('live migration between two host agents (real QEMU, tiny image)', () =>
     assert.equal((await a.api('GET', `/api/v1/vms/${name}`)).status, 404, 'the source no longer has the VM');
     const moved = (await b.api<VmView>('GET', `/api/v1/vms/${name}`)).body;
     assert.equal(moved.state, 'running');
+    assert.ok(vm.startedAt, 'the source reports when the guest started');
+    assert.equal(moved.startedAt, vm.startedAt, 'the destination reports the guest\'s original start, not its own QEMU\'s');
     assert.deepEqual(qemuPidsFor(vm.id), [moved.pid], 'exactly one QEMU runs the VM: the destination\'s');
     return { view, moved, consoleGapMs: summary.maxGapMs };
   };

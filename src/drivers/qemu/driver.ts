@@ -96,12 +96,13 @@ export class QemuDriver implements Driver {
   /**
    * Starts QEMU as the target of an incoming live migration: `-incoming defer -S` with the source's exact
    * machine type. The VM is 'paused' until someone runs `cont` (its RESUME event makes it 'running').
+   * `guestStartedAt` (the source's start time) becomes this VM's startedAt: the same guest runs on, so its uptime does.
    */
-  async startIncoming(spec: VmSpec, machineType: string): Promise<RuntimeStatus> {
-    return this.launch(spec, { machineType, incoming: true });
+  async startIncoming(spec: VmSpec, machineType: string, guestStartedAt?: string): Promise<RuntimeStatus> {
+    return this.launch(spec, { machineType, incoming: true }, guestStartedAt);
   }
 
-  private async launch(spec: VmSpec, launch: LaunchOptions): Promise<RuntimeStatus> {
+  private async launch(spec: VmSpec, launch: LaunchOptions, guestStartedAt?: string): Promise<RuntimeStatus> {
     const current = this.runtimes.get(spec.id);
     if (current && ['running', 'paused', 'starting', 'stopping'].includes(current.file.state)) {
       throw new DroverError('VM_ALREADY_RUNNING', spec.name);
@@ -135,7 +136,7 @@ export class QemuDriver implements Driver {
     }
     const spawned = spawnQemu(args, paths.qemuLog, spec.cpuPinning);
     rt.file.pid = spawned.pid;
-    rt.file.startedAt = new Date().toISOString();
+    rt.file.startedAt = guestStartedAt ?? new Date().toISOString();
     this.save(rt);
     let exitedEarly = false;
     void spawned.exited.then((info) => {
