@@ -53,6 +53,7 @@ export class QemuDriver implements Driver {
   };
   private readonly runtimes = new Map<string, VmRuntime>();
   private readonly listeners: Array<(status: RuntimeStatus) => void> = [];
+  private readonly resetListeners: Array<(id: string) => void> = [];
   private readonly guestAddresses = new Map<string, string[]>();
   private readonly livenessTimer: NodeJS.Timeout;
 
@@ -79,6 +80,11 @@ export class QemuDriver implements Driver {
 
   onStateChange(listener: (status: RuntimeStatus) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Calls back with the VM's id whenever its guest resets: a reboot from inside the guest, or reboot(). */
+  onGuestReset(listener: (id: string) => void): void {
+    this.resetListeners.push(listener);
   }
 
   status(id: string): RuntimeStatus {
@@ -360,6 +366,7 @@ export class QemuDriver implements Driver {
     qmp.on('RESET', () => {
       rt.file.guestReady = false;
       this.save(rt);
+      for (const listener of this.resetListeners) listener(rt.spec.id);
     });
     qmp.onDisconnect(() => {
       rt.qmp = undefined;
