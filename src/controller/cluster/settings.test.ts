@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testController } from '../api/testing.js';
 import { sampleHost } from '../store/fixtures.js';
+import { simulatedAgent } from '../vms/simulated-agent.js';
 
 test('cluster policy: any CPU model QEMU knows can be the baseline; unknown, host and max are refused with a code and nothing changes', async (t) => {
   const controller = await testController();
@@ -22,4 +23,22 @@ test('cluster policy: any CPU model QEMU knows can be the baseline; unknown, hos
   }
   const policy = await controller.app.inject({ method: 'GET', url: '/api/v1/cluster/policy', headers: controller.auth });
   assert.equal(policy.json<{ cpuModel: string }>().cpuModel, 'FutureLake', 'refusals changed nothing');
+});
+
+test('a new VM records the cluster baseline and its host is asked to run exactly that model', async (t) => {
+  const controller = await testController();
+  const agent = await simulatedAgent([], { definesVms: true });
+  t.after(async () => {
+    await controller.close();
+    await agent.close();
+  });
+  await controller.store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha', address: agent.url, credential: 'alpha-secret', cpuModels: ['qemu64', 'Nehalem'] }));
+  const policy = await controller.app.inject({ method: 'PUT', url: '/api/v1/cluster/policy', headers: controller.auth, payload: { cpuModel: 'Nehalem' } });
+  assert.equal(policy.statusCode, 200, policy.body);
+  const created = await controller.app.inject({ method: 'POST', url: '/api/v1/vms', headers: controller.auth, payload: { name: 'web', image: 'tiny' } });
+  assert.equal(created.statusCode, 202, created.body);
+  const operation = await controller.services.operations.wait(created.json<{ operation: { id: string } }>().operation.id, 10_000);
+  assert.equal(operation.state, 'succeeded', JSON.stringify(operation));
+  assert.equal(agent.created[0]?.cpuModel, 'Nehalem');
+  assert.equal((await controller.store.vms.getByName('web'))?.spec.cpuModel, 'Nehalem');
 });
