@@ -41,4 +41,6 @@ test('a new VM records the cluster baseline and its host is asked to run exactly
   assert.equal(operation.state, 'succeeded', JSON.stringify(operation));
   assert.equal(agent.created[0]?.cpuModel, 'Nehalem');
   assert.equal((await controller.store.vms.getByName('web'))?.spec.cpuModel, 'Nehalem');
+  const shown = await controller.app.inject({ method: 'GET', url: '/api/v1/vms/web', headers: controller.auth });
+  assert.equal(shown.json<{ cpuModel: string }>().cpuModel, 'Nehalem', 'the API shows the model the VM runs');
 });
