@@ -102,7 +102,7 @@ export class IncomingMigrations {
     try {
       fs.writeFileSync(path.join(dir, MARKER), JSON.stringify({ migrationId: migration.id, storage: request.storage, record }, null, 2));
       const targets = request.storage === 'copy' ? await createTargetDisks(dir, record, request.disks, this.host.images) : [];
-      await driver.startIncoming(records.toSpec(record), request.source.machineType);
+      await driver.startIncoming(records.toSpec(record), request.source.machineType, request.guestStartedAt);
       const qmp = await driver.qmp(record.id);
       await verifySame(qmp, request.source, driver.accelerator);
       await setCapabilities(qmp, { events: true, 'return-path': true, 'postcopy-ram': request.postcopy });
@@ -189,7 +189,8 @@ export class IncomingMigrations {
   /** The record as this host runs it: boot files from its own identical image, disks where this host finds them. */
   private localRecord(request: IncomingRequest): VmRecord {
     const vm = recordFromWire(request.vm);
-    const { storageDir: sharedDir, ...record } = vm;
+    // The model the source's QEMU really runs (a record from before per-VM models names none), so verifySame agrees.
+    const { storageDir: sharedDir, ...record } = { ...vm, cpuModel: request.source.cpuModel };
     if (request.storage === 'shared') {
       const shared = this.host.sharedStorageDir;
       if (!sharedDir) throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} keeps its disks in its host's own directory; migrate it with storage "copy"`);

@@ -116,8 +116,10 @@ export class OutgoingMigrations {
     const disks = request.storage === 'copy' ? await describeDisks(qmp, record, images) : [];
     const boot = record.image && images.has(record.image) ? images.get(record.image) : undefined;
     const postcopy = request.postcopy ?? true;
+    const guestStartedAt = driver.status(record.id).startedAt;
     const plan = await run.peer.prepare({
       migrationId: migration.id, vm: recordToWire(record), storage: request.storage, source, disks, postcopy, resume: run.resume,
+      ...(guestStartedAt ? { guestStartedAt } : {}),
       ...(record.boot && boot ? { bootImage: { name: boot.name, sha256: boot.sha256 } } : {}),
     });
     run.prepared = true;

@@ -111,6 +111,12 @@ export const ERRORS = {
     message: 'That host fails the placement filters for this VM; the detail gives every reason. Leave the host out to let the scheduler choose, or run `drover vm migration-targets VM` to see where a running VM can move.',
   },
 
+  CPU_MODEL_UNSUPPORTED: {
+    status: 400,
+    message:
+      'That CPU model cannot be used here: the host\'s QEMU does not offer it, or (for a cluster baseline) it follows the host processor (host, max) and would break migration. Run `drover host show H -o json` to see the models each host offers.',
+  },
+
   // live migration
   MIGRATION_SAME_HOST: { status: 409, message: 'The VM is already on that host. Name another host with --to.' },
   MIGRATION_TARGET_NOT_READY: {

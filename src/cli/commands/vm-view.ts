@@ -49,6 +49,7 @@ export function printVm(vm: VmWire, format: OutputFormat): void {
       host: vm.host ?? '-',
       image: vm.image ?? '-',
       cpus: vm.cpus,
+      'cpu model': vm.cpuModel,
       memory: `${vm.memoryMiB} MiB`,
       devices: vm.devices,
       disks: vm.disks.map((d) => `${d.name} ${formatBytes(d.sizeBytes)}${d.readOnly ? ' (read-only)' : ''}`).join(', ') || '-',

@@ -89,6 +89,7 @@ export const VmSchema = Type.Object(
     crashReason: Nullable(Type.String()),
     image: Nullable(Type.String()),
     cpus: Type.Integer(),
+    cpuModel: Type.String({ description: 'The CPU model the guest sees: the cluster baseline when the VM was created.' }),
     memoryMiB: Type.Integer(),
     devices: StringEnum(DEVICE_MODELS),
     disks: Type.Array(VmDiskSchema),

@@ -98,6 +98,8 @@ export class VmService {
             name: vm.name,
             ...(body.image ? { image: body.image } : {}),
             cpus: vm.spec.cpus,
+            // The cluster baseline placement recorded: the host's QEMU presents exactly this model.
+            ...(vm.spec.cpuModel ? { cpuModel: vm.spec.cpuModel } : {}),
             memoryMiB,
             ...(body.diskGiB ? { diskGiB: body.diskGiB } : {}),
             devices: vm.spec.devices ?? 'virtio',

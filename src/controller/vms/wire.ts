@@ -1,3 +1,4 @@
+import { DEFAULT_CPU_MODEL } from '../../vms/spec.js';
 import type { MigrationTargets } from '../../scheduler/targets.js';
 import type { PlacementRecord, VmRecord } from '../store/records.js';
 import type { MigrationTargetWire, PlacementWire, VmWire } from './schema.js';
@@ -16,6 +17,8 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     crashReason: vm.runtime.crashReason ?? null,
     image: vm.spec.imageId,
     cpus: vm.spec.cpus,
+    // VMs recorded before per-VM models ran the agents' one model, qemu64.
+    cpuModel: vm.spec.cpuModel ?? DEFAULT_CPU_MODEL,
     memoryMiB: Math.round(vm.spec.memoryBytes / MiB),
     devices: vm.spec.devices ?? 'virtio',
     disks: vm.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, readOnly: false })),
