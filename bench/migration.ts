@@ -35,7 +35,7 @@ interface MigrationView {
   id: string;
   state: string;
   finishedAt?: string;
-  result?: { totalTimeMs: number; downtimeMs: number; setupTimeMs: number; ramTransferredBytes: number; passes: number; postcopy: boolean; maxCpuThrottlePercent: number; handoverMs?: number };
+  result?: { totalTimeMs: number; downtimeMs: number; setupTimeMs: number; ramTransferredBytes: number; passes: number; postcopy: boolean; maxCpuThrottlePercent: number; handoverMs?: number; pausedMs?: number };
   error?: { code: string; message: string; detail?: string };
 }
 
@@ -115,6 +115,7 @@ class DroverPair {
         totalMs: r.totalTimeMs,
         downtimeMs: r.downtimeMs,
         wallMs,
+        ...(r.pausedMs !== undefined ? { pausedMs: r.pausedMs } : {}),
         detail: `passes ${r.passes}, post-copy ${r.postcopy}, max CPU throttle ${r.maxCpuThrottlePercent}%, ${(r.ramTransferredBytes / 2 ** 20).toFixed(0)} MiB sent, hand-over ${r.handoverMs ?? '?'} ms`,
       };
     } finally {
@@ -200,7 +201,14 @@ class RawQemu {
       }
       // Otherwise QEMU's defaults: no capabilities or parameters changed.
       let resumedAt: number | undefined;
-      qmpDst.on('RESUME', () => (resumedAt ??= performance.now()));
+      let stoppedStamp: number | undefined;
+      let resumedStamp: number | undefined;
+      const stamp = (t: { seconds: number; microseconds: number }): number => t.seconds * 1000 + t.microseconds / 1000;
+      qmpSrc.on('STOP', (_data, event) => (stoppedStamp ??= stamp(event.timestamp)));
+      qmpDst.on('RESUME', (_data, event) => {
+        resumedAt ??= performance.now();
+        resumedStamp ??= stamp(event.timestamp);
+      });
       await qmpSrc.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
       const bound = Date.now() + (load === 'busy' ? BUSY_BOUND_MS : DROVER_TIMEOUT_MS);
       for (;;) {
@@ -224,6 +232,8 @@ class RawQemu {
             totalMs: info['total-time'] ?? 0,
             downtimeMs: info.downtime ?? 0,
             wallMs: Math.round((resumedAt ?? performance.now()) - wallStart),
+            // QEMU's own event timestamps: the source's STOP to the destination's RESUME.
+            ...(stoppedStamp !== undefined && resumedStamp !== undefined ? { pausedMs: Math.round(resumedStamp - stoppedStamp) } : {}),
             detail: `passes ${ram?.['dirty-sync-count'] ?? '?'}, ${((ram?.transferred ?? 0) / 2 ** 20).toFixed(0)} MiB sent`,
           };
         }
@@ -289,8 +299,13 @@ interface Case {
   total: VariantResult;
   downtime: VariantResult;
   wall: VariantResult;
+  paused: VariantResult;
   /** Counted runs that ended in DidNotConverge. */
   notConverged: number;
+}
+
+function figures(c: Case): VariantResult[] {
+  return [c.total, c.downtime, c.wall, c.paused];
 }
 
 function makeCase(load: Load, name: Case['name'], label: string, run: Case['run']): Case {
@@ -303,6 +318,7 @@ function makeCase(load: Load, name: Case['name'], label: string, run: Case['run'
     total: variant(`${id}-total`, `${prefix}, total time`),
     downtime: variant(`${id}-downtime`, `${prefix}, downtime`),
     wall: variant(`${id}-wall`, `${prefix}, end to end (wall clock)`),
+    paused: variant(`${id}-paused`, `${prefix}, guest paused (source pause to destination running)`),
     notConverged: 0,
   };
 }
@@ -310,7 +326,7 @@ function makeCase(load: Load, name: Case['name'], label: string, run: Case['run'
 /** A busy case that never converged in any counted run has that as its measured outcome, not a failure. */
 function markNotConverged(c: Case, runs: number, how: string): void {
   if (c.notConverged === 0 || c.total.samples.length > 0) return;
-  for (const x of [c.total, c.downtime, c.wall]) {
+  for (const x of figures(c)) {
     x.status = 'no-figure';
     x.reason = `did not converge in ${BUSY_BOUND_MS / 1000} s in ${c.notConverged} of ${runs} runs (cancelled with ${how})`;
   }
@@ -339,13 +355,15 @@ async function runCases(ctx: BenchmarkContext, cases: Case[], details: string[])
             c.total.samples.push(m.totalMs);
             c.downtime.samples.push(m.downtimeMs);
             c.wall.samples.push(m.wallMs);
-            details.push(`${load} ${c.name} ${label}: total ${m.totalMs} ms, downtime ${m.downtimeMs} ms, end to end ${m.wallMs} ms; ${m.detail}`);
+            if (m.pausedMs !== undefined) c.paused.samples.push(m.pausedMs);
+            else c.paused.failures.push(`${label}: the pause was not measured`);
+            details.push(`${load} ${c.name} ${label}: total ${m.totalMs} ms, downtime ${m.downtimeMs} ms, end to end ${m.wallMs} ms, paused ${m.pausedMs ?? '?'} ms; ${m.detail}`);
           }
-          ctx.log(`migration ${load} ${c.name} ${label}: total ${formatMs(m.totalMs)}, downtime ${formatMs(m.downtimeMs)}, end to end ${formatMs(m.wallMs)} (${m.detail})`);
+          ctx.log(`migration ${load} ${c.name} ${label}: total ${formatMs(m.totalMs)}, downtime ${formatMs(m.downtimeMs)}, end to end ${formatMs(m.wallMs)}, paused ${formatMs(m.pausedMs)} (${m.detail})`);
         } catch (err) {
           const text = `${label}: ${message(err)}`;
           if (err instanceof DidNotConverge && counted) c.notConverged++;
-          if (counted) for (const x of [c.total, c.downtime, c.wall]) x.failures.push(text);
+          if (counted) for (const x of figures(c)) x.failures.push(text);
           ctx.log(`migration ${load} ${c.name} ${label}: ${message(err)}`);
         }
       }
@@ -375,6 +393,8 @@ export const benchmark: Benchmark = {
       busyLibvirt: makeCase('busy', 'libvirt', `libvirt (${busyBound})`, (i) => libvirt.migrate(i, 'busy')),
     };
     const all = Object.values(cases);
+    const selected = process.env.BENCH_MIGRATION_CASES?.split(',').map((x) => x.trim()).filter(Boolean);
+    const isSelected = (c: Case): boolean => !selected?.length || selected.includes(`${c.load}-${c.name}`);
     let setupError: string | undefined;
     let libvirtUnavailable: string | undefined;
     try {
@@ -385,13 +405,13 @@ export const benchmark: Benchmark = {
       ctx.log(`migration: setup failed: ${setupError}`);
     }
     try {
-      if (!setupError) await libvirt.start();
+      if (!setupError && all.some((c) => c.name === 'libvirt' && isSelected(c))) await libvirt.start();
     } catch (err) {
       // libvirt is a comparison, not what is measured: without it the rest still runs.
       libvirtUnavailable = err instanceof VariantUnavailable ? message(err) : `the two libvirt daemons could not be set up: ${message(err)}`;
       ctx.log(`migration: libvirt unavailable: ${libvirtUnavailable}`);
     }
-    const active = all.filter((c) => c.name !== 'libvirt' || libvirtUnavailable === undefined);
+    const active = all.filter((c) => isSelected(c) && (c.name !== 'libvirt' || libvirtUnavailable === undefined));
     try {
       if (!setupError) await runCases(ctx, active, details);
     } finally {
@@ -400,10 +420,13 @@ export const benchmark: Benchmark = {
       qemu.close();
     }
     for (const c of all) {
-      for (const x of [c.total, c.downtime, c.wall]) {
+      for (const x of figures(c)) {
         if (setupError) {
           x.status = 'failed';
           x.reason = `setup failed: ${setupError}`;
+        } else if (!isSelected(c)) {
+          x.status = 'unavailable';
+          x.reason = 'not selected (BENCH_MIGRATION_CASES)';
         } else if (c.name === 'libvirt' && libvirtUnavailable !== undefined) {
           x.status = 'unavailable';
           x.reason = libvirtUnavailable;
@@ -412,7 +435,7 @@ export const benchmark: Benchmark = {
     }
     markNotConverged(cases.busyQemu, ctx.runs, 'migrate_cancel');
     markNotConverged(cases.busyLibvirt, ctx.runs, 'virsh domjobabort');
-    for (const c of all) for (const x of [c.total, c.downtime, c.wall]) Object.assign(x, finish(x));
+    for (const c of all) for (const x of figures(c)) Object.assign(x, finish(x));
     const targets: TargetResult[] = [
       ratioTarget(`Idle: Drover's median downtime within ${DOWNTIME_TARGET}× of hand-run QEMU's`, cases.idleDrover.downtime, cases.idleQemu.downtime, DOWNTIME_TARGET),
       ratioTarget("Idle: Drover's median total time no worse than libvirt's (QEMU's total-time vs libvirt's job time elapsed)", cases.idleDrover.total, cases.idleLibvirt.total, 1),
@@ -424,7 +447,7 @@ export const benchmark: Benchmark = {
     return {
       runs: ctx.runs,
       warmupRuns: ctx.warmupRuns,
-      variants: all.flatMap((c) => [c.total, c.downtime, c.wall]),
+      variants: all.flatMap(figures),
       targets,
       procedure: `${ctx.runs} counted run(s) per variant after ${ctx.warmupRuns} warm-up run(s); idle runs interleaved (Drover, QEMU, QEMU with Drover's capabilities, libvirt), then busy runs interleaved (Drover, QEMU, libvirt). Every run boots a fresh guest (not timed) and migrates it once.`,
       ownLoad: 'two QEMUs (source and destination) run during each migration (plus two idle libvirt daemons); the busy guest keeps its vCPU fully loaded',

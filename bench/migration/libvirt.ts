@@ -306,6 +306,8 @@ export class LibvirtPair {
       totalMs,
       downtimeMs,
       wallMs: Math.round(wallMs),
+      // libvirt's downtime already runs from pausing on the source to resuming on the destination.
+      pausedMs: downtimeMs,
       detail: `iterations ${info.get('Iteration') ?? '?'}, ${info.get('Data processed') ?? '?'} sent, postcopy requests ${info.get('Postcopy requests') ?? '0'}`,
     };
   }

@@ -17,6 +17,8 @@ export interface Measured {
   downtimeMs: number;
   /** Wall clock from asking for the migration (destination not yet started) until the destination runs the guest. */
   wallMs: number;
+  /** From the source pausing the guest until it runs on the destination, when the variant can tell. */
+  pausedMs?: number;
   detail: string;
 }
 

@@ -52,6 +52,10 @@ export interface OutgoingRun {
   prepared: boolean;
   /** The guest may run on the destination from now on: no rollback any more. */
   switchedOver: boolean;
+  /** When the source QEMU paused the guest (its STOP event's timestamp, ms since the epoch). */
+  stoppedAt?: number;
+  /** Stops following the source QEMU's STOP and RESUME events. */
+  unwatchPause?: () => void;
 }
 
 /** Outgoing migrations on this host. */
@@ -102,6 +106,7 @@ export class OutgoingMigrations {
     } catch (err) {
       await this.undo(run, err);
     } finally {
+      run.unwatchPause?.();
       run.release();
     }
   }
@@ -140,6 +145,14 @@ export class OutgoingMigrations {
     migration.set('migrating');
     const waker = new Waker();
     const stopWaking = qmp.on('MIGRATION', () => waker.fire());
+    // The pause starts when QEMU stops the guest for the last pass (or for post-copy); QEMU stamps the event itself.
+    // A pause that ends again before the switchover (a user's pause and resume) is not the hand-over's.
+    const unwatchStop = qmp.on('STOP', (_data, event) => (run.stoppedAt ??= event.timestamp.seconds * 1000 + Math.floor(event.timestamp.microseconds / 1000)));
+    const unwatchResume = qmp.on('RESUME', () => (run.stoppedAt = undefined));
+    run.unwatchPause = () => {
+      unwatchStop();
+      unwatchResume();
+    };
     try {
       await qmp.execute('migrate', { uri: plan.migrationUri });
       let postcopyRequested = false;
@@ -223,7 +236,9 @@ export class OutgoingMigrations {
     const started = Date.now();
     if (run.mirrors.length > 0) await completeMirrors(qmp, run.mirrors);
     await this.finishDestination(run);
-    run.migration.handoverMs = Date.now() - started;
+    const finished = Date.now();
+    run.migration.handoverMs = finished - started;
+    if (run.stoppedAt !== undefined) run.migration.pausedMs = Math.max(0, finished - run.stoppedAt);
   }
 
   /**
