@@ -273,6 +273,8 @@ export class LibvirtPair {
   private async migrateDomain(src: Daemon, dst: Daemon, name: string, load: Load): Promise<Measured> {
     // --unsafe only skips libvirt's check that the disk is on a cluster filesystem (or cache=none): the disk is on
     // storage both daemons see, as Drover's shared pool is. Nothing else is set: libvirt's defaults throughout.
+    // What libvirt's default bandwidth is (read only; it differs from QEMU's own 128 MiB/s default).
+    const speed = (await this.virsh(src, ['migrate-getspeed', name])).stdout.trim();
     const args = ['-c', src.uri, 'migrate', '--live', '--unsafe', '--verbose', name, dst.uri];
     const started = performance.now();
     const child = spawn('virsh', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -308,7 +310,7 @@ export class LibvirtPair {
       wallMs: Math.round(wallMs),
       // libvirt's downtime already runs from pausing on the source to resuming on the destination.
       pausedMs: downtimeMs,
-      detail: `iterations ${info.get('Iteration') ?? '?'}, ${info.get('Data processed') ?? '?'} sent, postcopy requests ${info.get('Postcopy requests') ?? '0'}`,
+      detail: `iterations ${info.get('Iteration') ?? '?'}, ${info.get('Data processed') ?? '?'} sent, postcopy requests ${info.get('Postcopy requests') ?? '0'}, bandwidth limit ${speed || '?'} MiB/s (virsh migrate-getspeed)`,
     };
   }
 
