@@ -176,15 +176,29 @@ export class OutgoingMigrations {
 
   /** Reads query-migrate (and mirror jobs) into the migration's progress. */
   private async poll(run: OutgoingRun, qmp: QmpClient): Promise<MigrationInfoWithSockets> {
-    let info = await queryMigrate(qmp);
-    // QEMU can say 'completed' a moment before it has filled in the final times; ask again briefly.
-    for (let i = 0; i < 25 && info.status === 'completed' && !info['total-time']; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      info = await queryMigrate(qmp);
-    }
+    const info = await queryMigrate(qmp);
     const jobs = run.mirrors.length > 0 ? await qmp.execute('query-block-jobs') : [];
     run.migration.update(info, jobs);
     return info;
+  }
+
+  /**
+   * Reads QEMU's final statistics into the result. Called after the hand-over, while the source QEMU still runs:
+   * QEMU can say 'completed' a moment before it has filled in the final times, and waiting for them before the
+   * hand-over would keep the guest paused that much longer. Never throws (the figures are a report, not a step).
+   */
+  private async finalStatistics(run: OutgoingRun): Promise<void> {
+    try {
+      const qmp = await this.host.driver.qmp(run.record.id);
+      let info = await queryMigrate(qmp);
+      for (let i = 0; i < 25 && info.status === 'completed' && !info['total-time']; i++) {
+        await delay(20);
+        info = await queryMigrate(qmp);
+      }
+      if (info.status === 'completed') run.migration.update(info);
+    } catch {
+      // The result keeps what the last poll saw.
+    }
   }
 
   /** Post-copy once enough passes went by, or once auto-converge throttles all it can without converging. */
@@ -221,6 +235,7 @@ export class OutgoingMigrations {
       run.switchedOver = true;
       await this.handover(run, await driver.qmp(run.record.id));
     }
+    await this.finalStatistics(run);
     try {
       await driver.kill(run.record.id);
       vms.removeMigratedAway(run.record.name, run.migration.storage === 'shared');
