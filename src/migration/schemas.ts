@@ -174,6 +174,11 @@ export const MigrationResult = Type.Object({
   maxCpuThrottlePercent: Type.Integer(),
   /** From the source seeing the switchover to the destination confirming the guest runs (mirrors, finish); adds to downtime. */
   handoverMs: Type.Optional(Type.Integer()),
+  /**
+   * From the source QEMU pausing the guest (its STOP event) to the destination confirming the guest runs there: the
+   * whole time the guest stood still, as an upper bound (it ends when the answer arrives). Absent when unknown.
+   */
+  pausedMs: Type.Optional(Type.Integer()),
 });
 export type MigrationResult = Static<typeof MigrationResult>;
 

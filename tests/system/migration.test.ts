@@ -12,7 +12,7 @@ interface MigrationView {
   id: string;
   state: string;
   progress: { pass: number; ramTransferredBytes: number; ramRemainingBytes: number; dirtyPagesRate: number; cpuThrottlePercent: number; postcopy: boolean };
-  result?: { totalTimeMs: number; downtimeMs: number; setupTimeMs: number; ramTransferredBytes: number; passes: number; postcopy: boolean; maxCpuThrottlePercent: number; handoverMs?: number };
+  result?: { totalTimeMs: number; downtimeMs: number; setupTimeMs: number; ramTransferredBytes: number; passes: number; postcopy: boolean; maxCpuThrottlePercent: number; handoverMs?: number; pausedMs?: number };
   error?: { code: string; message: string; detail?: string };
 }
 
@@ -91,6 +91,9 @@ describe('live migration between two host agents (real QEMU, tiny image)', () =>
     assert.match(await shOk(b, 'mig-shared', 'cat /proc/cpuinfo'), nehalem, 'the same CPU model on the destination');
     assert.ok(fs.existsSync(disk), 'the source kept the shared disk');
     assert.ok(view.result && view.result.totalTimeMs > 0 && view.result.ramTransferredBytes > 0);
+    // The pause runs from the source's STOP through the whole hand-over, so it can be no shorter than the hand-over.
+    const { pausedMs, handoverMs } = view.result;
+    assert.ok(typeof pausedMs === 'number' && typeof handoverMs === 'number' && pausedMs >= handoverMs - 1, `paused ${pausedMs} ms, hand-over ${handoverMs} ms`);
     figures.idleShared = { ...view.result, consoleGapMs };
     await b.api('DELETE', '/api/v1/vms/mig-shared?force=true');
   });
