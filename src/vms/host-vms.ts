@@ -12,6 +12,8 @@ import { VmRecords, type VmRecord } from './records.js';
 import type { CreateVmRequest, VmView, SnapshotView } from './schemas.js';
 import { macFor } from './mac.js';
 import { configureGuestNetwork, networkNics } from './guest-network.js';
+import { tapName } from '../drivers/qemu/cmdline.js';
+import { applyRateLimit, clearRateLimit, validateRateKbit } from '../network/rate-limit.js';
 
 const GiB = 1024 ** 3;
 
@@ -162,6 +164,38 @@ export class HostVmService {
       fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
       if (record.storageDir) fs.rmSync(record.storageDir, { recursive: true, force: true });
       await this.pruneBases();
+    });
+  }
+
+  /**
+   * Sets (kbit/s) or removes (null) the rate limit of NIC `index`: stored in the record, so it holds after a
+   * restart and travels with a migration, and applied to the tap at once if the VM runs. On a tc failure the
+   * record is put back and the old limit re-applied. VM_BUSY during a migration or another disk action.
+   */
+  async setNicRateLimit(name: string, index: number, kbit: number | null): Promise<VmView> {
+    const record = this.require(name);
+    const nic = record.nics[index];
+    if (!nic) throw new DroverError('NIC_NOT_FOUND', `${name} has no NIC ${index}`);
+    if (nic.mode === 'user') throw new DroverError('NIC_NOT_RATE_LIMITABLE', `${name} NIC ${index} is user-mode`);
+    if (kbit !== null) validateRateKbit(kbit);
+    return this.exclusive(name, async () => {
+      const { rateLimitKbit: previous, ...rest } = nic;
+      const nics = [...record.nics];
+      nics[index] = kbit === null ? rest : { ...rest, rateLimitKbit: kbit };
+      const updated: VmRecord = { ...record, nics };
+      this.records.write(updated);
+      if (!this.isLive(record)) return this.view(updated);
+      const tap = tapName(record.id, index);
+      try {
+        if (kbit === null) await clearRateLimit(tap);
+        else await applyRateLimit(tap, kbit);
+      } catch (err) {
+        this.records.write(record);
+        if (previous !== undefined) await applyRateLimit(tap, previous).catch(() => undefined);
+        else await clearRateLimit(tap).catch(() => undefined);
+        throw err;
+      }
+      return this.view(updated);
     });
   }
 
