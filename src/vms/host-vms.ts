@@ -13,7 +13,8 @@ import type { CreateVmRequest, VmView, SnapshotView } from './schemas.js';
 import { macFor } from './mac.js';
 import { configureGuestNetwork, networkNics } from './guest-network.js';
 import { tapName } from '../drivers/qemu/cmdline.js';
-import { applyRateLimit, clearRateLimit, validateRateKbit } from '../network/rate-limit.js';
+import { validateRateKbit } from '../network/rate-limit.js';
+import { setRateLimit } from '../network/tap.js';
 
 const GiB = 1024 ** 3;
 
@@ -187,12 +188,10 @@ export class HostVmService {
       if (!this.isLive(record)) return this.view(updated);
       const tap = tapName(record.id, index);
       try {
-        if (kbit === null) await clearRateLimit(tap);
-        else await applyRateLimit(tap, kbit);
+        await setRateLimit(tap, kbit ?? undefined);
       } catch (err) {
         this.records.write(record);
-        if (previous !== undefined) await applyRateLimit(tap, previous).catch(() => undefined);
-        else await clearRateLimit(tap).catch(() => undefined);
+        await setRateLimit(tap, previous).catch(() => undefined);
         throw err;
       }
       return this.view(updated);

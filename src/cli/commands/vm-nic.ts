@@ -10,7 +10,7 @@ import { formatNic, getVm } from './vm-view.js';
 
 interface SetOptions extends OutputOptions {
   nic: string;
-  rate: number | null;
+  rate: number | 'none';
   wait: boolean;
 }
 
@@ -21,9 +21,9 @@ function nicName(value: string): string {
   throw new InvalidArgumentError(`"${value}" is not a NIC: give its index (1) or name (eth1), as \`drover vm show\` lists them`);
 }
 
-/** A rate (`10mbit`, `2MB/s`) in Mbit/s, or null for `none`/`unlimited`. */
-function rateOrNone(value: string): number | null {
-  return value === 'none' || value === 'unlimited' ? null : parseRateMbit(value);
+/** A rate (`10mbit`, `2MB/s`) in Mbit/s, or 'none' for `none`/`unlimited` (commander turns a parsed null into ''). */
+function rateOrNone(value: string): number | 'none' {
+  return value === 'none' || value === 'unlimited' ? 'none' : parseRateMbit(value);
 }
 
 /** Registers `vm set`. */
@@ -36,7 +36,7 @@ export function registerVmNicCommands(vm: Command): void {
     .requiredOption('--rate <rate>', 'cap each direction: 10mbit, 500kbit, 1gbit, 2MB/s (megabytes per second), or none', rateOrNone);
   withOutput(withNoWait(set)).action(async (name: string, opts: SetOptions) => {
     const client = apiClient();
-    const response = await client.request<VmOperationResponse>('PATCH', apiPath('vms', name, 'nics', opts.nic), { rateLimitMbit: opts.rate });
+    const response = await client.request<VmOperationResponse>('PATCH', apiPath('vms', name, 'nics', opts.nic), { rateLimitMbit: opts.rate === 'none' ? null : opts.rate });
     if (!opts.wait) return printStarted(response.operation, response, opts.output);
     await followOperation(client, response.operation);
     const after = await getVm(client, name);
