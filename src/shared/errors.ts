@@ -81,6 +81,15 @@ export const ERRORS = {
     status: 400,
     message: 'The IP address is not a usable host address of the virtual network\'s subnet (network, broadcast and the first address are reserved).',
   },
+  INVALID_RATE_LIMIT: {
+    status: 400,
+    message: 'Give a NIC rate limit as a number and a unit: 500kbit, 10mbit, 1gbit, or 2MB/s (megabytes per second, as Proxmox); from 8 kbit/s to 100 Gbit/s. The API takes Mbit/s.',
+  },
+  NIC_NOT_FOUND: { status: 404, message: 'The VM has no such NIC. `drover vm show VM` lists its NICs (eth0 is the first).' },
+  NIC_NOT_RATE_LIMITABLE: {
+    status: 409,
+    message: 'Only NICs with a tap on the host (on a virtual network or a bridge) take a rate limit; the user-mode NIC has none.',
+  },
   NETWORK_FULL: { status: 409, message: 'Every address of the virtual network\'s subnet is taken. Create a network with a larger subnet.' },
 
   // VMs

@@ -14,6 +14,9 @@ import { macFor } from './mac.js';
 import { DEFAULT_CPU_MODEL } from './spec.js';
 import { hostCpuModels, requireOfferedCpuModel } from '../drivers/qemu/cpu-models.js';
 import { GuestNetworkSetups } from './guest-network.js';
+import { tapName } from '../drivers/qemu/cmdline.js';
+import { validateRateKbit } from '../network/rate-limit.js';
+import { setRateLimit } from '../network/tap.js';
 
 const GiB = 1024 ** 3;
 
@@ -169,6 +172,36 @@ export class HostVmService {
       fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
       if (record.storageDir) fs.rmSync(record.storageDir, { recursive: true, force: true });
       await this.pruneBases();
+    });
+  }
+
+  /**
+   * Sets (kbit/s) or removes (null) the rate limit of NIC `index`: stored in the record, so it holds after a
+   * restart and travels with a migration, and applied to the tap at once if the VM runs. On a tc failure the
+   * record is put back and the old limit re-applied. VM_BUSY during a migration or another disk action.
+   */
+  async setNicRateLimit(name: string, index: number, kbit: number | null): Promise<VmView> {
+    const record = this.require(name);
+    const nic = record.nics[index];
+    if (!nic) throw new DroverError('NIC_NOT_FOUND', `${name} has no NIC ${index}`);
+    if (nic.mode === 'user') throw new DroverError('NIC_NOT_RATE_LIMITABLE', `${name} NIC ${index} is user-mode`);
+    if (kbit !== null) validateRateKbit(kbit);
+    return this.exclusive(name, async () => {
+      const { rateLimitKbit: previous, ...rest } = nic;
+      const nics = [...record.nics];
+      nics[index] = kbit === null ? rest : { ...rest, rateLimitKbit: kbit };
+      const updated: VmRecord = { ...record, nics };
+      this.records.write(updated);
+      if (!this.isLive(record)) return this.view(updated);
+      const tap = tapName(record.id, index);
+      try {
+        await setRateLimit(tap, kbit ?? undefined);
+      } catch (err) {
+        this.records.write(record);
+        await setRateLimit(tap, previous).catch(() => undefined);
+        throw err;
+      }
+      return this.view(updated);
     });
   }
 
