@@ -23,6 +23,8 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     ips: vm.runtime.addresses ?? [],
     nics: vm.nics.map((n) => ({ name: n.name, mode: n.mode ?? (n.network === 'user' ? 'user' : 'bridge'), network: n.network, mac: n.macAddress, address: n.address ?? null })),
     pid: vm.runtime.pid ?? null,
+    pool: vm.spec.pool ?? 'local',
+    cpuModel: vm.spec.cpuModel ?? null,
     placement: {
       requiredTags: vm.spec.placement?.requiredTags ?? [],
       affinityGroups: vm.spec.placement?.affinityGroups ?? [],
