@@ -5,7 +5,6 @@
  */
 import { ParseError, type Parser } from './parse';
 import {
-  parseBalancePlan,
   parseBalanceRun,
   parseBalanceSchedule,
   parseClusterPolicy,
