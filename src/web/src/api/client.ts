@@ -64,6 +64,11 @@ export class ApiError extends Error {
   }
 }
 
+/** Any failure as an ApiError, so every page shows it the same way. */
+export function asApiError(err: unknown): ApiError {
+  return err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err));
+}
+
 /** Actions answered with an operation and the VM (POST /vms/:name/<action>). */
 export type VmAction = 'start' | 'kill' | 'reboot' | 'pause' | 'resume';
 

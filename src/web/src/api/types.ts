@@ -210,9 +210,6 @@ export const parsePlacementDetail: Parser<PlacementDetail> = (value, path) => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
   return object({
     why: optional(string),
-    weight: optional(string),
-    score: optional(number),
-    candidates: optional(number),
     from: optional(string),
     storage: optional(string),
     refused: optional(array(object({ host: string, reasons: array(string) }))),
@@ -220,9 +217,6 @@ export const parsePlacementDetail: Parser<PlacementDetail> = (value, path) => {
 };
 export interface PlacementDetail {
   why?: string | undefined;
-  weight?: string | undefined;
-  score?: number | undefined;
-  candidates?: number | undefined;
   from?: string | undefined;
   storage?: string | undefined;
   refused?: Array<{ host: string; reasons: string[] }> | undefined;
