@@ -141,9 +141,9 @@ describe('web console on a testbed: migrate, placement timeline, maintenance (re
     assert.match(await stay.locator('.placement-why').innerText(), /host2 named by the caller/);
     const refused = stay.locator('.placement-refused');
     assert.equal(await refused.getAttribute('data-count'), String(otherHosts.length), 'the parked hosts were refused');
-    assert.ok(!(await refused.locator('li').first().isVisible()), 'the refused hosts start collapsed');
+    assert.ok(!(await refused.locator('.refused-host').first().isVisible()), 'the refused hosts start collapsed');
     await refused.locator('summary').click();
-    for (const name of otherHosts) assert.match(await refused.locator(`li[data-host="${name}"]`).innerText(), /maintenance/);
+    for (const name of otherHosts) assert.match(await refused.locator(`.refused-host[data-host="${name}"]`).innerText(), /maintenance/);
     await screenshotElement(vmPage.locator('#vm-placement'), 'web-placement-timeline');
 
     await vmPage.click('#nav-cluster');

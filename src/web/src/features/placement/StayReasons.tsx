@@ -17,13 +17,12 @@ export function StayReasons({ placement }: { placement: Placement }) {
           <summary>
             {refused.length} host{refused.length === 1 ? '' : 's'} refused
           </summary>
-          <ul>
-            {refused.map((r) => (
-              <li key={r.host} data-host={r.host}>
-                <strong>{r.host}</strong>: {r.reasons.join('; ')}
-              </li>
-            ))}
-          </ul>
+          {/* Not a nested list: the timeline's own items stay the only <li> under it. */}
+          {refused.map((r) => (
+            <p key={r.host} className="refused-host" data-host={r.host}>
+              <strong>{r.host}</strong>: {r.reasons.join('; ')}
+            </p>
+          ))}
         </details>
       )}
     </div>
