@@ -3,7 +3,8 @@
  * with a real guest, driven through headless Chromium: the migrate dialog's host picker says why a
  * host is unsuitable, a migration can be cancelled from the operations tray, a real migration
  * shows on the dashboard and in the placement timeline without a reload, and maintenance mode
- * shows its pre-flight report before anything changes. Screenshots go to tests/artifacts/.
+ * shows its pre-flight report before anything changes; the timeline says why a host won and which were
+ * refused, and the cluster page plans balancing. Screenshots go to tests/artifacts/.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,6 +134,25 @@ describe('web console on a testbed: migrate, placement timeline, maintenance (re
     await screenshotElement(vmPage.locator('#vm-placement'), 'web-placement-timeline');
     await screenshot(vmPage, 'web-vm-page-after-migration');
     await screenshot(dashboard, 'web-dashboard-testbed');
+  });
+
+  test('the timeline says why host2 won the move and lists the refused hosts behind a summary; the cluster page plans balancing for the testbed', async () => {
+    const stay = vmPage.locator('#vm-placement-timeline li[data-host="host2"][data-current="true"]');
+    assert.match(await stay.locator('.placement-why').innerText(), /host2 named by the caller/);
+    const refused = stay.locator('.placement-refused');
+    assert.equal(await refused.getAttribute('data-count'), String(otherHosts.length), 'the parked hosts were refused');
+    assert.ok(!(await refused.locator('.refused-host').first().isVisible()), 'the refused hosts start collapsed');
+    await refused.locator('summary').click();
+    for (const name of otherHosts) assert.match(await refused.locator(`.refused-host[data-host="${name}"]`).innerText(), /maintenance/);
+    await screenshotElement(vmPage.locator('#vm-placement'), 'web-placement-timeline');
+
+    await vmPage.click('#nav-cluster');
+    const plan = vmPage.locator('#cluster-balance-plan-view');
+    await plan.waitFor();
+    const moves = Number(await plan.getAttribute('data-moves'));
+    if (moves > 0) assert.equal(await vmPage.locator('#cluster-balance-moves tbody tr').count(), moves);
+    else await vmPage.locator('#cluster-balance-empty').waitFor();
+    await screenshot(vmPage, 'web-cluster-page-testbed');
   });
 
   test('maintenance shows the pre-flight report before anything changes; cancel changes nothing', async () => {

@@ -34,6 +34,8 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
       rateLimitMbit: n.rateLimitKbit ? kbitToMbit(n.rateLimitKbit) : null,
     })),
     pid: vm.runtime.pid ?? null,
+    pool: vm.spec.pool ?? 'local',
+    cpuModel: vm.spec.cpuModel ?? null,
     placement: {
       requiredTags: vm.spec.placement?.requiredTags ?? [],
       affinityGroups: vm.spec.placement?.affinityGroups ?? [],

@@ -3,7 +3,7 @@
  * and the app routes in the browser) and its built, content-hashed assets. Kept apart from the
  * serving code so the authentication hook can import the list without importing Fastify plugins.
  */
-export const WEB_CLIENT_ROUTES = ['/', '/sign-in', '/vms/:name', '/hosts/:name', '/events', '/operations'] as const;
+export const WEB_CLIENT_ROUTES = ['/', '/sign-in', '/vms/:name', '/hosts/:name', '/events', '/operations', '/cluster'] as const;
 
 /** Built assets (scripts, styles), under the prefix Vite writes them to. */
 export const WEB_ASSET_ROUTE = '/assets/*';

@@ -21,7 +21,7 @@ test('the console is served without a token: pages fall back to index.html, asse
     await close();
     fs.rmSync(root, { recursive: true, force: true });
   });
-  for (const url of ['/', '/sign-in', '/vms/web', '/hosts/h1', '/events', '/operations']) {
+  for (const url of ['/', '/sign-in', '/vms/web', '/hosts/h1', '/events', '/operations', '/cluster']) {
     const res = await app.inject({ method: 'GET', url });
     assert.equal(res.statusCode, 200, url);
     assert.match(String(res.headers['content-type']), /^text\/html/);

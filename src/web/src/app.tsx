@@ -4,6 +4,7 @@ import { useFleet, Fleet } from './live/fleet';
 import { Link, navigate, parseRoute, useLocation } from './router';
 import { clearToken, loadToken, saveToken, SessionContext, useSession, type Session } from './features/auth/session';
 import { SignIn } from './features/auth/SignIn';
+import { ClusterPage } from './features/cluster/ClusterPage';
 import { Dashboard } from './features/dashboard/Dashboard';
 import { EventsPage } from './features/events/EventsPage';
 import { HostPage } from './features/hosts/HostPage';
@@ -87,6 +88,7 @@ function Shell() {
         {route.page === 'host' && <HostPage key={route.name} name={route.name} />}
         {route.page === 'events' && <EventsPage />}
         {route.page === 'operations' && <OperationsPage />}
+        {route.page === 'cluster' && <ClusterPage />}
         {route.page === 'not-found' && (
           <main className="page">
             <h1>Not found</h1>
@@ -119,6 +121,7 @@ function TopBar({ current }: { current: string }) {
       </Link>
       <nav aria-label="Main">
         {item('dashboard', '/', 'Dashboard')}
+        {item('cluster', '/cluster', 'Cluster')}
         {item('events', '/events', 'Events')}
         {item('operations', '/operations', 'Operations')}
       </nav>

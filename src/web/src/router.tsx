@@ -11,6 +11,7 @@ export type Route =
   | { page: 'host'; name: string }
   | { page: 'events' }
   | { page: 'operations' }
+  | { page: 'cluster' }
   | { page: 'not-found' };
 
 const listeners = new Set<() => void>();
@@ -44,6 +45,7 @@ export function parseRoute(path: string): Route {
   if (parts.length === 1 && parts[0] === 'sign-in') return { page: 'sign-in' };
   if (parts.length === 1 && parts[0] === 'events') return { page: 'events' };
   if (parts.length === 1 && parts[0] === 'operations') return { page: 'operations' };
+  if (parts.length === 1 && parts[0] === 'cluster') return { page: 'cluster' };
   if (parts.length === 2 && parts[0] === 'vms' && parts[1]) return { page: 'vm', name: parts[1] };
   if (parts.length === 2 && parts[0] === 'hosts' && parts[1]) return { page: 'host', name: parts[1] };
   return { page: 'not-found' };

@@ -5,7 +5,12 @@
  */
 import { ParseError, type Parser } from './parse';
 import {
+  parseBalanceRun,
+  parseBalanceSchedule,
+  parseClusterPolicy,
   parseErrorBody,
+  parseNetwork,
+  parseNetworkList,
   parseEventList,
   parseHost,
   parseHostList,
@@ -21,7 +26,12 @@ import {
   parseVmAccepted,
   parseVmList,
   parseVmMetrics,
+  type BalancePlan,
+  type BalanceSchedule,
+  type ClusterPolicy,
+  type CreateNetworkRequest,
   type CreateVmRequest,
+  type Network,
   type DroverEvent,
   type EventQuery,
   type Host,
@@ -52,6 +62,11 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/** Any failure as an ApiError, so every page shows it the same way. */
+export function asApiError(err: unknown): ApiError {
+  return err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err));
 }
 
 /** Actions answered with an operation and the VM (POST /vms/:name/<action>). */
@@ -219,6 +234,50 @@ export class DroverApi {
 
   listImages(): Promise<Image[]> {
     return this.request('GET', '/images', parseImageList).then((r) => r.images);
+  }
+
+  listNetworks(): Promise<Network[]> {
+    return this.request('GET', '/networks', parseNetworkList).then((r) => r.networks);
+  }
+
+  /** Defines a virtual network (201); the controller assigns the VNI when none is given. */
+  createNetwork(body: CreateNetworkRequest): Promise<Network> {
+    return this.request('POST', '/networks', parseNetwork, body);
+  }
+
+  /** Deletes a network no VM uses (VIRTUAL_NETWORK_IN_USE otherwise). */
+  async deleteNetwork(name: string): Promise<void> {
+    await this.request('DELETE', `/networks/${enc(name)}`, () => undefined);
+  }
+
+  getClusterPolicy(): Promise<ClusterPolicy> {
+    return this.request('GET', '/cluster/policy', parseClusterPolicy);
+  }
+
+  /** Changes the settings given; answers the whole policy as stored. */
+  setClusterPolicy(change: Partial<ClusterPolicy>): Promise<ClusterPolicy> {
+    return this.request('PUT', '/cluster/policy', parseClusterPolicy, change);
+  }
+
+  /** The balancing plan for the cluster as it is now (a dry run: nothing moves). */
+  planBalance(threshold?: number): Promise<BalancePlan> {
+    return this.request('POST', '/balance', parseBalanceRun, { dryRun: true, ...(threshold !== undefined ? { threshold } : {}) }).then((r) => r.plan);
+  }
+
+  /** Plans again and starts the balance operation (202); BALANCE_BUSY while one runs. */
+  async runBalance(threshold?: number): Promise<{ plan: BalancePlan; operation: Operation }> {
+    const run = await this.request('POST', '/balance', parseBalanceRun, threshold !== undefined ? { threshold } : {});
+    if (!run.operation) throw new ApiError(202, 'BAD_RESPONSE', 'The controller accepted the balancing run but named no operation to follow.', 'POST /balance answered operation: null');
+    return { plan: run.plan, operation: run.operation };
+  }
+
+  getBalanceSchedule(): Promise<BalanceSchedule> {
+    return this.request('GET', '/balance/schedule', parseBalanceSchedule);
+  }
+
+  /** Changes the fields given; answers the whole schedule. */
+  setBalanceSchedule(change: Partial<BalanceSchedule>): Promise<BalanceSchedule> {
+    return this.request('PUT', '/balance/schedule', parseBalanceSchedule, change);
   }
 
   queryEvents(filter: EventQuery): Promise<DroverEvent[]> {

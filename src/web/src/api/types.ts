@@ -22,7 +22,12 @@ export const parseVm = object({
   disks: array(object({ name: string, sizeBytes: number, readOnly: boolean })),
   macs: array(string),
   ips: array(string),
+  /** Every NIC: the default user-mode one, bridges, and NICs on virtual networks with the address Drover assigned. */
+  nics: array(object({ name: string, mode: oneOf(['user', 'bridge', 'network'] as const), network: string, mac: string, address: nullable(string) })),
   pid: nullable(number),
+  pool: oneOf(['local', 'shared'] as const),
+  cpuModel: nullable(string),
+  placement: object({ requiredTags: array(string), affinityGroups: array(string), antiAffinityGroups: array(string) }),
   startedAt: nullable(string),
   createdAt: string,
   updatedAt: string,
@@ -52,6 +57,10 @@ export const parseHost = object({
   tags: optional(tags),
   cpuOvercommit: optional(number),
   memoryOvercommit: optional(number),
+  /** Storage pools the agent proved it reaches (its own local pool, a shared one). */
+  pools: array(object({ name: string, kind: string })),
+  /** CPU models the host can present to guests; "*" means any. */
+  cpuModels: array(string),
   vmCount: number,
   unmanagedVms: array(object({ name: string, state: string, pid: optional(number), seenSince: string })),
 });
@@ -149,6 +158,13 @@ export interface CreateVmRequest {
   diskGiB?: number;
   devices?: 'virtio' | 'emulated';
   start?: boolean;
+  /** Where the disks live; default local. */
+  pool?: 'local' | 'shared';
+  /** The host to place the VM on; absent: the scheduler picks. */
+  host?: string;
+  placement?: { requiredTags?: string[]; affinityGroups?: string[]; antiAffinityGroups?: string[] };
+  /** NICs on virtual networks; the controller picks a free address unless one is named. */
+  networks?: Array<{ network: string; address?: string }>;
 }
 
 /** Filters of GET /api/v1/events. */
@@ -185,6 +201,27 @@ export interface MigrateVmRequest {
 
 export const PLACEMENT_REASONS = ['user', 'scheduler', 'balancer', 'maintenance', 'ha'] as const;
 
+/**
+ * What a placement row records besides host and time: why the host won (the scheduler's reason, or
+ * "named by the caller") and the hosts the filters refused; a move adds where it came from. Older
+ * rows hold none of it, so every field is optional.
+ */
+export const parsePlacementDetail: Parser<PlacementDetail> = (value, path) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+  return object({
+    why: optional(string),
+    from: optional(string),
+    storage: optional(string),
+    refused: optional(array(object({ host: string, reasons: array(string) }))),
+  })(value, path);
+};
+export interface PlacementDetail {
+  why?: string | undefined;
+  from?: string | undefined;
+  storage?: string | undefined;
+  refused?: Array<{ host: string; reasons: string[] }> | undefined;
+}
+
 /** One stay of a VM on a host (GET /vms/:name/history, newest first). */
 export const parsePlacement = object({
   id: string,
@@ -196,7 +233,7 @@ export const parsePlacement = object({
   reason: oneOf(PLACEMENT_REASONS),
   actor: string,
   operationId: nullable(string),
-  detail: unknown,
+  detail: parsePlacementDetail,
 });
 export type Placement = Parsed<typeof parsePlacement>;
 export const parsePlacementHistory = object({ placements: array(parsePlacement) });
@@ -213,3 +250,52 @@ export type EvacuationPlan = Parsed<typeof parseEvacuationPlan>;
 /** Answer of POST /hosts/:name/maintenance/enter: the plan, and the evacuate operation unless it was a dry run. */
 export const parseMaintenanceEntry = object({ plan: parseEvacuationPlan, operation: nullable(parseOperation) });
 export type MaintenanceEntry = Parsed<typeof parseMaintenanceEntry>;
+
+/** A virtual network (GET /networks): a bridge plus VXLAN on every host with a VM on it, and the VM NICs on it. */
+export const parseNetwork = object({
+  id: string,
+  name: string,
+  subnet: string,
+  vni: number,
+  mtu: number,
+  bridge: string,
+  members: array(object({ vm: string, host: nullable(string), mac: string, address: string })),
+  createdAt: string,
+  updatedAt: string,
+});
+export type Network = Parsed<typeof parseNetwork>;
+export const parseNetworkList = object({ networks: array(parseNetwork) });
+
+/** Body of POST /api/v1/networks. */
+export interface CreateNetworkRequest {
+  name: string;
+  /** IPv4 CIDR, /8 to /29. */
+  subnet: string;
+  vni?: number;
+  mtu?: number;
+}
+
+export const CLUSTER_WEIGHTS = ['spread', 'pack'] as const;
+export type ClusterWeight = (typeof CLUSTER_WEIGHTS)[number];
+
+/** The scheduler's policy (GET/PUT /cluster/policy): where new VMs go, and the baseline CPU model every VM gets. */
+export const parseClusterPolicy = object({ weight: oneOf(CLUSTER_WEIGHTS), cpuModel: string });
+export type ClusterPolicy = Parsed<typeof parseClusterPolicy>;
+
+/** A balancing plan: the moves that even out host load, and the imbalance before and after (ratio points). */
+export const parseBalancePlan = object({
+  threshold: number,
+  imbalanceBefore: number,
+  imbalanceAfter: number,
+  balanced: boolean,
+  totalCostBytes: number,
+  stopReason: string,
+  moves: array(object({ vm: string, from: string, to: string, reason: string, costBytes: number })),
+});
+export type BalancePlan = Parsed<typeof parseBalancePlan>;
+/** Answer of POST /balance: the plan, and the balance operation unless it was a dry run. */
+export const parseBalanceRun = object({ plan: parseBalancePlan, operation: nullable(parseOperation) });
+
+/** When the balancer runs by itself (GET/PUT /balance/schedule; held in the controller's memory). */
+export const parseBalanceSchedule = object({ enabled: boolean, intervalMinutes: number, threshold: number });
+export type BalanceSchedule = Parsed<typeof parseBalanceSchedule>;

@@ -1,7 +1,8 @@
+import type { ReactNode } from 'react';
 import type { ApiError } from '../api';
 
-/** An API error for a person: its message, and the code and detail behind it on request. */
-export function ErrorNotice({ error, id, onDismiss }: { error: ApiError; id?: string; onDismiss?: () => void }) {
+/** An API error for a person: its message, anything the caller shows with it (`children`), and the code and detail behind it on request. */
+export function ErrorNotice({ error, id, onDismiss, children }: { error: ApiError; id?: string; onDismiss?: () => void; children?: ReactNode }) {
   const hasMore = Boolean(error.detail || error.field || error.requestId);
   return (
     <div className="notice error" role="alert" id={id} data-code={error.code}>
@@ -13,6 +14,7 @@ export function ErrorNotice({ error, id, onDismiss }: { error: ApiError; id?: st
           </button>
         )}
       </div>
+      {children}
       {hasMore && (
         <details className="error-detail">
           <summary>Details ({error.code})</summary>

@@ -15,7 +15,7 @@ import { useEventTimeline } from '../events/useEventTimeline';
 import { VmTable } from '../vms/VmTable';
 import { MaintenanceDialog } from './MaintenanceDialog';
 
-/** One host: health, accelerator, tags, capacity and usage, maintenance mode, its VMs, VMs it runs that Drover does not know, and its events. */
+/** One host: health, accelerator, tags, storage pools, CPU models, capacity and usage, maintenance mode, its VMs, VMs it runs that Drover does not know, and its events. */
 export function HostPage({ name }: { name: string }) {
   const { fleet, operations } = useSession();
   const state = useFleet(fleet);
@@ -79,6 +79,30 @@ export function HostPage({ name }: { name: string }) {
                 tags.map(([k, v]) => (
                   <span key={k} className="tag">
                     {v ? `${k}=${v}` : k}
+                  </span>
+                ))
+              )}
+            </dd>
+            <dt>Storage pools</dt>
+            <dd id="host-pools">
+              {host.pools.length === 0 ? (
+                <span className="muted">none reported yet</span>
+              ) : (
+                host.pools.map((pool) => (
+                  <span key={pool.name} className="tag" data-kind={pool.kind} title={pool.kind === 'shared' ? 'Shared storage: VMs in it move without copying their disks' : 'The host\'s own directory'}>
+                    {pool.name} <span className="muted">({pool.kind})</span>
+                  </span>
+                ))
+              )}
+            </dd>
+            <dt>CPU models</dt>
+            <dd id="host-cpu-models">
+              {host.cpuModels.length === 0 ? (
+                <span className="muted">none reported yet</span>
+              ) : (
+                host.cpuModels.map((model) => (
+                  <span key={model} className="tag" title={model === '*' ? 'Under TCG QEMU emulates every CPU model' : undefined}>
+                    {model === '*' ? 'any (emulated)' : model}
                   </span>
                 ))
               )}

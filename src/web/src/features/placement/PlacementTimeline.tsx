@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { ApiError, type Placement, type Vm } from '../../api';
+import { StayReasons } from './StayReasons';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { useNow } from '../../components/useNow';
 import { formatDuration, formatTime } from '../../format';
@@ -98,8 +99,10 @@ export function PlacementTimeline({ vm }: { vm: Vm }) {
                   </div>
                   <div className="small muted">
                     {reasonText(p.reason, index === placements.length - 1)} · {p.actor}
+                    {p.detail.from && <> · from {p.detail.from}{p.detail.storage ? ` (${p.detail.storage} storage)` : ''}</>}
                     {p.operationId && <> · operation <code>{p.operationId.slice(0, 8)}</code></>}
                   </div>
+                  <StayReasons placement={p} />
                 </li>
               );
             })}

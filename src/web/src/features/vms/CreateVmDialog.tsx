@@ -1,16 +1,35 @@
-import { useEffect, useState } from 'react';
-import { ApiError, type Image } from '../../api';
+import { useEffect, useMemo, useState } from 'react';
+import { ApiError, type Image, type Network } from '../../api';
 import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { useFleet } from '../../live/fleet';
 import { useSession } from '../auth/session';
+import { NetworkPicker, networksRequest, type NetworkChoice } from '../networks/NetworkPicker';
+import { PlacementErrorReasons } from '../placement/PlacementErrorReasons';
+import { NO_PLACEMENT_CHOICE, PlacementFields, placementRequest, type PlacementChoice } from '../placement/PlacementFields';
 
-/** Defines a VM from a library image (POST /api/v1/vms); the operation then shows in the tray. */
+/**
+ * Defines a VM from a library image (POST /api/v1/vms): size, placement (pool, host or the
+ * scheduler's pick, required tags, groups) and virtual networks; the operation then shows in the tray.
+ */
 export function CreateVmDialog({ onClose }: { onClose: () => void }) {
   const { api, operations, fleet } = useSession();
+  const { hosts: hostMap } = useFleet(fleet);
+  const hosts = useMemo(() => [...hostMap.values()].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })), [hostMap]);
   const [images, setImages] = useState<Image[] | null>(null);
+  const [networks, setNetworks] = useState<Network[] | null>(null);
   const [form, setForm] = useState({ name: '', image: '', cpus: 1, memoryMiB: 256, devices: 'virtio' as 'virtio' | 'emulated', start: true });
+  const [placement, setPlacement] = useState<PlacementChoice>(NO_PLACEMENT_CHOICE);
+  const [nics, setNics] = useState<NetworkChoice>(new Map());
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    api.listNetworks().then(setNetworks, (err: unknown) => {
+      setNetworks([]);
+      if (err instanceof ApiError) setError(err);
+    });
+  }, [api]);
 
   useEffect(() => {
     api.listImages().then(
@@ -26,7 +45,17 @@ export function CreateVmDialog({ onClose }: { onClose: () => void }) {
     setBusy(true);
     setError(null);
     try {
-      const accepted = await api.createVm({ name: form.name.trim(), image: form.image || undefined, cpus: form.cpus, memoryMiB: form.memoryMiB, devices: form.devices, start: form.start });
+      const networksWanted = networksRequest(nics);
+      const accepted = await api.createVm({
+        name: form.name.trim(),
+        image: form.image || undefined,
+        cpus: form.cpus,
+        memoryMiB: form.memoryMiB,
+        devices: form.devices,
+        start: form.start,
+        ...placementRequest(placement),
+        ...(networksWanted.length ? { networks: networksWanted } : {}),
+      });
       operations.track(accepted.operation);
       fleet.refreshVm(form.name.trim());
       onClose();
@@ -78,10 +107,16 @@ export function CreateVmDialog({ onClose }: { onClose: () => void }) {
           </select>
         </div>
       </div>
+      <PlacementFields value={placement} hosts={hosts} onChange={setPlacement} />
+      <NetworkPicker networks={networks} value={nics} onChange={setNics} />
       <label className="checkbox">
         <input id="vm-create-start" type="checkbox" checked={form.start} onChange={(e) => setForm({ ...form, start: e.target.checked })} /> Start it once created
       </label>
-      {error && <ErrorNotice error={error} id="vm-create-error" />}
+      {error && (
+        <ErrorNotice error={error} id="vm-create-error">
+          <PlacementErrorReasons error={error} id="vm-create-error-reasons" />
+        </ErrorNotice>
+      )}
     </Dialog>
   );
 }

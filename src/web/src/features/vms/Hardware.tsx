@@ -1,7 +1,7 @@
 import type { Vm } from '../../api';
 import { formatBytes } from '../../format';
 
-/** Disks and network interfaces (MAC addresses) of the VM. */
+/** Disks and network interfaces (network, MAC address, address) of the VM. */
 export function Hardware({ vm }: { vm: Vm }) {
   return (
     <>
@@ -34,27 +34,57 @@ export function Hardware({ vm }: { vm: Vm }) {
           <thead>
             <tr>
               <th>Interface</th>
+              <th>Network</th>
               <th>MAC address</th>
-              <th>Model</th>
-              <th>IP addresses</th>
+              <th>Address</th>
             </tr>
           </thead>
           <tbody>
-            {vm.macs.map((mac, i) => (
-              <tr key={mac} id={`nic-row-${i}`}>
-                <td>nic{i}</td>
+            {vm.nics.map((nic, i) => (
+              <tr key={nic.mac} id={`nic-row-${i}`} data-mode={nic.mode} data-network={nic.network}>
                 <td>
-                  <code>{mac}</code>
+                  {nic.name}
+                  <div className="muted small">{vm.devices === 'virtio' ? 'virtio-net' : 'e1000'}</div>
                 </td>
-                <td>{vm.devices === 'virtio' ? 'virtio-net' : 'e1000'}</td>
-                {/* The guest agent reports addresses per guest, not per NIC; the first NIC shows them. */}
-                <td className={i === 0 && vm.ips.length ? undefined : 'muted'}>{i === 0 && vm.ips.length ? vm.ips.join(', ') : '-'}</td>
+                <td>
+                  {nic.mode === 'network' ? <strong>{nic.network}</strong> : nic.mode === 'bridge' ? <>bridge <code>{nic.network}</code></> : 'user-mode (NAT)'}
+                  <div className="muted small">{nic.mode === 'network' ? 'virtual network' : nic.mode === 'bridge' ? 'host bridge' : 'default'}</div>
+                </td>
+                <td>
+                  <code>{nic.mac}</code>
+                </td>
+                <NicAddress vm={vm} index={i} address={nic.address} />
               </tr>
             ))}
           </tbody>
         </table>
-        {vm.macs.length === 0 && <p className="muted">No network interface.</p>}
+        {vm.nics.length === 0 && <p className="muted">No network interface.</p>}
       </section>
     </>
+  );
+}
+
+/**
+ * A NIC on a virtual network has the address Drover assigned; the guest agent reports addresses per
+ * guest, not per NIC, so the first NIC shows the rest of what the guest reports.
+ */
+function NicAddress({ vm, index, address }: { vm: Vm; index: number; address: string | null }) {
+  if (address) {
+    return (
+      <td id={`nic-address-${index}`}>
+        <code>{address}</code>
+        <div className="muted small">assigned by Drover</div>
+      </td>
+    );
+  }
+  // Leave out the addresses that belong to the virtual-network NICs, which show on their own rows.
+  const assigned = new Set(vm.nics.map((nic) => nic.address));
+  const ips = index === 0 ? vm.ips.filter((ip) => !assigned.has(ip)) : [];
+  const reported = ips.length > 0;
+  return (
+    <td id={`nic-address-${index}`} className={reported ? undefined : 'muted'}>
+      {reported ? ips.join(', ') : '-'}
+      {reported && <div className="muted small">reported by the guest</div>}
+    </td>
   );
 }

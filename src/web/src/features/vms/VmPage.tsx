@@ -10,6 +10,7 @@ import { hostPath, Link, navigate, useLocation, vmPath } from '../../router';
 import { useSession } from '../auth/session';
 import { EventTable } from '../events/EventTable';
 import { useEventTimeline } from '../events/useEventTimeline';
+import { PlacementRules } from '../placement/PlacementRules';
 import { PlacementTimeline } from '../placement/PlacementTimeline';
 import { Hardware } from './Hardware';
 import { Snapshots } from './Snapshots';
@@ -28,7 +29,7 @@ const TABS = [
 ] as const;
 type TabId = (typeof TABS)[number]['id'];
 
-/** One VM: actions, details, disks, NICs, snapshots, usage charts, consoles and its events. */
+/** One VM: actions, details, placement history and rules, disks, NICs, snapshots, usage charts, consoles and its events. */
 export function VmPage({ name }: { name: string }) {
   const { fleet } = useSession();
   const state = useFleet(fleet);
@@ -112,6 +113,7 @@ function Overview({ vm }: { vm: Vm }) {
         </dl>
       </section>
       <PlacementTimeline vm={vm} />
+      <PlacementRules vm={vm} />
       <Hardware vm={vm} />
       <MetricsCharts vmName={vm.name} />
       <Snapshots vm={vm} />
