@@ -24,8 +24,8 @@ test('placement rules: stored on create, shown on the VM, mapped into the cluste
   assert.deepEqual(ruled.json<VmWire>().placement, placement);
   const plain = await controller.app.inject({ method: 'GET', url: '/api/v1/vms/plain', headers: controller.auth });
   assert.deepEqual(plain.json<VmWire>().placement, { requiredTags: [], affinityGroups: [], antiAffinityGroups: [] });
-  // The pool and CPU model show too: the default pool is local; a VM created through the API got the cluster's baseline model.
-  assert.deepEqual([plain.json<VmWire>().pool, plain.json<VmWire>().cpuModel], ['local', null]);
+  // The pool and CPU model show too: the default pool is local; a VM recorded without a model runs the default baseline.
+  assert.deepEqual([plain.json<VmWire>().pool, plain.json<VmWire>().cpuModel], ['local', 'qemu64']);
   assert.deepEqual([res.json<{ vm: VmWire }>().vm.pool, res.json<{ vm: VmWire }>().vm.cpuModel], ['local', 'qemu64']);
 
   const view = await readClusterView(controller.store);

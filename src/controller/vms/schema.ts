@@ -121,7 +121,6 @@ export const VmSchema = Type.Object(
     nics: Type.Array(VmNicSchema),
     pid: Nullable(Type.Integer()),
     pool: StringEnum(['local', 'shared'] as const, { description: 'Where the disks live: the host\'s own directory or shared storage.' }),
-    cpuModel: Nullable(Type.String({ description: 'The CPU model the VM was given (the cluster baseline when it was created); null: the default baseline.' })),
     placement: Type.Object(
       { requiredTags: Type.Array(Type.String()), affinityGroups: Type.Array(Type.String()), antiAffinityGroups: Type.Array(Type.String()) },
       { additionalProperties: false, description: 'The rules the scheduler keeps for this VM.' },

@@ -35,7 +35,6 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     })),
     pid: vm.runtime.pid ?? null,
     pool: vm.spec.pool ?? 'local',
-    cpuModel: vm.spec.cpuModel ?? null,
     placement: {
       requiredTags: vm.spec.placement?.requiredTags ?? [],
       affinityGroups: vm.spec.placement?.affinityGroups ?? [],

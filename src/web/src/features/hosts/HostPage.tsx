@@ -100,11 +100,7 @@ export function HostPage({ name }: { name: string }) {
               {host.cpuModels.length === 0 ? (
                 <span className="muted">none reported yet</span>
               ) : (
-                host.cpuModels.map((model) => (
-                  <span key={model} className="tag" title={model === '*' ? 'Under TCG QEMU emulates every CPU model' : undefined}>
-                    {model === '*' ? 'any (emulated)' : model}
-                  </span>
-                ))
+                <CpuModelList models={host.cpuModels} />
               )}
             </dd>
             <dt>Agent</dt>
@@ -186,5 +182,26 @@ function MaintenanceControls({ hostName, state, onEnter, onError }: { hostName: 
     <button type="button" id="host-maintenance-enter" onClick={onEnter} disabled={state !== 'ready'} title={state === 'ready' ? 'Shows where each VM would go before anything changes' : `Not possible while the host is ${state}`}>
       Enter maintenance…
     </button>
+  );
+}
+
+/** How many CPU models show before the rest fold away (under TCG a host reports over a hundred). */
+const CPU_MODELS_SHOWN = 8;
+
+/** A host's CPU models as tags: the first few, and the rest behind a disclosure. */
+function CpuModelList({ models }: { models: string[] }) {
+  const tag = (model: string) => (
+    <span key={model} className="tag" title={model === '*' ? 'Under TCG QEMU emulates every CPU model' : undefined}>
+      {model === '*' ? 'any (emulated)' : model}
+    </span>
+  );
+  if (models.length <= CPU_MODELS_SHOWN) return <>{models.map(tag)}</>;
+  return (
+    <details id="host-cpu-models-more">
+      <summary>
+        {models.length} models: {models.slice(0, CPU_MODELS_SHOWN).join(', ')}, …
+      </summary>
+      {models.map(tag)}
+    </details>
   );
 }
