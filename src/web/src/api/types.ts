@@ -176,7 +176,8 @@ export const parseMigrationTargetList = object({ items: array(parseMigrationTarg
 /** Body of POST /api/v1/vms/:name/migrate. */
 export interface MigrateVmRequest {
   to: string;
-  storage?: 'shared' | 'copy';
+  /** The pool the disks go to; copy is the older name of local. */
+  storage?: 'local' | 'shared' | 'copy';
   /** Longest pause allowed at switchover (1..60000). */
   downtimeLimitMs?: number;
   /** Cap for the copy, megabits per second (1..1000000). */
