@@ -19,8 +19,21 @@ export const EvacuationPlanSchema = Type.Object(
   {
     host: Type.String(),
     complete: Type.Boolean({ description: 'True when every VM on the host has somewhere to go.' }),
-    totalCostBytes: Type.Number(),
-    moves: Type.Array(Type.Object({ vm: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number() }, { additionalProperties: false })),
+    totalCostBytes: Type.Number({ description: 'Memory and mirrored disks the whole evacuation copies, in bytes.' }),
+    moves: Type.Array(
+      Type.Object(
+        {
+          vm: Type.String(),
+          to: Type.String(),
+          reason: Type.String(),
+          storage: StringEnum(['shared', 'local'] as const, { description: 'The pool the disks go to: shared (they stay), or local (mirrored into the destination\'s own storage during the migration).' }),
+          memoryBytes: Type.Number({ description: 'Memory the migration copies at least once.' }),
+          diskBytes: Type.Number({ description: 'Disk bytes mirrored to the destination, at most (0 for shared storage).' }),
+          costBytes: Type.Number({ description: 'memoryBytes + diskBytes.' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     unmovable: Type.Array(Type.Object({ vm: Type.String(), reason: Type.String(), refusals: Type.Array(Refusal) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
@@ -70,7 +83,7 @@ export function evacuationPlanWire(plan: EvacuationPlan): EvacuationPlanWire {
     host: plan.hostName,
     complete: plan.complete,
     totalCostBytes: plan.totalCostBytes,
-    moves: plan.moves.map((m) => ({ vm: m.vmName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
+    moves: plan.moves.map((m) => ({ vm: m.vmName, to: m.toHostName, reason: m.reason, storage: m.storage, memoryBytes: m.memoryBytes, diskBytes: m.diskBytes, costBytes: m.costBytes })),
     unmovable: plan.unmovable.map((u) => ({ vm: u.vmName, reason: u.reason, refusals: u.refusals.map((r) => ({ host: r.hostName, filter: r.filter, reason: r.reason })) })),
   };
 }

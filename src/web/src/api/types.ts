@@ -207,7 +207,7 @@ export const parseEvacuationPlan = object({
   host: string,
   complete: boolean,
   totalCostBytes: number,
-  moves: array(object({ vm: string, to: string, reason: string, costBytes: number })),
+  moves: array(object({ vm: string, to: string, reason: string, storage: string, memoryBytes: number, diskBytes: number, costBytes: number })),
   unmovable: array(object({ vm: string, reason: string, refusals: array(object({ host: string, filter: string, reason: string })) })),
 });
 export type EvacuationPlan = Parsed<typeof parseEvacuationPlan>;
