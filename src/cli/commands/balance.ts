@@ -56,7 +56,7 @@ export function registerBalanceCommands(program: Command): void {
 
   const schedule = balance
     .command('schedule')
-    .description('Show or change when the balancer runs by itself (off by default)')
+    .description('Show or change when the balancer runs by itself (off by default; stored, so it survives a controller restart)')
     .addOption(new Option('--enable', 'run the balancer periodically').conflicts('disable'))
     .option('--disable', 'stop running it periodically')
     .option('--interval <minutes>', 'minutes between runs', integerIn(1, 10_080))

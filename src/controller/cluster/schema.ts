@@ -1,6 +1,7 @@
 /** Wire types for maintenance mode and balancing. */
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { BalancePlan } from '../../scheduler/balance.js';
+import { MAX_INTERVAL_MINUTES } from './balance.js';
 import type { EvacuationPlan } from '../../scheduler/evacuate.js';
 import { Nullable, StringEnum } from '../api/schemas.js';
 import { OperationSchema } from '../operations/schema.js';
@@ -69,7 +70,7 @@ export const BalanceRunSchema = Type.Object({ plan: BalancePlanSchema, operation
 export const BalanceScheduleSchema = Type.Object(
   {
     enabled: Type.Boolean(),
-    intervalMinutes: Type.Integer({ minimum: 1, maximum: 10_080 }),
+    intervalMinutes: Type.Integer({ minimum: 1, maximum: MAX_INTERVAL_MINUTES }),
     threshold: Type.Number({ minimum: 0, maximum: 1 }),
   },
   { additionalProperties: false },
