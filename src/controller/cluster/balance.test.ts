@@ -35,7 +35,7 @@ async function skew(store: Store): Promise<void> {
 }
 
 interface Run {
-  plan: { imbalanceBefore: number; imbalanceAfter: number; moves: { vm: string; from: string; to: string; reason: string; costBytes: number }[] };
+  plan: { imbalanceBefore: number; imbalanceAfter: number; movesLowerBound: number | null; moves: { vm: string; from: string; to: string; reason: string; costBytes: number }[] };
   operation: { id: string; kind: string } | null;
 }
 
@@ -48,6 +48,7 @@ test('a dry run plans moves from the loaded host to the empty one and changes no
   const { plan, operation } = res.json<Run>();
   assert.equal(operation, null);
   assert.equal(plan.moves.length, 2);
+  assert.equal(plan.movesLowerBound, 2, 'two moves are the fewest possible, and the plan says so');
   assert.ok(plan.moves.every((m) => m.from === 'alpha' && m.to === 'beta' && m.costBytes === 2 * GiB));
   assert.ok(plan.imbalanceAfter < plan.imbalanceBefore);
   assert.equal((await controller.store.operations.list({ limit: 10 })).length, 0);

@@ -5,6 +5,7 @@
  * settings, runs it periodically.
  */
 import { plan as planBalance, DEFAULT_COOL_DOWN_MS, type BalancePlan, type RecentMove } from '../../scheduler/balance.js';
+import { movesLowerBound } from '../../scheduler/bound.js';
 import { SYSTEM_ACTOR, type Actor } from '../actor.js';
 import type { JsonValue, OperationRecord } from '../store/records.js';
 import type { Repositories } from '../store/store.js';
@@ -42,14 +43,22 @@ export async function recentMoves(deps: MigrationDeps, now: number = Date.now())
   return moves;
 }
 
+/** A balancing plan with the floor under the number of moves any plan needs, to judge it by. */
+export interface JudgedBalancePlan extends BalancePlan {
+  /** The fewest moves any plan needs (null: none can balance, even ignoring the placement filters). */
+  movesLowerBound: number | null;
+}
+
 /** Plans a balancing run over the store as it is now; INVALID_ARGUMENT for a bad threshold. */
-export async function balancePlan(deps: MigrationDeps, threshold: number = DEFAULT_THRESHOLD): Promise<BalancePlan> {
+export async function balancePlan(deps: MigrationDeps, threshold: number = DEFAULT_THRESHOLD): Promise<JudgedBalancePlan> {
   const now = Date.now();
-  return planBalance(await readClusterView(deps.store), { threshold, recentMoves: await recentMoves(deps, now), now });
+  const view = await readClusterView(deps.store);
+  const options = { threshold, recentMoves: await recentMoves(deps, now), now };
+  return { ...planBalance(view, options), movesLowerBound: movesLowerBound(view, options) };
 }
 
 /** Plans and starts the `balance` operation (BALANCE_BUSY while one runs); returns the plan it follows. */
-export async function startBalance(deps: MigrationDeps, threshold: number, actor: Actor): Promise<{ plan: BalancePlan; operation: OperationRecord }> {
+export async function startBalance(deps: MigrationDeps, threshold: number, actor: Actor): Promise<{ plan: JudgedBalancePlan; operation: OperationRecord }> {
   const plan = await balancePlan(deps, threshold);
   const operation = await deps.operations.start({
     kind: 'balance',

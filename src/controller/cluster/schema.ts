@@ -59,6 +59,7 @@ export const BalancePlanSchema = Type.Object(
     balanced: Type.Boolean(),
     totalCostBytes: Type.Number(),
     stopReason: Type.String(),
+    movesLowerBound: Nullable(Type.Integer({ description: 'The fewest moves any plan needs to bring the cluster within the threshold (placement filters ignored); null when no plan can.' })),
     moves: Type.Array(Type.Object({ vm: Type.String(), from: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number() }, { additionalProperties: false })),
   },
   { additionalProperties: false },
@@ -90,7 +91,7 @@ export function evacuationPlanWire(plan: EvacuationPlan): EvacuationPlanWire {
 }
 
 /** The wire form of a balancing plan, hosts by name. */
-export function balancePlanWire(plan: BalancePlan): BalancePlanWire {
+export function balancePlanWire(plan: BalancePlan & { movesLowerBound: number | null }): BalancePlanWire {
   return {
     threshold: plan.threshold,
     imbalanceBefore: plan.imbalanceBefore,
@@ -98,6 +99,7 @@ export function balancePlanWire(plan: BalancePlan): BalancePlanWire {
     balanced: plan.balanced,
     totalCostBytes: plan.totalCostBytes,
     stopReason: plan.stopReason,
+    movesLowerBound: plan.movesLowerBound,
     moves: plan.moves.map((m) => ({ vm: m.vmName, from: m.fromHostName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
   };
 }
