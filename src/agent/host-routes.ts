@@ -3,6 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AcceleratorProbe } from '../drivers/qemu/accel.js';
+import { hostCpuModels } from '../drivers/qemu/cpu-models.js';
 import type { HostVmService } from '../vms/host-vms.js';
 import { version } from '../shared/version.js';
 import { sharedPool } from './pools.js';
@@ -21,13 +22,8 @@ const HostView = Type.Object({
   pools: Type.Array(Type.Object({ name: Type.String(), kind: Type.Union([Type.Literal('local'), Type.Literal('shared')]) }), {
     description: 'Pools this host reaches: `local` (its own storage) always; a shared pool when its --shared-storage directory proved readable and writable, named by the identity in its marker file.',
   }),
-  cpuModels: Type.Array(Type.String(), { description: 'CPU models this host can present to guests; "*" means any (TCG emulates every model).' }),
+  cpuModels: Type.Array(Type.String(), { description: 'CPU models this host can present to guests: under TCG every model its QEMU names but host, under KVM only qemu64 and kvm64.' }),
 });
-
-/** The CPU models a host can give guests: TCG emulates any; under KVM only the baseline models every x86-64 CPU runs are claimed. */
-export function cpuModelsFor(accelerator: 'kvm' | 'tcg'): string[] {
-  return accelerator === 'tcg' ? ['*'] : ['qemu64', 'kvm64'];
-}
 
 /** GET /api/v1/host: what this host is, what it can run, and what it runs now. */
 export function hostRoutes(ctx: { accelerator: AcceleratorProbe; hostname: string; vms: HostVmService; sharedStorageDir?: string }) {
@@ -50,7 +46,8 @@ export function hostRoutes(ctx: { accelerator: AcceleratorProbe; hostname: strin
         },
         // Checked on every call (each heartbeat), so a shared directory that goes away stops being reported.
         pools: [{ name: 'local', kind: 'local' as const }, ...(ctx.sharedStorageDir ? [sharedPool(ctx.sharedStorageDir)].filter((p) => p !== undefined) : [])],
-        cpuModels: cpuModelsFor(ctx.accelerator.accelerator),
+        // Without a QEMU that answers, this host can run no model at all.
+        cpuModels: await hostCpuModels(ctx.accelerator.accelerator).catch(() => []),
       };
     });
   };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EventWire } from '../controller/events/schema.js';
 import { formatEvent } from './commands/events.js';
-import { ago } from './commands/host.js';
+import { ago, cpuModelSummary } from './commands/host.js';
 import { ApiError } from './client.js';
 import { closeError, exitCodeOf } from './commands/vm-console.js';
 
@@ -61,5 +61,15 @@ describe('closeError', () => {
     assert.equal(err.code, 'INTERNAL');
     assert.equal(err.message, 'something odd');
     assert.match(closeError(1011, 'console unavailable').message, /closed with code 1011: console unavailable/);
+  });
+});
+
+describe('cpuModelSummary', () => {
+  it('lists a few models in full and summarizes a TCG host\'s long list', () => {
+    assert.equal(cpuModelSummary(['qemu64', 'kvm64']), 'qemu64, kvm64');
+    assert.equal(cpuModelSummary(['*']), 'any');
+    assert.equal(cpuModelSummary([]), 'not reported');
+    const long = ['486', '486-v1', 'Broadwell', 'Broadwell-v1', 'EPYC', 'Haswell', 'Nehalem', 'Nehalem-v1', 'qemu64', 'max'];
+    assert.equal(cpuModelSummary(long), '10 models: 486, Broadwell, EPYC, Haswell, Nehalem, qemu64, ... (-o json lists all)');
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from 'commander';
-import { collectNetworkAttachment, collectPortForward, defaultSnapshotName, integerIn, parseNetworkAttachment, parsePortForward, parseTime, secondsToMs, wantsJson } from './parse.js';
+import { collectNetworkAttachment, collectPortForward, defaultSnapshotName, integerIn, parseNetworkAttachment,
+  parseRateMbit, parsePortForward, parseTime, secondsToMs, wantsJson } from './parse.js';
 
 const now = new Date('2024-05-01T12:00:00.000Z');
 
@@ -89,4 +90,14 @@ it('--network takes NAME or NAME,ip=A.B.C.D, repeatable in order', () => {
   for (const bad of ['', ',ip=1.2.3.4', 'blue,mac=x', 'blue,ip=', 'blue,ip=1.2.3.4,x']) {
     assert.throws(() => parseNetworkAttachment(bad), InvalidArgumentError, bad);
   }
+});
+
+it('--network takes rate=RATE with a unit (bits, or Proxmox-style MB/s), in Mbit/s for the API', () => {
+  assert.deepEqual(parseNetworkAttachment('blue,rate=8mbit'), { network: 'blue', rateLimitMbit: 8 });
+  assert.deepEqual(parseNetworkAttachment('blue,rate=2MB/s,ip=10.60.0.7'), { network: 'blue', address: '10.60.0.7', rateLimitMbit: 16 });
+  assert.deepEqual(parseNetworkAttachment('blue,ip=10.60.0.7,rate=500kbit'), { network: 'blue', address: '10.60.0.7', rateLimitMbit: 0.5 });
+  for (const bad of ['blue,rate=10', 'blue,rate=', 'blue,rate=fast', 'blue,rate=1mbit,rate=2mbit', 'blue,rate=4kbit', 'blue,ip=1.2.3.4,ip=1.2.3.5']) {
+    assert.throws(() => parseNetworkAttachment(bad), InvalidArgumentError, bad);
+  }
+  assert.throws(() => parseRateMbit('10'), /unit/);
 });

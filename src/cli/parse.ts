@@ -3,6 +3,8 @@
  * is a usage error (exit code 2) with the flag named in the message.
  */
 import { InvalidArgumentError } from 'commander';
+import { parseRate } from '../network/rate-units.js';
+import { DroverError } from '../shared/errors.js';
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
@@ -95,20 +97,35 @@ export function defaultSnapshotName(now: Date = new Date()): string {
   return `snap-${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
 }
 
-/** One `--network NAME[,ip=A.B.C.D]` value of `vm create`. */
+/** One `--network NAME[,ip=A.B.C.D][,rate=10mbit]` value of `vm create`. */
 export interface NetworkAttachment {
   network: string;
   address?: string;
+  /** The NIC's cap in Mbit/s, each direction, as the API takes it. */
+  rateLimitMbit?: number;
 }
 
-/** Parses `NAME` or `NAME,ip=A.B.C.D`; the controller checks the name and address. */
+/** A NIC rate limit (`10mbit`, `500kbit`, `1gbit`, `2MB/s`) in the API's Mbit/s; a usage error otherwise. */
+export function parseRateMbit(value: string): number {
+  try {
+    return parseRate(value) / 1000;
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof DroverError && err.detail ? err.detail : `"${value}" is not a rate such as 10mbit`);
+  }
+}
+
+/** Parses `NAME` plus optional `,ip=A.B.C.D` and `,rate=10mbit` in any order; the controller checks name and address. */
 export function parseNetworkAttachment(value: string): NetworkAttachment {
   const [network = '', ...rest] = value.split(',');
-  if (network === '' || rest.length > 1) throw new InvalidArgumentError(`"${value}" is not NAME or NAME,ip=A.B.C.D`);
-  if (rest.length === 0) return { network };
-  const match = /^ip=(.+)$/.exec(rest[0] ?? '');
-  if (!match?.[1]) throw new InvalidArgumentError(`"${value}": the only option is ip=A.B.C.D`);
-  return { network, address: match[1] };
+  if (network === '' || network.includes('=')) throw new InvalidArgumentError(`"${value}" is not NAME[,ip=A.B.C.D][,rate=10mbit]`);
+  const attachment: NetworkAttachment = { network };
+  for (const option of rest) {
+    const [key, text] = option.split(/=(.*)/s);
+    if (key === 'ip' && text && attachment.address === undefined) attachment.address = text;
+    else if (key === 'rate' && text && attachment.rateLimitMbit === undefined) attachment.rateLimitMbit = parseRateMbit(text);
+    else throw new InvalidArgumentError(`"${value}": options are ip=A.B.C.D and rate=RATE (e.g. rate=10mbit or rate=2MB/s), each at most once`);
+  }
+  return attachment;
 }
 
 /** Collects repeated `--network` values, in order. */

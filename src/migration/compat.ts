@@ -1,8 +1,9 @@
 /**
- * Whether a VM's running state can move to this host: the destination must run the same machine type, CPU model
- * and accelerator, because QEMU's migration stream carries device and CPU state for exactly that configuration.
+ * Whether a VM's running state can move to this host: the destination must run the same machine type and
+ * accelerator and be able to present the VM's CPU model, because QEMU's migration stream carries device and CPU
+ * state for exactly that configuration.
  */
-import { CPU_MODEL } from '../drivers/qemu/cmdline.js';
+import { hostCpuModels, summarizeCpuModels } from '../drivers/qemu/cpu-models.js';
 import { qemuBinary } from '../drivers/qemu/process.js';
 import type { QmpClient } from '../qmp/client.js';
 import { DroverError } from '../shared/errors.js';
@@ -39,20 +40,30 @@ export async function identify(qmp: QmpClient, accelerator: 'kvm' | 'tcg'): Prom
   };
 }
 
+/** What a destination host offers: its accelerator, the CPU models it can present, the machine types its QEMU has. */
+export interface HostOffer {
+  accelerator: 'kvm' | 'tcg';
+  cpuModels: readonly string[];
+  machineTypes: ReadonlySet<string>;
+}
+
+/** Why a host offering `here` could not run `source` the same way, or undefined when it can. */
+export function incompatibility(source: RuntimeIdentity, here: HostOffer): string | undefined {
+  if (source.accelerator !== here.accelerator) return `the VM runs under ${source.accelerator}; this host uses ${here.accelerator}`;
+  if (!here.cpuModels.includes(source.cpuModel)) {
+    return `the VM runs CPU model ${source.cpuModel}; this host (${here.accelerator}) cannot present it (it offers ${summarizeCpuModels(here.cpuModels)})`;
+  }
+  if (!here.machineTypes.has(source.machineType)) {
+    return `this host's QEMU has no machine type ${source.machineType} (the source runs QEMU ${source.qemuVersion}); upgrade QEMU here`;
+  }
+  return undefined;
+}
+
 /** Throws MIGRATION_INCOMPATIBLE, naming the difference, when this host would not run `source` the same way. */
 export async function checkCompatible(source: RuntimeIdentity, accelerator: 'kvm' | 'tcg'): Promise<void> {
-  if (source.cpuModel !== CPU_MODEL) {
-    throw new DroverError('MIGRATION_INCOMPATIBLE', `the VM runs CPU model ${source.cpuModel}; this host runs every VM as ${CPU_MODEL}`);
-  }
-  if (source.accelerator !== accelerator) {
-    throw new DroverError('MIGRATION_INCOMPATIBLE', `the VM runs under ${source.accelerator}; this host uses ${accelerator}`);
-  }
-  if (!(await supportedMachineTypes()).has(source.machineType)) {
-    throw new DroverError(
-      'MIGRATION_INCOMPATIBLE',
-      `this host's QEMU has no machine type ${source.machineType} (the source runs QEMU ${source.qemuVersion}); upgrade QEMU here`,
-    );
-  }
+  const here: HostOffer = { accelerator, cpuModels: await hostCpuModels(accelerator), machineTypes: await supportedMachineTypes() };
+  const reason = incompatibility(source, here);
+  if (reason) throw new DroverError('MIGRATION_INCOMPATIBLE', reason);
 }
 
 /** Throws MIGRATION_INCOMPATIBLE unless the incoming QEMU really came up as `source` describes. */

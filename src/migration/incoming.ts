@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { QemuDriver } from '../drivers/qemu/driver.js';
+import type { QmpClient } from '../qmp/client.js';
 import type { RuntimeStatus } from '../drivers/types.js';
 import type { ImageLibrary } from '../images/library.js';
 import { DroverError } from '../shared/errors.js';
@@ -16,7 +17,7 @@ import type { VmRecord, VmRecords } from '../vms/records.js';
 import type { VmView } from '../vms/schemas.js';
 import { checkCompatible, verifySame } from './compat.js';
 import { asDroverError, Migration, type MigrationRegistry } from './progress.js';
-import { listeningPort, migrateIncoming, nbdServerStop, setCapabilities } from './qmp.js';
+import { listeningPort, migrateIncoming, nbdServerStop, queryMigrate, setCapabilities } from './qmp.js';
 import { recordFromWire, type IncomingPlan, type IncomingRequest, type MigrationView, type StorageMode } from './schemas.js';
 import { createTargetDisks, exportDisks, uriHost } from './storage-copy.js';
 
@@ -24,6 +25,23 @@ import { createTargetDisks, exportDisks, uriHost } from './storage-copy.js';
 const MARKER = 'incoming-migration.json';
 /** How long the source has to start sending after prepare. */
 const CONNECT_TIMEOUT_MS = 60_000;
+
+/** How long finish waits for the source's last state before trying to run the guest anyway. */
+const STATE_ARRIVAL_TIMEOUT_MS = 10_000;
+
+/**
+ * Waits until this QEMU has the source's final state: 'completed' (precopy) or 'postcopy-active'. The source
+ * reports post-copy a moment before it releases its disk locks, and `cont` takes them here, so a `cont` sent
+ * at once can fail with "Failed to get write lock" and lose a guest that is already half here.
+ */
+async function stateArrived(qmp: QmpClient): Promise<void> {
+  const deadline = Date.now() + STATE_ARRIVAL_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const status = (await queryMigrate(qmp)).status;
+    if (status === 'completed' || status === 'postcopy-active' || status === 'failed') return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 /** What the migration code needs of its host agent. */
 export interface MigrationHost {
@@ -84,7 +102,7 @@ export class IncomingMigrations {
     try {
       fs.writeFileSync(path.join(dir, MARKER), JSON.stringify({ migrationId: migration.id, storage: request.storage, record }, null, 2));
       const targets = request.storage === 'copy' ? await createTargetDisks(dir, record, request.disks, this.host.images) : [];
-      await driver.startIncoming(records.toSpec(record), request.source.machineType);
+      await driver.startIncoming(records.toSpec(record), request.source.machineType, request.guestStartedAt);
       const qmp = await driver.qmp(record.id);
       await verifySame(qmp, request.source, driver.accelerator);
       await setCapabilities(qmp, { events: true, 'return-path': true, 'postcopy-ram': request.postcopy });
@@ -122,6 +140,7 @@ export class IncomingMigrations {
     const { record } = entry;
     try {
       const qmp = await this.host.driver.qmp(record.id);
+      await stateArrived(qmp);
       if (entry.storage === 'copy') await nbdServerStop(qmp);
       // During 'inmigrate' QEMU takes cont as "run as soon as the state has arrived".
       if (entry.resume) await qmp.execute('cont');
@@ -170,7 +189,8 @@ export class IncomingMigrations {
   /** The record as this host runs it: boot files from its own identical image, disks where this host finds them. */
   private localRecord(request: IncomingRequest): VmRecord {
     const vm = recordFromWire(request.vm);
-    const { storageDir: sharedDir, ...record } = vm;
+    // The model the source's QEMU really runs (a record from before per-VM models names none), so verifySame agrees.
+    const { storageDir: sharedDir, ...record } = { ...vm, cpuModel: request.source.cpuModel };
     if (request.storage === 'shared') {
       const shared = this.host.sharedStorageDir;
       if (!sharedDir) throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} keeps its disks in its host's own directory; migrate it with storage "copy"`);

@@ -52,6 +52,10 @@ export interface OutgoingRun {
   prepared: boolean;
   /** The guest may run on the destination from now on: no rollback any more. */
   switchedOver: boolean;
+  /** When the source QEMU paused the guest (its STOP event's timestamp, ms since the epoch). */
+  stoppedAt?: number;
+  /** Stops following the source QEMU's STOP and RESUME events. */
+  unwatchPause?: () => void;
 }
 
 /** Outgoing migrations on this host. */
@@ -102,6 +106,7 @@ export class OutgoingMigrations {
     } catch (err) {
       await this.undo(run, err);
     } finally {
+      run.unwatchPause?.();
       run.release();
     }
   }
@@ -116,8 +121,10 @@ export class OutgoingMigrations {
     const disks = request.storage === 'copy' ? await describeDisks(qmp, record, images) : [];
     const boot = record.image && images.has(record.image) ? images.get(record.image) : undefined;
     const postcopy = request.postcopy ?? true;
+    const guestStartedAt = driver.status(record.id).startedAt;
     const plan = await run.peer.prepare({
       migrationId: migration.id, vm: recordToWire(record), storage: request.storage, source, disks, postcopy, resume: run.resume,
+      ...(guestStartedAt ? { guestStartedAt } : {}),
       ...(record.boot && boot ? { bootImage: { name: boot.name, sha256: boot.sha256 } } : {}),
     });
     run.prepared = true;
@@ -140,6 +147,14 @@ export class OutgoingMigrations {
     migration.set('migrating');
     const waker = new Waker();
     const stopWaking = qmp.on('MIGRATION', () => waker.fire());
+    // The pause starts when QEMU stops the guest for the last pass (or for post-copy); QEMU stamps the event itself.
+    // A pause that ends again before the switchover (a user's pause and resume) is not the hand-over's.
+    const unwatchStop = qmp.on('STOP', (_data, event) => (run.stoppedAt ??= event.timestamp.seconds * 1000 + Math.floor(event.timestamp.microseconds / 1000)));
+    const unwatchResume = qmp.on('RESUME', () => (run.stoppedAt = undefined));
+    run.unwatchPause = () => {
+      unwatchStop();
+      unwatchResume();
+    };
     try {
       await qmp.execute('migrate', { uri: plan.migrationUri });
       let postcopyRequested = false;
@@ -163,15 +178,29 @@ export class OutgoingMigrations {
 
   /** Reads query-migrate (and mirror jobs) into the migration's progress. */
   private async poll(run: OutgoingRun, qmp: QmpClient): Promise<MigrationInfoWithSockets> {
-    let info = await queryMigrate(qmp);
-    // QEMU can say 'completed' a moment before it has filled in the final times; ask again briefly.
-    for (let i = 0; i < 25 && info.status === 'completed' && !info['total-time']; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      info = await queryMigrate(qmp);
-    }
+    const info = await queryMigrate(qmp);
     const jobs = run.mirrors.length > 0 ? await qmp.execute('query-block-jobs') : [];
     run.migration.update(info, jobs);
     return info;
+  }
+
+  /**
+   * Reads QEMU's final statistics into the result. Called after the hand-over, while the source QEMU still runs:
+   * QEMU can say 'completed' a moment before it has filled in the final times, and waiting for them before the
+   * hand-over would keep the guest paused that much longer. Never throws (the figures are a report, not a step).
+   */
+  private async finalStatistics(run: OutgoingRun): Promise<void> {
+    try {
+      const qmp = await this.host.driver.qmp(run.record.id);
+      let info = await queryMigrate(qmp);
+      for (let i = 0; i < 25 && info.status === 'completed' && !info['total-time']; i++) {
+        await delay(20);
+        info = await queryMigrate(qmp);
+      }
+      if (info.status === 'completed') run.migration.update(info);
+    } catch {
+      // The result keeps what the last poll saw.
+    }
   }
 
   /** Post-copy once enough passes went by, or once auto-converge throttles all it can without converging. */
@@ -208,6 +237,7 @@ export class OutgoingMigrations {
       run.switchedOver = true;
       await this.handover(run, await driver.qmp(run.record.id));
     }
+    await this.finalStatistics(run);
     try {
       await driver.kill(run.record.id);
       vms.removeMigratedAway(run.record.name, run.migration.storage === 'shared');
@@ -223,7 +253,9 @@ export class OutgoingMigrations {
     const started = Date.now();
     if (run.mirrors.length > 0) await completeMirrors(qmp, run.mirrors);
     await this.finishDestination(run);
-    run.migration.handoverMs = Date.now() - started;
+    const finished = Date.now();
+    run.migration.handoverMs = finished - started;
+    if (run.stoppedAt !== undefined) run.migration.pausedMs = Math.max(0, finished - run.stoppedAt);
   }
 
   /**

@@ -25,6 +25,8 @@ export class Migration {
   finishedAt: string | undefined;
   /** How long the hand-over to the destination took (see MigrationResult.handoverMs). */
   handoverMs: number | undefined;
+  /** How long the guest stood still across the hand-over (see MigrationResult.pausedMs). */
+  pausedMs: number | undefined;
   private maxThrottle = 0;
   /** Aborted by cancel(); the runner checks it between steps and while it waits. */
   readonly abort = new AbortController();
@@ -101,7 +103,15 @@ export class Migration {
       startedAt: this.startedAt,
       ...(this.finishedAt ? { finishedAt: this.finishedAt } : {}),
       progress: this.progress,
-      ...(this.result ? { result: { ...this.result, ...(this.handoverMs !== undefined ? { handoverMs: this.handoverMs } : {}) } } : {}),
+      ...(this.result
+        ? {
+            result: {
+              ...this.result,
+              ...(this.handoverMs !== undefined ? { handoverMs: this.handoverMs } : {}),
+              ...(this.pausedMs !== undefined ? { pausedMs: this.pausedMs } : {}),
+            },
+          }
+        : {}),
       ...(this.error
         ? { error: { code: this.error.code, message: ERRORS[this.error.code].message, ...(this.error.detail ? { detail: this.error.detail } : {}) } }
         : {}),

@@ -3,7 +3,7 @@
  * controller asks of the source, and how a migration is shown. One TypeBox schema gives type and validation.
  */
 import { Type, type Static } from '@fastify/type-provider-typebox';
-import { BootSpec, DeviceModel, DiskThrottle, NicSpec } from '../vms/spec.js';
+import { BootSpec, CPU_MODEL_PATTERN, CpuModel, DeviceModel, DiskThrottle, NicSpec } from '../vms/spec.js';
 import type { VmRecord } from '../vms/records.js';
 
 /** 'shared': both hosts open the same disk files. 'copy': the disks are mirrored to the destination over NBD. */
@@ -21,6 +21,7 @@ export const VmRecordWire = Type.Object(
     name: VmName,
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
     cpus: Type.Integer({ minimum: 1, maximum: 64 }),
+    cpuModel: Type.Optional(CpuModel),
     memoryMiB: Type.Integer({ minimum: 32, maximum: 1024 * 1024 }),
     devices: DeviceModel,
     disks: Type.Array(
@@ -63,7 +64,7 @@ export function recordToWire(record: VmRecord): VmRecordWire {
 export const RuntimeIdentity = Type.Object(
   {
     machineType: Type.String({ pattern: '^[a-z][a-z0-9._-]{0,63}$' }),
-    cpuModel: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
+    cpuModel: Type.String({ pattern: CPU_MODEL_PATTERN }),
     accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]),
     qemuVersion: Type.String({ maxLength: 64 }),
   },
@@ -90,6 +91,8 @@ export const IncomingRequest = Type.Object(
       { maxItems: 8 },
     ),
     postcopy: Type.Boolean(),
+    /** When the guest started on its first host: the destination reports it as its own, so uptime goes on. */
+    guestStartedAt: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$' })),
     /** Run the guest on finish (false when it was paused on the source). */
     resume: Type.Boolean(),
   },
@@ -171,6 +174,11 @@ export const MigrationResult = Type.Object({
   maxCpuThrottlePercent: Type.Integer(),
   /** From the source seeing the switchover to the destination confirming the guest runs (mirrors, finish); adds to downtime. */
   handoverMs: Type.Optional(Type.Integer()),
+  /**
+   * From the source QEMU pausing the guest (its STOP event) to the destination confirming the guest runs there: the
+   * whole time the guest stood still, as an upper bound (it ends when the answer arrives). Absent when unknown.
+   */
+  pausedMs: Type.Optional(Type.Integer()),
 });
 export type MigrationResult = Static<typeof MigrationResult>;
 

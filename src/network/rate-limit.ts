@@ -12,8 +12,9 @@ import { ip, linkInfo, tc, validateInterfaceName, type NetnsOptions } from './co
  * excess where policing drops it, so TCP through the guest settles at the set rate instead of below it.
  */
 
-/** Highest accepted rate: 100 Gbit/s. tc counts "kbit" as 1000 bit/s. */
-export const MAX_RATE_KBIT = 100_000_000;
+// Highest accepted rate: 100 Gbit/s. tc counts "kbit" as 1000 bit/s.
+import { MAX_RATE_KBIT } from './rate-units.js';
+export { MAX_RATE_KBIT };
 
 // Bound on queueing delay: a saturated NIC adds at most ~50 ms rather than building a deep queue.
 const LATENCY = '50ms';

@@ -81,6 +81,15 @@ export const ERRORS = {
     status: 400,
     message: 'The IP address is not a usable host address of the virtual network\'s subnet (network, broadcast and the first address are reserved).',
   },
+  INVALID_RATE_LIMIT: {
+    status: 400,
+    message: 'Give a NIC rate limit as a number and a unit: 500kbit, 10mbit, 1gbit, or 2MB/s (megabytes per second, as Proxmox); from 8 kbit/s to 100 Gbit/s. The API takes Mbit/s.',
+  },
+  NIC_NOT_FOUND: { status: 404, message: 'The VM has no such NIC. `drover vm show VM` lists its NICs (eth0 is the first).' },
+  NIC_NOT_RATE_LIMITABLE: {
+    status: 409,
+    message: 'Only NICs with a tap on the host (on a virtual network or a bridge) take a rate limit; the user-mode NIC has none.',
+  },
   NETWORK_FULL: { status: 409, message: 'Every address of the virtual network\'s subnet is taken. Create a network with a larger subnet.' },
 
   // VMs
@@ -109,6 +118,12 @@ export const ERRORS = {
   HOST_UNSUITABLE: {
     status: 409,
     message: 'That host fails the placement filters for this VM; the detail gives every reason. Leave the host out to let the scheduler choose, or run `drover vm migration-targets VM` to see where a running VM can move.',
+  },
+
+  CPU_MODEL_UNSUPPORTED: {
+    status: 400,
+    message:
+      'That CPU model cannot be used here: the host\'s QEMU does not offer it, or (for a cluster baseline) it follows the host processor (host, max) and would break migration. Run `drover host show H -o json` to see the models each host offers.',
   },
 
   // live migration

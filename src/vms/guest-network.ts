@@ -1,8 +1,8 @@
 /**
  * Gives a guest the addresses of its virtual-network NICs. The controller assigns them; once the guest
- * agent answers after a start, the host runs one shell script in the guest (guest-exec) that finds each
- * NIC by its MAC and sets its MTU and address. It runs on start only: a migrated guest keeps its own
- * configuration, and nothing in the guest has to know about Drover.
+ * agent answers after a start or a reset (a reboot from inside the guest or `vm reboot`), the host runs one
+ * shell script in the guest (guest-exec) that finds each NIC by its MAC and sets its MTU and address. A
+ * migrated guest keeps its own configuration, and nothing in the guest has to know about Drover.
  */
 import { DroverError } from '../shared/errors.js';
 import type { NicSpec } from './spec.js';
@@ -56,4 +56,45 @@ export async function configureGuestNetwork(runner: GuestRunner, id: string, nic
   const { command, args } = guestNetworkCommand(nics);
   const result = await runner.exec(id, command, args, { timeoutMs: 30_000 });
   if (result.exitCode !== 0) throw new DroverError('NETWORK_ERROR', `configuring the guest's virtual-network addresses: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+}
+
+/**
+ * The address setups of the VMs on one host, by VM name: one after each start, another after each guest reset.
+ * waitReady waits for the latest, so "ready" includes the addresses. Failures are kept for that wait, never thrown.
+ */
+export class GuestNetworkSetups {
+  private readonly setups = new Map<string, Promise<void>>();
+
+  constructor(private readonly runner: GuestRunner) {}
+
+  /** After a start: configures VM `id`'s virtual-network NICs in the background (nothing when it has none). */
+  afterStart(name: string, id: string, nics: readonly NicSpec[]): void {
+    this.track(name, configureGuestNetwork(this.runner, id, networkNics(nics)), nics);
+  }
+
+  /**
+   * After a guest reset: the rebooted guest lost its addresses, so they are set again once its agent answers.
+   * It runs after any setup still going, since two waits at once on one guest-agent channel reset each other.
+   */
+  afterReset(name: string, id: string, nics: readonly NicSpec[]): void {
+    const previous = this.setups.get(name)?.catch(() => undefined) ?? Promise.resolve();
+    this.track(name, previous.then(() => configureGuestNetwork(this.runner, id, networkNics(nics))), nics);
+  }
+
+  /** The latest setup of VM `name`, if one was started; it rejects with the setup's error. */
+  latest(name: string): Promise<void> | undefined {
+    return this.setups.get(name);
+  }
+
+  /** Drops VM `name` (deleted or moved away). */
+  forget(name: string): void {
+    this.setups.delete(name);
+  }
+
+  private track(name: string, setup: Promise<void>, nics: readonly NicSpec[]): void {
+    if (networkNics(nics).length === 0) return;
+    // Handled here so a failure nobody waits for is not an unhandled rejection; latest() still sees it.
+    setup.catch(() => undefined);
+    this.setups.set(name, setup);
+  }
 }

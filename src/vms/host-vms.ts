@@ -11,7 +11,12 @@ import type { ExecResult, RuntimeStatus } from '../drivers/types.js';
 import { VmRecords, type VmRecord } from './records.js';
 import type { CreateVmRequest, VmView, SnapshotView } from './schemas.js';
 import { macFor } from './mac.js';
-import { configureGuestNetwork, networkNics } from './guest-network.js';
+import { DEFAULT_CPU_MODEL } from './spec.js';
+import { hostCpuModels, requireOfferedCpuModel } from '../drivers/qemu/cpu-models.js';
+import { GuestNetworkSetups } from './guest-network.js';
+import { tapName } from '../drivers/qemu/cmdline.js';
+import { validateRateKbit } from '../network/rate-limit.js';
+import { setRateLimit } from '../network/tap.js';
 
 const GiB = 1024 ** 3;
 
@@ -19,8 +24,8 @@ const GiB = 1024 ** 3;
 export class HostVmService {
   private readonly busy = new Set<string>();
   private readonly migrating = new Set<string>();
-  /** The guest address setup of each VM started here with virtual-network NICs; waitReady waits for it. */
-  private readonly guestNetworkSetups = new Map<string, Promise<void>>();
+  /** The guest address setup of each VM with virtual-network NICs, after its start or last reset; waitReady waits for it. */
+  private readonly guestNetworkSetups: GuestNetworkSetups;
 
   constructor(
     private readonly records: VmRecords,
@@ -31,6 +36,8 @@ export class HostVmService {
     private readonly sharedStorageDir?: string,
   ) {
     fs.mkdirSync(basesDir, { recursive: true });
+    this.guestNetworkSetups = new GuestNetworkSetups(driver);
+    driver.onGuestReset((id) => this.onGuestReset(id));
   }
 
   list(): VmView[] {
@@ -49,6 +56,8 @@ export class HostVmService {
     // A directory without a record belongs to an incoming migration that has not finished.
     if (fs.existsSync(this.records.vmDir(req.name))) throw new DroverError('VM_EXISTS', `${req.name} (an incoming migration holds the name)`);
     const shared = req.pool === 'shared' ? this.requireSharedStorage() : undefined;
+    const cpuModel = req.cpuModel ?? DEFAULT_CPU_MODEL;
+    requireOfferedCpuModel(cpuModel, await hostCpuModels(this.driver.accelerator));
     const id = crypto.randomUUID();
     const staging = path.join(this.records.dir, `.creating-${req.name}-${id.slice(0, 8)}`);
     // Shared-pool disks are made inside the shared directory, so publishing them is a rename there.
@@ -85,6 +94,7 @@ export class HostVmService {
         name: req.name,
         ...(req.image ? { image: req.image } : {}),
         cpus: req.cpus ?? 1,
+        cpuModel,
         memoryMiB: req.memoryMiB ?? 256,
         devices: req.devices ?? 'virtio',
         disks: [
@@ -115,7 +125,7 @@ export class HostVmService {
     const record = this.require(name);
     return this.exclusive(name, async () => {
       await this.driver.start(this.records.toSpec(record));
-      this.startGuestNetworkSetup(record);
+      this.guestNetworkSetups.afterStart(record.name, record.id, record.nics);
       return this.view(record);
     });
   }
@@ -140,7 +150,7 @@ export class HostVmService {
     const record = this.require(name);
     // Ready means reachable on its virtual networks too. The setup waits for the guest agent itself, and two
     // waits at once on one guest-agent channel would keep resetting each other's handshake, so this one goes after.
-    await this.guestNetworkSetups.get(name);
+    await this.guestNetworkSetups.latest(name);
     await this.driver.waitReady(record.id, timeoutMs);
     return this.view(record);
   }
@@ -158,10 +168,40 @@ export class HostVmService {
         await this.driver.kill(record.id);
       }
       this.driver.forget(record.id);
-      this.guestNetworkSetups.delete(name);
+      this.guestNetworkSetups.forget(name);
       fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
       if (record.storageDir) fs.rmSync(record.storageDir, { recursive: true, force: true });
       await this.pruneBases();
+    });
+  }
+
+  /**
+   * Sets (kbit/s) or removes (null) the rate limit of NIC `index`: stored in the record, so it holds after a
+   * restart and travels with a migration, and applied to the tap at once if the VM runs. On a tc failure the
+   * record is put back and the old limit re-applied. VM_BUSY during a migration or another disk action.
+   */
+  async setNicRateLimit(name: string, index: number, kbit: number | null): Promise<VmView> {
+    const record = this.require(name);
+    const nic = record.nics[index];
+    if (!nic) throw new DroverError('NIC_NOT_FOUND', `${name} has no NIC ${index}`);
+    if (nic.mode === 'user') throw new DroverError('NIC_NOT_RATE_LIMITABLE', `${name} NIC ${index} is user-mode`);
+    if (kbit !== null) validateRateKbit(kbit);
+    return this.exclusive(name, async () => {
+      const { rateLimitKbit: previous, ...rest } = nic;
+      const nics = [...record.nics];
+      nics[index] = kbit === null ? rest : { ...rest, rateLimitKbit: kbit };
+      const updated: VmRecord = { ...record, nics };
+      this.records.write(updated);
+      if (!this.isLive(record)) return this.view(updated);
+      const tap = tapName(record.id, index);
+      try {
+        await setRateLimit(tap, kbit ?? undefined);
+      } catch (err) {
+        this.records.write(record);
+        await setRateLimit(tap, previous).catch(() => undefined);
+        throw err;
+      }
+      return this.view(updated);
     });
   }
 
@@ -195,7 +235,7 @@ export class HostVmService {
   removeMigratedAway(name: string, sharedDisksInUse: boolean): void {
     const record = this.require(name);
     this.driver.forget(record.id);
-    this.guestNetworkSetups.delete(name);
+    this.guestNetworkSetups.forget(name);
     fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
     if (record.storageDir && !sharedDisksInUse) fs.rmSync(record.storageDir, { recursive: true, force: true });
   }
@@ -383,14 +423,10 @@ export class HostVmService {
     return { mode: 'user', mac, ...(req.portForwards ? { portForwards: req.portForwards } : {}) };
   }
 
-  /** Sets the guest's virtual-network addresses in the background once its agent answers; a failure is kept for waitReady. */
-  private startGuestNetworkSetup(record: VmRecord): void {
-    const nics = networkNics(record.nics);
-    if (nics.length === 0) return;
-    const setup = configureGuestNetwork(this.driver, record.id, nics);
-    // Handled here so a failure nobody waits for is not an unhandled rejection; waitReady still sees it.
-    setup.catch(() => undefined);
-    this.guestNetworkSetups.set(record.name, setup);
+  /** A guest that reset (rebooted) comes back without its virtual-network addresses: set them again. */
+  private onGuestReset(id: string): void {
+    const record = this.records.list().find((r) => r.id === id);
+    if (record) this.guestNetworkSetups.afterReset(record.name, record.id, record.nics);
   }
 
   private isLive(record: VmRecord): boolean {
@@ -421,6 +457,7 @@ export class HostVmService {
       name: record.name,
       ...(record.image ? { image: record.image } : {}),
       cpus: record.cpus,
+      cpuModel: record.cpuModel ?? DEFAULT_CPU_MODEL,
       memoryMiB: record.memoryMiB,
       devices: record.devices,
       state: status.state,

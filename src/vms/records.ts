@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BootSpec, DeviceModel, DiskThrottle, NicSpec, VmSpec } from './spec.js';
+import { DEFAULT_CPU_MODEL, type BootSpec, type DeviceModel, type DiskThrottle, type NicSpec, type VmSpec } from './spec.js';
 
 /** A disk as a host records it; `file` is relative to the VM's directory. */
 export interface DiskRecord {
@@ -17,6 +17,8 @@ export interface VmRecord {
   name: string;
   image?: string;
   cpus: number;
+  /** The CPU model QEMU presents; records from before per-VM models have none and run DEFAULT_CPU_MODEL. */
+  cpuModel?: string;
   memoryMiB: number;
   devices: DeviceModel;
   disks: DiskRecord[];
@@ -77,6 +79,7 @@ export class VmRecords {
       id: record.id,
       name: record.name,
       cpus: record.cpus,
+      cpuModel: record.cpuModel ?? DEFAULT_CPU_MODEL,
       memoryMiB: record.memoryMiB,
       devices: record.devices,
       disks: record.disks.map((d) => ({

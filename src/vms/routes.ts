@@ -75,6 +75,17 @@ export function vmRoutes(service: HostVmService, consolePath: (name: string) => 
         });
       },
     );
+    app.put(
+      '/api/v1/vms/:name/nics/:index/rate-limit',
+      {
+        schema: {
+          params: Type.Object({ name: Type.String({ maxLength: 200 }), index: Type.Integer({ minimum: 0, maximum: 7 }) }),
+          body: Type.Object({ rateLimitKbit: Type.Union([Type.Integer({ minimum: 8 }), Type.Null()]) }, { additionalProperties: false }),
+          response: { 200: VmView },
+        },
+      },
+      async (req) => service.setNicRateLimit(req.params.name, req.params.index, req.body.rateLimitKbit),
+    );
     app.post(
       '/api/v1/vms/:name/clone',
       {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
-import { DeviceModel, DiskThrottle, NicSpec, PortForward, VmState } from './spec.js';
+import { CpuModel, DeviceModel, DiskThrottle, NicSpec, PortForward, VmState } from './spec.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 63, description: 'Lowercase letters, digits and "-", starting with a letter.' });
 
@@ -9,6 +9,7 @@ export const CreateVmRequest = Type.Object(
     name: Name,
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
     cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    cpuModel: Type.Optional(CpuModel),
     memoryMiB: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024 })),
     diskGiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536 })),
     devices: Type.Optional(DeviceModel),
@@ -69,6 +70,7 @@ export const VmView = Type.Object({
   name: Type.String(),
   image: Type.Optional(Type.String()),
   cpus: Type.Integer(),
+  cpuModel: Type.String({ description: 'The CPU model the guest sees.' }),
   memoryMiB: Type.Integer(),
   devices: DeviceModel,
   state: VmState,

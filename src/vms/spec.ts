@@ -4,6 +4,15 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 export const DeviceModel = Type.Union([Type.Literal('virtio'), Type.Literal('emulated')]);
 export type DeviceModel = Static<typeof DeviceModel>;
 
+/** The model a VM gets when nothing chose one (and that every VM recorded before models were per VM runs). */
+export const DEFAULT_CPU_MODEL = 'qemu64';
+
+/** What a model name may look like: QEMU's names (Nehalem, Skylake-Server-v4, qemu64), never a feature list. */
+export const CPU_MODEL_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+/** A QEMU CPU model name (`qemu-system-x86_64 -cpu help`), without feature flags. */
+export const CpuModel = Type.String({ pattern: CPU_MODEL_PATTERN, description: 'The CPU model the guest sees (QEMU -cpu), e.g. qemu64 or Nehalem; default qemu64.' });
+
 export const DiskThrottle = Type.Object(
   {
     bytesPerSecond: Type.Optional(Type.Integer({ minimum: 1024, description: 'Total read+write bandwidth cap.' })),
@@ -84,6 +93,7 @@ export const VmSpec = Type.Object(
     id: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }),
     name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
     cpus: Type.Integer({ minimum: 1, maximum: 64 }),
+    cpuModel: Type.Optional(CpuModel),
     memoryMiB: Type.Integer({ minimum: 32, maximum: 1024 * 1024 }),
     devices: DeviceModel,
     disks: Type.Array(DiskSpec, { minItems: 1, maxItems: 8 }),

@@ -12,6 +12,8 @@ export interface VmView {
   name: string;
   state: string;
   guestReady: boolean;
+  cpuModel?: string;
+  startedAt?: string;
   pid?: number;
   crashReason?: string;
   disks: Array<{ name: string; path: string; readOnly: boolean }>;

@@ -165,6 +165,17 @@ describe('cluster network: a VM keeps its address and a TCP connection across a 
     assert.deepEqual(await floodList('host3'), [hostNamed('host2').address]);
     assert.deepEqual(await floodList('host2'), [hostNamed('host3').address]);
 
+    // A reboot from inside the guest loses the address it was given; its host sets it again once the guest agent is back.
+    const uptimeBefore = Number((await exec('net-a', 'cut -d" " -f1 /proc/uptime')).stdout.trim());
+    await exec('net-a', "setsid sh -c 'sleep 1; reboot -f' </dev/null >/dev/null 2>&1 &");
+    await delay(5_000);
+    const back = await drover.api<Vm>('POST', '/api/v1/vms/net-a/wait-ready', { timeoutMs: 300_000 });
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    assert.ok(Number((await exec('net-a', 'cut -d" " -f1 /proc/uptime')).stdout.trim()) < uptimeBefore, 'the guest really rebooted');
+    const showRebooted = await exec('net-a', 'ip -o -4 address show');
+    assert.match(showRebooted.stdout, new RegExp(`inet ${ADDRESS_A.replace(/\./g, '\\.')}/24`), 'the address is back after the reboot');
+    await eventually('net-b', `ping -c 2 -W 3 ${ADDRESS_A}`, 'B pings A after its reboot');
+
     const inUse = await drover.api<{ code: string }>('DELETE', `/api/v1/networks/${NETWORK}`);
     assert.deepEqual([inUse.status, inUse.body.code], [409, 'VIRTUAL_NETWORK_IN_USE']);
     for (const vm of ['net-a', 'net-b']) {

@@ -12,7 +12,7 @@ interface MigrationView {
   id: string;
   state: string;
   progress: { pass: number; ramTransferredBytes: number; ramRemainingBytes: number; dirtyPagesRate: number; cpuThrottlePercent: number; postcopy: boolean };
-  result?: { totalTimeMs: number; downtimeMs: number; setupTimeMs: number; ramTransferredBytes: number; passes: number; postcopy: boolean; maxCpuThrottlePercent: number; handoverMs?: number };
+  result?: { totalTimeMs: number; downtimeMs: number; setupTimeMs: number; ramTransferredBytes: number; passes: number; postcopy: boolean; maxCpuThrottlePercent: number; handoverMs?: number; pausedMs?: number };
   error?: { code: string; message: string; detail?: string };
 }
 
@@ -70,19 +70,30 @@ describe('live migration between two host agents (real QEMU, tiny image)', () =>
     assert.equal((await a.api('GET', `/api/v1/vms/${name}`)).status, 404, 'the source no longer has the VM');
     const moved = (await b.api<VmView>('GET', `/api/v1/vms/${name}`)).body;
     assert.equal(moved.state, 'running');
+    assert.ok(vm.startedAt, 'the source reports when the guest started');
+    assert.equal(moved.startedAt, vm.startedAt, 'the destination reports the guest\'s original start, not its own QEMU\'s');
     assert.deepEqual(qemuPidsFor(vm.id), [moved.pid], 'exactly one QEMU runs the VM: the destination\'s');
     return { view, moved, consoleGapMs: summary.maxGapMs };
   };
 
-  test('shared storage: a running guest moves; its console ticks on without a 1 s gap; the shared disks stay', async () => {
-    await createVm(a, { name: 'mig-shared', pool: 'shared', memoryMiB: 256 });
+  test('shared storage: a running guest moves; its console ticks on without a 1 s gap; the shared disks stay; its CPU model comes along', async () => {
+    const unknown = await a.api<{ code: string }>('POST', '/api/v1/vms', { name: 'mig-unknown', image: 'tiny', cpuModel: 'Pentium9000' });
+    assert.deepEqual([unknown.status, unknown.body.code], [400, 'CPU_MODEL_UNSUPPORTED']);
+    await createVm(a, { name: 'mig-shared', pool: 'shared', memoryMiB: 256, cpuModel: 'Nehalem' });
     const vm = await startReady(a, 'mig-shared');
     const disk = vm.disks[0]!.path;
     assert.ok(disk.startsWith(shared), `disk ${disk} is on the shared storage`);
+    const nehalem = /^model name\s*:\s*Intel Core i7 9xx \(Nehalem Class Core i7\)$/m;
+    assert.match(await shOk(a, 'mig-shared', 'cat /proc/cpuinfo'), nehalem, 'the guest sees the VM\'s CPU model');
     const { view, moved, consoleGapMs } = await migrateWithTicks('mig-shared', { storage: 'shared' });
     assert.equal(moved.disks[0]!.path, disk, 'the destination runs from the same disk file');
+    assert.equal(moved.cpuModel, 'Nehalem');
+    assert.match(await shOk(b, 'mig-shared', 'cat /proc/cpuinfo'), nehalem, 'the same CPU model on the destination');
     assert.ok(fs.existsSync(disk), 'the source kept the shared disk');
     assert.ok(view.result && view.result.totalTimeMs > 0 && view.result.ramTransferredBytes > 0);
+    // The pause runs from the source's STOP through the whole hand-over, so it can be no shorter than the hand-over.
+    const { pausedMs, handoverMs } = view.result;
+    assert.ok(typeof pausedMs === 'number' && typeof handoverMs === 'number' && pausedMs >= handoverMs - 1, `paused ${pausedMs} ms, hand-over ${handoverMs} ms`);
     figures.idleShared = { ...view.result, consoleGapMs };
     await b.api('DELETE', '/api/v1/vms/mig-shared?force=true');
   });

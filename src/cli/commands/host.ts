@@ -20,6 +20,14 @@ export function ago(iso: string | null, now: number = Date.now()): string {
   return `${Math.round(seconds / 86_400)}d ago`;
 }
 
+/** The CPU models a host offers, short enough for a table: a TCG host names over a hundred, `-o json` lists them all. */
+export function cpuModelSummary(models: readonly string[]): string {
+  const shown = models.map((model) => (model === '*' ? 'any' : model));
+  if (shown.length === 0) return 'not reported';
+  if (shown.length <= 8) return shown.join(', ');
+  return `${shown.length} models: ${shown.filter((model) => !/-v\d+$/.test(model)).slice(0, 6).join(', ')}, ... (-o json lists all)`;
+}
+
 /** `drover host list|show|remove|maintenance`. */
 export function registerHostCommands(program: Command): void {
   const host = program.command('host').description('Hosts: the machines whose agents run the VMs');
@@ -61,7 +69,7 @@ export function registerHostCommands(program: Command): void {
         disk: `${formatBytes(h.usage.diskBytes)} of ${formatBytes(h.capacity.diskBytes)} in use`,
         vms: h.vmCount,
         pools: h.pools.map((pool) => `${pool.name} (${pool.kind})`).join(', ') || 'not reported',
-        'cpu models': h.cpuModels.map((model) => (model === '*' ? 'any' : model)).join(', ') || 'not reported',
+        'cpu models': cpuModelSummary(h.cpuModels),
         'unmanaged vms': h.unmanagedVms.map((vm) => `${vm.name} (${vm.state}${vm.pid ? `, pid ${vm.pid}` : ''})`).join(', ') || 'none',
       },
       'table',

@@ -1,5 +1,6 @@
 /** How the VM commands show VMs, and the steps several of them share (fetch, wait for the guest). */
 import type { VmWire } from '../../controller/vms/schema.js';
+import { formatRate } from '../../network/rate-units.js';
 import { apiPath, type ApiClient } from '../client.js';
 import { formatBytes, printJson, printObject, printTable, withSpinner, type OutputFormat } from '../output.js';
 
@@ -49,10 +50,11 @@ export function printVm(vm: VmWire, format: OutputFormat): void {
       host: vm.host ?? '-',
       image: vm.image ?? '-',
       cpus: vm.cpus,
+      'cpu model': vm.cpuModel,
       memory: `${vm.memoryMiB} MiB`,
       devices: vm.devices,
       disks: vm.disks.map((d) => `${d.name} ${formatBytes(d.sizeBytes)}${d.readOnly ? ' (read-only)' : ''}`).join(', ') || '-',
-      macs: vm.macs.join(', ') || '-',
+      nics: vm.nics.map(formatNic).join('; ') || '-',
       'guest ready': vm.guestReady ? 'yes' : 'no',
       'required tags': vm.placement.requiredTags.join(', ') || '-',
       'affinity groups': vm.placement.affinityGroups.join(', ') || '-',
@@ -63,6 +65,12 @@ export function printVm(vm: VmWire, format: OutputFormat): void {
     },
     'table',
   );
+}
+
+/** One NIC for people: `eth1 network blue 10.60.0.2 52:54:00:.. rate 8 Mbit/s`. */
+export function formatNic(nic: VmWire['nics'][number]): string {
+  const rate = nic.rateLimitMbit === null ? '' : ` rate ${formatRate(Math.round(nic.rateLimitMbit * 1000))}`;
+  return `${nic.name} ${nic.mode === 'user' ? 'user' : `${nic.mode} ${nic.network}`}${nic.address ? ` ${nic.address}` : ''} ${nic.mac}${rate}`;
 }
 
 /** The one-line result of a power action: `vm web: running`, or the VM as JSON. */

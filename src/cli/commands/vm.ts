@@ -7,6 +7,7 @@ import { printJson } from '../output.js';
 import { collectNetworkAttachment, collectPortForward, collectString, integerIn, secondsToMs, type NetworkAttachment, type PortForward } from '../parse.js';
 import { registerVmConsoleCommands } from './vm-console.js';
 import { registerVmMigrateCommands } from './vm-migrate.js';
+import { registerVmNicCommands } from './vm-nic.js';
 import { registerVmPowerCommands } from './vm-power.js';
 import { registerVmSnapshotCommands } from './vm-snapshot.js';
 import { DEFAULT_READY_TIMEOUT_SECONDS, getVm, printVm, printVms, waitReady } from './vm-view.js';
@@ -66,7 +67,7 @@ export function registerVmCommands(program: Command): void {
     .option('--anti-affinity-group <name>', 'keep on a different host from every other VM of this group; repeatable', collectString)
     .option('--start', 'start the VM once it is created')
     .option('--port-forward <spec>', 'forward a host port to the guest: tcp:HOST_PORT:GUEST_PORT (repeatable)', collectPortForward)
-    .option('--network <spec>', 'a NIC on a virtual network, after the default user-mode NIC: NAME or NAME,ip=A.B.C.D (repeatable)', collectNetworkAttachment)
+    .option('--network <spec>', 'a NIC on a virtual network, after the default user-mode NIC: NAME[,ip=A.B.C.D][,rate=10mbit|2MB/s] (repeatable)', collectNetworkAttachment)
     .option('--wait', 'with --start: also wait until the guest agent answers')
     .option('--ready-timeout <seconds>', 'how long --wait waits for the guest', secondsToMs, DEFAULT_READY_TIMEOUT_SECONDS * 1000);
   withOutput(withNoWait(create)).action(async (name: string, opts: CreateOptions) => {
@@ -136,4 +137,5 @@ export function registerVmCommands(program: Command): void {
   registerVmSnapshotCommands(vm);
   registerVmConsoleCommands(vm);
   registerVmMigrateCommands(vm);
+  registerVmNicCommands(vm);
 }

@@ -91,6 +91,11 @@ export class AgentClient {
     return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/wait-ready`, { timeoutMs }, timeoutMs + 10_000);
   }
 
+  /** Sets (kbit/s) or removes (null) the rate limit of NIC `index`, live if the VM runs. */
+  setNicRateLimit(name: string, index: number, rateLimitKbit: number | null): Promise<VmView> {
+    return this.request('PUT', `/api/v1/vms/${encodeURIComponent(name)}/nics/${index}/rate-limit`, { rateLimitKbit }, 60_000);
+  }
+
   async deleteVm(name: string, force: boolean): Promise<void> {
     await this.request('DELETE', `/api/v1/vms/${encodeURIComponent(name)}${force ? '?force=true' : ''}`, undefined, 60_000);
   }

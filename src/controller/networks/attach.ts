@@ -6,6 +6,7 @@
  * their own, so the controller's records are the one source of peers.
  */
 import { assignAddress, parseSubnet } from '../../network/addresses.js';
+import { mbitToKbit } from '../../network/rate-units.js';
 import { DroverError } from '../../shared/errors.js';
 import { macFor } from '../../vms/mac.js';
 import type { CreateVmRequest } from '../../vms/schemas.js';
@@ -15,10 +16,12 @@ import type { HostRecord, VmNic, VmRecord } from '../store/records.js';
 import type { Repositories, Store } from '../store/store.js';
 import { vmsOn } from './service.js';
 
-/** What `vm create --network NAME[,ip=A.B.C.D]` asks for. */
+/** What `vm create --network NAME[,ip=A.B.C.D][,rate=10mbit]` asks for. */
 export interface NetworkNicRequest {
   network: string;
   address?: string;
+  /** Cap in Mbit/s, both directions. */
+  rateLimitMbit?: number;
 }
 
 type AgentNetworkNic = NonNullable<CreateVmRequest['networkNics']>[number];
@@ -31,7 +34,7 @@ export function networkNicsOf(vm: Pick<VmRecord, 'nics'>): VmNic[] {
 /**
  * Assigns each requested NIC (NIC index 1, 2... after the VM's first NIC) a MAC no other VM has and an address
  * of its network no other VM has, reading through `tx` so two creates cannot take the same one.
- * Coded errors, before anything is written: VIRTUAL_NETWORK_NOT_FOUND, ADDRESS_TAKEN, ADDRESS_OUT_OF_SUBNET, NETWORK_FULL.
+ * Coded errors, before anything is written: VIRTUAL_NETWORK_NOT_FOUND, ADDRESS_TAKEN, ADDRESS_OUT_OF_SUBNET, NETWORK_FULL, INVALID_RATE_LIMIT.
  */
 export async function assignNetworkNics(tx: Repositories, vmId: string, requests: readonly NetworkNicRequest[]): Promise<{ nics: VmNic[]; agentNics: AgentNetworkNic[] }> {
   const names = requests.map((r) => r.network);
@@ -47,11 +50,12 @@ export async function assignNetworkNics(tx: Repositories, vmId: string, requests
     const subnet = parseSubnet(network.subnet);
     const taken = new Set(vmsOn(vms, network.name).flatMap((vm) => vm.nics.filter((n) => n.network === network.name && n.address).map((n) => n.address as string)));
     const address = assignAddress(subnet, taken, request.address);
+    const rate = request.rateLimitMbit !== undefined ? { rateLimitKbit: mbitToKbit(request.rateLimitMbit) } : {};
     let mac = macFor(vmId, i + 1);
     for (let salt = 1; macs.has(mac); salt++) mac = macFor(`${vmId}/${salt}`, i + 1);
     macs.add(mac);
-    nics.push({ name: `eth${i + 1}`, mode: 'network', network: network.name, macAddress: mac, address });
-    agentNics.push({ mac, network: network.name, vni: network.vni, address: `${address}/${subnet.prefixLength}`, mtu: network.mtu });
+    nics.push({ name: `eth${i + 1}`, mode: 'network', network: network.name, macAddress: mac, address, ...rate });
+    agentNics.push({ mac, network: network.name, vni: network.vni, address: `${address}/${subnet.prefixLength}`, mtu: network.mtu, ...rate });
   }
   return { nics, agentNics };
 }
@@ -115,7 +119,7 @@ export async function removeOverlayEverywhere(store: Store, hosts: HostService, 
 /** The controller's NIC records for the NICs a host reports (the address without its prefix length). */
 export function nicRecords(nics: readonly NicSpec[]): VmNic[] {
   return nics.map((n, i) => {
-    const base = { name: `eth${i}`, macAddress: n.mac, mode: n.mode };
+    const base = { name: `eth${i}`, macAddress: n.mac, mode: n.mode, ...(n.mode !== 'user' && n.rateLimitKbit ? { rateLimitKbit: n.rateLimitKbit } : {}) };
     if (n.mode === 'network') return { ...base, network: n.network, address: n.address.split('/')[0] ?? n.address };
     return { ...base, network: n.mode === 'bridge' ? n.bridge : 'user' };
   });

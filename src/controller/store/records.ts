@@ -141,6 +141,8 @@ export interface VmNic {
   mode?: 'user' | 'bridge' | 'network';
   /** The IPv4 address the controller assigned on a virtual network. */
   address?: string;
+  /** The NIC's cap in kbit/s, both directions, as its host applies it to the tap; absent: unlimited. */
+  rateLimitKbit?: number;
 }
 
 /** A virtual network: one L2 segment that spans hosts over VXLAN. */

@@ -24,8 +24,10 @@ import {
   SnapshotOperationSchema,
   SnapshotParams,
   StopQuery,
+  UpdateVmNicBody,
   VmListSchema,
   VmNameParams,
+  VmNicParams,
   VmOperationSchema,
   VmSchema,
   WaitReadyBody,
@@ -72,6 +74,19 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
   app.post('/vms/:name/stop', {
     schema: { operationId: 'stopVm', summary: 'Shut a VM down through ACPI, forcing it after the timeout', tags, params: VmNameParams, querystring: StopQuery, response: { 202: VmOperationSchema, ...errorResponses } },
     handler: async (request, reply) => accepted(reply, await vms.stop(request.params.name, request.query.timeoutMs ?? 60_000, actorOf(request))),
+  });
+
+  app.patch('/vms/:name/nics/:nic', {
+    schema: {
+      operationId: 'updateVmNic',
+      summary: 'Change a NIC\'s rate limit, live if the VM runs (202: follow the operation)',
+      tags,
+      params: VmNicParams,
+      body: UpdateVmNicBody,
+      response: { 202: VmOperationSchema, ...errorResponses },
+    },
+    handler: async (request, reply) =>
+      accepted(reply, await vms.setNicRateLimit(request.params.name, request.params.nic, request.body.rateLimitMbit, actorOf(request))),
   });
 
   app.post('/vms/:name/wait-ready', {

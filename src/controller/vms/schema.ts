@@ -37,7 +37,11 @@ const PortForwardSchema = Type.Object(
 
 /** One NIC on a virtual network in POST /api/v1/vms: the controller picks a free address unless `address` names one. */
 const VmNetworkRequest = Type.Object(
-  { network: NameSchema, address: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'IPv4 address in the network\'s subnet.' })) },
+  {
+    network: NameSchema,
+    address: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'IPv4 address in the network\'s subnet.' })),
+    rateLimitMbit: Type.Optional(Type.Number({ description: 'Cap on the NIC in megabits per second, each direction (8 Mbit/s = 1 MB/s); 0.008 to 100000.' })),
+  },
   { additionalProperties: false },
 );
 
@@ -73,9 +77,28 @@ export const VmDiskSchema = Type.Object(
 
 /** A VM NIC: mode user, bridge (network = the bridge) or network (a virtual network, with the address Drover assigned). */
 export const VmNicSchema = Type.Object(
-  { name: Type.String(), mode: StringEnum(['user', 'bridge', 'network'] as const), network: Type.String(), mac: Type.String(), address: Nullable(Type.String()) },
+  {
+    name: Type.String(),
+    mode: StringEnum(['user', 'bridge', 'network'] as const),
+    network: Type.String(),
+    mac: Type.String(),
+    address: Nullable(Type.String()),
+    rateLimitMbit: Nullable(Type.Number({ description: 'Cap in megabits per second, each direction; null: unlimited.' })),
+  },
   { additionalProperties: false },
 );
+
+export const VmNicParams = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 100 }), nic: Type.String({ minLength: 1, maxLength: 16, description: 'The NIC\'s name (eth1) as GET /vms/:name lists it.' }) },
+  { additionalProperties: false },
+);
+
+/** Body of PATCH /api/v1/vms/:name/nics/:nic. */
+export const UpdateVmNicBody = Type.Object(
+  { rateLimitMbit: Nullable(Type.Number({ description: 'New cap in megabits per second, each direction; null removes it.' })) },
+  { additionalProperties: false },
+);
+export type UpdateVmNicBody = Static<typeof UpdateVmNicBody>;
 
 /** A VM as the controller API shows it. */
 export const VmSchema = Type.Object(
@@ -89,6 +112,7 @@ export const VmSchema = Type.Object(
     crashReason: Nullable(Type.String()),
     image: Nullable(Type.String()),
     cpus: Type.Integer(),
+    cpuModel: Type.String({ description: 'The CPU model the guest sees: the cluster baseline when the VM was created.' }),
     memoryMiB: Type.Integer(),
     devices: StringEnum(DEVICE_MODELS),
     disks: Type.Array(VmDiskSchema),

@@ -9,6 +9,7 @@ import type { AgentClient } from '../hosts/agent-client.js';
 import type { OperationRunner } from '../operations/runner.js';
 import { now, type JsonValue, type OperationRecord, type PlacementRecord, type VmPlacementRules, type VmRecord, type VmState } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { mbitToKbit } from '../../network/rate-units.js';
 import { recordGuestReady } from './guest-ready.js';
 import { assignNetworkNics, networkNicsOf, nicRecords, prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
 import { startMigration } from './migrate.js';
@@ -98,6 +99,8 @@ export class VmService {
             name: vm.name,
             ...(body.image ? { image: body.image } : {}),
             cpus: vm.spec.cpus,
+            // The cluster baseline placement recorded: the host's QEMU presents exactly this model.
+            ...(vm.spec.cpuModel ? { cpuModel: vm.spec.cpuModel } : {}),
             memoryMiB,
             ...(body.diskGiB ? { diskGiB: body.diskGiB } : {}),
             devices: vm.spec.devices ?? 'virtio',
@@ -148,6 +151,25 @@ export class VmService {
       await this.store.vms.update(vm.id, { desiredState: 'stopped' });
       await this.sync(vm.id, view);
       return { vm: vm.name };
+    });
+  }
+
+  /**
+   * Sets (Mbit/s) or removes (null) the rate limit of NIC `nicName` (eth1...) as a `set-nic` operation: the
+   * host stores it with the VM and, if the VM runs, changes the tap's limit at once. NIC_NOT_FOUND,
+   * NIC_NOT_RATE_LIMITABLE (the user-mode NIC) and INVALID_RATE_LIMIT are refused before the operation starts.
+   */
+  async setNicRateLimit(name: string, nicName: string, rateLimitMbit: number | null, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    const vm = await this.get(name);
+    if (vm.state === 'creating' || vm.state === 'deleting') throw new DroverError('VM_BUSY', `${vm.name} is ${vm.state}`);
+    const index = vm.nics.findIndex((n) => n.name === nicName);
+    const nic = vm.nics[index];
+    if (!nic) throw new DroverError('NIC_NOT_FOUND', `${name} has no NIC ${nicName}; it has ${vm.nics.map((n) => n.name).join(', ')}`);
+    if ((nic.mode ?? (nic.network === 'user' ? 'user' : 'bridge')) === 'user') throw new DroverError('NIC_NOT_RATE_LIMITABLE', `${name} ${nicName} is user-mode`);
+    const kbit = rateLimitMbit === null ? null : mbitToKbit(rateLimitMbit);
+    return this.run(vm, 'set-nic', actor, async (agent) => {
+      await this.sync(vm.id, await agent.setNicRateLimit(vm.name, index, kbit));
+      return { vm: vm.name, nic: nicName, rateLimitMbit };
     });
   }
 

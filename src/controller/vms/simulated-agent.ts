@@ -15,6 +15,8 @@ export interface SimulatedAgent {
   migrations: Map<string, MigrationView>;
   /** Requests seen, as `METHOD /path`. */
   seen: string[];
+  /** Bodies of the VM definitions it was asked for (POST /api/v1/vms), in order. */
+  created: Array<Record<string, unknown>>;
   /** While false, a migration stays in `migrating`. */
   release: boolean;
   /** Where a completed migration moves the VM. */
@@ -23,15 +25,15 @@ export interface SimulatedAgent {
 }
 
 /** A running VM as an agent reports it. */
-export const view = (name: string): VmView => ({ id: `id-${name}`, name, cpus: 1, memoryMiB: 256, devices: 'virtio', state: 'running', guestReady: true, pid: 4242, disks: [], nics: [], createdAt: '2025-01-01T00:00:00.000Z' });
+export const view = (name: string): VmView => ({ id: `id-${name}`, name, cpus: 1, cpuModel: 'qemu64', memoryMiB: 256, devices: 'virtio', state: 'running', guestReady: true, pid: 4242, disks: [], nics: [], createdAt: '2025-01-01T00:00:00.000Z' });
 /** The progress every simulated migration reports. */
 const progress = { pass: 1, ramTransferredBytes: 64 * 2 ** 20, ramRemainingBytes: 8 * 2 ** 20, ramTotalBytes: 256 * 2 ** 20, dirtyPagesRate: 100, mbps: 900, cpuThrottlePercent: 0, postcopy: false, disks: [] };
 /** The result every simulated migration completes with. */
 const result = { totalTimeMs: 1800, downtimeMs: 42, setupTimeMs: 12, ramTransferredBytes: 70 * 2 ** 20, passes: 2, postcopy: false, maxCpuThrottlePercent: 0 };
 
-/** A simulated host agent: enough of the agent API for heartbeats and one scripted migration. */
-export async function simulatedAgent(vms: VmView[] = []): Promise<SimulatedAgent> {
-  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], release: true, close: async () => undefined };
+/** A simulated host agent: enough of the agent API for heartbeats and one scripted migration; with `definesVms`, creates succeed. */
+export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?: boolean } = {}): Promise<SimulatedAgent> {
+  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], created: [], release: true, close: async () => undefined };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
@@ -42,6 +44,13 @@ export async function simulatedAgent(vms: VmView[] = []): Promise<SimulatedAgent
       const migrate = /^\/api\/v1\/vms\/([a-z0-9-]+)\/migrate$/.exec(url);
       const migration = /^\/api\/v1\/migrations\/([0-9a-f-]+)(\/cancel)?$/.exec(url);
       if (url === '/api/v1/host') return send(200, { hostname: 'sim', version: '0', accelerator: { accelerator: 'tcg', reason: '', probedAt: '', durationMs: 0 }, capacity: { cpus: 8, memoryMiB: 16384 }, usage: { vmsRunning: 0, vmsDefined: 0, cpusAllocated: 0, memoryMiBAllocated: 0, load1: 0 } });
+      if (url === '/api/v1/vms' && req.method === 'POST' && options.definesVms) {
+        const definition = JSON.parse(body) as { name: string; cpuModel?: string };
+        agent.created.push(definition);
+        const defined = { ...view(definition.name), state: 'stopped' as const, cpuModel: definition.cpuModel ?? 'qemu64' };
+        agent.vms.push(defined);
+        return send(201, defined);
+      }
       if (url === '/api/v1/vms') return send(200, agent.vms);
       if (url === '/api/v1/vm-stats') return send(200, []);
       if (url.startsWith('/api/v1/vms/') && req.method === 'GET') {

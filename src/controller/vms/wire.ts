@@ -1,3 +1,5 @@
+import { DEFAULT_CPU_MODEL } from '../../vms/spec.js';
+import { kbitToMbit } from '../../network/rate-units.js';
 import type { MigrationTargets } from '../../scheduler/targets.js';
 import type { PlacementRecord, VmRecord } from '../store/records.js';
 import type { MigrationTargetWire, PlacementWire, VmWire } from './schema.js';
@@ -16,12 +18,21 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     crashReason: vm.runtime.crashReason ?? null,
     image: vm.spec.imageId,
     cpus: vm.spec.cpus,
+    // VMs recorded before per-VM models ran the agents' one model, qemu64.
+    cpuModel: vm.spec.cpuModel ?? DEFAULT_CPU_MODEL,
     memoryMiB: Math.round(vm.spec.memoryBytes / MiB),
     devices: vm.spec.devices ?? 'virtio',
     disks: vm.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, readOnly: false })),
     macs: vm.nics.map((n) => n.macAddress),
     ips: vm.runtime.addresses ?? [],
-    nics: vm.nics.map((n) => ({ name: n.name, mode: n.mode ?? (n.network === 'user' ? 'user' : 'bridge'), network: n.network, mac: n.macAddress, address: n.address ?? null })),
+    nics: vm.nics.map((n) => ({
+      name: n.name,
+      mode: n.mode ?? (n.network === 'user' ? 'user' : 'bridge'),
+      network: n.network,
+      mac: n.macAddress,
+      address: n.address ?? null,
+      rateLimitMbit: n.rateLimitKbit ? kbitToMbit(n.rateLimitKbit) : null,
+    })),
     pid: vm.runtime.pid ?? null,
     placement: {
       requiredTags: vm.spec.placement?.requiredTags ?? [],

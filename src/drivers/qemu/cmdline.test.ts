@@ -78,3 +78,10 @@ test('an incoming migration target: the exact machine type, -incoming defer and 
   assert.ok(!buildQemuArgs(base, paths, 'tcg').includes('-incoming'));
   assert.throws(() => buildQemuArgs(base, paths, 'tcg', { machineType: 'pc,accel=kvm' }), (e) => isDroverError(e, 'INVALID_ARGUMENT'));
 });
+
+test('the VM\'s own CPU model goes to -cpu (qemu64 when it names none); a model cannot smuggle feature flags', () => {
+  assert.deepEqual(values(buildQemuArgs(base, paths, 'tcg'), '-cpu'), ['qemu64']);
+  assert.deepEqual(values(buildQemuArgs({ ...base, cpuModel: 'Nehalem' }, paths, 'tcg'), '-cpu'), ['Nehalem']);
+  assert.deepEqual(values(buildQemuArgs({ ...base, cpuModel: 'Skylake-Server-v4' }, paths, 'kvm'), '-cpu'), ['Skylake-Server-v4']);
+  assert.throws(() => buildQemuArgs({ ...base, cpuModel: 'qemu64,+vmx' }, paths, 'tcg'), (e) => isDroverError(e, 'INVALID_ARGUMENT'));
+});

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DroverError } from '../../shared/errors.js';
-import type { DiskSpec, NicSpec, VmSpec } from '../../vms/spec.js';
+import { CPU_MODEL_PATTERN, DEFAULT_CPU_MODEL, type DiskSpec, type NicSpec, type VmSpec } from '../../vms/spec.js';
 
 /** Files a running VM keeps in its runtime directory. */
 export interface RuntimePaths {
@@ -86,8 +86,6 @@ function nicArgs(spec: VmSpec, nic: NicSpec, index: number): string[] {
   return ['-netdev', netdev, '-device', `${model},netdev=${id},mac=${nic.mac},id=nic${index}${extra}`];
 }
 
-/** The CPU model of every VM on every host: one baseline, so any VM can run (and migrate) anywhere. */
-export const CPU_MODEL = 'qemu64';
 /** The machine type VMs boot with; QEMU resolves the alias to its newest versioned type (pc-i440fx-X.Y). */
 export const MACHINE_ALIAS = 'pc';
 
@@ -104,10 +102,14 @@ export function buildQemuArgs(spec: VmSpec, paths: RuntimePaths, accelerator: 'k
   if (launch.machineType !== undefined && !/^[a-z][a-z0-9._-]{0,63}$/.test(launch.machineType)) {
     throw new DroverError('INVALID_ARGUMENT', `machine type ${JSON.stringify(launch.machineType)}`);
   }
+  // A comma would smuggle feature flags or other options into -cpu.
+  if (spec.cpuModel !== undefined && !new RegExp(CPU_MODEL_PATTERN).test(spec.cpuModel)) {
+    throw new DroverError('INVALID_ARGUMENT', `CPU model ${JSON.stringify(spec.cpuModel)}`);
+  }
   const args = [
     '-name', `guest=${spec.name},debug-threads=on`,
     '-machine', `${launch.machineType ?? MACHINE_ALIAS},accel=${accelerator}`,
-    '-cpu', CPU_MODEL,
+    '-cpu', spec.cpuModel ?? DEFAULT_CPU_MODEL,
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
     '-nodefaults', '-no-user-config',

@@ -53,6 +53,7 @@ export class QemuDriver implements Driver {
   };
   private readonly runtimes = new Map<string, VmRuntime>();
   private readonly listeners: Array<(status: RuntimeStatus) => void> = [];
+  private readonly resetListeners: Array<(id: string) => void> = [];
   private readonly guestAddresses = new Map<string, string[]>();
   private readonly livenessTimer: NodeJS.Timeout;
 
@@ -81,6 +82,11 @@ export class QemuDriver implements Driver {
     this.listeners.push(listener);
   }
 
+  /** Calls back with the VM's id whenever its guest resets: a reboot from inside the guest, or reboot(). */
+  onGuestReset(listener: (id: string) => void): void {
+    this.resetListeners.push(listener);
+  }
+
   status(id: string): RuntimeStatus {
     const rt = this.runtimes.get(id);
     if (rt) return this.toStatus(id, rt.file);
@@ -96,12 +102,13 @@ export class QemuDriver implements Driver {
   /**
    * Starts QEMU as the target of an incoming live migration: `-incoming defer -S` with the source's exact
    * machine type. The VM is 'paused' until someone runs `cont` (its RESUME event makes it 'running').
+   * `guestStartedAt` (the source's start time) becomes this VM's startedAt: the same guest runs on, so its uptime does.
    */
-  async startIncoming(spec: VmSpec, machineType: string): Promise<RuntimeStatus> {
-    return this.launch(spec, { machineType, incoming: true });
+  async startIncoming(spec: VmSpec, machineType: string, guestStartedAt?: string): Promise<RuntimeStatus> {
+    return this.launch(spec, { machineType, incoming: true }, guestStartedAt);
   }
 
-  private async launch(spec: VmSpec, launch: LaunchOptions): Promise<RuntimeStatus> {
+  private async launch(spec: VmSpec, launch: LaunchOptions, guestStartedAt?: string): Promise<RuntimeStatus> {
     const current = this.runtimes.get(spec.id);
     if (current && ['running', 'paused', 'starting', 'stopping'].includes(current.file.state)) {
       throw new DroverError('VM_ALREADY_RUNNING', spec.name);
@@ -135,7 +142,7 @@ export class QemuDriver implements Driver {
     }
     const spawned = spawnQemu(args, paths.qemuLog, spec.cpuPinning);
     rt.file.pid = spawned.pid;
-    rt.file.startedAt = new Date().toISOString();
+    rt.file.startedAt = guestStartedAt ?? new Date().toISOString();
     this.save(rt);
     let exitedEarly = false;
     void spawned.exited.then((info) => {
@@ -359,6 +366,7 @@ export class QemuDriver implements Driver {
     qmp.on('RESET', () => {
       rt.file.guestReady = false;
       this.save(rt);
+      for (const listener of this.resetListeners) listener(rt.spec.id);
     });
     qmp.onDisconnect(() => {
       rt.qmp = undefined;
