@@ -132,3 +132,13 @@ export function parseNetworkAttachment(value: string): NetworkAttachment {
 export function collectNetworkAttachment(value: string, previous: NetworkAttachment[] = []): NetworkAttachment[] {
   return [...previous, parseNetworkAttachment(value)];
 }
+
+/** Returns an option parser for a ratio in [min, max], such as an overcommit ratio. */
+export function ratioIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+    if (Number.isNaN(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+}
+

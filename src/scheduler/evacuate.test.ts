@@ -4,27 +4,34 @@ import { isDroverError } from '../shared/errors.js';
 import { planEvacuation } from './evacuate.js';
 import { cluster, GiB, host, vm } from './testing.js';
 
-test('evacuation moves what it can and reports every VM that cannot move, with why', () => {
+test('evacuation moves what it can, local-storage VMs with their disks mirrored, and reports every VM that cannot move, with why', () => {
   const pools = [{ name: 'h1-disk', kind: 'local' as const, hosts: ['h1'] }];
   const view = cluster(
     [host('h1', { cpus: 32 }), host('h2'), host('h3', { state: 'maintenance' })],
     [
       vm('frozen', { hostId: 'h1', liveMigratable: false }),
-      vm('local', { hostId: 'h1', pool: 'h1-disk' }),
+      vm('local', { hostId: 'h1', pool: 'h1-disk', diskBytes: 3 * GiB }),
       vm('giant', { hostId: 'h1', cpus: 12 }),
-      vm('web', { hostId: 'h1', cpus: 2, memoryBytes: 4 * GiB }),
+      vm('web', { hostId: 'h1', cpus: 2, memoryBytes: 4 * GiB, diskBytes: 5 * GiB }),
     ],
     { pools },
   );
   const result = planEvacuation(view, 'h1');
   assert.equal(result.hostName, 'h1');
   assert.equal(result.complete, false);
-  assert.deepEqual(result.moves.map((m) => [m.vmId, m.toHostId, m.costBytes]), [['web', 'h2', 4 * GiB]]);
+  // web stays in the shared pool: only its memory is copied; local's disks are mirrored to h2's own storage.
+  assert.deepEqual(
+    result.moves.map((m) => [m.vmId, m.toHostId, m.storage, m.memoryBytes, m.diskBytes, m.costBytes]),
+    [
+      ['web', 'h2', 'shared', 4 * GiB, 0, 4 * GiB],
+      ['local', 'h2', 'local', GiB, 3 * GiB, 4 * GiB],
+    ],
+  );
   assert.match(result.moves[0]?.reason ?? '', /^spread: /);
-  assert.equal(result.totalCostBytes, 4 * GiB);
+  assert.equal(result.totalCostBytes, 8 * GiB);
   const unmovable = Object.fromEntries(result.unmovable.map((u) => [u.vmId, u]));
+  assert.deepEqual(Object.keys(unmovable).sort(), ['frozen', 'giant']);
   assert.equal(unmovable.frozen?.reason, 'not live-migratable: stop it, or move it while stopped');
-  assert.equal(unmovable.local?.reason, 'its disks are on local pool h1-disk, which no other host reaches');
   assert.equal(unmovable.giant?.reason, 'no other host passes the placement filters; see refusals');
   assert.deepEqual(
     unmovable.giant?.refusals.map((r) => `${r.hostId}: ${r.reason}`),
@@ -61,15 +68,36 @@ test('an affinity group moves together to one host that fits all of it, or stays
     [vm('p-1', { hostId: 'h1', pool: 'h1-disk', ...pair }), vm('p-2', { hostId: 'h1', ...pair })],
     { pools },
   );
-  const stuck = planEvacuation(pinned, 'h1');
+  // A member on local storage no longer pins the group: its disks are mirrored as it moves.
+  const together = planEvacuation(pinned, 'h1');
+  assert.deepEqual(together.moves.map((m) => [m.vmId, m.toHostId, m.storage]), [['p-1', 'h2', 'local'], ['p-2', 'h2', 'shared']]);
+
+  const frozen = cluster([host('h1'), host('h2')], [vm('p-1', { hostId: 'h1', liveMigratable: false, ...pair }), vm('p-2', { hostId: 'h1', ...pair })]);
+  const stuck = planEvacuation(frozen, 'h1');
   assert.deepEqual(stuck.moves, []);
   assert.deepEqual(
     stuck.unmovable.map((u) => [u.vmId, u.reason]),
     [
-      ['p-1', 'its disks are on local pool h1-disk, which no other host reaches'],
+      ['p-1', 'not live-migratable: stop it, or move it while stopped'],
       ['p-2', 'its affinity group (p-1, p-2) moves together, and p-1 cannot move'],
     ],
   );
+});
+
+test('a local-storage VM is planned without pool reachability, but every other filter still holds', () => {
+  const pools = [{ name: 'h1-disk', kind: 'local' as const, hosts: ['h1'] }, { name: 'h2-disk', kind: 'local' as const, hosts: ['h2'] }];
+  const anti = { groups: { antiAffinity: ['db'] } };
+  const view = cluster(
+    [host('h1'), host('h2'), host('h3', { tags: ['ssd'] }), host('h4', { cpus: 1 })],
+    [vm('db-1', { hostId: 'h1', pool: 'h1-disk', requiredTags: [], ...anti }), vm('db-2', { hostId: 'h2', pool: 'h2-disk', ...anti }), vm('fat', { hostId: 'h1', pool: 'h1-disk', cpus: 2, requiredTags: ['ssd'] })],
+    { pools },
+  );
+  const result = planEvacuation(view, 'h1');
+  assert.equal(result.complete, true, JSON.stringify(result.unmovable));
+  const to = new Map(result.moves.map((m) => [m.vmId, m.toHostId]));
+  assert.equal(to.get('fat'), 'h3', 'the tag keeps fat to h3');
+  assert.notEqual(to.get('db-1'), 'h2', 'anti-affinity keeps db-1 off h2');
+  assert.ok(result.moves.every((m) => m.storage === 'local'));
 });
 
 test('evacuating an empty host is a complete, empty plan; an unknown host is NOT_FOUND', () => {

@@ -4,14 +4,21 @@
  * maintenance, so every move sees the earlier ones (anti-affinity holds across the whole
  * evacuation, and capacity taken by an earlier move is gone for the later ones). VMs sharing an
  * affinity group move together to one host, or none of them moves. Largest first, like placement.
+ * A VM on the host's own storage moves too: its disks are mirrored into the destination's own
+ * storage during the migration, so pool reachability does not hold it back, and its cost counts
+ * the disks as well as the memory.
  */
 import { DroverError } from '../shared/errors.js';
 import { HostChooser } from './choose.js';
 import type { HostRefusal } from './filters.js';
 import type { ClusterView, VmView } from './model.js';
 import { ClusterState, type HostLoad } from './state.js';
+import type { MoveStorage } from './targets.js';
 import { affinityUnits, largestFirst } from './units.js';
 import { describeWin } from './weights.js';
+
+/** The pool a mirrored VM is planned in: the destination's own storage, whichever host that is. */
+const DESTINATION_STORAGE = "(the destination's own storage)";
 
 /** Where one VM goes. */
 export interface EvacuationMove {
@@ -19,7 +26,13 @@ export interface EvacuationMove {
   vmName: string;
   toHostId: string;
   toHostName: string;
+  /** The pool the disks go to: shared (they stay where they are) or local (mirrored into the destination's own storage). */
+  storage: MoveStorage;
   /** Memory the live migration copies at least once, in bytes. */
+  memoryBytes: number;
+  /** Disk bytes mirrored to the destination (at most; 0 when the disks stay in a shared pool). */
+  diskBytes: number;
+  /** What the move copies: memory plus mirrored disks, in bytes. */
   costBytes: number;
   /** Why this host won. */
   reason: string;
@@ -50,14 +63,21 @@ export interface EvacuationPlan {
 export function planEvacuation(cluster: ClusterView, hostId: string): EvacuationPlan {
   const source = cluster.hosts.find((host) => host.id === hostId);
   if (!source) throw new DroverError('NOT_FOUND', `host ${hostId} is not in the cluster view`);
-  const inMaintenance = { ...cluster, hosts: cluster.hosts.map((host) => (host.id === hostId ? { ...host, state: 'maintenance' as const } : host)) };
+  const mirrored = new Set(cluster.vms.filter((vm) => vm.hostId === hostId && cluster.pools.some((pool) => pool.name === vm.pool && pool.kind === 'local')).map((vm) => vm.id));
+  const inMaintenance: ClusterView = {
+    ...cluster,
+    hosts: cluster.hosts.map((host) => (host.id === hostId ? { ...host, state: 'maintenance' as const } : host)),
+    // Disks mirrored to the destination land in its own storage, which every host has.
+    pools: [...cluster.pools, { name: DESTINATION_STORAGE, kind: 'shared', hosts: cluster.hosts.map((host) => host.id) }],
+    vms: cluster.vms.map((vm) => (mirrored.has(vm.id) ? { ...vm, pool: DESTINATION_STORAGE } : vm)),
+  };
   const state = new ClusterState(inMaintenance);
   const from = state.host(hostId) as HostLoad; // Present: the view was just checked for it.
   const chooser = new HostChooser(state);
   const plan: EvacuationPlan = { hostId, hostName: source.name, moves: [], unmovable: [], totalCostBytes: 0, complete: true };
-  const residents = cluster.vms.filter((vm) => vm.hostId === hostId);
+  const residents = inMaintenance.vms.filter((vm) => vm.hostId === hostId);
   for (const unit of largestFirst(state, affinityUnits(residents))) {
-    const blocked = blockers(unit, state);
+    const blocked = blockers(unit);
     if (blocked.size > 0) {
       for (const vm of unit) plan.unmovable.push({ vmId: vm.id, vmName: vm.name, reason: blocked.get(vm) ?? groupBlocked(unit, blocked), refusals: [] });
       continue;
@@ -75,8 +95,11 @@ export function planEvacuation(cluster: ClusterView, hostId: string): Evacuation
     for (const vm of unit) {
       state.add(vm, choice.host);
       const movedWith = unit.filter((other) => other !== vm).map((other) => other.name);
-      plan.moves.push({ vmId: vm.id, vmName: vm.name, toHostId: choice.host.view.id, toHostName: choice.host.view.name, costBytes: vm.memoryBytes, reason, movedWith });
-      plan.totalCostBytes += vm.memoryBytes;
+      const storage: MoveStorage = mirrored.has(vm.id) ? 'local' : 'shared';
+      const diskBytes = storage === 'local' ? (vm.diskBytes ?? 0) : 0;
+      const costBytes = vm.memoryBytes + diskBytes;
+      plan.moves.push({ vmId: vm.id, vmName: vm.name, toHostId: choice.host.view.id, toHostName: choice.host.view.name, storage, memoryBytes: vm.memoryBytes, diskBytes, costBytes, reason, movedWith });
+      plan.totalCostBytes += costBytes;
     }
   }
   plan.complete = plan.unmovable.length === 0;
@@ -84,11 +107,10 @@ export function planEvacuation(cluster: ClusterView, hostId: string): Evacuation
 }
 
 /** Members of the unit that cannot move whatever the other hosts look like, with why. */
-function blockers(unit: readonly VmView[], state: ClusterState): Map<VmView, string> {
+function blockers(unit: readonly VmView[]): Map<VmView, string> {
   const found = new Map<VmView, string>();
   for (const vm of unit) {
     if (!vm.liveMigratable) found.set(vm, 'not live-migratable: stop it, or move it while stopped');
-    else if (state.pool(vm.pool)?.kind === 'local') found.set(vm, `its disks are on local pool ${vm.pool}, which no other host reaches`);
   }
   return found;
 }

@@ -26,14 +26,14 @@ test('migration targets: every other host judged with all its refusals, the best
   assert.equal(found.recommended?.hostName, 'h5');
 });
 
-test('migration targets: shared storage needs the pool on the target; a copy does not', () => {
+test('migration targets: shared storage needs the pool on the target; disks mirrored to local storage do not', () => {
   const view = cluster([host('h1'), host('h2')], [vm('db', { hostId: 'h1', pool: 'san' })], { pools: [{ name: 'san', kind: 'shared', hosts: ['h1'] }] });
   const shared = migrationTargets(view, 'db', 'shared');
   assert.deepEqual(shared.targets[0]?.refusals.map((r) => r.filter), ['storage']);
   assert.equal(shared.recommended, undefined);
-  const copy = migrationTargets(view, 'db', 'copy');
-  assert.deepEqual(copy.targets[0]?.refusals, []);
-  assert.equal(copy.recommended?.hostName, 'h2');
+  const local = migrationTargets(view, 'db', 'local');
+  assert.deepEqual(local.targets[0]?.refusals, []);
+  assert.equal(local.recommended?.hostName, 'h2');
 });
 
 test('migration targets: the weight decides the recommendation', () => {

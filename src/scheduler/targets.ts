@@ -9,8 +9,8 @@ import type { ClusterView } from './model.js';
 import { ClusterState } from './state.js';
 import { type HostScore, scoreHost } from './weights.js';
 
-/** How the VM's disks follow it: `shared` (the target must reach the VM's pool) or `copy` (mirrored to the target's own storage). */
-export type MoveStorage = 'shared' | 'copy';
+/** The pool the VM's disks go to: `shared` (they stay in the VM's pool, which the target must reach) or `local` (mirrored into the target's own storage). */
+export type MoveStorage = 'shared' | 'local';
 
 /** One host judged as the destination of a move. */
 export interface TargetVerdict {
@@ -36,8 +36,8 @@ export function migrationTargets(cluster: ClusterView, vmId: string, storage: Mo
   if (!vm) throw new DroverError('NOT_FOUND', `VM ${vmId} is not in the cluster view`);
   // The VM counts as not placed, so its group members and its own allocation do not refuse a host.
   const state = new ClusterState(cluster, new Set([vm.id]));
-  // A copied disk lands in the target's own storage, so pool reachability does not apply.
-  const filters: readonly NamedFilter[] = storage === 'copy' ? FILTERS.filter((filter) => filter.name !== 'storage') : FILTERS;
+  // A mirrored disk lands in the target's own storage, so pool reachability does not apply.
+  const filters: readonly NamedFilter[] = storage === 'local' ? FILTERS.filter((filter) => filter.name !== 'storage') : FILTERS;
   const result: MigrationTargets = { vmId: vm.id, vmName: vm.name, targets: [], recommended: undefined };
   for (const host of state.hosts) {
     if (host.view.id === vm.hostId) continue;

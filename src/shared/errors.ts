@@ -140,7 +140,7 @@ export const ERRORS = {
   },
   MIGRATION_STORAGE_UNAVAILABLE: {
     status: 409,
-    message: 'The destination cannot reach the VM\'s disks. Shared storage needs a VM created with pool "shared" and the same --shared-storage directory on both hosts; otherwise migrate with storage "copy".',
+    message: 'The destination cannot reach the VM\'s disks. Shared storage needs a VM created with pool "shared" and the same --shared-storage directory on both hosts; otherwise migrate with storage "local" (the disks are mirrored to the destination).',
   },
   MIGRATION_FAILED: { status: 502, message: 'The live migration failed before switchover; the VM keeps running on the source host. The detail says what broke.' },
   MIGRATION_CANCELLED: { status: 409, message: 'The live migration was cancelled; the VM keeps running on the source host.' },

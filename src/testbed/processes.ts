@@ -16,6 +16,8 @@ export interface AgentLaunch {
   controllerUrl: string;
   joinToken: string;
   sharedDir: string | null;
+  /** vCPUs each host may place per physical CPU; absent: the agent's default. */
+  cpuOvercommit?: number;
 }
 
 /** The command that runs this very Drover CLI (from source under tsx, or compiled). */
@@ -39,6 +41,7 @@ export function startHostAgent(host: TestbedHost, launch: AgentLaunch): number {
     '--data-dir', host.dataDir,
     '--listen', `${host.address}:${new URL(host.agentUrl).port}`,
     ...(launch.sharedDir ? ['--shared-storage', launch.sharedDir] : []),
+    ...(launch.cpuOvercommit !== undefined ? ['--cpu-overcommit', String(launch.cpuOvercommit)] : []),
   ];
   const env = { ...process.env };
   delete env.DROVER_TOKEN;

@@ -31,6 +31,8 @@ export interface TestbedUpOptions {
   controller: TestbedController;
   /** The controller's URL as the hosts reach it; default the bridge address on the controller's port. */
   controllerUrl?: string;
+  /** vCPUs each host may place per physical CPU (the hosts share this machine's CPUs); default the agent's. */
+  cpuOvercommit?: number;
   /** Host names are this plus 1..N; default `host`. */
   namePrefix?: string;
   /** How long every agent together may take to join; default 120 s. */
@@ -135,7 +137,7 @@ export async function testbedUp(options: TestbedUpOptions): Promise<TestbedState
     }
     for (const host of state.hosts) {
       const joinToken = await options.controller.mintJoinToken();
-      host.pid = startHostAgent(host, { controllerUrl: state.controllerUrl, joinToken, sharedDir: state.sharedDir });
+      host.pid = startHostAgent(host, { controllerUrl: state.controllerUrl, joinToken, sharedDir: state.sharedDir, ...(options.cpuOvercommit !== undefined ? { cpuOvercommit: options.cpuOvercommit } : {}) });
       writeState(state);
       progress(`${host.name}: agent pid ${host.pid}`);
     }

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { DroverError } from '../../shared/errors.js';
 import { defaultDataDir } from '../../shared/paths.js';
 import { TAG_PATTERN } from '../../shared/names.js';
+import { ratioIn } from '../parse.js';
 
 interface AgentCommandOptions {
   dataDir: string;
@@ -21,15 +22,6 @@ interface AgentCommandOptions {
 export function collectTag(value: string, previous: string[] = []): string[] {
   if (!TAG_PATTERN.test(value)) throw new InvalidArgumentError('expected key=value or key (letters, digits, ".", "_", "/", "-")');
   return previous.includes(value) ? previous : [...previous, value];
-}
-
-/** Returns an option parser for a ratio in [min, max], such as an overcommit ratio. */
-function ratioIn(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const n = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
-    if (Number.isNaN(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-    return n;
-  };
 }
 
 /** This machine's host name as a Drover name (lowercase letters, digits and "-"). */

@@ -28,7 +28,8 @@ const percent = (ratio: number): string => `${(ratio * 100).toFixed(1)}%`;
 
 /** The plan as people read it: imbalance before and after, then each move. */
 export function formatBalancePlan(plan: BalancePlanWire): string {
-  const lines = [`imbalance ${percent(plan.imbalanceBefore)} -> ${percent(plan.imbalanceAfter)} (threshold ${percent(plan.threshold)}), ${plan.moves.length} move(s), ${formatBytes(plan.totalCostBytes)} to copy: ${plan.stopReason}`];
+  const fewest = plan.movesLowerBound === null ? '' : ` (any plan needs at least ${plan.movesLowerBound})`;
+  const lines = [`imbalance ${percent(plan.imbalanceBefore)} -> ${percent(plan.imbalanceAfter)} (threshold ${percent(plan.threshold)}), ${plan.moves.length} move(s)${fewest}, ${formatBytes(plan.totalCostBytes)} to copy: ${plan.stopReason}`];
   for (const m of plan.moves) lines.push(`  ${m.vm}: ${m.from} -> ${m.to} (${formatBytes(m.costBytes)}): ${m.reason}`);
   return `${lines.join('\n')}\n`;
 }
@@ -56,7 +57,7 @@ export function registerBalanceCommands(program: Command): void {
 
   const schedule = balance
     .command('schedule')
-    .description('Show or change when the balancer runs by itself (off by default)')
+    .description('Show or change when the balancer runs by itself (off by default; stored, so it survives a controller restart)')
     .addOption(new Option('--enable', 'run the balancer periodically').conflicts('disable'))
     .option('--disable', 'stop running it periodically')
     .option('--interval <minutes>', 'minutes between runs', integerIn(1, 10_080))

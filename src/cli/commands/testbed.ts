@@ -4,7 +4,7 @@ import { defaultTestbedDir } from '../../testbed/state.js';
 import type { TestbedController } from '../../testbed/up.js';
 import { ApiError, apiPath } from '../client.js';
 import { apiClient, withOutput, type OutputOptions } from '../options.js';
-import { integerIn } from '../parse.js';
+import { integerIn, ratioIn } from '../parse.js';
 import { printJson, printTable } from '../output.js';
 import { createJoinToken } from './host-join.js';
 
@@ -42,8 +42,9 @@ export function registerTestbedCommands(program: Command): void {
     .addOption(new Option('--storage <kind>', 'shared: every host also gets <dir>/shared, standing in for NAS/NFS').choices(['shared', 'local']).default('shared'))
     .addOption(dirOption())
     .option('--controller-url <url>', 'the controller\'s URL as the hosts reach it (default: the testbed bridge address, on the controller\'s port)')
-    .option('--name-prefix <prefix>', 'host names are this plus 1..N', 'host');
-  withOutput(up).action(async (opts: OutputOptions & { hosts: number; storage: 'shared' | 'local'; dir: string; controllerUrl?: string; namePrefix: string }) => {
+    .option('--name-prefix <prefix>', 'host names are this plus 1..N', 'host')
+    .option('--cpu-overcommit <ratio>', 'vCPUs each host may place per physical CPU (default: the agent\'s, 1.0)', ratioIn(0.1, 64));
+  withOutput(up).action(async (opts: OutputOptions & { hosts: number; storage: 'shared' | 'local'; dir: string; controllerUrl?: string; namePrefix: string; cpuOvercommit?: number }) => {
     const { testbedUp } = await import('../../testbed/up.js');
     const state = await testbedUp({
       dir: opts.dir,
@@ -51,6 +52,7 @@ export function registerTestbedCommands(program: Command): void {
       storage: opts.storage,
       controller: controller(),
       namePrefix: opts.namePrefix,
+      ...(opts.cpuOvercommit !== undefined ? { cpuOvercommit: opts.cpuOvercommit } : {}),
       ...(opts.controllerUrl ? { controllerUrl: opts.controllerUrl.replace(/\/+$/, '') } : {}),
       onProgress: (message) => void process.stderr.write(`${message}\n`),
     });

@@ -9,7 +9,7 @@ import type { VmOperationResponse } from './vm.js';
 
 interface MigrateOptions extends OutputOptions {
   to?: string;
-  storage?: 'shared' | 'copy';
+  storage?: 'local' | 'shared' | 'copy';
   downtimeLimit?: number;
   bandwidth?: number;
   wait: boolean;
@@ -34,7 +34,9 @@ export function registerVmMigrateCommands(vm: Command): void {
     .description('Live-migrate a running VM to another host; prints the measured downtime and total time')
     .argument('<vm>', 'VM name')
     .option('--to <host>', 'the host to move the VM to; it must pass the placement filters (default: the scheduler picks)')
-    .addOption(new Option('--storage <mode>', 'shared: both hosts open the same disks; copy: mirror them (default: by the VM\'s pool)').choices(['shared', 'copy']))
+    .addOption(
+      new Option('--storage <pool>', 'the pool the disks go to: local (the destination\'s own storage; the disks are mirrored during the migration) or shared (the shared pool the VM is already in); copy is the older name of local (default: the VM\'s pool)').choices(['local', 'shared', 'copy']),
+    )
     .option('--downtime-limit <ms>', 'longest pause allowed at switchover, in milliseconds', integerIn(1, 60_000))
     .option('--bandwidth <Mbps>', 'cap for the copy, in megabits per second', integerIn(1, 1_000_000));
   withOutput(withNoWait(migrate)).action(async (name: string, opts: MigrateOptions) => {
@@ -62,7 +64,7 @@ export function registerVmMigrateCommands(vm: Command): void {
     .command('migration-targets')
     .description('Every other host judged as a live-migration destination: suitable or why not, and the scheduler\'s pick')
     .argument('<vm>', 'VM name')
-    .addOption(new Option('--storage <mode>', 'judge a move with shared or copied disks (default: by the VM\'s pool)').choices(['shared', 'copy']));
+    .addOption(new Option('--storage <pool>', 'judge a move with the disks going to this pool: local or shared; copy is the older name of local (default: the VM\'s pool)').choices(['local', 'shared', 'copy']));
   withOutput(targets).action(async (name: string, opts: OutputOptions & { storage?: string }) => {
     const { items } = await apiClient().request<{ items: MigrationTargetWire[] }>('GET', withQuery(apiPath('vms', name, 'migration-targets'), { storage: opts.storage }));
     if (opts.output === 'json') return printJson({ items });

@@ -1,11 +1,14 @@
 /**
  * Load balancing through the controller: plans with the scheduler's balancer over the store as it
  * is now (recent moves from placement history, so nothing ping-pongs), then makes the moves one at
- * a time as ordinary `migrate` operations with reason `balancer`. A schedule runs it periodically.
+ * a time as ordinary `migrate` operations with reason `balancer`. A schedule, kept in the cluster
+ * settings, runs it periodically.
  */
 import { plan as planBalance, DEFAULT_COOL_DOWN_MS, type BalancePlan, type RecentMove } from '../../scheduler/balance.js';
+import { movesLowerBound } from '../../scheduler/bound.js';
 import { SYSTEM_ACTOR, type Actor } from '../actor.js';
 import type { JsonValue, OperationRecord } from '../store/records.js';
+import type { Repositories } from '../store/store.js';
 import type { OperationContext } from '../operations/work.js';
 import { startMigration, type MigrationDeps } from '../vms/migrate.js';
 import { readClusterView } from './view.js';
@@ -15,6 +18,8 @@ const MIGRATION_WAIT_MS = 60 * 60_000;
 
 /** The default threshold: every host within 10 points of even load. */
 export const DEFAULT_THRESHOLD = 0.1;
+/** The longest interval a schedule may have: one week. */
+export const MAX_INTERVAL_MINUTES = 10_080;
 
 /** When the balancer runs by itself. */
 export interface BalanceSchedule {
@@ -38,14 +43,22 @@ export async function recentMoves(deps: MigrationDeps, now: number = Date.now())
   return moves;
 }
 
+/** A balancing plan with the floor under the number of moves any plan needs, to judge it by. */
+export interface JudgedBalancePlan extends BalancePlan {
+  /** The fewest moves any plan needs (null: none can balance, even ignoring the placement filters). */
+  movesLowerBound: number | null;
+}
+
 /** Plans a balancing run over the store as it is now; INVALID_ARGUMENT for a bad threshold. */
-export async function balancePlan(deps: MigrationDeps, threshold: number = DEFAULT_THRESHOLD): Promise<BalancePlan> {
+export async function balancePlan(deps: MigrationDeps, threshold: number = DEFAULT_THRESHOLD): Promise<JudgedBalancePlan> {
   const now = Date.now();
-  return planBalance(await readClusterView(deps.store), { threshold, recentMoves: await recentMoves(deps, now), now });
+  const view = await readClusterView(deps.store);
+  const options = { threshold, recentMoves: await recentMoves(deps, now), now };
+  return { ...planBalance(view, options), movesLowerBound: movesLowerBound(view, options) };
 }
 
 /** Plans and starts the `balance` operation (BALANCE_BUSY while one runs); returns the plan it follows. */
-export async function startBalance(deps: MigrationDeps, threshold: number, actor: Actor): Promise<{ plan: BalancePlan; operation: OperationRecord }> {
+export async function startBalance(deps: MigrationDeps, threshold: number, actor: Actor): Promise<{ plan: JudgedBalancePlan; operation: OperationRecord }> {
   const plan = await balancePlan(deps, threshold);
   const operation = await deps.operations.start({
     kind: 'balance',
@@ -86,9 +99,27 @@ async function executeBalance(deps: MigrationDeps, ctx: OperationContext, plan: 
   return { imbalanceBefore: plan.imbalanceBefore, plannedImbalanceAfter: plan.imbalanceAfter, moved, failed, skipped };
 }
 
-/** Runs the balancer on a timer while its schedule is enabled; off until set. Held in memory only. */
+/** The schedule of a cluster that never set one: off, hourly, at the default threshold. */
+export const DEFAULT_SCHEDULE: BalanceSchedule = { enabled: false, intervalMinutes: 60, threshold: DEFAULT_THRESHOLD };
+
+/** The schedule stored in the cluster settings, each field that does not read as valid replaced by its default. */
+export async function readBalanceSchedule(repos: Pick<Repositories, 'settings'>): Promise<BalanceSchedule> {
+  const stored = await repos.settings.get('balanceSchedule');
+  const fields = stored !== null && typeof stored === 'object' && !Array.isArray(stored) ? stored : {};
+  const { enabled, intervalMinutes, threshold } = fields;
+  return {
+    enabled: typeof enabled === 'boolean' ? enabled : DEFAULT_SCHEDULE.enabled,
+    intervalMinutes: Number.isInteger(intervalMinutes) && (intervalMinutes as number) >= 1 && (intervalMinutes as number) <= MAX_INTERVAL_MINUTES ? (intervalMinutes as number) : DEFAULT_SCHEDULE.intervalMinutes,
+    threshold: typeof threshold === 'number' && threshold >= 0 && threshold <= 1 ? threshold : DEFAULT_SCHEDULE.threshold,
+  };
+}
+
+/**
+ * Runs the balancer on a timer while its schedule is enabled. The schedule lives in the cluster
+ * settings, so it survives a controller restart: `resume` reads it and arms the timer on start.
+ */
 export class BalanceScheduler {
-  private schedule: BalanceSchedule = { enabled: false, intervalMinutes: 60, threshold: DEFAULT_THRESHOLD };
+  private schedule: BalanceSchedule = { ...DEFAULT_SCHEDULE };
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -101,15 +132,38 @@ export class BalanceScheduler {
     return { ...this.schedule };
   }
 
-  /** Replaces the given fields of the schedule and restarts the timer to match. */
-  set(change: Partial<BalanceSchedule>): BalanceSchedule {
-    this.schedule = { ...this.schedule, ...change };
+  /** Takes up the stored schedule and arms the timer to match; call once when the controller starts. */
+  async resume(): Promise<BalanceSchedule> {
+    this.arm(await readBalanceSchedule(this.deps.store));
+    return this.get();
+  }
+
+  /** Replaces the given fields of the stored schedule in one transaction with a `cluster.balance-schedule-changed` event, then restarts the timer to match. */
+  async set(change: Partial<BalanceSchedule>, actor: Actor = SYSTEM_ACTOR): Promise<BalanceSchedule> {
+    const after = await this.deps.store.transaction(async (tx) => {
+      const before = await readBalanceSchedule(tx);
+      const merged: BalanceSchedule = { ...before, ...change };
+      await tx.settings.set('balanceSchedule', { ...merged });
+      await this.deps.events.record({ actor, objectType: 'cluster', objectId: null, objectName: null, action: 'cluster.balance-schedule-changed', hostId: null, result: 'success', detail: { before: { ...before }, after: { ...merged } } }, tx);
+      return merged;
+    });
+    this.arm(after);
+    return this.get();
+  }
+
+  /** Holds `schedule` and (re)starts the timer when it is enabled. */
+  private arm(schedule: BalanceSchedule): void {
+    this.schedule = { ...schedule };
     this.stop();
     if (this.schedule.enabled) {
       this.timer = setInterval(() => void this.runOnce(), this.schedule.intervalMinutes * 60_000);
       this.timer.unref();
     }
-    return this.get();
+  }
+
+  /** True while the timer is armed. */
+  get running(): boolean {
+    return this.timer !== undefined;
   }
 
   /** Stops the timer (the schedule itself is kept). */

@@ -1,6 +1,7 @@
 /**
  * Maintenance mode: a host leaves placement, and its VMs move off it by live migration, one at a
- * time, each through the ordinary `migrate` operation. A VM that cannot move stays running where
+ * time, each through the ordinary `migrate` operation; a VM on the host's own storage moves with
+ * its disks mirrored into the destination's own storage. A VM that cannot move stays running where
  * it is and is named in the result; Drover never shuts one down to empty a host.
  */
 import { DroverError } from '../../shared/errors.js';
@@ -87,11 +88,11 @@ async function evacuate(deps: MigrationDeps, ctx: OperationContext, host: HostRe
     const vm = await deps.store.vms.get(move.vmId);
     if (vm?.hostId !== host.id) continue;
     try {
-      const child = await startMigration(deps, vm, { to: move.toHostName }, actor, 'maintenance');
+      const child = await startMigration(deps, vm, { to: move.toHostName, storage: move.storage }, actor, 'maintenance');
       const cancel = (): void => void deps.operations.cancel(child.id, actor).catch(() => undefined);
       ctx.signal.addEventListener('abort', cancel, { once: true });
       const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(() => ctx.signal.removeEventListener('abort', cancel));
-      if (done.state === 'succeeded') moved.push({ vm: move.vmName, to: move.toHostName, operationId: child.id });
+      if (done.state === 'succeeded') moved.push({ vm: move.vmName, to: move.toHostName, storage: move.storage, operationId: child.id });
       else failed.push({ vm: move.vmName, to: move.toHostName, operationId: child.id, error: done.error?.message ?? (FINISHED_OPERATION_STATES.includes(done.state) ? done.state : 'still running') });
     } catch (err) {
       failed.push({ vm: move.vmName, to: move.toHostName, operationId: null, error: (err as Error).message });

@@ -8,11 +8,12 @@ import { enterMaintenance, exitMaintenance } from './maintenance.js';
 import { updateClusterSettings, readClusterSettings } from './settings.js';
 import { BalanceBody, ClusterPolicyBody, ClusterPolicySchema, BalanceRunSchema, BalanceScheduleBody, BalanceScheduleSchema, balancePlanWire, EnterMaintenanceBody, evacuationPlanWire, MaintenanceEntrySchema } from './schema.js';
 
-/** Maintenance mode (/hosts/:name/maintenance/...), balancing (/balance) and the cluster policy (/cluster/policy); the balance schedule lives as long as the app. */
+/** Maintenance mode (/hosts/:name/maintenance/...), balancing (/balance) and the cluster policy (/cluster/policy); the stored balance schedule is resumed as the app starts. */
 export const clusterRoutes: DomainRoutes = async (app, { services }) => {
   const { store, events, operations, hosts } = services;
   const deps = { store, events, operations, hosts };
   const scheduler = new BalanceScheduler(deps, app.log);
+  await scheduler.resume();
   app.addHook('onClose', async () => scheduler.stop());
 
   app.post('/hosts/:name/maintenance/enter', {
@@ -71,7 +72,7 @@ export const clusterRoutes: DomainRoutes = async (app, { services }) => {
   });
 
   app.put('/balance/schedule', {
-    schema: { operationId: 'setBalanceSchedule', summary: 'Enable, disable or retime the periodic balancer (held in memory until the controller restarts)', tags: ['balance'], body: BalanceScheduleBody, response: { 200: BalanceScheduleSchema, ...errorResponses } },
-    handler: async (request) => scheduler.set(request.body),
+    schema: { operationId: 'setBalanceSchedule', summary: 'Enable, disable or retime the periodic balancer (stored: it survives a controller restart)', tags: ['balance'], body: BalanceScheduleBody, response: { 200: BalanceScheduleSchema, ...errorResponses } },
+    handler: async (request) => scheduler.set(request.body, actorOf(request)),
   });
 };

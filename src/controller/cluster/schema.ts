@@ -1,6 +1,7 @@
 /** Wire types for maintenance mode and balancing. */
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { BalancePlan } from '../../scheduler/balance.js';
+import { MAX_INTERVAL_MINUTES } from './balance.js';
 import type { EvacuationPlan } from '../../scheduler/evacuate.js';
 import { Nullable, StringEnum } from '../api/schemas.js';
 import { OperationSchema } from '../operations/schema.js';
@@ -19,8 +20,21 @@ export const EvacuationPlanSchema = Type.Object(
   {
     host: Type.String(),
     complete: Type.Boolean({ description: 'True when every VM on the host has somewhere to go.' }),
-    totalCostBytes: Type.Number(),
-    moves: Type.Array(Type.Object({ vm: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number() }, { additionalProperties: false })),
+    totalCostBytes: Type.Number({ description: 'Memory and mirrored disks the whole evacuation copies, in bytes.' }),
+    moves: Type.Array(
+      Type.Object(
+        {
+          vm: Type.String(),
+          to: Type.String(),
+          reason: Type.String(),
+          storage: StringEnum(['shared', 'local'] as const, { description: 'The pool the disks go to: shared (they stay), or local (mirrored into the destination\'s own storage during the migration).' }),
+          memoryBytes: Type.Number({ description: 'Memory the migration copies at least once.' }),
+          diskBytes: Type.Number({ description: 'Disk bytes mirrored to the destination, at most (0 for shared storage).' }),
+          costBytes: Type.Number({ description: 'memoryBytes + diskBytes.' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     unmovable: Type.Array(Type.Object({ vm: Type.String(), reason: Type.String(), refusals: Type.Array(Refusal) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
@@ -45,6 +59,7 @@ export const BalancePlanSchema = Type.Object(
     balanced: Type.Boolean(),
     totalCostBytes: Type.Number(),
     stopReason: Type.String(),
+    movesLowerBound: Nullable(Type.Integer({ description: 'The fewest moves any plan needs to bring the cluster within the threshold (placement filters ignored); null when no plan can.' })),
     moves: Type.Array(Type.Object({ vm: Type.String(), from: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number() }, { additionalProperties: false })),
   },
   { additionalProperties: false },
@@ -56,7 +71,7 @@ export const BalanceRunSchema = Type.Object({ plan: BalancePlanSchema, operation
 export const BalanceScheduleSchema = Type.Object(
   {
     enabled: Type.Boolean(),
-    intervalMinutes: Type.Integer({ minimum: 1, maximum: 10_080 }),
+    intervalMinutes: Type.Integer({ minimum: 1, maximum: MAX_INTERVAL_MINUTES }),
     threshold: Type.Number({ minimum: 0, maximum: 1 }),
   },
   { additionalProperties: false },
@@ -70,13 +85,13 @@ export function evacuationPlanWire(plan: EvacuationPlan): EvacuationPlanWire {
     host: plan.hostName,
     complete: plan.complete,
     totalCostBytes: plan.totalCostBytes,
-    moves: plan.moves.map((m) => ({ vm: m.vmName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
+    moves: plan.moves.map((m) => ({ vm: m.vmName, to: m.toHostName, reason: m.reason, storage: m.storage, memoryBytes: m.memoryBytes, diskBytes: m.diskBytes, costBytes: m.costBytes })),
     unmovable: plan.unmovable.map((u) => ({ vm: u.vmName, reason: u.reason, refusals: u.refusals.map((r) => ({ host: r.hostName, filter: r.filter, reason: r.reason })) })),
   };
 }
 
 /** The wire form of a balancing plan, hosts by name. */
-export function balancePlanWire(plan: BalancePlan): BalancePlanWire {
+export function balancePlanWire(plan: BalancePlan & { movesLowerBound: number | null }): BalancePlanWire {
   return {
     threshold: plan.threshold,
     imbalanceBefore: plan.imbalanceBefore,
@@ -84,6 +99,7 @@ export function balancePlanWire(plan: BalancePlan): BalancePlanWire {
     balanced: plan.balanced,
     totalCostBytes: plan.totalCostBytes,
     stopReason: plan.stopReason,
+    movesLowerBound: plan.movesLowerBound,
     moves: plan.moves.map((m) => ({ vm: m.vmName, from: m.fromHostName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
   };
 }

@@ -59,6 +59,7 @@ export function vmView(vm: VmRecord, host: HostRecord | undefined, baselineCpuMo
     requiredTags: vm.spec.placement?.requiredTags ?? [],
     groups: groupsOf(vm.spec.placement),
     liveMigratable: vm.state === 'running' || vm.state === 'paused',
+    diskBytes: vm.disks.reduce((sum, disk) => sum + disk.sizeBytes, 0),
     cpuModel: vm.spec.cpuModel ?? baselineCpuModel,
   };
 }

@@ -279,6 +279,9 @@ export interface ClusterSettings {
   cpuModel: string;
 }
 
+/** Names in the cluster settings table: the cluster policy's, and the balancer's schedule (a JSON object, see cluster/balance.ts). */
+export type SettingName = keyof ClusterSettings | 'balanceSchedule';
+
 /** The current time as a record timestamp. */
 export function now(): Timestamp {
   return new Date().toISOString();

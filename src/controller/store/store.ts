@@ -4,7 +4,7 @@
  * Every method is async for that reason, even where SQLite answers synchronously.
  */
 import type {
-  ClusterSettings,
+  SettingName,
   EventRecord,
   JsonValue,
   HostRecord,
@@ -119,10 +119,10 @@ export interface PlacementRepository {
   close(vmId: string, endedAt: Timestamp): Promise<boolean>;
 }
 
-/** Cluster-wide settings by name (see ClusterSettings); a setting never written reads as undefined, so the caller's default applies. */
+/** Cluster-wide settings by name (see ClusterSettings and SettingName); a setting never written reads as undefined, so the caller's default applies. */
 export interface SettingsRepository {
-  get(name: keyof ClusterSettings): Promise<JsonValue | undefined>;
-  set(name: keyof ClusterSettings, value: JsonValue): Promise<void>;
+  get(name: SettingName): Promise<JsonValue | undefined>;
+  set(name: SettingName, value: JsonValue): Promise<void>;
 }
 
 /** Everything a service may read or write; both the store and a transaction handle are one. */

@@ -29,7 +29,7 @@ const createBody = fc.oneof(
     { requiredKeys: [] },
   ),
   // Well-formed moves that cannot happen: the only host is the VM's own, or unknown.
-  fc.record({ to: fc.constantFrom('simulated-host-1', 'nowhere'), storage: fc.constantFrom('shared', 'copy'), downtimeLimitMs: fc.integer({ min: -1, max: 70_000 }) }, { requiredKeys: ['to'] }),
+  fc.record({ to: fc.constantFrom('simulated-host-1', 'nowhere'), storage: fc.constantFrom('local', 'shared', 'copy', 'nfs'), downtimeLimitMs: fc.integer({ min: -1, max: 70_000 }) }, { requiredKeys: ['to'] }),
   // Well-formed, but no host can take it (the only host has no room) or the name is taken.
   fc.record({ name: fc.constantFrom('web', 'fresh-vm'), image: fc.constant('tiny'), memoryMiB: fc.constantFrom(256, 1024 * 1024) }),
   fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.jsonValue()).map(([k, v]) => ({ name: 'fresh-vm', image: 'tiny', [k]: v })),

@@ -75,6 +75,39 @@ test('migrate refuses up front: same host, unknown host, host not ready, VM not 
   assert.equal((await controller.store.operations.list({ limit: 10 })).length, 0);
 });
 
+test('--storage local mirrors the disks (the agent copies) and leaves a shared-pool VM on local storage; copy is the same', async (t) => {
+  const { controller, source } = await cluster(t);
+  const res = await migrateRequest(controller, { to: 'beta', storage: 'local' });
+  assert.equal(res.statusCode, 202, res.body);
+  const op = await controller.services.operations.wait(res.json<{ operation: { id: string } }>().operation.id, 10_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  assert.deepEqual([...source.migrations.values()].map((m) => m.storage), ['copy'], 'the agent was asked to mirror the disks');
+  const vm = await controller.store.vms.getByName('web');
+  assert.deepEqual([vm?.hostId, vm?.spec.pool], ['h-beta', 'local'], 'the disks now live in beta\'s own storage');
+  const [latest] = await controller.store.placements.listByVm('vm-web');
+  assert.equal((latest?.detail as { storage: string }).storage, 'local');
+});
+
+test('a VM on local storage cannot move into the shared pool: MIGRATION_STORAGE_UNAVAILABLE before any work; a bad pool name is a 400', async (t) => {
+  const { controller, source } = await cluster(t);
+  const vm = await controller.store.vms.getByName('web');
+  await controller.store.vms.update('vm-web', { spec: { ...(vm?.spec ?? { cpus: 1, memoryBytes: 2 ** 28, imageId: null }), pool: 'local' } });
+  const refused = await migrateRequest(controller, { to: 'beta', storage: 'shared' });
+  const body = refused.json<{ code: string; detail: string }>();
+  assert.deepEqual([refused.statusCode, body.code], [409, 'MIGRATION_STORAGE_UNAVAILABLE'], refused.body);
+  assert.match(body.detail, /web keeps its disks in alpha's own storage; .*--storage local/);
+  const bad = await migrateRequest(controller, { to: 'beta', storage: 'nfs' });
+  assert.equal(bad.statusCode, 400, bad.body);
+  assert.deepEqual(source.seen.filter((s) => s.includes('migrate')), [], 'no refused move reached the agent');
+  assert.equal((await controller.store.operations.list({ limit: 10 })).length, 0);
+
+  // Its default is local: the disks are mirrored.
+  const moved = await migrateRequest(controller, { to: 'beta' });
+  const op = await controller.services.operations.wait(moved.json<{ operation: { id: string } }>().operation.id, 10_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  assert.deepEqual([...source.migrations.values()].map((m) => m.storage), ['copy']);
+});
+
 test('a heartbeat mid-migration leaves the VM alone; cancel rolls back and keeps it on the source', async (t) => {
   const { controller, source } = await cluster(t);
   source.release = false;
@@ -92,6 +125,7 @@ test('a heartbeat mid-migration leaves the VM alone; cancel rolls back and keeps
   const op = await controller.services.operations.wait(id, 10_000);
   assert.equal(op.state, 'cancelled', JSON.stringify(op.error));
   assert.ok(source.seen.some((s) => /^POST \/api\/v1\/migrations\/[0-9a-f-]+\/cancel$/.test(s)), 'the agent was asked to cancel');
+  assert.equal([...source.migrations.values()][0]?.storage, 'copy', 'storage copy (the older name of local) still mirrors the disks');
   assert.equal((await controller.store.vms.getByName('web'))?.hostId, 'h-alpha');
   assert.equal((await controller.store.placements.listByVm('vm-web')).length, 1);
 });

@@ -17,7 +17,8 @@ import { recordGuestReady } from './guest-ready.js';
 import { prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
 import { recordPlacement } from './placements.js';
 import type { MigrateVmBody } from './schema.js';
-import { defaultMoveStorage, judgeTargets, requireRecommended, requireSuitable, verdictReasons } from './targets.js';
+import type { MoveStorage } from '../../scheduler/targets.js';
+import { defaultMoveStorage, judgeTargets, requestedStorage, requireRecommended, requireSuitable, verdictReasons } from './targets.js';
 
 const POLL_MS = 250;
 /** Consecutive failed progress polls tolerated before the source agent counts as lost. */
@@ -47,7 +48,11 @@ export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: Mi
   if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
   const from = await deps.store.hosts.get(vm.hostId);
   if (!from) throw new DroverError('NOT_FOUND', `host ${vm.hostId} of ${vm.name}`);
-  const storage = body.storage ?? defaultMoveStorage(vm);
+  const storage = requestedStorage(body.storage) ?? defaultMoveStorage(vm);
+  // The agents mirror disks only into the destination's own directory; nothing moves a host's disks into the shared pool live.
+  if (storage === 'shared' && vm.spec.pool !== 'shared') {
+    throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} keeps its disks in ${from.name}'s own storage; a live migration cannot move them into the shared pool: migrate with --storage local`);
+  }
   const targets = await judgeTargets(deps.store, vm, storage);
   let to: HostRecord;
   let why: string;
@@ -80,7 +85,8 @@ interface Move {
   vm: VmRecord;
   from: HostRecord;
   to: HostRecord;
-  storage: 'shared' | 'copy';
+  /** The pool the disks go to. */
+  storage: MoveStorage;
   body: MigrateVmBody;
   actor: Actor;
   reason: PlacementReason;
@@ -95,11 +101,12 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   const source = await deps.hosts.client(from.id);
   // The destination's bridge and VXLAN must be there before its QEMU opens the tap.
   await prepareNetworksOnHost(deps.store, deps.hosts, vm, to.id);
-  await ctx.progress(0.01, `asking ${from.name} to migrate ${vm.name} to ${to.name} (${storage} storage)`);
+  await ctx.progress(0.01, `asking ${from.name} to migrate ${vm.name} to ${to.name} (disks to ${storage === 'local' ? `${to.name}'s own storage` : 'the shared pool'})`);
   const started = await source.migrate(vm.name, {
     // startMigration refused a target without a credential.
     destination: { agentUrl: to.address, token: to.credential as string },
-    storage,
+    // The agent's 'copy' mirrors the disks into the destination's own directory.
+    storage: storage === 'local' ? 'copy' : 'shared',
     ...(body.downtimeLimitMs !== undefined ? { downtimeLimitMs: body.downtimeLimitMs } : {}),
     ...(body.bandwidthMbps !== undefined ? { bandwidthMbps: body.bandwidthMbps } : {}),
   });
@@ -141,6 +148,8 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   await deps.store.transaction(async (tx) => {
     await tx.vms.update(vm.id, {
       hostId: to.id,
+      // A shared-pool VM whose disks were mirrored now keeps them in the destination's own storage.
+      ...(storage === 'local' && vm.spec.pool === 'shared' ? { spec: { ...vm.spec, pool: 'local' as const } } : {}),
       ...(arrived
         ? {
             state: arrived.state,

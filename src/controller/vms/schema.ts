@@ -182,7 +182,12 @@ export const SnapshotOperationSchema = Type.Object({ operation: OperationSchema 
 export const MigrateVmBody = Type.Object(
   {
     to: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'The host to move the VM to; default: the host the scheduler recommends (see migration-targets).' })),
-    storage: Type.Optional(StringEnum(['shared', 'copy'] as const, { description: 'Default: shared for a VM in the shared pool, else copy.' })),
+    storage: Type.Optional(
+      StringEnum(['local', 'shared', 'copy'] as const, {
+        description:
+          'The pool the disks go to. local: the destination\'s own storage (the disks are mirrored during the migration); shared: the shared pool, for a VM already in it; copy: the older name of local. Default: shared for a VM in the shared pool, else local.',
+      }),
+    ),
     downtimeLimitMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000, description: 'Longest pause allowed at switchover.' })),
     bandwidthMbps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Cap for the copy, megabits per second.' })),
   },
@@ -215,7 +220,7 @@ export const WhereQuery = Type.Object({ at: Type.Optional(TimestampSchema) }, { 
 
 /** Query of GET /api/v1/vms/:name/migration-targets. */
 export const MigrationTargetsQuery = Type.Object(
-  { storage: Type.Optional(StringEnum(['shared', 'copy'] as const, { description: 'How the disks would follow; default: shared for a VM in the shared pool, else copy.' })) },
+  { storage: Type.Optional(StringEnum(['local', 'shared', 'copy'] as const, { description: 'The pool the disks would go to (local, shared; copy is the older name of local); default: shared for a VM in the shared pool, else local.' })) },
   { additionalProperties: false },
 );
 

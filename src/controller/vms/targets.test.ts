@@ -95,14 +95,16 @@ test('migrate without --to when no host passes: PLACEMENT_IMPOSSIBLE naming each
   assert.match(body.detail, /beta: memory: .*; gamma: maintenance: .*; delta: maintenance: /);
 });
 
-test('reported pools decide shared-storage targets: a host on another shared directory is refused, a copy is not', async (t) => {
+test('reported pools decide shared-storage targets: a host on another shared directory is refused, a move to local storage is not', async (t) => {
   const { controller } = await cluster(t);
   await controller.store.hosts.update('h-gamma', { pools: [{ name: 'local:gamma', kind: 'local' }, { name: 'shared:elsewhere', kind: 'shared' }] });
   const items = (await targets(controller, 'web')).json<{ items: Target[] }>().items;
   const gamma = items.find((i) => i.host === 'gamma');
   assert.deepEqual([gamma?.suitable, gamma?.reasons], [false, ['storage: shared pool shared:fixture is not reachable from this host (reachable from 3 host(s))']]);
-  const copy = (await controller.app.inject({ method: 'GET', url: '/api/v1/vms/web/migration-targets?storage=copy', headers: controller.auth })).json<{ items: Target[] }>().items;
-  assert.equal(copy.find((i) => i.host === 'gamma')?.suitable, true);
+  for (const storage of ['local', 'copy']) {
+    const items = (await controller.app.inject({ method: 'GET', url: `/api/v1/vms/web/migration-targets?storage=${storage}`, headers: controller.auth })).json<{ items: Target[] }>().items;
+    assert.equal(items.find((i) => i.host === 'gamma')?.suitable, true, storage);
+  }
   const host = (await controller.app.inject({ method: 'GET', url: '/api/v1/hosts/gamma', headers: controller.auth })).json<{ pools: unknown[]; cpuModels: string[] }>();
   assert.deepEqual([host.pools, host.cpuModels], [[{ name: 'local:gamma', kind: 'local' }, { name: 'shared:elsewhere', kind: 'shared' }], ['*']]);
 });

@@ -9,14 +9,22 @@ import type { VmRecord } from '../store/records.js';
 import type { Repositories } from '../store/store.js';
 import { readClusterView } from '../cluster/view.js';
 
-/** How a VM's disks follow it by default: a VM in the shared pool keeps them there, any other copies them. */
-export function defaultMoveStorage(vm: Pick<VmRecord, 'spec'>): MoveStorage {
-  return vm.spec.pool === 'shared' ? 'shared' : 'copy';
+/** The pool names a move request takes: `local`, `shared`, or `copy`, the older name of `local` (kept so existing callers work). */
+export type RequestedStorage = MoveStorage | 'copy';
+
+/** The pool a request names, `copy` read as `local`; undefined when it names none. */
+export function requestedStorage(storage: RequestedStorage | undefined): MoveStorage | undefined {
+  return storage === 'copy' ? 'local' : storage;
 }
 
-/** Every host but the VM's own, judged as the destination of moving `vm` with `storage`. */
-export async function judgeTargets(repos: Repositories, vm: VmRecord, storage: MoveStorage = defaultMoveStorage(vm)): Promise<MigrationTargets> {
-  return migrationTargets(await readClusterView(repos), vm.id, storage);
+/** Where a VM's disks go by default: a VM in the shared pool keeps them there, any other has them mirrored to the destination's own storage. */
+export function defaultMoveStorage(vm: Pick<VmRecord, 'spec'>): MoveStorage {
+  return vm.spec.pool === 'shared' ? 'shared' : 'local';
+}
+
+/** Every host but the VM's own, judged as the destination of moving `vm` with its disks going to pool `storage` (default: by its pool). */
+export async function judgeTargets(repos: Repositories, vm: VmRecord, storage?: RequestedStorage): Promise<MigrationTargets> {
+  return migrationTargets(await readClusterView(repos), vm.id, requestedStorage(storage) ?? defaultMoveStorage(vm));
 }
 
 /** The reasons of a verdict, one per refusing filter. */

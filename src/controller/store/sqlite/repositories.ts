@@ -1,6 +1,6 @@
 import type { SqliteDatabase } from '../db.js';
 import type {
-  ClusterSettings,
+  SettingName,
   EventRecord,
   JsonValue,
   HostRecord,
@@ -371,11 +371,11 @@ export class SqliteSettingsRepository implements Synchronous<SettingsRepository>
     );
   }
 
-  get(name: keyof ClusterSettings): JsonValue | undefined {
+  get(name: SettingName): JsonValue | undefined {
     const row = this.getStatement.get({ name }) as { value: string } | undefined;
     return row ? (JSON.parse(row.value) as JsonValue) : undefined;
   }
-  set(name: keyof ClusterSettings, value: JsonValue): void {
+  set(name: SettingName, value: JsonValue): void {
     this.setStatement.run({ name, value: JSON.stringify(value), updatedAt: now() });
   }
 }

@@ -192,7 +192,8 @@ export const parseMigrationTargetList = object({ items: array(parseMigrationTarg
 /** Body of POST /api/v1/vms/:name/migrate. */
 export interface MigrateVmRequest {
   to: string;
-  storage?: 'shared' | 'copy';
+  /** The pool the disks go to; copy is the older name of local. */
+  storage?: 'local' | 'shared' | 'copy';
   /** Longest pause allowed at switchover (1..60000). */
   downtimeLimitMs?: number;
   /** Cap for the copy, megabits per second (1..1000000). */
@@ -243,7 +244,7 @@ export const parseEvacuationPlan = object({
   host: string,
   complete: boolean,
   totalCostBytes: number,
-  moves: array(object({ vm: string, to: string, reason: string, costBytes: number })),
+  moves: array(object({ vm: string, to: string, reason: string, storage: string, memoryBytes: number, diskBytes: number, costBytes: number })),
   unmovable: array(object({ vm: string, reason: string, refusals: array(object({ host: string, filter: string, reason: string })) })),
 });
 export type EvacuationPlan = Parsed<typeof parseEvacuationPlan>;

@@ -64,11 +64,12 @@ export function MaintenanceDialog({ host, onClose, onStarted }: { host: Host; on
           {plan.moves.length === 0 && plan.unmovable.length === 0 && <p id="host-maintenance-nothing">No VM runs here: nothing has to move.</p>}
           {plan.moves.length > 0 && (
             <table className="plan-table" id="host-maintenance-moves">
-              <caption>VMs that move ({formatBytes(plan.totalCostBytes)} to copy in all)</caption>
+              <caption>VMs that move ({formatBytes(plan.totalCostBytes)} of memory and disks to copy in all)</caption>
               <thead>
                 <tr>
                   <th scope="col">VM</th>
                   <th scope="col">To</th>
+                  <th scope="col">Copies</th>
                   <th scope="col">Why there</th>
                 </tr>
               </thead>
@@ -79,6 +80,9 @@ export function MaintenanceDialog({ host, onClose, onStarted }: { host: Host; on
                       <Link to={vmPath(m.vm)}>{m.vm}</Link>
                     </td>
                     <td>{m.to}</td>
+                    <td className="small">
+                      {m.storage === 'local' ? `${formatBytes(m.memoryBytes)} memory + ${formatBytes(m.diskBytes)} disks (mirrored)` : `${formatBytes(m.memoryBytes)} memory`}
+                    </td>
                     <td className="small">{m.reason}</td>
                   </tr>
                 ))}

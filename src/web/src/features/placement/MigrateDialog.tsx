@@ -4,7 +4,7 @@ import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { useMigrationTargets } from './targets';
 
-type Storage = 'auto' | 'shared' | 'copy';
+type Storage = 'auto' | 'shared' | 'local';
 
 /**
  * Live migration of a running VM: a host picker listing every other host (the unsuitable ones
@@ -84,9 +84,9 @@ export function MigrateDialog({ vm, onClose, onMigrate }: { vm: Vm; onClose: () 
         <summary>Limits</summary>
         <label htmlFor="vm-migrate-storage">Storage</label>
         <select id="vm-migrate-storage" value={storage} onChange={(e) => setStorage(e.target.value as Storage)}>
-          <option value="auto">Automatic (shared pool: shared, else copy)</option>
-          <option value="shared">Shared: both hosts reach the disks</option>
-          <option value="copy">Copy the disks to the new host</option>
+          <option value="auto">Automatic (the VM's pool)</option>
+          <option value="shared">Shared pool: both hosts reach the disks</option>
+          <option value="local">Local: mirror the disks to the new host's own storage</option>
         </select>
         <label htmlFor="vm-migrate-downtime">Longest pause at switchover (ms)</label>
         <input id="vm-migrate-downtime" inputMode="numeric" placeholder="controller default" value={downtime} onChange={(e) => setDowntime(e.target.value)} aria-invalid={!downtimeValid} />
