@@ -297,6 +297,6 @@ export type BalancePlan = Parsed<typeof parseBalancePlan>;
 /** Answer of POST /balance: the plan, and the balance operation unless it was a dry run. */
 export const parseBalanceRun = object({ plan: parseBalancePlan, operation: nullable(parseOperation) });
 
-/** When the balancer runs by itself (GET/PUT /balance/schedule; held in the controller's memory). */
+/** When the balancer runs by itself (GET/PUT /balance/schedule; stored with the cluster settings). */
 export const parseBalanceSchedule = object({ enabled: boolean, intervalMinutes: number, threshold: number });
 export type BalanceSchedule = Parsed<typeof parseBalanceSchedule>;

@@ -40,7 +40,7 @@ export function SchedulePanel() {
   return (
     <section className="panel" aria-labelledby="cluster-schedule-title" id="cluster-balance-schedule" data-enabled={stored?.enabled}>
       <h2 id="cluster-schedule-title">Balancing schedule</h2>
-      <p className="muted small">The controller can run the balancer by itself. The schedule lives in the controller's memory: a restart turns it off.</p>
+      <p className="muted small">The controller can run the balancer by itself. The schedule is stored with the cluster settings and resumes when the controller restarts.</p>
       {error && <ErrorNotice error={error} id="cluster-schedule-error" onDismiss={() => setError(null)} />}
       {!draft && !error && <p className="muted">Loading…</p>}
       {draft && (
