@@ -84,7 +84,7 @@ async function executeBalance(deps: MigrationDeps, ctx: OperationContext, plan: 
       continue;
     }
     try {
-      const child = await startMigration(deps, vm, { to: move.toHostName }, actor, 'balancer');
+      const child = await startMigration(deps, vm, { to: move.toHostName }, actor, 'balancer', move.reason);
       const cancel = (): void => void deps.operations.cancel(child.id, actor).catch(() => undefined);
       ctx.signal.addEventListener('abort', cancel, { once: true });
       const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(() => ctx.signal.removeEventListener('abort', cancel));

@@ -153,6 +153,8 @@ test('evacuation through simulated agents: the VMs move with reason maintenance,
     assert.equal((await store.vms.getByName(move.vm))?.hostId, 'h-beta');
     const [now] = await store.placements.listByVm(`vm-${move.vm}`);
     assert.deepEqual([now?.hostName, now?.reason, now?.operationId], ['beta', 'maintenance', move.operationId]);
+    const why = String((now?.detail as { why?: unknown } | undefined)?.why);
+    assert.match(why, /^spread: the host with the most room left/, 'the history gives the plan\'s reason, not "named by the caller"');
     assert.equal((await controller.services.operations.get(move.operationId)).kind, 'migrate');
   }
   assert.equal((await store.vms.get('vm-db'))?.spec.pool, 'local');

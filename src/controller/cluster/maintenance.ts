@@ -88,7 +88,7 @@ async function evacuate(deps: MigrationDeps, ctx: OperationContext, host: HostRe
     const vm = await deps.store.vms.get(move.vmId);
     if (vm?.hostId !== host.id) continue;
     try {
-      const child = await startMigration(deps, vm, { to: move.toHostName, storage: move.storage }, actor, 'maintenance');
+      const child = await startMigration(deps, vm, { to: move.toHostName, storage: move.storage }, actor, 'maintenance', move.reason);
       const cancel = (): void => void deps.operations.cancel(child.id, actor).catch(() => undefined);
       ctx.signal.addEventListener('abort', cancel, { once: true });
       const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(() => ctx.signal.removeEventListener('abort', cancel));

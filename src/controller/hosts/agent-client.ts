@@ -53,8 +53,17 @@ export class AgentClient {
     }
     const text = await res.text();
     const isJson = (res.headers.get('content-type') ?? '').includes('json');
-    const parsed: unknown = text && isJson ? JSON.parse(text) : text;
+    let parsed: unknown = text;
+    try {
+      parsed = text && isJson ? JSON.parse(text) : text;
+    } catch {
+      throw new DroverError('HOST_UNREACHABLE', `${method} ${this.url}${route}: the agent answered ${res.status} with a body that is not JSON`);
+    }
     if (!res.ok) {
+      // The agent refusing the controller's own credential is a host problem, not the caller's token.
+      if (res.status === 401) {
+        throw new DroverError('HOST_UNREACHABLE', `the agent at ${this.url} rejected the controller's credential (has another agent taken its address?)`);
+      }
       const e = (parsed && typeof parsed === 'object' ? parsed : {}) as { code?: string; detail?: string; message?: string };
       const code = e.code && e.code in ERRORS ? (e.code as ErrorCode) : 'INTERNAL';
       throw new DroverError(code, e.detail ?? (code === 'INTERNAL' ? `agent answered ${res.status}: ${e.message ?? text}` : undefined));

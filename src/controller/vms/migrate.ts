@@ -41,9 +41,17 @@ export interface MigrationDeps {
 /**
  * Refuses a move that cannot work (coded errors; HOST_UNSUITABLE with every filter's reason for a
  * `to` the scheduler refuses), else starts the `migrate` operation. Without `to`, the scheduler's
- * recommended host is taken (PLACEMENT_IMPOSSIBLE when none passes). `reason` goes into the history.
+ * recommended host is taken (PLACEMENT_IMPOSSIBLE when none passes). `reason` and `plannedWhy` go into the history.
  */
-export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: MigrateVmBody, actor: Actor, reason: PlacementReason = 'user'): Promise<OperationRecord> {
+export async function startMigration(
+  deps: MigrationDeps,
+  vm: VmRecord,
+  body: MigrateVmBody,
+  actor: Actor,
+  reason: PlacementReason = 'user',
+  /** Why the planner (maintenance, balancer) chose `body.to`, for the history; absent: the caller named it. */
+  plannedWhy?: string,
+): Promise<OperationRecord> {
   if (vm.state !== 'running' && vm.state !== 'paused') throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}; live migration moves a running VM`);
   if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
   const from = await deps.store.hosts.get(vm.hostId);
@@ -61,7 +69,7 @@ export async function startMigration(deps: MigrationDeps, vm: VmRecord, body: Mi
     if (to.id === from.id) throw new DroverError('MIGRATION_SAME_HOST', `${vm.name} is on ${to.name}`);
     if (to.state !== 'ready' || to.health !== 'healthy') throw new DroverError('MIGRATION_TARGET_NOT_READY', `host ${to.name} is ${to.state} and ${to.health}`);
     requireSuitable(targets, to.id, to.name);
-    why = `${to.name} named by the caller; it passes every placement filter`;
+    why = plannedWhy ?? `${to.name} named by the caller; it passes every placement filter`;
   } else {
     const chosen = requireRecommended(targets);
     to = await deps.hosts.get(chosen.hostName);
