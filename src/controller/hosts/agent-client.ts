@@ -62,7 +62,7 @@ export class AgentClient {
     if (!res.ok) {
       // The agent refusing the controller's own credential is a host problem, not the caller's token.
       if (res.status === 401) {
-        throw new DroverError('HOST_UNREACHABLE', `the agent at ${this.url} rejected the controller's credential (has another agent taken its address?)`);
+        throw new DroverError('HOST_CREDENTIAL_REJECTED', `${method} ${this.url}${route}`);
       }
       const e = (parsed && typeof parsed === 'object' ? parsed : {}) as { code?: string; detail?: string; message?: string };
       const code = e.code && e.code in ERRORS ? (e.code as ErrorCode) : 'INTERNAL';
