@@ -26,21 +26,24 @@ const MARKER = 'incoming-migration.json';
 /** How long the source has to start sending after prepare. */
 const CONNECT_TIMEOUT_MS = 60_000;
 
-/** How long finish waits for the source's last state before trying to run the guest anyway. */
-const STATE_ARRIVAL_TIMEOUT_MS = 10_000;
+/** How long finish waits for the source's last state (within the source's 30 s finish request). */
+const STATE_ARRIVAL_TIMEOUT_MS = 20_000;
 
 /**
  * Waits until this QEMU has the source's final state: 'completed' (precopy) or 'postcopy-active'. The source
  * reports post-copy a moment before it releases its disk locks, and `cont` takes them here, so a `cont` sent
- * at once can fail with "Failed to get write lock" and lose a guest that is already half here.
+ * at once can fail with "Failed to get write lock" and lose a guest that is already half here. A state that
+ * failed to load, or never arrived, is refused: the guest did not run here, so the source may resume it.
  */
 async function stateArrived(qmp: QmpClient): Promise<void> {
   const deadline = Date.now() + STATE_ARRIVAL_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const status = (await queryMigrate(qmp)).status;
-    if (status === 'completed' || status === 'postcopy-active' || status === 'failed') return;
+    if (status === 'completed' || status === 'postcopy-active') return;
+    if (status === 'failed') throw new DroverError('MIGRATION_FAILED', 'the destination QEMU failed to load the incoming state');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  throw new DroverError('MIGRATION_FAILED', `the source's final state did not arrive within ${STATE_ARRIVAL_TIMEOUT_MS / 1000} s`);
 }
 
 /** What the migration code needs of its host agent. */

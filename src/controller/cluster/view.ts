@@ -1,6 +1,7 @@
 /** Maps the controller's store records to the scheduler's `ClusterView`. */
 import type { ClusterView, HostView, PoolView, VmGroups, VmView } from '../../scheduler/model.js';
 import type { ClusterSettings, HostRecord, VmPlacementRules, VmRecord } from '../store/records.js';
+import { DEFAULT_CPU_MODEL } from '../../vms/spec.js';
 import { DEFAULT_SETTINGS, readClusterSettings } from './settings.js';
 import type { Repositories } from '../store/store.js';
 
@@ -47,7 +48,7 @@ function poolOfVm(vm: VmRecord, host: HostRecord | undefined): string {
 }
 
 /** One VM as the scheduler sees it, its pool named after `host`; only a running or paused VM can be moved live. */
-export function vmView(vm: VmRecord, host: HostRecord | undefined, baselineCpuModel: string = DEFAULT_SETTINGS.cpuModel): VmView {
+export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
   return {
     id: vm.id,
     name: vm.name,
@@ -60,7 +61,8 @@ export function vmView(vm: VmRecord, host: HostRecord | undefined, baselineCpuMo
     groups: groupsOf(vm.spec.placement),
     liveMigratable: vm.state === 'running' || vm.state === 'paused',
     diskBytes: vm.disks.reduce((sum, disk) => sum + disk.sizeBytes, 0),
-    cpuModel: vm.spec.cpuModel ?? baselineCpuModel,
+    // A VM recorded before CPU models were per VM runs the agents' default, whatever the baseline is now.
+    cpuModel: vm.spec.cpuModel ?? DEFAULT_CPU_MODEL,
   };
 }
 
@@ -85,7 +87,7 @@ export function clusterViewOf(hosts: readonly HostRecord[], vms: readonly VmReco
     { name: ANY_SHARED_POOL, kind: 'shared', hosts: hosts.filter((h) => sharedPoolsOf(h).length > 0).map((h) => h.id) },
   ];
   const byId = new Map(hosts.map((h) => [h.id, h]));
-  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined, settings.cpuModel)), pools, policy: { weight: settings.weight } };
+  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined)), pools, policy: { weight: settings.weight } };
 }
 
 /** Reads every host, VM and the cluster settings from `repos` (the store or a transaction) and maps them. */

@@ -130,6 +130,18 @@ test('a heartbeat mid-migration leaves the VM alone; cancel rolls back and keeps
   assert.equal((await controller.store.placements.listByVm('vm-web')).length, 1);
 });
 
+test('a VM with snapshots is not moved by mirroring its disks (the snapshots would be lost); in its shared pool it moves', async (t) => {
+  const { controller, source } = await cluster(t);
+  await controller.store.vms.update('vm-web', { snapshots: [{ name: 'before-upgrade', createdAt: '2025-01-02T00:00:00.000Z' }] });
+  const refused = await migrateRequest(controller, { to: 'beta', storage: 'local' });
+  assert.deepEqual([refused.statusCode, refused.json<{ code: string }>().code], [409, 'MIGRATION_STORAGE_UNAVAILABLE']);
+  assert.match(refused.json<{ detail: string }>().detail, /1 snapshot/);
+  assert.deepEqual(source.seen.filter((s) => s.includes('migrate')), [], 'the refused move never reached the agent');
+  const shared = await migrateRequest(controller, { to: 'beta' });
+  assert.equal(shared.statusCode, 202, shared.body);
+  assert.equal((await controller.services.operations.wait(shared.json<{ operation: { id: string } }>().operation.id, 10_000)).state, 'succeeded');
+});
+
 test('the source host dies after switchover: the destination runs the VM, and the move is recorded there', async (t) => {
   const { controller, source, destination } = await cluster(t);
   source.release = false;
@@ -150,6 +162,22 @@ test('the source host dies after switchover: the destination runs the VM, and th
   assert.deepEqual([vm?.hostId, vm?.state, vm?.runtime.pid], ['h-beta', 'running', 6161]);
   const history = await controller.store.placements.listByVm('vm-web');
   assert.deepEqual(history.map((p) => [p.hostName, p.endedAt === null]), [['beta', true], ['alpha', false]]);
+});
+
+test('the source cannot tell whether the hand-over happened (unresolved): the destination says it runs the VM, so the move is recorded', async (t) => {
+  const { controller, source, destination } = await cluster(t);
+  source.release = false;
+  const res = await migrateRequest(controller, { to: 'beta' });
+  const id = res.json<{ operation: { id: string } }>().operation.id;
+  while (source.migrations.size === 0) await delay(20);
+  const [outgoing] = [...source.migrations.values()];
+  assert.ok(outgoing);
+  destination.migrations.set(outgoing.id, { ...outgoing, direction: 'incoming', state: 'completed', finishedAt: new Date().toISOString() });
+  destination.vms.push({ ...view('web'), id: 'id-arrived', pid: 7171 });
+  Object.assign(outgoing, { state: 'unresolved', error: { code: 'MIGRATION_UNRESOLVED', message: 'unresolved', detail: 'the destination did not confirm it runs the guest' } });
+  const op = await controller.services.operations.wait(id, 20_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  assert.deepEqual([(await controller.store.vms.getByName('web'))?.hostId, (op.result as { to: string }).to], ['h-beta', 'beta']);
 });
 
 test('the source host dies before switchover: the migration fails and the VM stays recorded on the source', async (t) => {

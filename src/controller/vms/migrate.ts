@@ -61,6 +61,10 @@ export async function startMigration(
   if (storage === 'shared' && vm.spec.pool !== 'shared') {
     throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} keeps its disks in ${from.name}'s own storage; a live migration cannot move them into the shared pool: migrate with --storage local`);
   }
+  // Mirroring copies the disks' current data only: the internal snapshots would be left behind and deleted with the source disks.
+  if (storage === 'local' && vm.snapshots.length > 0) {
+    throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} has ${vm.snapshots.length} snapshot(s), which mirroring its disks would lose; delete them, or move it in a shared pool`);
+  }
   const targets = await judgeTargets(deps.store, vm, storage);
   let to: HostRecord;
   let why: string;
@@ -146,6 +150,14 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
     }
   } finally {
     ctx.signal.removeEventListener('abort', cancel);
+  }
+  if (view.state === 'unresolved' || view.state === 'failed') {
+    // The source could not tell whether the destination took the guest over; the destination can.
+    const arrived = await arrivedAt(deps, to, started.id);
+    if (arrived) {
+      view = { ...arrived, ...(view.result ? { result: view.result } : {}) };
+      sourceLost = !view.result;
+    }
   }
   if (view.state !== 'completed' || (!view.result && !sourceLost)) throw agentError(view);
   // Only the source has QEMU's statistics; with the source gone the totals are the controller's own clock.
