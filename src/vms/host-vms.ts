@@ -150,8 +150,16 @@ export class HostVmService {
     const record = this.require(name);
     // Ready means reachable on its virtual networks too. The setup waits for the guest agent itself, and two
     // waits at once on one guest-agent channel would keep resetting each other's handshake, so this one goes after.
-    await this.guestNetworkSetups.latest(name);
-    await this.driver.waitReady(record.id, timeoutMs);
+    const started = Date.now();
+    const setup = this.guestNetworkSetups.latest(name);
+    if (setup) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DroverError('GUEST_AGENT_UNAVAILABLE', `${name}: its virtual-network addresses were not set within ${timeoutMs} ms`)), timeoutMs);
+      });
+      await Promise.race([setup, timedOut]).finally(() => clearTimeout(timer));
+    }
+    await this.driver.waitReady(record.id, Math.max(1, timeoutMs - (Date.now() - started)));
     return this.view(record);
   }
 

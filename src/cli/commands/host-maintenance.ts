@@ -26,7 +26,7 @@ interface EvacuationOutcome {
 
 /** The pre-flight report: where each VM would go, and which cannot move and why. */
 export function formatEvacuationPlan(plan: EvacuationPlanWire): string {
-  const lines = [`evacuating ${plan.host}: ${plan.moves.length} to move (${formatBytes(plan.totalCostBytes)} to copy, memory and mirrored disks), ${plan.unmovable.length} cannot move`];
+  const lines = [`plan to evacuate ${plan.host}: ${plan.moves.length} to move (${formatBytes(plan.totalCostBytes)} to copy, memory and mirrored disks), ${plan.unmovable.length} cannot move`];
   for (const move of plan.moves) {
     const copies = move.storage === 'local' ? `${formatBytes(move.memoryBytes)} memory + ${formatBytes(move.diskBytes)} disks mirrored to ${move.to}'s own storage` : `${formatBytes(move.memoryBytes)} memory, disks stay in the shared pool`;
     lines.push(`  ${move.vm} -> ${move.to} (${copies}): ${move.reason}`);

@@ -35,7 +35,7 @@ export function registerHostCommands(program: Command): void {
   withOutput(host.command('list').description('List hosts with their health and resource use')).action(async (opts: OutputOptions) => {
     const { hosts } = await apiClient().request<{ hosts: HostWire[] }>('GET', apiPath('hosts'));
     printTable(
-      hosts,
+      [...hosts].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true })),
       {
         name: (h) => h.name,
         state: (h) => h.state,
