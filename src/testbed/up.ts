@@ -10,7 +10,8 @@ import path from 'node:path';
 import { DroverError } from '../shared/errors.js';
 import { removeTestbed } from './down.js';
 import { bridgeFor, createBridge, createHostNetwork, hostNetwork, MAX_HOSTS, pickSubnet } from './namespaces.js';
-import { agentLogTail, isHostAgent, startHostAgent } from './processes.js';
+import { isAlive } from '../drivers/qemu/process.js';
+import { agentLogTail, startHostAgent } from './processes.js';
 import { readState, STATE_FILE, writeState, type TestbedHost, type TestbedState } from './state.js';
 
 /** The controller as the testbed uses it: only through its public API. */
@@ -94,7 +95,9 @@ async function waitForJoins(state: TestbedState, controller: TestbedController, 
   const pending = new Set(state.hosts);
   while (pending.size > 0) {
     for (const host of [...pending]) {
-      if (host.pid === null || !isHostAgent(host.pid, host)) {
+      // Alive is enough here: the pid was spawned moments ago, and while `ip netns exec` and bin/drover exec into
+      // node its /proc cmdline can read empty, which a command-line check would take for a different process.
+      if (host.pid === null || !isAlive(host.pid)) {
         throw new DroverError('TESTBED_HOST_FAILED', `the agent of ${host.name} exited:\n${agentLogTail(host)}`);
       }
       if (!fs.readFileSync(host.logFile, 'utf8').includes(JOINED_LINE)) continue;
