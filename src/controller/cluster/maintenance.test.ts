@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testController, type TestController } from '../api/testing.js';
 import { sampleHost, samplePlacement, sampleVm } from '../store/fixtures.js';
-import { simulatedAgent, view } from '../vms/simulated-agent.js';
+import { twoSimulatedHosts, view } from '../vms/simulated-agent.js';
 
 const GiB = 2 ** 30;
 
@@ -123,18 +123,8 @@ test('a joining host cannot enter maintenance; an unknown host is NOT_FOUND', as
 });
 
 test('evacuation through simulated agents: the VMs move with reason maintenance, one migrate operation per VM, local disks mirrored', async (t) => {
-  const controller = await testController();
-  const source = await simulatedAgent([view('web'), view('db')]);
-  const destination = await simulatedAgent();
-  source.peer = destination;
-  t.after(async () => {
-    await controller.close();
-    await source.close();
-    await destination.close();
-  });
+  const { controller, source } = await twoSimulatedHosts(t, [view('web'), view('db')]);
   const { store } = controller;
-  await store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha', address: source.url, credential: 'alpha-secret' }));
-  await store.hosts.insert(sampleHost({ id: 'h-beta', name: 'beta', address: destination.url, credential: 'beta-secret' }));
   await store.vms.insert(sampleVm({ id: 'vm-web', name: 'web', hostId: 'h-alpha', state: 'running', desiredState: 'running', spec: { cpus: 1, memoryBytes: 2 ** 28, imageId: null, pool: 'shared' } }));
   await store.vms.insert(sampleVm({ id: 'vm-db', name: 'db', hostId: 'h-alpha', state: 'running', desiredState: 'running', spec: { cpus: 1, memoryBytes: 2 ** 27, imageId: null, pool: 'local' } }));
   await store.placements.insert(samplePlacement({ vmId: 'vm-web', hostId: 'h-alpha', hostName: 'alpha' }));

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { testController } from '../api/testing.js';
 import { sampleHost, samplePlacement, sampleVm } from '../store/fixtures.js';
-import { simulatedAgent, view } from './simulated-agent.js';
+import { simulatedAgent, twoSimulatedHosts, view } from './simulated-agent.js';
 
 test('a heartbeat records vm.guest-ready, vm.addresses-changed and vm.guest-lost once each, and nothing when nothing changed', async (t) => {
   const controller = await testController();
@@ -68,18 +68,8 @@ test('wait-ready records vm.guest-ready once; a later heartbeat that sees the sa
 });
 
 test('a migrated VM whose guest answered before the move answers on the destination too (vm.guest-ready after vm.migrate)', async (t) => {
-  const controller = await testController();
-  const source = await simulatedAgent([view('web')]);
-  const destination = await simulatedAgent();
-  source.peer = destination;
-  t.after(async () => {
-    await controller.close();
-    await source.close();
-    await destination.close();
-  });
+  const { controller, destination } = await twoSimulatedHosts(t, [view('web')]);
   const { store } = controller;
-  await store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha', address: source.url, credential: 'alpha-secret' }));
-  await store.hosts.insert(sampleHost({ id: 'h-beta', name: 'beta', address: destination.url, credential: 'beta-secret' }));
   await store.vms.insert(sampleVm({ id: 'vm-web', name: 'web', hostId: 'h-alpha', state: 'running', desiredState: 'running', runtime: { hostVmId: 'id-web', guestReady: true }, spec: { cpus: 1, memoryBytes: 2 ** 28, imageId: null, pool: 'shared' } }));
   await store.placements.insert(samplePlacement({ vmId: 'vm-web', hostId: 'h-alpha', hostName: 'alpha', startedAt: '2025-01-01T00:00:00.000Z' }));
   const res = await controller.app.inject({ method: 'POST', url: '/api/v1/vms/web/migrate', headers: controller.auth, payload: { to: 'beta' } });

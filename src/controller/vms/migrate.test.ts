@@ -6,24 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { testController, type TestController } from '../api/testing.js';
-import { sampleHost, samplePlacement, sampleVm } from '../store/fixtures.js';
-import { simulatedAgent, view } from './simulated-agent.js';
+import type { TestController } from '../api/testing.js';
+import { samplePlacement, sampleVm } from '../store/fixtures.js';
+import { twoSimulatedHosts, view } from './simulated-agent.js';
 
 /** A controller with hosts alpha (running VM web) and beta, each behind a simulated agent. */
 async function cluster(t: { after: (fn: () => Promise<void>) => void }) {
-  const controller = await testController();
-  const source = await simulatedAgent([view('web')]);
-  const destination = await simulatedAgent();
-  source.peer = destination;
-  t.after(async () => {
-    await controller.close();
-    await source.close();
-    await destination.close();
-  });
+  const { controller, source, destination } = await twoSimulatedHosts(t, [view('web')]);
   const { store } = controller;
-  await store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha', address: source.url, credential: 'alpha-secret' }));
-  await store.hosts.insert(sampleHost({ id: 'h-beta', name: 'beta', address: destination.url, credential: 'beta-secret' }));
   await store.vms.insert(sampleVm({ id: 'vm-web', name: 'web', hostId: 'h-alpha', state: 'running', desiredState: 'running', spec: { cpus: 1, memoryBytes: 2 ** 28, imageId: null, pool: 'shared' } }));
   await store.placements.insert(samplePlacement({ vmId: 'vm-web', hostId: 'h-alpha', hostName: 'alpha', startedAt: '2025-01-01T00:00:00.000Z' }));
   return { controller, source, destination };

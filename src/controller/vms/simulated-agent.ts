@@ -7,6 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MigrationView } from '../../migration/schemas.js';
 import type { VmView } from '../../vms/schemas.js';
+import { testController, type TestController } from '../api/testing.js';
+import { sampleHost } from '../store/fixtures.js';
 
 /** One simulated agent: its VMs, its migrations, and the requests it saw. */
 export interface SimulatedAgent {
@@ -95,4 +97,23 @@ export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?:
       server.closeAllConnections();
     });
   return agent;
+}
+
+/** A controller with host alpha (its agent running `sourceVms`) and host beta, each behind a simulated agent; alpha migrates to beta. */
+export async function twoSimulatedHosts(
+  t: { after: (fn: () => Promise<void>) => void },
+  sourceVms: VmView[],
+): Promise<{ controller: TestController; source: SimulatedAgent; destination: SimulatedAgent }> {
+  const controller = await testController();
+  const source = await simulatedAgent(sourceVms);
+  const destination = await simulatedAgent();
+  source.peer = destination;
+  t.after(async () => {
+    await controller.close();
+    await source.close();
+    await destination.close();
+  });
+  await controller.store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha', address: source.url, credential: 'alpha-secret' }));
+  await controller.store.hosts.insert(sampleHost({ id: 'h-beta', name: 'beta', address: destination.url, credential: 'beta-secret' }));
+  return { controller, source, destination };
 }
