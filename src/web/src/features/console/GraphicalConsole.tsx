@@ -1,16 +1,16 @@
 import RFB from '@novnc/novnc';
 import { useEffect, useRef, useState } from 'react';
+import { ConsoleBar, type ConsoleStatus } from './ConsoleBar';
 import type { Vm } from '../../api';
 import { useSession } from '../auth/session';
 
-type Status = 'connecting' | 'connected' | 'closed';
 
 /** The VM's display in noVNC, over the controller's VNC WebSocket proxy (/api/v1/vms/:name/vnc). */
 export default function GraphicalConsole({ vm }: { vm: Vm }) {
   const { api } = useSession();
   const box = useRef<HTMLDivElement>(null);
   const rfb = useRef<RFB | null>(null);
-  const [status, setStatus] = useState<Status>('connecting');
+  const [status, setStatus] = useState<ConsoleStatus>('connecting');
   const [reason, setReason] = useState('');
   const [attempt, setAttempt] = useState(0);
   const live = vm.state === 'running' || vm.state === 'paused';
@@ -40,19 +40,11 @@ export default function GraphicalConsole({ vm }: { vm: Vm }) {
   if (!live) return <p className="muted" id="vnc-off">The graphical console is there while the VM runs. Start it first.</p>;
   return (
     <section className="console" aria-label={`Graphical console of ${vm.name}`}>
-      <div className="console-bar">
-        <span id="vnc-status" data-status={status} className={`status-dot ${status}`}>
-          {status === 'connected' ? 'Connected' : status === 'connecting' ? 'Connecting…' : `Disconnected${reason ? `: ${reason}` : ''}`}
-        </span>
+      <ConsoleBar statusId="vnc-status" reconnectId="vnc-reconnect" status={status} reason={reason} onReconnect={() => setAttempt((n) => n + 1)}>
         <button type="button" id="vnc-ctrl-alt-del" disabled={status !== 'connected'} onClick={() => rfb.current?.sendCtrlAltDel()}>
           Send Ctrl+Alt+Del
         </button>
-        {status === 'closed' && (
-          <button type="button" id="vnc-reconnect" onClick={() => setAttempt((n) => n + 1)}>
-            Reconnect
-          </button>
-        )}
-      </div>
+      </ConsoleBar>
       <div ref={box} id="vnc-screen" className="vnc-screen" />
     </section>
   );

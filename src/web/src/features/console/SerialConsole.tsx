@@ -2,16 +2,16 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState } from 'react';
+import { ConsoleBar, type ConsoleStatus } from './ConsoleBar';
 import type { Vm } from '../../api';
 import { useSession } from '../auth/session';
 
-type Status = 'connecting' | 'connected' | 'closed';
 
 /** The VM's serial console in xterm.js over /api/v1/vms/:name/console (raw bytes both ways). */
 export default function SerialConsole({ vm }: { vm: Vm }) {
   const { api } = useSession();
   const box = useRef<HTMLDivElement>(null);
-  const [status, setStatus] = useState<Status>('connecting');
+  const [status, setStatus] = useState<ConsoleStatus>('connecting');
   const [reason, setReason] = useState('');
   const [attempt, setAttempt] = useState(0);
   const live = vm.state === 'running' || vm.state === 'paused';
@@ -58,17 +58,9 @@ export default function SerialConsole({ vm }: { vm: Vm }) {
   if (!live) return <p className="muted" id="serial-console-off">The serial console is there while the VM runs. Start it first.</p>;
   return (
     <section className="console" aria-label={`Serial console of ${vm.name}`}>
-      <div className="console-bar">
-        <span id="serial-console-status" data-status={status} className={`status-dot ${status}`}>
-          {status === 'connected' ? 'Connected' : status === 'connecting' ? 'Connecting…' : `Disconnected${reason ? `: ${reason}` : ''}`}
-        </span>
+      <ConsoleBar statusId="serial-console-status" reconnectId="serial-console-reconnect" status={status} reason={reason} onReconnect={() => setAttempt((n) => n + 1)}>
         <span className="muted small">Keys go to the guest while the terminal has focus; click outside it to leave.</span>
-        {status === 'closed' && (
-          <button type="button" id="serial-console-reconnect" onClick={() => setAttempt((n) => n + 1)}>
-            Reconnect
-          </button>
-        )}
-      </div>
+      </ConsoleBar>
       <div className="terminal-frame">
         <div ref={box} id="serial-console" className="terminal" />
       </div>
