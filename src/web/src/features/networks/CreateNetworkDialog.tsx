@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { asApiError, type ApiError, type Network } from '../../api';
+import type { Network } from '../../api';
+import { useSubmit } from '../../components/useSubmit';
 import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { useSession } from '../auth/session';
@@ -8,13 +9,10 @@ import { useSession } from '../auth/session';
 export function CreateNetworkDialog({ onClose, onCreated }: { onClose: () => void; onCreated: (network: Network) => void }) {
   const { api } = useSession();
   const [form, setForm] = useState({ name: '', subnet: '', vni: '', mtu: '' });
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, submit } = useSubmit();
 
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const create = () =>
+    submit(async () => {
       const network = await api.createNetwork({
         name: form.name.trim(),
         subnet: form.subnet.trim(),
@@ -23,15 +21,10 @@ export function CreateNetworkDialog({ onClose, onCreated }: { onClose: () => voi
       });
       onCreated(network);
       onClose();
-    } catch (err) {
-      setError(asApiError(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
-    <Dialog id="network-create-dialog" title="Create a virtual network" submitLabel="Create network" busy={busy} submitDisabled={!form.name.trim() || !form.subnet.trim()} onSubmit={() => void submit()} onClose={onClose}>
+    <Dialog id="network-create-dialog" title="Create a virtual network" submitLabel="Create network" busy={busy} submitDisabled={!form.name.trim() || !form.subnet.trim()} onSubmit={() => void create()} onClose={onClose}>
       <p className="muted small">A network spans hosts: each host with a VM on it gets a bridge and a VXLAN device, and Drover gives each NIC an address from the subnet.</p>
       <label htmlFor="network-create-name">Name</label>
       <input id="network-create-name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} pattern="[a-z][a-z0-9-]{0,62}" title="Lowercase letters, digits and -, starting with a letter" required autoFocus spellCheck={false} />

@@ -4,6 +4,7 @@ import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { Link, vmPath } from '../../router';
 import { useSession } from '../auth/session';
+import { useSubmit } from '../../components/useSubmit';
 import { CreateNetworkDialog } from './CreateNetworkDialog';
 
 /** Events after which the list (its members) may have changed. */
@@ -117,21 +118,13 @@ export function NetworksPanel() {
 /** Confirms a delete; the API's refusal (a VM still on it, say) stays in the dialog. */
 function DeleteNetworkDialog({ name, onClose, onDeleted }: { name: string; onClose: () => void; onDeleted: () => void }) {
   const { api } = useSession();
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-  const remove = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, submit } = useSubmit();
+  const remove = () =>
+    submit(async () => {
       await api.deleteNetwork(name);
       onDeleted();
       onClose();
-    } catch (err) {
-      setError(asApiError(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <Dialog id="network-delete-dialog" title={`Delete network ${name}?`} submitLabel="Delete network" danger busy={busy} onSubmit={() => void remove()} onClose={onClose}>
       <p>Every host drops the network's bridge and VXLAN device. No VM has a NIC on it.</p>
