@@ -12,6 +12,7 @@ import type { Repositories } from '../store/store.js';
 import type { OperationContext } from '../operations/work.js';
 import { startMigration, type MigrationDeps } from '../vms/migrate.js';
 import { readClusterView } from './view.js';
+import { onAbort } from '../../shared/abort.js';
 
 /** How long one VM's migration may take before the run stops waiting for it. */
 const MIGRATION_WAIT_MS = 60 * 60_000;
@@ -86,8 +87,9 @@ async function executeBalance(deps: MigrationDeps, ctx: OperationContext, plan: 
     try {
       const child = await startMigration(deps, vm, { to: move.toHostName }, actor, 'balancer', move.reason);
       const cancel = (): void => void deps.operations.cancel(child.id, actor).catch(() => undefined);
-      ctx.signal.addEventListener('abort', cancel, { once: true });
-      const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(() => ctx.signal.removeEventListener('abort', cancel));
+      // A cancel that came while the move was being started must still reach it.
+      const stopListening = onAbort(ctx.signal, cancel);
+      const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(stopListening);
       if (done.state === 'succeeded') moved.push({ vm: move.vmName, from: move.fromHostName, to: move.toHostName, operationId: child.id });
       else failed.push({ vm: move.vmName, from: move.fromHostName, to: move.toHostName, operationId: child.id, error: done.error?.message ?? done.state });
     } catch (err) {

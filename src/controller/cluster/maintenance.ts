@@ -11,6 +11,7 @@ import { ACTIVE_OPERATION_STATES, FINISHED_OPERATION_STATES, type HostRecord, ty
 import type { OperationContext } from '../operations/work.js';
 import { startMigration, type MigrationDeps } from '../vms/migrate.js';
 import { readClusterView } from './view.js';
+import { onAbort } from '../../shared/abort.js';
 
 /** How long one VM's migration may take before the evacuation stops waiting for it. */
 const MIGRATION_WAIT_MS = 60 * 60_000;
@@ -90,8 +91,9 @@ async function evacuate(deps: MigrationDeps, ctx: OperationContext, host: HostRe
     try {
       const child = await startMigration(deps, vm, { to: move.toHostName, storage: move.storage }, actor, 'maintenance', move.reason);
       const cancel = (): void => void deps.operations.cancel(child.id, actor).catch(() => undefined);
-      ctx.signal.addEventListener('abort', cancel, { once: true });
-      const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(() => ctx.signal.removeEventListener('abort', cancel));
+      // A cancel that came while the move was being started must still reach it.
+      const stopListening = onAbort(ctx.signal, cancel);
+      const done = await deps.operations.wait(child.id, MIGRATION_WAIT_MS).finally(stopListening);
       if (done.state === 'succeeded') moved.push({ vm: move.vmName, to: move.toHostName, storage: move.storage, operationId: child.id });
       else failed.push({ vm: move.vmName, to: move.toHostName, operationId: child.id, error: done.error?.message ?? (FINISHED_OPERATION_STATES.includes(done.state) ? done.state : 'still running') });
     } catch (err) {

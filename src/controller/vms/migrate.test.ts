@@ -120,6 +120,20 @@ test('a heartbeat mid-migration leaves the VM alone; cancel rolls back and keeps
   assert.equal((await controller.store.placements.listByVm('vm-web')).length, 1);
 });
 
+test('a cancel that comes while the source is still being asked reaches the source, and the VM stays', async (t) => {
+  const { controller, source } = await cluster(t);
+  source.release = false;
+  source.migrateAnswerDelayMs = 400;
+  const res = await migrateRequest(controller, { to: 'beta' });
+  const id = res.json<{ operation: { id: string } }>().operation.id;
+  while (!source.seen.some((s) => s.endsWith('/migrate'))) await delay(10);
+  await controller.app.inject({ method: 'POST', url: `/api/v1/operations/${id}/cancel`, headers: controller.auth });
+  const op = await controller.services.operations.wait(id, 10_000);
+  assert.equal(op.state, 'cancelled', JSON.stringify(op));
+  assert.ok(source.seen.some((s) => /^POST \/api\/v1\/migrations\/[0-9a-f-]+\/cancel$/.test(s)), 'the agent was asked to cancel');
+  assert.equal((await controller.store.vms.getByName('web'))?.hostId, 'h-alpha');
+});
+
 test('a VM with snapshots is not moved by mirroring its disks (the snapshots would be lost); in its shared pool it moves', async (t) => {
   const { controller, source } = await cluster(t);
   await controller.store.vms.update('vm-web', { snapshots: [{ name: 'before-upgrade', createdAt: '2025-01-02T00:00:00.000Z' }] });

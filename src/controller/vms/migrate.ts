@@ -19,6 +19,7 @@ import { recordPlacement } from './placements.js';
 import type { MigrateVmBody } from './schema.js';
 import type { MoveStorage } from '../../scheduler/targets.js';
 import { defaultMoveStorage, judgeTargets, requestedStorage, requireRecommended, requireSuitable, verdictReasons } from './targets.js';
+import { onAbort } from '../../shared/abort.js';
 
 const POLL_MS = 250;
 /** Consecutive failed progress polls tolerated before the source agent counts as lost. */
@@ -124,7 +125,8 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   });
   // The agent rolls back on cancel; past switchover it refuses and the move completes, which is then recorded.
   const cancel = (): void => void source.cancelMigration(started.id).catch(() => undefined);
-  ctx.signal.addEventListener('abort', cancel, { once: true });
+  // A cancel may have come while the source was still being asked.
+  const stopListening = onAbort(ctx.signal, cancel);
   let view = started;
   let sourceLost = false;
   try {
@@ -149,7 +151,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
       await ctx.progress(fraction(view), describeProgress(view));
     }
   } finally {
-    ctx.signal.removeEventListener('abort', cancel);
+    stopListening();
   }
   if (view.state === 'unresolved' || view.state === 'failed') {
     // The source could not tell whether the destination took the guest over; the destination can.

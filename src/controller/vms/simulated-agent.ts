@@ -21,6 +21,8 @@ export interface SimulatedAgent {
   created: Array<Record<string, unknown>>;
   /** While false, a migration stays in `migrating`. */
   release: boolean;
+  /** How long the answer to a migrate request is held back (a busy source). */
+  migrateAnswerDelayMs: number;
   /** Where a completed migration moves the VM. */
   peer?: SimulatedAgent;
   close(): Promise<void>;
@@ -35,7 +37,7 @@ const result = { totalTimeMs: 1800, downtimeMs: 42, setupTimeMs: 12, ramTransfer
 
 /** A simulated host agent: enough of the agent API for heartbeats and one scripted migration; with `definesVms`, creates succeed. */
 export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?: boolean } = {}): Promise<SimulatedAgent> {
-  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], created: [], release: true, close: async () => undefined };
+  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], created: [], release: true, migrateAnswerDelayMs: 0, close: async () => undefined };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
@@ -69,7 +71,7 @@ export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?:
         const id = crypto.randomUUID();
         const started: MigrationView = { id, direction: 'outgoing', vm: { id: `id-${migrate[1]}`, name: migrate[1] }, storage: (JSON.parse(body) as { storage: 'shared' | 'copy' }).storage, state: 'migrating', peer: 'sim', startedAt: new Date().toISOString(), progress };
         agent.migrations.set(id, started);
-        return send(202, started);
+        return void setTimeout(() => send(202, started), agent.migrateAnswerDelayMs);
       }
       const current = migration?.[1] ? agent.migrations.get(migration[1]) : undefined;
       if (!current) return send(404, { code: 'NOT_FOUND' });
