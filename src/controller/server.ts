@@ -5,6 +5,7 @@ import { buildControllerApp, type ControllerApp } from './api/app.js';
 import { createControllerServices, type ControllerServices } from './api/services.js';
 import { ensureAdminToken, type AdminToken } from './auth/admin-token.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { releaseStaleDestinations } from './vms/migrate.js';
 
 export interface ControllerOptions {
   dataDir: string;
@@ -40,6 +41,9 @@ export async function startController(options: ControllerOptions): Promise<Runni
     // Before the API opens, so no new operation can be mistaken for an interrupted one.
     const interrupted = await services.operations.resolveInterrupted();
     if (interrupted.failed.length + interrupted.resumed.length > 0) logger.warn(interrupted, 'resolved operations interrupted by the last shutdown');
+    // No migration survives a controller restart, so none holds a destination any more.
+    const released = await releaseStaleDestinations(store);
+    if (released.length > 0) logger.warn({ vms: released }, 'released the destinations of live migrations interrupted by the last shutdown');
     const adminToken = await ensureAdminToken(options.dataDir, services.tokens);
     if (adminToken.created) print(`Admin token (also written to ${adminToken.file}): ${adminToken.created}`);
     const app = await buildControllerApp({ services, logger });

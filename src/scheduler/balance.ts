@@ -87,6 +87,7 @@ export function moveRules(options: BalanceOptions): { held: (vm: VmView, state: 
   }
   return {
     held(vm, state) {
+      if (vm.movingTo !== undefined) return 'a live migration of it is in flight';
       if (!vm.liveMigratable) return 'not live-migratable';
       if (state.pool(vm.pool)?.kind === 'local') return `its disks are on local pool ${vm.pool}`;
       const together = (vm.groups.affinity ?? []).find((group) => state.groupHosts('affinity', group, vm).length > 0);

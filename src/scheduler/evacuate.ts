@@ -110,7 +110,8 @@ export function planEvacuation(cluster: ClusterView, hostId: string): Evacuation
 function blockers(unit: readonly VmView[]): Map<VmView, string> {
   const found = new Map<VmView, string>();
   for (const vm of unit) {
-    if (!vm.liveMigratable) found.set(vm, 'not live-migratable: stop it, or move it while stopped');
+    if (vm.movingTo !== undefined) found.set(vm, 'a live migration of it is already in flight');
+    else if (!vm.liveMigratable) found.set(vm, 'not live-migratable: stop it, or move it while stopped');
   }
   return found;
 }

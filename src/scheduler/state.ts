@@ -25,6 +25,15 @@ type GroupIndex = Map<string, Map<number, Set<VmView>>>;
 
 const NONE: readonly VmView[] = [];
 
+/**
+ * What a VM in flight holds on its destination: its CPUs, memory and groups, so no other decision
+ * fills the room or breaks a rule meanwhile. It is not a VM of its own and cannot be moved.
+ */
+function arrivingAt(vm: VmView, destination: HostLoad): VmView {
+  const { movingTo: _, ...rest } = vm;
+  return { ...rest, id: `${vm.id}:arriving`, name: `${vm.name} (arriving)`, hostId: destination.view.id, liveMigratable: false };
+}
+
 /** Mutable cluster state built from a ClusterView; the view itself is never modified. */
 export class ClusterState {
   readonly hosts: HostLoad[];
@@ -61,6 +70,8 @@ export class ClusterState {
       const host = this.hostById.get(vm.hostId);
       if (!host) throw new DroverError('INVALID_ARGUMENT', `VM ${vm.name} is on host ${vm.hostId}, which is not in the cluster view`);
       this.add(vm, host);
+      const destination = vm.movingTo === undefined ? undefined : this.hostById.get(vm.movingTo);
+      if (destination && destination !== host) this.add(arrivingAt(vm, destination), destination);
     }
   }
 

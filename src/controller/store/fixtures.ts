@@ -43,6 +43,7 @@ export function sampleVm(overrides: Partial<VmRecord> = {}): VmRecord {
     nics: [{ name: 'eth0', network: 'default', macAddress: '52:54:00:00:00:01' }],
     snapshots: [],
     runtime: {},
+    movingTo: null,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,

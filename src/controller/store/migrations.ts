@@ -199,6 +199,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: 'live migrations in flight hold their destination',
+    sql: `
+      -- The destination of a VM's live migration while it runs; the scheduler charges the VM there too.
+      ALTER TABLE vms ADD COLUMN moving_to TEXT REFERENCES hosts(id) ON DELETE SET NULL;
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

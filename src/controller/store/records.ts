@@ -174,6 +174,8 @@ export interface VmRecord {
   nics: VmNic[];
   snapshots: VmSnapshot[];
   runtime: VmRuntime;
+  /** The destination host of a live migration in flight, which holds room for the VM until it ends; else null. */
+  movingTo: string | null;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }

@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { TestController } from '../api/testing.js';
 import { samplePlacement, sampleVm } from '../store/fixtures.js';
 import { twoSimulatedHosts, view } from './simulated-agent.js';
+import { releaseStaleDestinations } from './migrate.js';
 
 /** A controller with hosts alpha (running VM web) and beta, each behind a simulated agent. */
 async function cluster(t: { after: (fn: () => Promise<void>) => void }) {
@@ -208,4 +209,47 @@ test('create opens a placement in its transaction: user with a named host, sched
     assert.deepEqual(placements.map((p) => [p.reason, p.operationId, p.endedAt !== null]), [[reason, operation.id, true]]);
     if (host) assert.equal(placements[0]?.hostName, host);
   }
+});
+
+test('a move in flight holds its destination: the VM cannot be moved twice, and a group member is kept off its destination until it ends', async (t) => {
+  const { controller, source } = await twoSimulatedHosts(t, [view('web'), view('api')]);
+  const { store } = controller;
+  const spec = { cpus: 1, memoryBytes: 2 ** 28, imageId: null, pool: 'shared' as const, placement: { antiAffinityGroups: ['front'] } };
+  for (const name of ['web', 'api']) {
+    await store.vms.insert(sampleVm({ id: `vm-${name}`, name, hostId: 'h-alpha', state: 'running', desiredState: 'running', spec }));
+    await store.placements.insert(samplePlacement({ id: `pl-${name}`, vmId: `vm-${name}`, hostId: 'h-alpha', hostName: 'alpha', startedAt: '2025-01-01T00:00:00.000Z' }));
+  }
+  source.release = false;
+  const moving = await migrateRequest(controller, { to: 'beta' });
+  assert.equal(moving.statusCode, 202, moving.body);
+  assert.equal((await store.vms.getByName('web'))?.movingTo, 'h-beta');
+
+  const again = await migrateRequest(controller, { to: 'beta' });
+  assert.deepEqual([again.statusCode, again.json<{ code: string }>().code], [409, 'VM_BUSY']);
+  assert.match(again.json<{ message: string; detail?: string }>().detail ?? again.body, /already moving to beta/);
+
+  const targets = async () => (await controller.app.inject({ method: 'GET', url: '/api/v1/vms/api/migration-targets', headers: controller.auth })).json<{ items: Array<{ host: string; suitable: boolean; reasons: string[] }> }>().items;
+  const held = (await targets()).find((target) => target.host === 'beta');
+  assert.equal(held?.suitable, false);
+  assert.match(held?.reasons.join('; ') ?? '', /anti-affinity.*web \(arriving\)/);
+  const refused = await controller.app.inject({ method: 'POST', url: '/api/v1/vms/api/migrate', headers: controller.auth, payload: { to: 'beta' } });
+  assert.equal(refused.json<{ code: string }>().code, 'HOST_UNSUITABLE', refused.body);
+  assert.equal((await store.vms.getByName('api'))?.movingTo, null, 'a refused move holds nothing');
+
+  const id = moving.json<{ operation: { id: string } }>().operation.id;
+  await controller.app.inject({ method: 'POST', url: `/api/v1/operations/${id}/cancel`, headers: controller.auth });
+  assert.equal((await controller.services.operations.wait(id, 10_000)).state, 'cancelled');
+  assert.equal((await store.vms.getByName('web'))?.movingTo, null, 'the cancelled move released beta');
+  assert.equal((await targets()).find((target) => target.host === 'beta')?.suitable, true);
+});
+
+test('a finished move releases its destination; one left by a previous controller process is released at start', async (t) => {
+  const { controller } = await cluster(t);
+  const res = await migrateRequest(controller, { to: 'beta' });
+  await controller.services.operations.wait(res.json<{ operation: { id: string } }>().operation.id, 10_000);
+  const moved = await controller.store.vms.getByName('web');
+  assert.deepEqual([moved?.hostId, moved?.movingTo], ['h-beta', null]);
+  await controller.store.vms.update('vm-web', { movingTo: 'h-alpha' });
+  assert.deepEqual(await releaseStaleDestinations(controller.store), ['web']);
+  assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null);
 });

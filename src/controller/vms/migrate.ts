@@ -11,7 +11,7 @@ import type { HostService } from '../hosts/service.js';
 import type { OperationRunner } from '../operations/runner.js';
 import type { OperationContext } from '../operations/work.js';
 import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { Repositories, Store } from '../store/store.js';
 import { describeWin } from '../../scheduler/weights.js';
 import { recordGuestReady } from './guest-ready.js';
 import { prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
@@ -66,31 +66,83 @@ export async function startMigration(
   if (storage === 'local' && vm.snapshots.length > 0) {
     throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} has ${vm.snapshots.length} snapshot(s), which mirroring its disks would lose; delete them, or move it in a shared pool`);
   }
-  const targets = await judgeTargets(deps.store, vm, storage);
+  // Judged and held in one transaction, so concurrent moves and creates each see the room the others take.
+  const { to, why, refused, reason: finalReason } = await deps.store.transaction(async (tx) => {
+    const current = await tx.vms.get(vm.id);
+    if (current?.movingTo) {
+      const moving = await tx.hosts.get(current.movingTo);
+      throw new DroverError('VM_BUSY', `${vm.name} is already moving to ${moving?.name ?? current.movingTo}`);
+    }
+    const decision = await chooseDestination(tx, vm, from, storage, body, reason, plannedWhy);
+    await tx.vms.update(vm.id, { movingTo: decision.to.id });
+    return decision;
+  });
+  const release = (): Promise<void> => releaseDestination(deps.store, vm.id, to.id);
+  try {
+    return await deps.operations.start({
+      kind: 'migrate',
+      target: { type: 'vm', id: vm.id, name: vm.name },
+      actor,
+      hostId: from.id,
+      busyError: 'VM_BUSY',
+      work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor, reason: finalReason, why, refused }).finally(release),
+    });
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+interface Destination {
+  to: HostRecord;
+  why: string;
+  refused: Array<{ host: string; reasons: string[] }>;
+  reason: PlacementReason;
+}
+
+/** The host `vm` moves to: the caller's `to` when every filter passes it, else the scheduler's pick (reason 'scheduler' then). */
+async function chooseDestination(tx: Repositories, vm: VmRecord, from: HostRecord, storage: MoveStorage, body: MigrateVmBody, reason: PlacementReason, plannedWhy: string | undefined): Promise<Destination> {
+  const targets = await judgeTargets(tx, vm, storage);
+  const refused = targets.targets.filter((target) => target.refusals.length > 0).map((target) => ({ host: target.hostName, reasons: verdictReasons(target) }));
+  const byName = async (name: string): Promise<HostRecord> => {
+    const host = await tx.hosts.getByName(name);
+    if (!host) throw new DroverError('NOT_FOUND', `host ${name}; run \`drover host list\``);
+    return host;
+  };
   let to: HostRecord;
   let why: string;
   if (body.to !== undefined) {
-    to = await deps.hosts.get(body.to);
+    to = await byName(body.to);
     if (to.id === from.id) throw new DroverError('MIGRATION_SAME_HOST', `${vm.name} is on ${to.name}`);
     if (to.state !== 'ready' || to.health !== 'healthy') throw new DroverError('MIGRATION_TARGET_NOT_READY', `host ${to.name} is ${to.state} and ${to.health}`);
     requireSuitable(targets, to.id, to.name);
     why = plannedWhy ?? `${to.name} named by the caller; it passes every placement filter`;
   } else {
     const chosen = requireRecommended(targets);
-    to = await deps.hosts.get(chosen.hostName);
+    to = await byName(chosen.hostName);
     why = chosen.score ? describeWin(chosen.score) : `${to.name} passes every placement filter`;
     if (reason === 'user') reason = 'scheduler';
   }
   if (!to.credential) throw new DroverError('HOST_UNREACHABLE', `host ${to.name} has no agent credential`);
-  const refused = targets.targets.filter((target) => target.refusals.length > 0).map((target) => ({ host: target.hostName, reasons: verdictReasons(target) }));
-  const destination = to;
-  return deps.operations.start({
-    kind: 'migrate',
-    target: { type: 'vm', id: vm.id, name: vm.name },
-    actor,
-    hostId: from.id,
-    busyError: 'VM_BUSY',
-    work: (ctx) => migrate(deps, ctx, { vm, from, to: destination, storage, body, actor, reason, why, refused }),
+  return { to, why, refused, reason };
+}
+
+/** Gives up the room a move held on `hostId`, unless a later move holds it now. Never throws: the next controller start clears what is left. */
+async function releaseDestination(store: Store, vmId: string, hostId: string): Promise<void> {
+  await store
+    .transaction(async (tx) => {
+      const current = await tx.vms.get(vmId);
+      if (current?.movingTo === hostId) await tx.vms.update(vmId, { movingTo: null });
+    })
+    .catch(() => undefined);
+}
+
+/** Clears the destinations held by moves a previous controller process left behind; call after its operations were settled. */
+export async function releaseStaleDestinations(store: Store): Promise<string[]> {
+  return store.transaction(async (tx) => {
+    const moving = (await tx.vms.list()).filter((vm) => vm.movingTo !== null);
+    for (const vm of moving) await tx.vms.update(vm.id, { movingTo: null });
+    return moving.map((vm) => vm.name);
   });
 }
 
@@ -170,6 +222,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   await deps.store.transaction(async (tx) => {
     await tx.vms.update(vm.id, {
       hostId: to.id,
+      movingTo: null,
       // A shared-pool VM whose disks were mirrored now keeps them in the destination's own storage.
       ...(storage === 'local' && vm.spec.pool === 'shared' ? { spec: { ...vm.spec, pool: 'local' as const } } : {}),
       ...(arrived

@@ -106,6 +106,7 @@ export const VmSchema = Type.Object(
     id: Type.String(),
     name: Type.String(),
     host: Nullable(Type.String({ description: 'Name of the host the VM is on.' })),
+    movingTo: Nullable(Type.String({ description: 'Name of the host a live migration in flight is moving the VM to; it holds room there until the move ends.' })),
     state: StringEnum(VM_STATES),
     desiredState: StringEnum(['running', 'stopped'] as const),
     guestReady: Type.Boolean(),

@@ -67,6 +67,7 @@ export class VmService {
       nics: [],
       snapshots: [],
       runtime: {},
+      movingTo: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -243,7 +244,7 @@ export class VmService {
     if (networkNicsOf(source).length > 0) throw new DroverError('INVALID_ARGUMENT', `${name} has NICs on virtual networks; a clone would share its addresses`);
     if (mode === 'linked' && source.snapshots.length > 0) throw new DroverError('LINKED_CLONE_HAS_SNAPSHOTS', name);
     const now = new Date().toISOString();
-    const copy: VmRecord = { ...source, id: randomUUID(), name: target, state: 'creating', desiredState: 'stopped', snapshots: [], runtime: {}, createdAt: now, updatedAt: now };
+    const copy: VmRecord = { ...source, id: randomUUID(), name: target, state: 'creating', desiredState: 'stopped', snapshots: [], runtime: {}, movingTo: null, createdAt: now, updatedAt: now };
     return this.store.transaction(async (tx) => {
       await tx.vms.insert(copy);
       const operation = await this.operations.start({

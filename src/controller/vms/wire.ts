@@ -12,6 +12,7 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     id: vm.id,
     name: vm.name,
     host: vm.hostId ? (hostNames.get(vm.hostId) ?? vm.hostId) : null,
+    movingTo: vm.movingTo ? (hostNames.get(vm.movingTo) ?? vm.movingTo) : null,
     state: vm.state,
     desiredState: vm.desiredState,
     guestReady: vm.runtime.guestReady ?? false,

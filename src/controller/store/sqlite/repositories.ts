@@ -78,6 +78,7 @@ const VM_COLUMNS: ColumnMap<VmRecord> = {
   nics: ['nics', 'json'],
   snapshots: ['snapshots', 'json'],
   runtime: ['runtime', 'json'],
+  movingTo: ['moving_to', 'text'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
 };
