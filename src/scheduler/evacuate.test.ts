@@ -105,3 +105,17 @@ test('evacuating an empty host is a complete, empty plan; an unknown host is NOT
   assert.deepEqual(planEvacuation(view, 'h1'), { hostId: 'h1', hostName: 'h1', moves: [], unmovable: [], totalCostBytes: 0, complete: true });
   assert.throws(() => planEvacuation(view, 'nope'), (err: unknown) => isDroverError(err, 'NOT_FOUND'));
 });
+
+test('a VM on host-local disks with snapshots is reported, not planned: mirroring would lose them; in a shared pool it moves', () => {
+  const pools = [{ name: 'h1-disk', kind: 'local' as const, hosts: ['h1'] }];
+  const view = cluster(
+    [host('h1'), host('h2')],
+    [vm('kept', { hostId: 'h1', pool: 'h1-disk', snapshots: 2 }), vm('shared', { hostId: 'h1', snapshots: 1 }), vm('plain', { hostId: 'h1', pool: 'h1-disk' })],
+    { pools },
+  );
+  const result = planEvacuation(view, 'h1');
+  assert.deepEqual(result.unmovable.map((u) => u.vmId), ['kept']);
+  assert.match(result.unmovable[0]?.reason ?? '', /2 snapshot\(s\), which mirroring them would lose/);
+  assert.deepEqual(result.moves.map((m) => [m.vmId, m.storage]).sort(), [['plain', 'local'], ['shared', 'shared']]);
+  assert.equal(result.complete, false);
+});

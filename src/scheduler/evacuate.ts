@@ -77,7 +77,7 @@ export function planEvacuation(cluster: ClusterView, hostId: string): Evacuation
   const plan: EvacuationPlan = { hostId, hostName: source.name, moves: [], unmovable: [], totalCostBytes: 0, complete: true };
   const residents = inMaintenance.vms.filter((vm) => vm.hostId === hostId);
   for (const unit of largestFirst(state, affinityUnits(residents))) {
-    const blocked = blockers(unit);
+    const blocked = blockers(unit, mirrored);
     if (blocked.size > 0) {
       for (const vm of unit) plan.unmovable.push({ vmId: vm.id, vmName: vm.name, reason: blocked.get(vm) ?? groupBlocked(unit, blocked), refusals: [] });
       continue;
@@ -107,11 +107,13 @@ export function planEvacuation(cluster: ClusterView, hostId: string): Evacuation
 }
 
 /** Members of the unit that cannot move whatever the other hosts look like, with why. */
-function blockers(unit: readonly VmView[]): Map<VmView, string> {
+function blockers(unit: readonly VmView[], mirrored: ReadonlySet<string>): Map<VmView, string> {
   const found = new Map<VmView, string>();
   for (const vm of unit) {
     if (vm.movingTo !== undefined) found.set(vm, 'a live migration of it is already in flight');
     else if (!vm.liveMigratable) found.set(vm, 'not live-migratable: stop it, or move it while stopped');
+    // Mirroring copies the disks' current data only; their internal snapshots would stay behind and be deleted.
+    else if (mirrored.has(vm.id) && (vm.snapshots ?? 0) > 0) found.set(vm, `its disks are on this host's own storage and hold ${vm.snapshots} snapshot(s), which mirroring them would lose: delete the snapshots, or stop the VM`);
   }
   return found;
 }

@@ -51,6 +51,8 @@ export interface VmView {
   diskBytes?: number;
   /** The CPU model the VM runs with (the cluster's baseline); undefined: not judged. */
   cpuModel?: string;
+  /** How many snapshots the VM's disks hold; mirroring the disks to another host would lose them. undefined: none. */
+  snapshots?: number;
   /** The destination of a live migration in flight: until it ends the VM is charged there as well as on its host. */
   movingTo?: string;
 }

@@ -63,6 +63,7 @@ export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
     diskBytes: vm.disks.reduce((sum, disk) => sum + disk.sizeBytes, 0),
     // A VM recorded before CPU models were per VM runs the agents' default, whatever the baseline is now.
     cpuModel: vm.spec.cpuModel ?? DEFAULT_CPU_MODEL,
+    ...(vm.snapshots.length > 0 ? { snapshots: vm.snapshots.length } : {}),
     ...(vm.movingTo ? { movingTo: vm.movingTo } : {}),
   };
 }
