@@ -86,6 +86,9 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   await app.register(migrationRoutes(migrations));
   await app.register(overlayRoutes());
   app.get('/api/v1/vm-stats', async () => collectVmStats(records, driver));
-  app.addHook('onClose', async () => driver.detach());
+  app.addHook('onClose', async () => {
+    migrations.close();
+    driver.detach();
+  });
   return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator };
 }

@@ -20,6 +20,7 @@ import { asDroverError, Migration } from './progress.js';
 import { delay, queryMigrate, setCapabilities, setParameters, startPostcopy, Waker, type MigrationInfoWithSockets } from './qmp.js';
 import { recordToWire, type MigrateRequest, type MigrationView } from './schemas.js';
 import { abortMirrors, completeMirrors, describeDisks, startMirrors, waitMirrorsReady } from './storage-copy.js';
+import { settleHandover, type UnresolvedHandover } from './unresolved.js';
 
 /** The file in a migrating VM's directory that lets a restarted agent finish or undo the migration. */
 export const OUTGOING_MARKER = 'outgoing-migration.json';
@@ -28,6 +29,8 @@ const DEFAULT_POSTCOPY_AFTER_PASSES = 8;
 const MAX_CPU_THROTTLE = 99;
 const QEMU_DEFAULT_DOWNTIME_MS = 300;
 const QEMU_DEFAULT_BANDWIDTH = 128 * 1024 * 1024;
+/** How often the destination is asked about a hand-over whose answer was lost. */
+const SETTLE_POLL_MS = 2_000;
 /** Destination errors that guarantee the guest did not and will not run there. */
 const REFUSALS = new Set(['MIGRATION_FAILED', 'MIGRATION_NOT_FOUND', 'MIGRATION_CANCELLED']);
 
@@ -60,7 +63,52 @@ export interface OutgoingRun {
 
 /** Outgoing migrations on this host. */
 export class OutgoingMigrations {
+  /** Aborted when the agent closes: waits on unresolved hand-overs end. */
+  private readonly closing = new AbortController();
+
   constructor(private readonly host: MigrationHost) {}
+
+  /** Ends the waits on unresolved hand-overs; the agent is closing. */
+  close(): void {
+    this.closing.abort();
+  }
+
+  /**
+   * Lets go of the VM once its migration ended, unless the hand-over is unresolved: resuming the guest then could
+   * run it twice, so it stays held (kill still works) until the destination says where the guest runs.
+   */
+  release(run: OutgoingRun): void {
+    run.unwatchPause?.();
+    if (run.migration.state !== 'unresolved') return run.release();
+    void settleHandover(this.handoverOf(run), SETTLE_POLL_MS, this.closing.signal)
+      .then((settled) => {
+        if (settled === 'runs-on-destination') run.migration.settle('completed');
+        else if (settled === 'resumed-here') run.migration.settle('failed', new DroverError('MIGRATION_FAILED', 'the destination did not take the VM over; it was resumed here'));
+        else if (settled === 'postcopy-lost') run.migration.settle('failed', new DroverError('MIGRATION_POSTCOPY_FAILED', 'the destination gave up after post-copy began; the guest cannot resume here'));
+        else if (settled === 'killed-here') run.migration.settle('failed', new DroverError('MIGRATION_FAILED', 'the VM was killed here before the destination said whether it runs the guest'));
+      })
+      .finally(run.release);
+  }
+
+  /** The source side of an unresolved hand-over, for settleHandover. */
+  private handoverOf(run: OutgoingRun): UnresolvedHandover {
+    const { driver, vms, records } = this.host;
+    const { record, migration } = run;
+    return {
+      postcopy: migration.progress.postcopy,
+      askDestination: () => run.peer.get(migration.id),
+      stillHere: () => ['running', 'paused'].includes(driver.status(record.id).state),
+      stopHere: async () => {
+        await driver.kill(record.id);
+        vms.removeMigratedAway(record.name, migration.storage === 'shared');
+      },
+      resumeHere: async () => {
+        await abortMirrors(await driver.qmp(record.id), run.mirrors);
+        if (run.resume) await (await driver.qmp(record.id)).execute('cont');
+        fs.rmSync(path.join(records.vmDir(record.name), OUTGOING_MARKER), { force: true });
+      },
+    };
+  }
 
   /** Starts migrating VM `name`; returns at once with the migration, whose progress GET /api/v1/migrations/:id shows. */
   start(name: string, request: MigrateRequest): Migration {
@@ -106,8 +154,7 @@ export class OutgoingMigrations {
     } catch (err) {
       await this.undo(run, err);
     } finally {
-      run.unwatchPause?.();
-      run.release();
+      this.release(run);
     }
   }
 

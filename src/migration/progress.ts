@@ -54,6 +54,14 @@ export class Migration {
     if (this.finished) this.finishedAt = new Date().toISOString();
   }
 
+  /** Settles an unresolved migration once the destination said where the guest runs; any other state is left as it is. */
+  settle(state: 'completed' | 'failed', error?: DroverError): void {
+    if (this.state !== 'unresolved') return;
+    this.state = state;
+    this.error = error;
+    this.finishedAt = new Date().toISOString();
+  }
+
   /** Folds one query-migrate answer (and the disk mirrors' jobs) into the progress. */
   update(info: MigrationInfoWithSockets, jobs: BlockJobInfo[] = []): void {
     const ram = info.ram;

@@ -26,6 +26,11 @@ export class MigrationService {
     this.outgoing = new OutgoingMigrations(this.host);
   }
 
+  /** Stops background waits; call when the agent closes. */
+  close(): void {
+    this.outgoing.close();
+  }
+
   /** Every migration this host remembers, oldest first. */
   list(): MigrationView[] {
     return this.registry.list().map((m) => m.view());
@@ -114,7 +119,7 @@ export class MigrationService {
     } catch (err) {
       await this.outgoing.undo(run, err);
     } finally {
-      run.release();
+      this.outgoing.release(run);
     }
   }
 }
