@@ -8,6 +8,7 @@
 import { assignAddress, parseSubnet } from '../../network/addresses.js';
 import { mbitToKbit } from '../../network/rate-units.js';
 import { DroverError } from '../../shared/errors.js';
+import { KeyedQueue } from '../../shared/keyed-queue.js';
 import { macFor } from '../../vms/mac.js';
 import type { CreateVmRequest } from '../../vms/schemas.js';
 import type { NicSpec } from '../../vms/spec.js';
@@ -65,19 +66,28 @@ function underlayAddress(host: HostRecord): string {
   return new URL(host.address).hostname;
 }
 
-/** Sends host `hostId` the current definition of `networkName` and, as peers, every other host in `members`. */
-async function push(store: Store, hosts: HostService, networkName: string, hostId: string, members: Set<string>): Promise<void> {
+/**
+ * Changes to one VNI's overlays, one at a time in the order asked: a deleted network's removal is not
+ * overtaken by the set-up of a new network given the same VNI, and the last push a host gets carries
+ * the newest peers (each reads the members when its turn comes).
+ */
+const overlayChanges = new KeyedQueue<number>();
+
+/** Sends host `hostId` the current definition of `networkName` and, as peers, every other host with a VM on it (and `extra`). */
+async function push(store: Store, hosts: HostService, networkName: string, hostId: string, extra?: string): Promise<void> {
   const network = await store.networks.getByName(networkName);
   if (!network) throw new DroverError('VIRTUAL_NETWORK_NOT_FOUND', networkName);
-  const host = await store.hosts.get(hostId);
-  if (!host) throw new DroverError('NOT_FOUND', `host ${hostId}`);
-  const peers: string[] = [];
-  for (const id of members) {
-    const peer = id === hostId ? undefined : await store.hosts.get(id);
-    if (peer) peers.push(underlayAddress(peer));
-  }
-  const agent = await hosts.client(hostId);
-  await agent.request('PUT', `/api/v1/overlays/${network.vni}`, { network: network.name, mtu: network.mtu, localAddress: underlayAddress(host), peers });
+  await overlayChanges.run(network.vni, async () => {
+    const host = await store.hosts.get(hostId);
+    if (!host) throw new DroverError('NOT_FOUND', `host ${hostId}`);
+    const peers: string[] = [];
+    for (const id of await membersOf(store, networkName, extra)) {
+      const peer = id === hostId ? undefined : await store.hosts.get(id);
+      if (peer) peers.push(underlayAddress(peer));
+    }
+    const agent = await hosts.client(hostId);
+    await agent.request('PUT', `/api/v1/overlays/${network.vni}`, { network: network.name, mtu: network.mtu, localAddress: underlayAddress(host), peers });
+  });
 }
 
 /** The hosts with a VM on `networkName`, plus `extra`. */
@@ -95,25 +105,26 @@ async function membersOf(store: Store, networkName: string, extra?: string): Pro
 export async function prepareNetworksOnHost(store: Store, hosts: HostService, vm: Pick<VmRecord, 'nics'>, hostId: string): Promise<void> {
   for (const nic of networkNicsOf(vm)) {
     const members = await membersOf(store, nic.network, hostId);
-    await push(store, hosts, nic.network, hostId, members);
-    for (const other of members) if (other !== hostId) await push(store, hosts, nic.network, other, members).catch(() => undefined);
+    await push(store, hosts, nic.network, hostId, hostId);
+    for (const other of members) if (other !== hostId) await push(store, hosts, nic.network, other, hostId).catch(() => undefined);
   }
 }
 
 /** Re-sends the peers of `vm`'s networks to every member host, so hosts that no VM on them is left on drop out; best effort. */
 export async function refreshNetworkPeers(store: Store, hosts: HostService, vm: Pick<VmRecord, 'nics'>): Promise<void> {
   for (const nic of networkNicsOf(vm)) {
-    const members = await membersOf(store, nic.network);
-    for (const id of members) await push(store, hosts, nic.network, id, members).catch(() => undefined);
+    for (const id of await membersOf(store, nic.network)) await push(store, hosts, nic.network, id).catch(() => undefined);
   }
 }
 
 /** Asks every host to remove the overlay of a deleted network (VNI `vni`); best effort, hosts that are down keep it. */
 export async function removeOverlayEverywhere(store: Store, hosts: HostService, vni: number): Promise<void> {
-  for (const host of await store.hosts.list()) {
-    if (!host.credential) continue;
-    await (await hosts.client(host.id)).request('DELETE', `/api/v1/overlays/${vni}`, undefined, 10_000).catch(() => undefined);
-  }
+  await overlayChanges.run(vni, async () => {
+    for (const host of await store.hosts.list()) {
+      if (!host.credential) continue;
+      await (await hosts.client(host.id)).request('DELETE', `/api/v1/overlays/${vni}`, undefined, 10_000).catch(() => undefined);
+    }
+  });
 }
 
 /** The controller's NIC records for the NICs a host reports (the address without its prefix length). */
