@@ -185,6 +185,27 @@ test('the source cannot tell whether the hand-over happened (unresolved): the de
   assert.deepEqual([(await controller.store.vms.getByName('web'))?.hostId, (op.result as { to: string }).to], ['h-beta', 'beta']);
 });
 
+test('an unresolved hand-over the destination cannot confirm yet is followed until the source settles it', async (t) => {
+  const { controller, source, destination } = await cluster(t);
+  source.release = false;
+  const res = await migrateRequest(controller, { to: 'beta' });
+  const id = res.json<{ operation: { id: string } }>().operation.id;
+  while (source.migrations.size === 0) await delay(20);
+  const [outgoing] = [...source.migrations.values()];
+  assert.ok(outgoing);
+  Object.assign(outgoing, { state: 'unresolved', error: { code: 'MIGRATION_UNRESOLVED', message: 'unresolved', detail: 'the destination did not confirm it runs the guest' } });
+  await delay(1_000);
+  assert.equal((await controller.services.operations.get(id)).state, 'running', 'still following the unresolved hand-over');
+  // The source asked the destination again and learned the guest runs there.
+  destination.vms.push({ ...view('web'), id: 'id-arrived', pid: 8181 });
+  source.vms = [];
+  Object.assign(outgoing, { state: 'completed', error: undefined, finishedAt: new Date().toISOString() });
+  const op = await controller.services.operations.wait(id, 20_000);
+  assert.equal(op.state, 'succeeded', JSON.stringify(op.error));
+  const vm = await controller.store.vms.getByName('web');
+  assert.deepEqual([vm?.hostId, vm?.runtime.pid, vm?.movingTo], ['h-beta', 8181, null]);
+});
+
 test('the source host dies before switchover: the migration fails and the VM stays recorded on the source', async (t) => {
   const { controller, source } = await cluster(t);
   source.release = false;

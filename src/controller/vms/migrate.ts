@@ -26,7 +26,9 @@ const POLL_MS = 250;
 const POLL_FAILURES_ALLOWED = 20;
 /** Consecutive failed polls after which the destination is asked whether the VM already runs there. */
 const SOURCE_LOST_AFTER = 3;
-const FINISHED = new Set(['completed', 'failed', 'cancelled', 'unresolved']);
+const FINISHED = new Set(['completed', 'failed', 'cancelled']);
+/** How long an unresolved hand-over is followed: the source keeps asking the destination and settles it as completed or failed. */
+const UNRESOLVED_WAIT_MS = 120_000;
 const MiB = 1024 * 1024;
 /** How long a moved VM's guest agent gets to answer on the destination before the move is reported anyway. */
 const GUEST_READY_WAIT_MS = 15_000;
@@ -183,7 +185,14 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   let sourceLost = false;
   try {
     let failures = 0;
+    let unresolvedSince: number | undefined;
     while (!FINISHED.has(view.state)) {
+      if (view.state === 'unresolved') {
+        unresolvedSince ??= Date.now();
+        // The destination may already say it runs the guest; else wait for the source to settle it, for a while.
+        const arrived = await arrivedAt(deps, to, started.id);
+        if (arrived || Date.now() - unresolvedSince > UNRESOLVED_WAIT_MS) break;
+      }
       await delay(POLL_MS);
       try {
         view = await source.migration(started.id);
@@ -213,8 +222,8 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
       sourceLost = !view.result;
     }
   }
-  if (view.state !== 'completed' || (!view.result && !sourceLost)) throw agentError(view);
-  // Only the source has QEMU's statistics; with the source gone the totals are the controller's own clock.
+  if (view.state !== 'completed') throw agentError(view);
+  // Only the source has QEMU's statistics; with the source gone (or a hand-over settled late) the totals are the controller's own clock.
   const result = view.result ?? { totalTimeMs: Date.now() - Date.parse(started.startedAt), downtimeMs: null, setupTimeMs: null, ramTransferredBytes: view.progress.ramTransferredBytes };
   // The move has happened: a failed look at the destination must not stop it being recorded (the heartbeat fills the runtime in).
   const arrived = await (await deps.hosts.client(to.id)).getVm(vm.name).catch(() => undefined);
