@@ -4,6 +4,7 @@ import { DroverError } from '../shared/errors.js';
 import { removeBridge, removeHostNetwork } from './namespaces.js';
 import { stopHostProcesses } from './processes.js';
 import { readState, removeState, type TestbedState } from './state.js';
+import type { TestbedController } from './up.js';
 
 /** What `testbed down` removed. */
 export interface DownResult {
@@ -14,6 +15,37 @@ export interface DownResult {
   pids: number[];
   namespaces: string[];
   links: string[];
+}
+
+/** What the controller was told about a removed testbed's hosts. */
+export interface ForgetResult {
+  forgotten: string[];
+  /** Hosts the controller keeps, with why (VM records still name them, or it could not be asked). */
+  kept: Array<{ host: string; reason: string }>;
+}
+
+/**
+ * Has the controller forget the testbed's hosts, so the next testbed starts from a clean host list.
+ * Only a host at the testbed's own agent address is this testbed's (a same-named host elsewhere is
+ * left alone), and the controller refuses one that VM records still name. Never throws.
+ */
+export async function forgetHosts(state: TestbedState, controller: TestbedController): Promise<ForgetResult> {
+  const result: ForgetResult = { forgotten: [], kept: [] };
+  for (const host of state.hosts) {
+    try {
+      const known = await controller.getHost(host.name);
+      if (!known) continue;
+      if (known.address !== host.agentUrl) {
+        result.kept.push({ host: host.name, reason: `the controller's ${host.name} is at ${known.address}, not this testbed's ${host.agentUrl}` });
+        continue;
+      }
+      await controller.removeHost(host.name);
+      result.forgotten.push(host.name);
+    } catch (err) {
+      result.kept.push({ host: host.name, reason: (err as Error).message });
+    }
+  }
+  return result;
 }
 
 /**

@@ -22,6 +22,8 @@ export interface TestbedController {
   mintJoinToken(): Promise<string>;
   /** GET /api/v1/hosts/NAME: its health and address, or undefined when there is no such host. */
   getHost(name: string): Promise<{ health: string; address: string } | undefined>;
+  /** DELETE /api/v1/hosts/NAME; throws the API's error (HOST_HAS_VMS while VM records name it). */
+  removeHost(name: string): Promise<void>;
 }
 
 /** What `testbed up` builds, and against which controller. */

@@ -127,14 +127,21 @@ describe('testbed: three hosts in their own network namespaces, joined to drover
     assert.equal((await drover.api('GET', '/api/v1/hosts/intruder')).status, 404);
   });
 
-  test('testbed down leaves no namespace, link, agent, QEMU or file, and is idempotent', { timeout: 120_000 }, async () => {
+  test('testbed down leaves no namespace, link, agent, QEMU or file, has the controller forget its hosts that no VM names, and is idempotent', { timeout: 120_000 }, async () => {
     const pids = state.hosts.map((h) => h.pid).filter((pid): pid is number => pid !== null);
     const vm = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body;
     if (vm.pid) pids.push(vm.pid);
     assert.equal(pids.length, 4, 'three agents and one QEMU');
 
-    const down = await cli(['testbed', 'down', '--dir', testbedDir]);
+    const down = await cli(['testbed', 'down', '--dir', testbedDir, '-o', 'json']);
     assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
+    // tb-vm's record still names host2, so the controller keeps that one and says why.
+    const { controller } = JSON.parse(down.stdout) as { controller: { forgotten: string[]; kept: Array<{ host: string; reason: string }> } };
+    assert.deepEqual(controller.forgotten, ['host1', 'host3']);
+    assert.deepEqual(controller.kept.map((k) => k.host), ['host2']);
+    assert.match(controller.kept[0]?.reason ?? '', /tb-vm/);
+    for (const name of ['host1', 'host3']) assert.equal((await drover.api('GET', `/api/v1/hosts/${name}`)).status, 404, `${name} is forgotten`);
+    assert.equal((await drover.api('GET', '/api/v1/hosts/host2')).status, 200);
     const namespaces = (await run('ip', ['netns', 'list'])).stdout;
     const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
     for (const host of state.hosts) {

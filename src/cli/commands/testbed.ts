@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Option, type Command } from 'commander';
 import type { HostWire } from '../../controller/hosts/schema.js';
 import { defaultTestbedDir } from '../../testbed/state.js';
@@ -21,6 +22,9 @@ function controller(): TestbedController {
         if (err instanceof ApiError && err.status === 404) return undefined;
         throw err;
       }
+    },
+    removeHost: async (name) => {
+      await client.request('DELETE', apiPath('hosts', name));
     },
   };
 }
@@ -61,14 +65,28 @@ export function registerTestbedCommands(program: Command): void {
     process.stderr.write(`testbed ${state.id} is up in ${state.dir}; remove it with \`drover testbed down --dir ${state.dir}\`\n`);
   });
 
-  withOutput(testbed.command('down').description('Stop the testbed\'s agents and VMs and remove its namespaces, links and files (safe to repeat)').addOption(dirOption())).action(
-    async (opts: OutputOptions & { dir: string }) => {
-      const { testbedDown } = await import('../../testbed/down.js');
-      const result = await testbedDown(opts.dir);
-      if (opts.output === 'json') return printJson(result);
-      process.stdout.write(result.found ? `testbed ${result.id} removed (${result.namespaces.length} namespaces, ${result.pids.length} processes stopped)\n` : `no testbed in ${opts.dir}; nothing to remove\n`);
-    },
-  );
+  withOutput(
+    testbed
+      .command('down')
+      .description('Stop the testbed\'s agents and VMs, remove its namespaces, links and files, and have the controller forget its hosts (safe to repeat)')
+      .addOption(dirOption()),
+  ).action(async (opts: OutputOptions & { dir: string }) => {
+    const { forgetHosts, testbedDown } = await import('../../testbed/down.js');
+    const { readState } = await import('../../testbed/state.js');
+    const state = readState(path.resolve(opts.dir));
+    const result = await testbedDown(opts.dir);
+    let api: TestbedController | undefined;
+    try {
+      api = controller();
+    } catch {
+      // No controller configured: its host records stay.
+    }
+    const controllerHosts = state && api ? await forgetHosts(state, api) : { forgotten: [], kept: state ? state.hosts.map((h) => ({ host: h.name, reason: 'no controller is configured (DROVER_URL)' })) : [] };
+    if (opts.output === 'json') return printJson({ ...result, controller: controllerHosts });
+    process.stdout.write(result.found ? `testbed ${result.id} removed (${result.namespaces.length} namespaces, ${result.pids.length} processes stopped)\n` : `no testbed in ${opts.dir}; nothing to remove\n`);
+    if (controllerHosts.forgotten.length > 0) process.stdout.write(`the controller forgot ${controllerHosts.forgotten.join(', ')}\n`);
+    for (const kept of controllerHosts.kept) process.stderr.write(`the controller keeps ${kept.host}: ${kept.reason}\n`);
+  });
 
   withOutput(testbed.command('status').description('Show the testbed\'s hosts: namespace, agent, VMs and health at the controller').addOption(dirOption())).action(
     async (opts: OutputOptions & { dir: string }) => {
