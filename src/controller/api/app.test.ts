@@ -162,6 +162,15 @@ test('a mutating route that forgets its event still leaves a generic one', async
   assert.deepEqual(event?.detail, { route: 'POST /api/v1/forgetful', status: 200 });
 });
 
+test('a dry run changes nothing and so leaves no event', async (t) => {
+  const { app, auth, services, close } = await testController();
+  t.after(close);
+  const before = (await services.events.query({ limit: 1000 })).length;
+  const res = await app.inject({ method: 'POST', url: '/api/v1/balance', headers: auth, payload: { dryRun: true } });
+  assert.equal(res.statusCode, 200, res.body);
+  assert.equal((await services.events.query({ limit: 1000 })).length, before);
+});
+
 test('the OpenAPI document describes parameters, bodies, responses and the error table', async (t) => {
   const { app, close } = await testController();
   t.after(close);

@@ -1,9 +1,16 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SYSTEM_ACTOR } from '../actor.js';
 import { actorOf } from '../auth/hook.js';
 import type { EventLog } from '../events/event-log.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Mutating-method requests whose route said they changed nothing (a dry run, a wait). */
+const unchanged = new WeakSet<FastifyRequest>();
+
+/** Says that `request`, though POST/PUT/DELETE, changed nothing, so no event is owed for it (a dry run, a wait). */
+export function changedNothing(request: FastifyRequest): void {
+  unchanged.add(request);
+}
 
 /**
  * Guarantees that every successful mutating request leaves an event. Services record precise
@@ -20,7 +27,7 @@ export function installAudit(app: FastifyInstance, events: EventLog): void {
   app.addHook('onResponse', async (request, reply) => {
     if (!MUTATING.has(request.method)) return;
     const recorded = events.endRequest(request.id);
-    if (recorded > 0 || reply.statusCode >= 300) return;
+    if (recorded > 0 || reply.statusCode >= 300 || unchanged.has(request)) return;
     const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
     request.log.warn({ route }, 'a mutating route succeeded without recording an event; recorded a generic one');
     let actor = SYSTEM_ACTOR;

@@ -1,3 +1,4 @@
+import { changedNothing } from '../api/audit.js';
 import { errorResponses } from '../api/schemas.js';
 import type { DomainRoutes } from '../api/services.js';
 import { actorOf } from '../auth/hook.js';
@@ -26,6 +27,7 @@ export const clusterRoutes: DomainRoutes = async (app, { services }) => {
       response: { 200: MaintenanceEntrySchema, 202: MaintenanceEntrySchema, ...errorResponses },
     },
     handler: async (request, reply) => {
+      if (request.body?.dryRun) changedNothing(request);
       const { plan, operation } = await enterMaintenance(deps, request.params.name, request.body ?? {}, actorOf(request));
       return reply.status(operation ? 202 : 200).send({ plan: evacuationPlanWire(plan), operation: operation ? operationWire(operation) : null });
     },
@@ -50,7 +52,10 @@ export const clusterRoutes: DomainRoutes = async (app, { services }) => {
     },
     handler: async (request, reply) => {
       const threshold = request.body?.threshold ?? DEFAULT_THRESHOLD;
-      if (request.body?.dryRun) return reply.status(200).send({ plan: balancePlanWire(await balancePlan(deps, threshold)), operation: null });
+      if (request.body?.dryRun) {
+        changedNothing(request);
+        return reply.status(200).send({ plan: balancePlanWire(await balancePlan(deps, threshold)), operation: null });
+      }
       const { plan, operation } = await startBalance(deps, threshold, actorOf(request));
       return reply.status(202).send({ plan: balancePlanWire(plan), operation: operationWire(operation) });
     },

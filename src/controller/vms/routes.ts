@@ -1,3 +1,4 @@
+import { changedNothing } from '../api/audit.js';
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import WebSocket from 'ws';
@@ -91,7 +92,10 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
 
   app.post('/vms/:name/wait-ready', {
     schema: { operationId: 'waitVmReady', summary: 'Wait until the guest agent answers', tags, params: VmNameParams, body: Type.Optional(WaitReadyBody), response: { 200: VmSchema, ...errorResponses } },
-    handler: async (request) => vmWire(await vms.waitReady(request.params.name, request.body?.timeoutMs ?? 120_000), await hostNames()),
+    handler: async (request) => {
+      changedNothing(request);
+      return vmWire(await vms.waitReady(request.params.name, request.body?.timeoutMs ?? 120_000), await hostNames());
+    },
   });
 
   app.delete('/vms/:name', {
