@@ -17,6 +17,7 @@ const MIGRATION_TIMEOUT_MS = 180_000;
 
 interface Vm {
   host: string | null;
+  movingTo: string | null;
   state: string;
 }
 
@@ -98,15 +99,32 @@ describe('web console on a testbed: migrate, placement timeline, maintenance (re
     await screenshotElement(vmPage.locator('#vm-migrate-dialog'), 'web-migrate-dialog');
   });
 
-  test('a migration capped at 1 Mbit/s is cancelled from the operations tray: the VM stays on host1, running', { timeout: 120_000 }, async () => {
+  test('a migration capped at 1 Mbit/s shows in flight on the dashboard and the VM page, and is cancelled from the operations tray: the VM stays on host1, running', { timeout: 120_000 }, async () => {
     await vmPage.fill('#vm-migrate-bandwidth', '1');
     await vmPage.click('#vm-migrate-dialog-submit');
     const card = vmPage.locator('#operations-tray .operation[data-kind="migrate"]');
     await card.locator('[role="progressbar"]').waitFor();
+    // The move holds host2 while it runs; the dashboard learns of it from the event stream.
+    const row = dashboard.locator(`#vm-row-${VM}`);
+    await dashboard.locator(`#vm-row-${VM}[data-host="host1"][data-moving-to="host2"]`).waitFor();
+    assert.equal(await row.locator('.vm-moving').innerText(), 'host1 → host2');
+    assert.ok(await stillSamePage(dashboard), 'the dashboard was not reloaded');
+    assert.equal(await vmPage.locator('#vm-moving-to').getAttribute('data-moving-to'), 'host2');
+    assert.equal(await vmPage.locator('#vm-host').innerText(), 'host1 → host2');
+    assert.ok(await vmPage.locator('#vm-action-migrate').isDisabled(), 'a VM in flight cannot be moved again');
+    assert.equal((await vm()).movingTo, 'host2');
+    await screenshot(dashboard, 'web-dashboard-migration-in-flight');
+    await screenshot(vmPage, 'web-vm-page-migration-in-flight');
+
     await card.locator('button[id^="op-cancel-"]').click();
     await vmPage.locator('#operations-tray .operation[data-kind="migrate"][data-state="cancelled"]').waitFor({ timeout: 90_000 });
     const after = await vm();
-    assert.deepEqual([after.host, after.state], ['host1', 'running']);
+    assert.deepEqual([after.host, after.movingTo, after.state], ['host1', null, 'running']);
+    // The cancel releases host2, and both pages stop showing the move.
+    await dashboard.locator(`#vm-row-${VM}[data-host="host1"][data-moving-to=""]`).waitFor();
+    assert.equal(await row.locator('.vm-moving').count(), 0);
+    await vmPage.locator('#vm-moving-to').waitFor({ state: 'detached' });
+    assert.equal(await vmPage.locator('#vm-host').innerText(), 'host1');
     await vmPage.locator('#operations-tray .operation[data-kind="migrate"] button[id^="op-dismiss-"]').click();
   });
 

@@ -11,6 +11,8 @@ export const parseVm = object({
   id: string,
   name: string,
   host: nullable(string),
+  /** The host a live migration in flight is moving the VM to (it holds room there until the move ends); null when not moving. */
+  movingTo: nullable(string),
   state: oneOf(VM_STATES),
   desiredState: oneOf(['running', 'stopped'] as const),
   guestReady: boolean,

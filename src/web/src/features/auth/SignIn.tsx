@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { ApiError, DroverApi } from '../../api';
+import { DroverApi } from '../../api';
+import { useSubmit } from '../../components/useSubmit';
 
 interface Props {
   /** Why the user is here again (their token stopped working), shown above the form. */
@@ -10,28 +11,21 @@ interface Props {
 /** Sign-in with an API token: the admin token `drover up` prints, or one from `drover token create`. */
 export function SignIn({ notice, onSignedIn }: Props) {
   const [token, setToken] = useState('');
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, submit } = useSubmit();
 
-  const submit = async (event: FormEvent) => {
+  const signIn = (event: FormEvent) => {
     event.preventDefault();
     const candidate = token.trim();
     if (!candidate) return;
-    setBusy(true);
-    setError(null);
-    try {
+    void submit(async () => {
       await new DroverApi(candidate).checkToken();
       onSignedIn(candidate);
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', (err as Error).message));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
     <main className="sign-in">
-      <form className="sign-in-card" onSubmit={submit} aria-labelledby="sign-in-title">
+      <form className="sign-in-card" onSubmit={signIn} aria-labelledby="sign-in-title">
         <h1 id="sign-in-title">
           <span className="logo" aria-hidden="true">D</span> Drover
         </h1>

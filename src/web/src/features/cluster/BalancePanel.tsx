@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
-import { asApiError, type ApiError, type BalancePlan } from '../../api';
+import type { BalancePlan } from '../../api';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { useSubmit } from '../../components/useSubmit';
 import { formatBytes, formatTime } from '../../format';
 import { hostPath, Link, vmPath } from '../../router';
 import { useSession } from '../auth/session';
@@ -19,46 +20,34 @@ export function BalancePanel() {
   const [thresholdPercent, setThresholdPercent] = useState(10);
   const [plan, setPlan] = useState<BalancePlan | null>(null);
   const [plannedAt, setPlannedAt] = useState<string | null>(null);
-  const [planning, setPlanning] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
   const [runId, setRunId] = useState<string | null>(null);
-  const [starting, setStarting] = useState(false);
+  // One request at a time, planning or starting the run, and one place for its error.
+  const { busy, running, error, clearError, submit } = useSubmit();
   const run = useTrackedOperations(operations).find((t) => t.operation.id === runId);
   const threshold = thresholdPercent / 100;
   const thresholdValid = Number.isFinite(thresholdPercent) && thresholdPercent >= 0 && thresholdPercent <= 100;
 
-  const replan = useCallback(async () => {
-    setPlanning(true);
-    try {
-      setPlan(await api.planBalance(threshold));
-      setPlannedAt(new Date().toISOString());
-      setError(null);
-    } catch (err) {
-      setError(asApiError(err));
-    } finally {
-      setPlanning(false);
-    }
-  }, [api, threshold]);
+  const replan = useCallback(
+    () =>
+      submit(async () => {
+        setPlan(await api.planBalance(threshold));
+        setPlannedAt(new Date().toISOString());
+      }, 'plan'),
+    [submit, api, threshold],
+  );
   // Planned once on mount with the default threshold; later on request, so typing a threshold sends no request per key.
   useEffect(() => void replan(), []);
   // Once the run ends the cluster has changed: plan again.
   useEffect(() => operations.onFinished((op) => void (op.id === runId && replan())), [operations, runId, replan]);
 
-  const start = async () => {
-    setStarting(true);
-    setError(null);
-    try {
+  const start = () =>
+    submit(async () => {
       const started = await api.runBalance(threshold);
       operations.track(started.operation);
       setRunId(started.operation.id);
       setPlan(started.plan);
       setPlannedAt(new Date().toISOString());
-    } catch (err) {
-      setError(asApiError(err));
-    } finally {
-      setStarting(false);
-    }
-  };
+    }, 'run');
 
   return (
     <section className="panel" aria-labelledby="cluster-balance-title" id="cluster-balance">
@@ -74,16 +63,16 @@ export function BalancePanel() {
         <label htmlFor="cluster-balance-threshold">Aim for every host within</label>
         <input id="cluster-balance-threshold" type="number" min={0} max={100} step={1} value={thresholdPercent} onChange={(e) => setThresholdPercent(Number(e.target.value))} className="narrow" />
         <span>percentage points of even load</span>
-        <button type="submit" id="cluster-balance-plan" disabled={planning || !thresholdValid}>
-          {planning ? 'Planning…' : 'Plan again'}
+        <button type="submit" id="cluster-balance-plan" disabled={busy || !thresholdValid}>
+          {running === 'plan' ? 'Planning…' : 'Plan again'}
         </button>
       </form>
-      {error && <ErrorNotice error={error} id="cluster-balance-error" onDismiss={() => setError(null)} />}
+      {error && <ErrorNotice error={error} id="cluster-balance-error" onDismiss={clearError} />}
       {!plan && !error && <p className="muted">Planning…</p>}
       {plan && <PlanView plan={plan} plannedAt={plannedAt} />}
       <div className="form-actions">
-        <button type="button" className="primary" id="cluster-balance-run" onClick={() => void start()} disabled={starting || !plan || !thresholdValid || (run !== undefined && !['succeeded', 'failed', 'cancelled'].includes(run.operation.state))}>
-          {starting ? 'Starting…' : plan && plan.moves.length > 0 ? `Run: move ${plan.moves.length} VM${plan.moves.length === 1 ? '' : 's'}` : 'Run balancing'}
+        <button type="button" className="primary" id="cluster-balance-run" onClick={() => void start()} disabled={busy || !plan || !thresholdValid || (run !== undefined && !['succeeded', 'failed', 'cancelled'].includes(run.operation.state))}>
+          {running === 'run' ? 'Starting…' : plan && plan.moves.length > 0 ? `Run: move ${plan.moves.length} VM${plan.moves.length === 1 ? '' : 's'}` : 'Run balancing'}
         </button>
         <span className="muted small">The controller plans again when it starts, then moves one VM at a time.</span>
       </div>

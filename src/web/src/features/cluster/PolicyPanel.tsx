@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { asApiError, CLUSTER_WEIGHTS, type ApiError, type ClusterPolicy, type ClusterWeight } from '../../api';
+import { asApiError, CLUSTER_WEIGHTS, type ClusterPolicy, type ClusterWeight } from '../../api';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { useSubmit } from '../../components/useSubmit';
 import { useSession } from '../auth/session';
 
 const WEIGHT_TEXT: Record<ClusterWeight, { label: string; help: string }> = {
@@ -13,8 +14,7 @@ export function PolicyPanel() {
   const { api, fleet } = useSession();
   const [stored, setStored] = useState<ClusterPolicy | null>(null);
   const [draft, setDraft] = useState<ClusterPolicy | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, clearError, submit } = useSubmit();
   const [saved, setSaved] = useState(false);
 
   const load = useCallback(async () => {
@@ -26,7 +26,7 @@ export function PolicyPanel() {
     } catch (err) {
       setError(asApiError(err));
     }
-  }, [api]);
+  }, [api, setError]);
   useEffect(() => void load(), [load]);
   // A change made elsewhere (CLI, another console) shows at once.
   useEffect(() => fleet.onEvent((event) => void (event.action === 'cluster.policy-changed' && load())), [fleet, load]);
@@ -35,26 +35,20 @@ export function PolicyPanel() {
   const save = async (event: FormEvent) => {
     event.preventDefault();
     if (!stored || !draft) return;
-    setBusy(true);
-    setError(null);
     setSaved(false);
-    try {
+    await submit(async () => {
       const change = { ...(draft.weight !== stored.weight ? { weight: draft.weight } : {}), ...(draft.cpuModel.trim() !== stored.cpuModel ? { cpuModel: draft.cpuModel.trim() } : {}) };
       const policy = await api.setClusterPolicy(change);
       setStored(policy);
       setDraft(policy);
       setSaved(true);
-    } catch (err) {
-      setError(asApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
     <section className="panel" aria-labelledby="cluster-policy-title" id="cluster-policy" data-weight={stored?.weight} data-cpu-model={stored?.cpuModel}>
       <h2 id="cluster-policy-title">Scheduling policy</h2>
-      {error && <ErrorNotice error={error} id="cluster-policy-error" onDismiss={() => setError(null)} />}
+      {error && <ErrorNotice error={error} id="cluster-policy-error" onDismiss={clearError} />}
       {!draft && !error && <p className="muted">Loading…</p>}
       {draft && (
         <form onSubmit={(e) => void save(e)} id="cluster-policy-form">

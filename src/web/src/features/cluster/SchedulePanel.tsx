@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { asApiError, type ApiError, type BalanceSchedule } from '../../api';
+import { asApiError, type BalanceSchedule } from '../../api';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { useSubmit } from '../../components/useSubmit';
 import { useSession } from '../auth/session';
 
 /** The periodic balancer (GET/PUT /balance/schedule): on or off, how often, and its threshold, editable. */
@@ -8,8 +9,7 @@ export function SchedulePanel() {
   const { api } = useSession();
   const [stored, setStored] = useState<BalanceSchedule | null>(null);
   const [draft, setDraft] = useState<{ enabled: boolean; intervalMinutes: number; thresholdPercent: number } | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, clearError, submit } = useSubmit();
   const [saved, setSaved] = useState(false);
 
   const show = (schedule: BalanceSchedule) => {
@@ -18,22 +18,16 @@ export function SchedulePanel() {
   };
   useEffect(() => {
     api.getBalanceSchedule().then(show, (err: unknown) => setError(asApiError(err)));
-  }, [api]);
+  }, [api, setError]);
 
   const save = async (event: FormEvent) => {
     event.preventDefault();
     if (!draft) return;
-    setBusy(true);
-    setError(null);
     setSaved(false);
-    try {
+    await submit(async () => {
       show(await api.setBalanceSchedule({ enabled: draft.enabled, intervalMinutes: draft.intervalMinutes, threshold: draft.thresholdPercent / 100 }));
       setSaved(true);
-    } catch (err) {
-      setError(asApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   const changed = Boolean(stored && draft && (stored.enabled !== draft.enabled || stored.intervalMinutes !== draft.intervalMinutes || Math.abs(stored.threshold * 100 - draft.thresholdPercent) > 1e-9));
 
@@ -41,7 +35,7 @@ export function SchedulePanel() {
     <section className="panel" aria-labelledby="cluster-schedule-title" id="cluster-balance-schedule" data-enabled={stored?.enabled}>
       <h2 id="cluster-schedule-title">Balancing schedule</h2>
       <p className="muted small">The controller can run the balancer by itself. The schedule is stored with the cluster settings and resumes when the controller restarts.</p>
-      {error && <ErrorNotice error={error} id="cluster-schedule-error" onDismiss={() => setError(null)} />}
+      {error && <ErrorNotice error={error} id="cluster-schedule-error" onDismiss={clearError} />}
       {!draft && !error && <p className="muted">Loading…</p>}
       {draft && (
         <form onSubmit={(e) => void save(e)}>

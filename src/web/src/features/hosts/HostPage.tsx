@@ -1,9 +1,10 @@
 import { useCallback, useMemo, useState } from 'react';
-import { ApiError, type DroverEvent } from '../../api';
+import type { DroverEvent } from '../../api';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { Meter } from '../../components/Meter';
 import { StateBadge } from '../../components/StateBadge';
 import { useNow } from '../../components/useNow';
+import { useSubmit } from '../../components/useSubmit';
 import { formatAge, formatBytes, formatTime } from '../../format';
 import { useFleet } from '../../live/fleet';
 import { Link } from '../../router';
@@ -17,7 +18,7 @@ import { MaintenanceDialog } from './MaintenanceDialog';
 
 /** One host: health, accelerator, tags, storage pools, CPU models, capacity and usage, maintenance mode, its VMs, VMs it runs that Drover does not know, and its events. */
 export function HostPage({ name }: { name: string }) {
-  const { fleet, operations } = useSession();
+  const { api, fleet, operations } = useSession();
   const state = useFleet(fleet);
   const now = useNow(5_000);
   const host = state.hosts.get(name);
@@ -26,7 +27,7 @@ export function HostPage({ name }: { name: string }) {
   const matches = useCallback((e: DroverEvent) => (host ? e.hostId === host.id || (e.object.type === 'host' && e.object.id === host.id) : false), [host]);
   const { events, error } = useEventTimeline({ host: name }, matches, 50);
   const [dialog, setDialog] = useState(false);
-  const [actionError, setActionError] = useState<ApiError | null>(null);
+  const { busy: exiting, error: actionError, clearError: clearActionError, submit } = useSubmit();
   const [evacuationId, setEvacuationId] = useState<string | null>(null);
   const evacuation = useTrackedOperations(operations).find((t) => t.operation.id === evacuationId);
 
@@ -53,9 +54,19 @@ export function HostPage({ name }: { name: string }) {
         <StateBadge state={host.health} id="host-health" />
         <StateBadge state={host.state} id="host-state" />
         <span className="spacer" />
-        <MaintenanceControls hostName={host.name} state={host.state} onEnter={() => setDialog(true)} onError={setActionError} />
+        <MaintenanceControls
+          state={host.state}
+          exiting={exiting}
+          onEnter={() => setDialog(true)}
+          onExit={() =>
+            void submit(async () => {
+              await api.exitMaintenance(host.name);
+              fleet.refreshHosts();
+            })
+          }
+        />
       </div>
-      {actionError && <ErrorNotice error={actionError} id="host-action-error" onDismiss={() => setActionError(null)} />}
+      {actionError && <ErrorNotice error={actionError} id="host-action-error" onDismiss={clearActionError} />}
       {evacuation && (
         <div id="host-maintenance-operation">
           <OperationCard op={evacuation.operation} cancelError={evacuation.cancelError} onCancel={() => void operations.cancel(evacuation.operation.id)} showSteps />
@@ -156,25 +167,11 @@ export function HostPage({ name }: { name: string }) {
 }
 
 /** Enter (through the pre-flight report) or exit maintenance, as the host's state allows. */
-function MaintenanceControls({ hostName, state, onEnter, onError }: { hostName: string; state: string; onEnter: () => void; onError: (error: ApiError | null) => void }) {
-  const { api, fleet } = useSession();
-  const [busy, setBusy] = useState(false);
+function MaintenanceControls({ state, exiting, onEnter, onExit }: { state: string; exiting: boolean; onEnter: () => void; onExit: () => void }) {
   if (state === 'maintenance') {
-    const exit = async () => {
-      setBusy(true);
-      onError(null);
-      try {
-        await api.exitMaintenance(hostName);
-        fleet.refreshHosts();
-      } catch (err) {
-        onError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err)));
-      } finally {
-        setBusy(false);
-      }
-    };
     return (
-      <button type="button" id="host-maintenance-exit" onClick={() => void exit()} disabled={busy}>
-        {busy ? 'Exiting maintenance…' : 'Exit maintenance'}
+      <button type="button" id="host-maintenance-exit" onClick={onExit} disabled={exiting}>
+        {exiting ? 'Exiting maintenance…' : 'Exit maintenance'}
       </button>
     );
   }

@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react';
-import { ApiError, type EvacuationPlan, type Host, type Operation } from '../../api';
+import { asApiError, type EvacuationPlan, type Host, type Operation } from '../../api';
 import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { useSubmit } from '../../components/useSubmit';
 import { formatBytes } from '../../format';
 import { Link, vmPath } from '../../router';
 import { useSession } from '../auth/session';
@@ -13,37 +14,29 @@ import { useSession } from '../auth/session';
 export function MaintenanceDialog({ host, onClose, onStarted }: { host: Host; onClose: () => void; onStarted: (operation: Operation) => void }) {
   const { api, operations } = useSession();
   const [plan, setPlan] = useState<EvacuationPlan | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
   const [force, setForce] = useState(false);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, submit } = useSubmit();
 
   useEffect(() => {
     let cancelled = false;
     api.enterMaintenance(host.name, { dryRun: true }).then(
       (entry) => !cancelled && setPlan(entry.plan),
-      (err: unknown) => !cancelled && setError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err))),
+      (err: unknown) => !cancelled && setError(asApiError(err)),
     );
     return () => {
       cancelled = true;
     };
-  }, [api, host.name]);
+  }, [api, host.name, setError]);
 
-  const enter = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const enter = () =>
+    submit(async () => {
       const entry = await api.enterMaintenance(host.name, force ? { force: true } : {});
       if (entry.operation) {
         operations.track(entry.operation);
         onStarted(entry.operation);
       }
       onClose();
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err)));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
     <Dialog

@@ -1,7 +1,8 @@
 import { useEffect, useMemo, useState } from 'react';
-import { ApiError, type Image, type Network } from '../../api';
+import { asApiError, type Image, type Network } from '../../api';
 import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { useSubmit } from '../../components/useSubmit';
 import { useFleet } from '../../live/fleet';
 import { useSession } from '../auth/session';
 import { NetworkPicker, networksRequest, type NetworkChoice } from '../networks/NetworkPicker';
@@ -21,15 +22,14 @@ export function CreateVmDialog({ onClose }: { onClose: () => void }) {
   const [form, setForm] = useState({ name: '', image: '', cpus: 1, memoryMiB: 256, devices: 'virtio' as 'virtio' | 'emulated', start: true });
   const [placement, setPlacement] = useState<PlacementChoice>(NO_PLACEMENT_CHOICE);
   const [nics, setNics] = useState<NetworkChoice>(new Map());
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, submit } = useSubmit();
 
   useEffect(() => {
     api.listNetworks().then(setNetworks, (err: unknown) => {
       setNetworks([]);
-      if (err instanceof ApiError) setError(err);
+      setError(asApiError(err));
     });
-  }, [api]);
+  }, [api, setError]);
 
   useEffect(() => {
     api.listImages().then(
@@ -37,14 +37,12 @@ export function CreateVmDialog({ onClose }: { onClose: () => void }) {
         setImages(list);
         setForm((f) => ({ ...f, image: f.image || list[0]?.name || '' }));
       },
-      (err: unknown) => err instanceof ApiError && setError(err),
+      (err: unknown) => setError(asApiError(err)),
     );
-  }, [api]);
+  }, [api, setError]);
 
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const create = () =>
+    submit(async () => {
       const networksWanted = networksRequest(nics);
       const accepted = await api.createVm({
         name: form.name.trim(),
@@ -59,16 +57,11 @@ export function CreateVmDialog({ onClose }: { onClose: () => void }) {
       operations.track(accepted.operation);
       fleet.refreshVm(form.name.trim());
       onClose();
-    } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err)));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   const imageNames = [...new Set((images ?? []).map((i) => i.name))];
   return (
-    <Dialog id="vm-create-dialog" title="Create a VM" submitLabel="Create" busy={busy} submitDisabled={!form.name.trim()} onSubmit={submit} onClose={onClose}>
+    <Dialog id="vm-create-dialog" title="Create a VM" submitLabel="Create" busy={busy} submitDisabled={!form.name.trim()} onSubmit={() => void create()} onClose={onClose}>
       <label htmlFor="vm-create-name">Name</label>
       <input
         id="vm-create-name"

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, type Snapshot, type Vm } from '../../api';
+import { asApiError, type ApiError, type Snapshot, type Vm } from '../../api';
 import { Dialog } from '../../components/Dialog';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { formatBytes, formatTime } from '../../format';
@@ -17,7 +17,7 @@ export function Snapshots({ vm }: { vm: Vm }) {
   const load = useCallback(() => {
     api.snapshots(vm.name).then(
       (list) => (setSnapshots(list), setLoadError(null)),
-      (err: unknown) => setLoadError(err instanceof ApiError ? err : new ApiError(0, 'UNKNOWN', String(err))),
+      (err: unknown) => setLoadError(asApiError(err)),
     );
   }, [api, vm.name]);
 

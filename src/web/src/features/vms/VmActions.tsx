@@ -44,14 +44,16 @@ export function VmActions({ vm }: { vm: Vm }) {
   const [snapshot, setSnapshot] = useState('');
   const [clone, setClone] = useState({ name: '', mode: 'linked' as 'linked' | 'full' });
 
-  const allowed = (action: Action) => ALLOWED[action].includes(vm.state);
+  // A VM in flight cannot be moved again until its move ends (the controller says VM_BUSY).
+  const whyNot = (action: Action): string | undefined =>
+    action === 'migrate' && vm.movingTo ? `Already moving to ${vm.movingTo}` : ALLOWED[action].includes(vm.state) ? undefined : (WHY_NOT[action] ?? `Not possible while the VM is ${vm.state}`);
   const button = (action: Action, label: string, onClick: () => void, className?: string) => (
     <button
       type="button"
       id={`vm-action-${action}`}
       className={className}
-      disabled={!allowed(action) || busy !== null}
-      title={allowed(action) ? undefined : (WHY_NOT[action] ?? `Not possible while the VM is ${vm.state}`)}
+      disabled={whyNot(action) !== undefined || busy !== null}
+      title={whyNot(action)}
       onClick={onClick}
     >
       {busy === action ? `${label}…` : label}

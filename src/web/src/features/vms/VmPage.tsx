@@ -15,6 +15,7 @@ import { PlacementTimeline } from '../placement/PlacementTimeline';
 import { Hardware } from './Hardware';
 import { Snapshots } from './Snapshots';
 import { VmActions } from './VmActions';
+import { VmHost } from './VmHost';
 
 // The consoles and charts carry large libraries: load them when their tab opens.
 const MetricsCharts = lazy(() => import('./MetricsCharts'));
@@ -59,6 +60,11 @@ export function VmPage({ name }: { name: string }) {
       <div className="page-header">
         <h1>{vm.name}</h1>
         <StateBadge state={vm.state} id="vm-state" />
+        {vm.movingTo && (
+          <span className="badge busy" id="vm-moving-to" data-moving-to={vm.movingTo} title={`A live migration is in flight: ${vm.name} runs on ${vm.host ?? 'its host'} until it switches over to ${vm.movingTo}`}>
+            moving to {vm.movingTo}
+          </span>
+        )}
         {vm.state === 'running' && <span className="muted small" id="vm-guest" data-ready={vm.guestReady}>{vm.guestReady ? 'guest agent answering' : 'guest agent not answering yet'}</span>}
       </div>
       {vm.crashReason && (
@@ -89,7 +95,9 @@ function Overview({ vm }: { vm: Vm }) {
         <h2 id="details-title">Details</h2>
         <dl className="facts">
           <dt>Host</dt>
-          <dd>{vm.host ? <Link to={hostPath(vm.host)}>{vm.host}</Link> : '-'}</dd>
+          <dd id="vm-host">
+            <VmHost vm={vm} />
+          </dd>
           <dt>vCPUs</dt>
           <dd>{vm.cpus}</dd>
           <dt>Memory</dt>

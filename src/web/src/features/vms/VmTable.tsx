@@ -2,7 +2,8 @@ import { memo, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, us
 import { VM_STATES, type Vm } from '../../api';
 import { StateBadge } from '../../components/StateBadge';
 import { formatDuration, formatMiB } from '../../format';
-import { hostPath, Link, vmPath } from '../../router';
+import { Link, vmPath } from '../../router';
+import { VmHost } from './VmHost';
 
 type SortKey = 'name' | 'state' | 'host' | 'cpus' | 'memory' | 'uptime';
 const COLUMNS: ReadonlyArray<{ key: SortKey; label: string; numeric?: boolean }> = [
@@ -59,7 +60,7 @@ export function VmTable({ vms, now, hideHost, idPrefix = 'vm-table' }: Props) {
     const filtered = vms.filter(
       (vm) =>
         (!state || vm.state === state) &&
-        (!needle || vm.name.includes(needle) || (vm.host ?? '').includes(needle) || (vm.image ?? '').includes(needle) || vm.macs.some((m) => m.includes(needle))),
+        (!needle || vm.name.includes(needle) || (vm.host ?? '').includes(needle) || (vm.movingTo ?? '').includes(needle) || (vm.image ?? '').includes(needle) || vm.macs.some((m) => m.includes(needle))),
     );
     const order = compare[sort.key];
     const sign = sort.descending ? -1 : 1;
@@ -188,7 +189,7 @@ function uptimeText(vm: Vm, now: number): string {
 
 const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; index: number; uptime: string; hideHost: boolean }) {
   return (
-    <tr id={`vm-row-${vm.name}`} data-state={vm.state} data-host={vm.host ?? ''} aria-rowindex={index + 2}>
+    <tr id={`vm-row-${vm.name}`} data-state={vm.state} data-host={vm.host ?? ''} data-moving-to={vm.movingTo ?? ''} aria-rowindex={index + 2}>
       <td>
         <Link to={vmPath(vm.name)} className="vm-link" data-index={index}>
           {vm.name}
@@ -197,7 +198,11 @@ const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; ind
       <td>
         <StateBadge state={vm.state} />
       </td>
-      {!hideHost && <td>{vm.host ? <Link to={hostPath(vm.host)}>{vm.host}</Link> : <span className="muted">-</span>}</td>}
+      {!hideHost && (
+        <td>
+          <VmHost vm={vm} />
+        </td>
+      )}
       <td className="numeric">{vm.cpus}</td>
       <td className="numeric">{formatMiB(vm.memoryMiB)}</td>
       <td className="numeric">{uptime || <span className="muted">-</span>}</td>
