@@ -74,6 +74,14 @@ export function upBanner(child: ChildProcess, timeoutMs: number): Promise<{ url:
   });
 }
 
+/** Deletes every VM the controller lists (forced, waiting for each deletion), for a suite's clean-up; no-op without a controller. */
+export async function deleteEveryVm(drover: TestDrover | undefined): Promise<void> {
+  for (const vm of (await drover?.api<{ vms: Array<{ name: string }> }>('GET', '/api/v1/vms').catch(() => undefined))?.body.vms ?? []) {
+    const res = await drover?.api<{ operation: { id: string } }>('DELETE', `/api/v1/vms/${vm.name}?force=true`);
+    if (res?.status === 202) await drover?.waitOp(res.body.operation.id);
+  }
+}
+
 /** Kills the QEMU processes of a `drover up` data dir (by recorded pid) and removes it and the config home. */
 export async function cleanupDrover(drover: TestDrover | undefined, dataDir: string): Promise<void> {
   await drover?.stop('SIGKILL');
