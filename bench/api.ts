@@ -4,11 +4,11 @@
  * over keep-alive HTTP on 127.0.0.1, one at a time (latency) and 16 at a time (throughput).
  */
 import { breakDownListVms } from './api/breakdown.js';
-import { SIMULATED_HOSTS, SIMULATED_VMS, startSeededController, type SeededController } from './api/controller.js';
 import { runLoad } from './api/load.js';
-import { describeFleet } from './api/seed.js';
 import { seededRandom } from './api/random.js';
+import { describeFleet } from './lib/fleet.js';
 import { formatMs } from './lib/report.js';
+import { SIMULATED_HOSTS, SIMULATED_VMS, startSeededController, type SeededController } from './lib/seeded-controller.js';
 import { percentile, summarize } from './lib/stats.js';
 import type { Benchmark, BenchmarkContext, TargetResult, VariantResult } from './lib/types.js';
 
@@ -90,7 +90,7 @@ export const benchmark: Benchmark = {
   title: 'Controller API: VM reads with 1,000 VMs',
   description: `Latency and throughput of GET /api/v1/vms (all ${SIMULATED_VMS} VMs) and GET /api/v1/vms/:name against a real controller over HTTP on 127.0.0.1, its store seeded with ${SIMULATED_HOSTS} simulated hosts and ${SIMULATED_VMS} VMs.`,
   async run(ctx) {
-    const seeded = await startSeededController();
+    const seeded = await startSeededController('api');
     const variants: VariantResult[] = [];
     const notes: string[] = [];
     try {

@@ -5,13 +5,13 @@
  * timed from spawn to exit; runs are interleaved command by command.
  */
 import { performance } from 'node:perf_hooks';
-import { startSeededController } from './api/controller.js';
 import { seededRandom } from './api/random.js';
 import { ensureCliBuilt } from './cli/build.js';
 import { OVERHEAD_PAIRS, timedCommands, type TimedCommand } from './cli/commands.js';
 import { commandImportCosts } from './cli/startup.js';
 import { runCommand } from './lib/process.js';
 import { formatMs } from './lib/report.js';
+import { startSeededController } from './lib/seeded-controller.js';
 import { percentile, summarize } from './lib/stats.js';
 import type { Benchmark, BenchmarkContext, VariantResult } from './lib/types.js';
 
@@ -95,7 +95,7 @@ export const benchmark: Benchmark = {
     const counted = Math.max(MIN_RUNS, ctx.runs);
     const warmup = Math.max(1, ctx.warmupRuns);
     const buildNote = await ensureCliBuilt(ctx.repoRoot, ctx.log);
-    const seeded = await startSeededController();
+    const seeded = await startSeededController('cli');
     let runs: CommandRun[] = [];
     try {
       const commands = timedCommands(ctx.repoRoot, { url: seeded.url, token: seeded.token, vmCount: seeded.vmNames.length });

@@ -9,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { SYSTEM_ACTOR } from '../src/controller/actor.js';
 import { launchBrowser, screenshot } from '../tests/web/browser.js';
-import { SIMULATED_HOSTS, SIMULATED_VMS, startSimulatedController, type SimulatedController } from './web/fleet.js';
+import { consoleFleet } from './web/fleet.js';
 import { formatMs } from './lib/report.js';
+import { SIMULATED_HOSTS, SIMULATED_VMS, startSeededController, type SeededController } from './lib/seeded-controller.js';
 import { summarize } from './lib/stats.js';
 import type { Benchmark, BenchmarkContext, TargetResult, VariantResult } from './lib/types.js';
 
@@ -64,7 +65,7 @@ async function loadDashboard(page: Page, url: string): Promise<LoadTiming> {
  * Changes one VM's state in the store as a heartbeat would (the record and its vm.state-changed event in
  * one transaction) and returns the ms from just before the change until the row shows the new state.
  */
-async function stateChangeToScreen(page: Page, seeded: SimulatedController, vmName: string, to: 'paused' | 'running'): Promise<number> {
+async function stateChangeToScreen(page: Page, seeded: SeededController, vmName: string, to: 'paused' | 'running'): Promise<number> {
   const { store, events } = seeded.controller.services;
   const seen = page.evaluate(
     ({ name, state }) =>
@@ -144,7 +145,7 @@ function target(description: string, v: VariantResult | undefined, limit: number
   return { description, met: v.max < limit, detail: `median ${formatMs(v.median)}, worst ${formatMs(v.max)} of ${v.samples.length}` };
 }
 
-async function measure(ctx: BenchmarkContext, seeded: SimulatedController) {
+async function measure(ctx: BenchmarkContext, seeded: SeededController) {
   const browser = await launchBrowser({ width: 1600, height: 1000 });
   const interactive: number[] = [];
   const ready: number[] = [];
@@ -204,7 +205,7 @@ export const benchmark: Benchmark = {
   title: 'Web console: dashboard with 30 hosts and 1,000 VMs',
   description: `Time for the dashboard to become interactive with ${SIMULATED_HOSTS} simulated hosts and ${SIMULATED_VMS} VMs, time from a VM state change (store write plus event, as a heartbeat makes it) to the new state on screen, and time for the VM table to apply a filter; measured in headless Chromium with the browser's performance timings.`,
   async run(ctx) {
-    const seeded = await startSimulatedController();
+    const seeded = await startSeededController('web', consoleFleet());
     let result;
     try {
       result = await measure(ctx, seeded);

@@ -10,7 +10,7 @@ import { SqliteStore } from '../../src/controller/store/sqlite-store.js';
 import { VmListSchema, type VmWire } from '../../src/controller/vms/schema.js';
 import { vmWire } from '../../src/controller/vms/wire.js';
 import { median } from '../lib/stats.js';
-import type { SeededController } from './controller.js';
+import type { SeededController } from '../lib/seeded-controller.js';
 
 /** Uncounted and counted repetitions of each piece. */
 const WARMUP = 20;

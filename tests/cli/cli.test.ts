@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from '../../src/shared/paths.js';
+import { upBanner } from '../helpers/up.js';
 
 const BIN = path.join(repoRoot, 'bin', 'drover');
 /** Guest boots under TCG on a loaded two-core machine can take a while. */
@@ -65,26 +66,7 @@ function sh(vm: string, script: string): Promise<Result> {
 /** Starts `drover up` on a free port and resolves with the URL and token it prints. */
 function startUp(): Promise<{ url: string; token: string }> {
   up = spawn(BIN, ['up', '--data-dir', dataDir, '--port', '0'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const child = up;
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drover up did not start within 120 s:\n${output}`)), 120_000);
-    const onData = (d: Buffer): void => {
-      output += d.toString();
-      const url = /^URL: (http\S+)$/m.exec(output)?.[1];
-      const token = /^Token: (drv_\S+)$/m.exec(output)?.[1];
-      if (url && token) {
-        clearTimeout(timer);
-        resolve({ url, token });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`drover up exited with ${code}:\n${output}`));
-    });
-  });
+  return upBanner(up, 120_000);
 }
 
 /** Stops `drover up` (by its pid): SIGTERM, then SIGKILL if it has not exited after 15 s. */

@@ -30,25 +30,7 @@ export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(p
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, XDG_CONFIG_HOME: configHome },
   });
-  let output = '';
-  const { url, token } = await new Promise<{ url: string; token: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drover up did not start:\n${output}`)), 90_000);
-    const onData = (d: Buffer): void => {
-      output += d.toString();
-      const url = /^URL: (\S+)$/m.exec(output)?.[1];
-      const token = /^Token: (\S+)$/m.exec(output)?.[1];
-      if (url && token) {
-        clearTimeout(timer);
-        resolve({ url, token });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`drover up exited with ${code}:\n${output}`));
-    });
-  });
+  const { url, token } = await upBanner(child, 90_000);
   const api = jsonApi(url, token);
   const waitOp = async (id: string) => {
     for (let i = 0; i < 600; i++) {
@@ -64,6 +46,40 @@ export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(p
     await exited;
   };
   return { url, token, dataDir, configHome, process: child, api, waitOp, stop };
+}
+
+/**
+ * Waits until a spawned `drover up` prints its URL (http...) and admin token (drv_...) on stdout or stderr;
+ * rejects with its output when it exits first or takes longer than `timeoutMs`.
+ */
+export function upBanner(child: ChildProcess, timeoutMs: number): Promise<{ url: string; token: string }> {
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`drover up did not start within ${timeoutMs / 1000} s:\n${output}`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      output += d.toString();
+      const url = /^URL: (http\S+)$/m.exec(output)?.[1];
+      const token = /^Token: (drv_\S+)$/m.exec(output)?.[1];
+      if (url && token) {
+        clearTimeout(timer);
+        resolve({ url, token });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`drover up exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+/** Deletes every VM the controller lists (forced, waiting for each deletion), for a suite's clean-up; no-op without a controller. */
+export async function deleteEveryVm(drover: TestDrover | undefined): Promise<void> {
+  for (const vm of (await drover?.api<{ vms: Array<{ name: string }> }>('GET', '/api/v1/vms').catch(() => undefined))?.body.vms ?? []) {
+    const res = await drover?.api<{ operation: { id: string } }>('DELETE', `/api/v1/vms/${vm.name}?force=true`);
+    if (res?.status === 202) await drover?.waitOp(res.body.operation.id);
+  }
 }
 
 /** Kills the QEMU processes of a `drover up` data dir (by recorded pid) and removes it and the config home. */

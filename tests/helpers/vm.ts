@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { TestAgent } from './agent.js';
 import type { ApiCall } from './http.js';
 
@@ -57,6 +58,21 @@ export async function shOk(agent: GuestApi, name: string, script: string, timeou
   const result = await sh(agent, name, script, timeoutMs);
   assert.equal(result.exitCode, 0, `guest command failed: ${script}\n${result.stderr}`);
   return result.stdout;
+}
+
+/**
+ * Runs a shell command in the guest (each try up to 30 s) until it exits 0, for up to `timeoutMs`; returns its
+ * stdout, or fails with `what` and the last result.
+ */
+export async function shUntilOk(agent: GuestApi, name: string, script: string, what: string, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ExecResult | undefined;
+  while (Date.now() < deadline) {
+    last = await sh(agent, name, script, 30_000);
+    if (last.exitCode === 0) return last.stdout;
+    await delay(1_000);
+  }
+  assert.fail(`${what}: ${JSON.stringify(last)}`);
 }
 
 /** Polls until `check` passes or the timeout expires. */

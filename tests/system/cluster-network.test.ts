@@ -6,26 +6,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { VmWire } from '../../src/controller/vms/schema.js';
 import { run } from '../../src/shared/exec.js';
 import { overlayVxlanName } from '../../src/network/overlay.js';
-import { useCluster } from '../helpers/cluster.js';
-
-interface Nic {
-  mode: string;
-  network: string;
-  mac: string;
-  address: string | null;
-}
-interface Vm {
-  host: string | null;
-  state: string;
-  nics: Nic[];
-}
-interface Exec {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+import { networkNic, useCluster } from '../helpers/cluster.js';
+import { sh, shUntilOk, type ExecResult } from '../helpers/vm.js';
 
 const NETWORK = 'overlay';
 const SUBNET = '10.61.0.0/24';
@@ -41,36 +26,16 @@ describe('cluster network: a VM keeps its address and a TCP connection across a 
   const cluster = useCluster('drv-cn-', 'net-a');
   const { cli, testbedDir } = cluster;
 
-  const exec = async (vm: string, script: string): Promise<Exec> => {
-    const result = await cluster.drover.api<Exec>('POST', `/api/v1/vms/${vm}/exec`, { command: '/bin/sh', args: ['-c', script], timeoutMs: 30_000 });
-    assert.equal(result.status, 200, JSON.stringify(result.body));
-    return result.body;
-  };
+  const exec = (vm: string, script: string): Promise<ExecResult> => sh(cluster.drover, vm, script, 30_000);
   /** Runs `script` in `vm` until it exits 0, for up to `timeoutMs`; returns its output. */
-  const eventually = async (vm: string, script: string, what: string, timeoutMs = 60_000): Promise<string> => {
-    const deadline = Date.now() + timeoutMs;
-    let last: Exec | undefined;
-    while (Date.now() < deadline) {
-      last = await exec(vm, script);
-      if (last.exitCode === 0) return last.stdout;
-      await delay(1_000);
-    }
-    assert.fail(`${what}: ${JSON.stringify(last)}`);
-  };
-  const getVm = async (name: string): Promise<Vm> => (await cluster.drover.api<Vm>('GET', `/api/v1/vms/${name}`)).body;
-  const overlayNic = (vm: Vm): Nic => {
-    const nic = vm.nics.find((n) => n.mode === 'network');
-    assert.ok(nic, JSON.stringify(vm.nics));
-    return nic;
-  };
+  const eventually = (vm: string, script: string, what: string, timeoutMs?: number): Promise<string> => shUntilOk(cluster.drover, vm, script, what, timeoutMs);
+  const getVm = (name: string): Promise<VmWire> => cluster.vm(name);
 
   test('ping across hosts, then migrate the server VM: same MAC, same IP, same TCP connection', { timeout: 900_000 }, async () => {
     const { drover } = cluster;
     const up = await cli(['testbed', 'up', '--hosts', '3', '--storage', 'shared', '--dir', testbedDir, '-o', 'json']);
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
-    const status = await cli(['testbed', 'status', '--dir', testbedDir, '-o', 'json']);
-    assert.equal(status.code, 0, status.stderr);
-    const testbedHosts = (JSON.parse(status.stdout) as { hosts: { name: string; namespace: string; address: string }[] }).hosts;
+    const testbedHosts = await cluster.testbedHosts();
     const hostNamed = (name: string) => {
       const found = testbedHosts.find((h) => h.name === name);
       assert.ok(found, name);
@@ -95,13 +60,13 @@ describe('cluster network: a VM keeps its address and a TCP connection across a 
     assert.equal(b.code, 0, `${b.stdout}\n${b.stderr}`);
     assert.equal((await drover.waitOp(a.body.operation.id)).state, 'succeeded');
     for (const vm of ['net-a', 'net-b']) {
-      const ready = await drover.api<Vm>('POST', `/api/v1/vms/${vm}/wait-ready`, { timeoutMs: 300_000 });
+      const ready = await drover.api<VmWire>('POST', `/api/v1/vms/${vm}/wait-ready`, { timeoutMs: 300_000 });
       assert.equal(ready.status, 200, JSON.stringify(ready.body));
     }
     const vmA = await getVm('net-a');
     const vmB = await getVm('net-b');
-    const nicA = overlayNic(vmA);
-    const nicB = overlayNic(vmB);
+    const nicA = networkNic(vmA);
+    const nicB = networkNic(vmB);
     assert.deepEqual([vmA.host, nicA.address, nicA.network], ['host1', ADDRESS_A, NETWORK]);
     assert.equal(nicB.address, '10.61.0.2', 'the lowest free address (.1 is reserved)');
     assert.equal(vmA.nics[0]?.mode, 'user', 'the default user-mode NIC stays first');
@@ -145,7 +110,7 @@ describe('cluster network: a VM keeps its address and a TCP connection across a 
 
     const moved = await getVm('net-a');
     assert.equal(moved.host, 'host3');
-    assert.deepEqual(overlayNic(moved), nicA, 'MAC and IP are unchanged');
+    assert.deepEqual(networkNic(moved), nicA, 'MAC and IP are unchanged');
     const showMoved = await exec('net-a', `ip -o -4 address show; cat /sys/class/net/*/address`);
     assert.match(showMoved.stdout, new RegExp(`inet ${ADDRESS_A.replace(/\./g, '\\.')}/24`), 'the guest kept its address');
     assert.ok(showMoved.stdout.includes(nicA.mac));
@@ -169,7 +134,7 @@ describe('cluster network: a VM keeps its address and a TCP connection across a 
     const uptimeBefore = Number((await exec('net-a', 'cut -d" " -f1 /proc/uptime')).stdout.trim());
     await exec('net-a', "setsid sh -c 'sleep 1; reboot -f' </dev/null >/dev/null 2>&1 &");
     await delay(5_000);
-    const back = await drover.api<Vm>('POST', '/api/v1/vms/net-a/wait-ready', { timeoutMs: 300_000 });
+    const back = await drover.api<VmWire>('POST', '/api/v1/vms/net-a/wait-ready', { timeoutMs: 300_000 });
     assert.equal(back.status, 200, JSON.stringify(back.body));
     assert.ok(Number((await exec('net-a', 'cut -d" " -f1 /proc/uptime')).stdout.trim()) < uptimeBefore, 'the guest really rebooted');
     const showRebooted = await exec('net-a', 'ip -o -4 address show');

@@ -7,27 +7,11 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
+import type { VmWire } from '../../src/controller/vms/schema.js';
 import { run } from '../../src/shared/exec.js';
 import { overlayBridgeName } from '../../src/network/overlay.js';
-import { useCluster } from '../helpers/cluster.js';
-
-interface Nic {
-  name: string;
-  mode: string;
-  address: string | null;
-  rateLimitMbit: number | null;
-}
-interface Vm {
-  host: string | null;
-  state: string;
-  nics: Nic[];
-}
-interface Exec {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+import { networkNic, useCluster } from '../helpers/cluster.js';
+import { sh, shUntilOk, type ExecResult } from '../helpers/vm.js';
 
 const NETWORK = 'ratelimit';
 const SUBNET = '10.63.0.0/24';
@@ -46,27 +30,10 @@ describe('cluster NIC rate limit: a TCP stream between two guests runs at the li
   const cluster = useCluster('drv-rate-', ['rate-a', 'rate-b']);
   const { cli, testbedDir } = cluster;
 
-  const exec = async (vm: string, script: string, timeoutMs = 30_000): Promise<Exec> => {
-    const result = await cluster.drover.api<Exec>('POST', `/api/v1/vms/${vm}/exec`, { command: '/bin/sh', args: ['-c', script], timeoutMs });
-    assert.equal(result.status, 200, JSON.stringify(result.body));
-    return result.body;
-  };
-  const eventually = async (vm: string, script: string, what: string, timeoutMs = 60_000): Promise<string> => {
-    const deadline = Date.now() + timeoutMs;
-    let last: Exec | undefined;
-    while (Date.now() < deadline) {
-      last = await exec(vm, script);
-      if (last.exitCode === 0) return last.stdout;
-      await delay(1_000);
-    }
-    assert.fail(`${what}: ${JSON.stringify(last)}`);
-  };
-  const networkNic = async (name: string): Promise<Nic> => {
-    const vm = (await cluster.drover.api<Vm>('GET', `/api/v1/vms/${name}`)).body;
-    const nic = vm.nics.find((n) => n.mode === 'network');
-    assert.ok(nic, JSON.stringify(vm.nics));
-    return nic;
-  };
+  const exec = (vm: string, script: string, timeoutMs = 30_000): Promise<ExecResult> => sh(cluster.drover, vm, script, timeoutMs);
+  const eventually = (vm: string, script: string, what: string, timeoutMs?: number): Promise<string> => shUntilOk(cluster.drover, vm, script, what, timeoutMs);
+  /** The NIC on the virtual network of the VM named `name`. */
+  const vmNic = async (name: string): Promise<VmWire['nics'][number]> => networkNic(await cluster.vm(name));
 
   let port = 5100;
   /**
@@ -101,8 +68,7 @@ describe('cluster NIC rate limit: a TCP stream between two guests runs at the li
     const { drover } = cluster;
     const up = await cli(['testbed', 'up', '--hosts', '2', '--storage', 'shared', '--dir', testbedDir, '-o', 'json']);
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
-    const status = await cli(['testbed', 'status', '--dir', testbedDir, '-o', 'json']);
-    const namespaces = new Map((JSON.parse(status.stdout) as { hosts: { name: string; namespace: string }[] }).hosts.map((h) => [h.name, h.namespace]));
+    const namespaces = new Map((await cluster.testbedHosts()).map((h) => [h.name, h.namespace]));
     const created = await cli(['network', 'create', NETWORK, '--subnet', SUBNET, '-o', 'json']);
     assert.equal(created.code, 0, created.stderr);
     const bridge = overlayBridgeName((JSON.parse(created.stdout) as { vni: number }).vni);
@@ -138,8 +104,8 @@ describe('cluster NIC rate limit: a TCP stream between two guests runs at the li
       const ready = await drover.api('POST', `/api/v1/vms/${vm}/wait-ready`, { timeoutMs: 300_000 });
       assert.equal(ready.status, 200, JSON.stringify(ready.body));
     }
-    assert.equal((await networkNic('rate-a')).rateLimitMbit, LIMIT_MBIT);
-    assert.equal((await networkNic('rate-b')).rateLimitMbit, null);
+    assert.equal((await vmNic('rate-a')).rateLimitMbit, LIMIT_MBIT);
+    assert.equal((await vmNic('rate-b')).rateLimitMbit, null);
     const shown = await cli(['vm', 'show', 'rate-a']);
     assert.match(shown.stdout, /eth1 network ratelimit 10\.63\.0\.10 \S+ rate 4 Mbit\/s/);
     assert.deepEqual(await tapLimits('host1'), [LIMIT_MBIT * 1e6], 'host1 shapes the tap of A');
@@ -154,7 +120,7 @@ describe('cluster NIC rate limit: a TCP stream between two guests runs at the li
     // Removed live: the same stream is clearly faster, so the limit (not the guests) held it before.
     const removed = await cli(['vm', 'set', 'rate-a', '--nic', '1', '--rate', 'none', '-o', 'json']);
     assert.equal(removed.code, 0, `${removed.stdout}\n${removed.stderr}`);
-    assert.equal((await networkNic('rate-a')).rateLimitMbit, null);
+    assert.equal((await vmNic('rate-a')).rateLimitMbit, null);
     assert.deepEqual(await tapLimits('host1'), [null]);
     const unlimited = await measure('rate-a', 'rate-b', ADDRESS_B);
     assert.ok(unlimited > Math.max(limitedOut, LIMIT_MBIT) * 1.5, `without the limit ${unlimited.toFixed(2)} Mbit/s, with it ${limitedOut.toFixed(2)} Mbit/s`);
@@ -167,7 +133,7 @@ describe('cluster NIC rate limit: a TCP stream between two guests runs at the li
     assert.deepEqual([busy.status, busy.body.code], [409, 'NIC_NOT_RATE_LIMITABLE']);
     const migrated = await cli(['vm', 'migrate', 'rate-a', '--to', 'host2', '-o', 'json'], 600_000);
     assert.equal(migrated.code, 0, `${migrated.stdout}\n${migrated.stderr}`);
-    assert.equal((await networkNic('rate-a')).rateLimitMbit, LIMIT_MBIT);
+    assert.equal((await vmNic('rate-a')).rateLimitMbit, LIMIT_MBIT);
     assert.deepEqual(await tapLimits('host2'), [null, LIMIT_MBIT * 1e6], 'host2 shapes the arrived tap of A, not B\'s');
     assertNearLimit(await measure('rate-a', 'rate-b', ADDRESS_B), 'A → B after the migration');
 

@@ -10,8 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { makeDataDir } from '../helpers/agent.js';
-import { cleanupDrover, startDrover, type TestDrover } from '../helpers/up.js';
-import { launchBrowser, screenshot, screenshotElement, type TestBrowser } from './browser.js';
+import { cleanupDrover, deleteEveryVm, type TestDrover } from '../helpers/up.js';
+import { screenshot, screenshotElement, type TestBrowser } from './browser.js';
+import { startConsoleSession } from './session.js';
 
 const VM = 'netvm';
 const NETWORK = 'webnet';
@@ -32,18 +33,11 @@ describe('web console: cluster page, create dialog with placement and networks (
   let hostName: string;
 
   before(async () => {
-    drover = await startDrover(dataDir);
-    hostName = (await drover.api<{ hosts: Array<{ name: string }> }>('GET', '/api/v1/hosts')).body.hosts[0]?.name ?? '';
-    browser = await launchBrowser();
-    page = browser.page;
-    page.setDefaultTimeout(30_000);
+    ({ drover, hostName, browser, page } = await startConsoleSession(dataDir));
   });
 
   after(async () => {
-    for (const vm of (await drover?.api<{ vms: Vm[] }>('GET', '/api/v1/vms').catch(() => undefined))?.body.vms ?? []) {
-      const res = await drover.api<{ operation: { id: string } }>('DELETE', `/api/v1/vms/${vm.name}?force=true`);
-      if (res.status === 202) await drover.waitOp(res.body.operation.id);
-    }
+    await deleteEveryVm(drover);
     for (const network of (await drover?.api<{ networks: Array<{ name: string }> }>('GET', '/api/v1/networks').catch(() => undefined))?.body.networks ?? []) {
       await drover.api('DELETE', `/api/v1/networks/${network.name}`);
     }

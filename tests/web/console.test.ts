@@ -7,8 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { makeDataDir } from '../helpers/agent.js';
-import { cleanupDrover, startDrover, type TestDrover } from '../helpers/up.js';
-import { launchBrowser, screenshot, type TestBrowser } from './browser.js';
+import { cleanupDrover, deleteEveryVm, type TestDrover } from '../helpers/up.js';
+import { screenshot, type TestBrowser } from './browser.js';
+import { startConsoleSession } from './session.js';
 
 const VM = 'webvm';
 const BOOT_TIMEOUT_MS = 180_000;
@@ -41,18 +42,11 @@ describe('web console (drover up, real guests, Chromium)', () => {
   const tab = async (id: string): Promise<void> => page.click(`#vm-tab-${id}`);
 
   before(async () => {
-    drover = await startDrover(dataDir);
-    hostName = (await drover.api<{ hosts: Array<{ name: string }> }>('GET', '/api/v1/hosts')).body.hosts[0]?.name ?? '';
-    browser = await launchBrowser();
-    page = browser.page;
-    page.setDefaultTimeout(30_000);
+    ({ drover, hostName, browser, page } = await startConsoleSession(dataDir));
   });
 
   after(async () => {
-    for (const vm of (await drover?.api<{ vms: Vm[] }>('GET', '/api/v1/vms').catch(() => undefined))?.body.vms ?? []) {
-      const res = await drover.api<{ operation: { id: string } }>('DELETE', `/api/v1/vms/${vm.name}?force=true`);
-      if (res.status === 202) await drover.waitOp(res.body.operation.id);
-    }
+    await deleteEveryVm(drover);
     await browser?.close();
     await cleanupDrover(drover, dataDir);
   });

@@ -1,6 +1,6 @@
 /**
- * A simulated fleet for the controller benchmarks: hosts with no agent behind them and VMs in the states a
- * busy installation shows, written straight into the store. Nothing here talks to a host.
+ * A simulated fleet for the controller benchmarks (api, cli, web): hosts with no agent behind them and VMs in
+ * the states a busy installation shows, written straight into the store. Nothing here talks to a host.
  */
 import { randomUUID } from 'node:crypto';
 import type { HostRecord, HostResources, VmRecord, VmState } from '../../src/controller/store/records.js';
@@ -117,8 +117,8 @@ function simulatedVm(index: number, host: HostRecord, at: Date): VmRecord {
   });
 }
 
-/** The state for the index-th VM, following STATE_MIX in every block of 100. */
-function stateFor(index: number): VmState {
+/** The state for the index-th VM, following STATE_MIX in every block of 100 (the first 72 of each run). */
+export function stateFor(index: number): VmState {
   let slot = index % 100;
   for (const [state, count] of STATE_MIX) {
     if (slot < count) return state;

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { startController, type RunningController } from '../../src/controller/server.js';
-import { onInterrupt } from '../lib/cleanup.js';
-import { seedFleet, simulatedFleet, type SimulatedFleet } from './seed.js';
+import { onInterrupt } from './cleanup.js';
+import { seedFleet, simulatedFleet, type SimulatedFleet } from './fleet.js';
 
 /** Simulated hosts (no agent; the controller never contacts them: heartbeats are not started). */
 export const SIMULATED_HOSTS = 30;
@@ -24,9 +24,12 @@ export interface SeededController {
   close(): Promise<void>;
 }
 
-/** Starts a controller on a free port over a fresh data dir and seeds SIMULATED_HOSTS hosts and SIMULATED_VMS VMs. */
-export async function startSeededController(): Promise<SeededController> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'drover-bench-api-'));
+/**
+ * Starts a controller on a free port over a fresh data dir (drover-bench-<benchmark>-*) and seeds `fleet`,
+ * by default SIMULATED_HOSTS hosts and SIMULATED_VMS VMs; on failure nothing is left behind.
+ */
+export async function startSeededController(benchmark: string, fleet = simulatedFleet(SIMULATED_HOSTS, SIMULATED_VMS)): Promise<SeededController> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `drover-bench-${benchmark}-`));
   const forget = onInterrupt(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const removeDataDir = (): void => {
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -35,7 +38,6 @@ export async function startSeededController(): Promise<SeededController> {
   let controller: RunningController | undefined;
   try {
     controller = await startController({ dataDir, port: 0, logger: pino({ level: 'silent' }), print: () => undefined });
-    const fleet = simulatedFleet(SIMULATED_HOSTS, SIMULATED_VMS);
     await seedFleet(controller.services.store, fleet);
     const token = controller.adminToken.created ?? fs.readFileSync(controller.adminToken.file, 'utf8').trim();
     const running = controller;
