@@ -23,6 +23,18 @@ async function cluster(t: { after: (fn: () => Promise<void>) => void }) {
 const migrateRequest = (c: TestController, body: object) =>
   c.app.inject({ method: 'POST', url: '/api/v1/vms/web/migrate', headers: c.auth, payload: body });
 
+/** The cluster with a migration of web to beta started and held at the source (its agent reports it running). */
+async function migrationHeldAtSource(t: { after: (fn: () => Promise<void>) => void }) {
+  const { controller, source, destination } = await cluster(t);
+  source.release = false;
+  const res = await migrateRequest(controller, { to: 'beta' });
+  const id = res.json<{ operation: { id: string } }>().operation.id;
+  while (source.migrations.size === 0) await delay(20);
+  const [outgoing] = [...source.migrations.values()];
+  assert.ok(outgoing);
+  return { controller, source, destination, id, outgoing };
+}
+
 test('migrate through the controller: the move, its placement history, event and result', async (t) => {
   const { controller, source } = await cluster(t);
   const res = await migrateRequest(controller, { to: 'beta', downtimeLimitMs: 200 });
@@ -148,13 +160,7 @@ test('a VM with snapshots is not moved by mirroring its disks (the snapshots wou
 });
 
 test('the source host dies after switchover: the destination runs the VM, and the move is recorded there', async (t) => {
-  const { controller, source, destination } = await cluster(t);
-  source.release = false;
-  const res = await migrateRequest(controller, { to: 'beta' });
-  const id = res.json<{ operation: { id: string } }>().operation.id;
-  while (source.migrations.size === 0) await delay(20);
-  const [outgoing] = [...source.migrations.values()];
-  assert.ok(outgoing);
+  const { controller, source, destination, id, outgoing } = await migrationHeldAtSource(t);
   // Switchover happened: the destination finished its side and runs the guest; then the source host goes away.
   destination.migrations.set(outgoing.id, { ...outgoing, direction: 'incoming', state: 'completed', finishedAt: new Date().toISOString() });
   destination.vms.push({ ...view('web'), id: 'id-arrived', pid: 6161 });
@@ -170,13 +176,7 @@ test('the source host dies after switchover: the destination runs the VM, and th
 });
 
 test('the source cannot tell whether the hand-over happened (unresolved): the destination says it runs the VM, so the move is recorded', async (t) => {
-  const { controller, source, destination } = await cluster(t);
-  source.release = false;
-  const res = await migrateRequest(controller, { to: 'beta' });
-  const id = res.json<{ operation: { id: string } }>().operation.id;
-  while (source.migrations.size === 0) await delay(20);
-  const [outgoing] = [...source.migrations.values()];
-  assert.ok(outgoing);
+  const { controller, destination, id, outgoing } = await migrationHeldAtSource(t);
   destination.migrations.set(outgoing.id, { ...outgoing, direction: 'incoming', state: 'completed', finishedAt: new Date().toISOString() });
   destination.vms.push({ ...view('web'), id: 'id-arrived', pid: 7171 });
   Object.assign(outgoing, { state: 'unresolved', error: { code: 'MIGRATION_UNRESOLVED', message: 'unresolved', detail: 'the destination did not confirm it runs the guest' } });
@@ -186,13 +186,7 @@ test('the source cannot tell whether the hand-over happened (unresolved): the de
 });
 
 test('an unresolved hand-over the destination cannot confirm yet is followed until the source settles it', async (t) => {
-  const { controller, source, destination } = await cluster(t);
-  source.release = false;
-  const res = await migrateRequest(controller, { to: 'beta' });
-  const id = res.json<{ operation: { id: string } }>().operation.id;
-  while (source.migrations.size === 0) await delay(20);
-  const [outgoing] = [...source.migrations.values()];
-  assert.ok(outgoing);
+  const { controller, source, destination, id, outgoing } = await migrationHeldAtSource(t);
   Object.assign(outgoing, { state: 'unresolved', error: { code: 'MIGRATION_UNRESOLVED', message: 'unresolved', detail: 'the destination did not confirm it runs the guest' } });
   await delay(1_000);
   assert.equal((await controller.services.operations.get(id)).state, 'running', 'still following the unresolved hand-over');
