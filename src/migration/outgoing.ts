@@ -20,6 +20,7 @@ import { asDroverError, Migration } from './progress.js';
 import { delay, queryMigrate, setCapabilities, setParameters, startPostcopy, Waker, type MigrationInfoWithSockets } from './qmp.js';
 import { recordToWire, type MigrateRequest, type MigrationView } from './schemas.js';
 import { abortMirrors, completeMirrors, describeDisks, startMirrors, waitMirrorsReady } from './storage-copy.js';
+import { DEFAULT_STALL_MS, StallWatch } from './stall.js';
 import { settleHandover, type UnresolvedHandover } from './unresolved.js';
 
 /** The file in a migrating VM's directory that lets a restarted agent finish or undo the migration. */
@@ -29,6 +30,9 @@ const DEFAULT_POSTCOPY_AFTER_PASSES = 8;
 const MAX_CPU_THROTTLE = 99;
 const QEMU_DEFAULT_DOWNTIME_MS = 300;
 const QEMU_DEFAULT_BANDWIDTH = 128 * 1024 * 1024;
+/** How often, and for how long, a destination that could not be told to drop a rolled-back migration is asked again. */
+const ABORT_RETRY_MS = 5_000;
+const ABORT_RETRY_FOR_MS = 10 * 60_000;
 /** How often the destination is asked about a hand-over whose answer was lost. */
 const SETTLE_POLL_MS = 2_000;
 /** Destination errors that guarantee the guest did not and will not run there. */
@@ -189,7 +193,11 @@ export class OutgoingMigrations {
       migration.set('mirroring');
       run.mirrors = plan.disks.map((d) => d.name);
       await startMirrors(qmp, plan.disks, speed);
-      await waitMirrorsReady(qmp, run.mirrors, signal, (jobs) => migration.update({}, jobs));
+      const stall = new StallWatch(request.stallTimeoutMs ?? DEFAULT_STALL_MS);
+      await waitMirrorsReady(qmp, run.mirrors, signal, (jobs) => {
+        migration.update({}, jobs);
+        stall.observe(jobs.reduce((sum, job) => sum + job.offset, 0), 'disk data');
+      });
     }
     migration.set('migrating');
     const waker = new Waker();
@@ -205,9 +213,12 @@ export class OutgoingMigrations {
     try {
       await qmp.execute('migrate', { uri: plan.migrationUri });
       let postcopyRequested = false;
+      const stall = new StallWatch(request.stallTimeoutMs ?? DEFAULT_STALL_MS);
       while (true) {
         const info = await this.poll(run, qmp);
         if (info.status === 'completed') return;
+        // Before switchover a stalled stream can still be rolled back; post-copy must run to its end.
+        if (info.status === 'setup' || info.status === 'active') stall.observe(info.ram?.transferred ?? 0, 'memory');
         if (info.status === 'failed' || info.status === 'cancelled') {
           throw new DroverError('MIGRATION_FAILED', `QEMU: ${info['error-desc'] ?? `migration ${info.status}`}`);
         }
@@ -345,6 +356,27 @@ export class OutgoingMigrations {
     return undefined;
   }
 
+  /**
+   * Keeps asking the destination to drop its side of a rolled-back migration until it answers (its QEMU would
+   * otherwise wait for a stream that never comes), for up to ABORT_RETRY_FOR_MS or until the agent closes.
+   */
+  private abortLater(run: OutgoingRun): void {
+    const until = Date.now() + ABORT_RETRY_FOR_MS;
+    const signal = this.closing.signal;
+    void (async () => {
+      while (!signal.aborted && Date.now() < until) {
+        try {
+          await run.peer.abort(run.migration.id);
+          return;
+        } catch (err) {
+          // Answered: it has already finished or forgotten the migration, so there is nothing to drop.
+          if (isDroverError(err) && err.code !== 'HOST_UNREACHABLE' && err.code !== 'TIMEOUT') return;
+        }
+        await delay(ABORT_RETRY_MS, signal).catch(() => undefined);
+      }
+    })();
+  }
+
   /** Rolls back, or records why it cannot (post-copy, unresolved); never throws. */
   async undo(run: OutgoingRun, err: unknown): Promise<void> {
     const { migration } = run;
@@ -359,13 +391,21 @@ export class OutgoingMigrations {
     migration.set('rolling-back');
     const notes: string[] = [];
     // The destination goes first, so it records the cancel rather than its QEMU's exit when the stream stops.
-    if (run.prepared) {
+    // A stalled stream most likely means the destination cannot be reached now: it is told once the rollback is done.
+    const stalled = error.code === 'MIGRATION_STALLED';
+    if (run.prepared && !stalled) {
       const there = error.code === 'MIGRATION_FAILED' ? await this.destinationOutcome(run) : undefined;
       if (there?.error?.detail) notes.push(`destination: ${there.error.detail}`);
       await run.peer.abort(migration.id).catch((e: Error) => {
         const why = isDroverError(e) ? (e.detail ?? e.code) : e.message;
-        if (!isDroverError(e, 'MIGRATION_FINISHED') && !there?.error) notes.push(`the destination was not told to clean up (${why}); it does so itself when its QEMU exits, the source does not connect, or its agent restarts`);
+        if (isDroverError(e, 'MIGRATION_FINISHED') || there?.error) return;
+        notes.push(`the destination was not told to clean up (${why}); it is asked again until it answers`);
+        this.abortLater(run);
       });
+    }
+    if (run.prepared && stalled) {
+      notes.push('the destination is told to clean up as soon as it can be reached');
+      this.abortLater(run);
     }
     const qmp = await this.host.driver.qmp(run.record.id).catch(() => undefined);
     const status = qmp ? (await queryMigrate(qmp).catch(() => undefined))?.status : undefined;

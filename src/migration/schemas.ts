@@ -120,6 +120,7 @@ export const MigrateRequest = Type.Object(
     bandwidthMbps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Cap for RAM and disk copy, megabits per second.' })),
     autoConverge: Type.Optional(Type.Boolean({ description: 'Throttle a guest that dirties memory faster than it is sent (default true).' })),
     postcopy: Type.Optional(Type.Boolean({ description: 'Allow switching to post-copy so a busy guest finishes (default true).' })),
+    stallTimeoutMs: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 3_600_000, description: 'Roll back when no memory or disk data has moved for this long before switchover (default 20 s): a dropped network blocks rather than fails.' })),
     postcopyAfterPasses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Switch to post-copy after this many RAM passes (default 8).' })),
   },
   { additionalProperties: false },

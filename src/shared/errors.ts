@@ -143,6 +143,10 @@ export const ERRORS = {
     message: 'The destination cannot reach the VM\'s disks. Shared storage needs a VM created with pool "shared" and the same --shared-storage directory on both hosts; otherwise migrate with storage "local" (the disks are mirrored to the destination).',
   },
   MIGRATION_FAILED: { status: 502, message: 'The live migration failed before switchover; the VM keeps running on the source host. The detail says what broke.' },
+  MIGRATION_STALLED: {
+    status: 504,
+    message: 'The live migration moved no data for too long (the network to the destination may be down); it was rolled back and the VM keeps running on the source host.',
+  },
   MIGRATION_CANCELLED: { status: 409, message: 'The live migration was cancelled; the VM keeps running on the source host.' },
   MIGRATION_FINISHED: { status: 409, message: 'The migration has already finished; there is nothing left to cancel or finish.' },
   MIGRATION_PAST_SWITCHOVER: {
@@ -155,7 +159,7 @@ export const ERRORS = {
   },
   MIGRATION_UNRESOLVED: {
     status: 500,
-    message: 'The migration reached switchover but the destination\'s answer was lost; the VM is paused on the source. If it runs on the destination, delete it here; otherwise resume it here.',
+    message: 'The migration reached switchover but the destination\'s answer was lost; the VM stays paused and held on the source while Drover asks the destination where it runs, then stops it there or resumes it here. Killing it on the source ends the wait.',
   },
 
   // QMP
