@@ -5,7 +5,9 @@
  * cancelled, disk mirrors stopped, the destination told to clean up, and the guest keeps running here. The point
  * of no return is the destination's finish (or post-copy, which runs the guest there); only after it is the
  * source QEMU stopped and the VM's record removed. A finish whose answer is lost leaves the VM paused here and
- * the migration 'unresolved', because resuming it could run the guest twice.
+ * the migration 'unresolved', because resuming it could run the guest twice; the VM stays held until the
+ * destination says where the guest runs (unresolved.ts). A dropped network blocks QEMU's stream instead of failing
+ * it, so a stream that moves nothing for a while before switchover is rolled back too (MIGRATION_STALLED, stall.ts).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
