@@ -24,7 +24,7 @@ export function printVms(vms: readonly VmWire[], format: OutputFormat): void {
     {
       name: (vm) => vm.name,
       state: (vm) => vm.state,
-      host: (vm) => vm.host,
+      host: (vm) => (vm.movingTo ? `${vm.host} → ${vm.movingTo}` : vm.host),
       image: (vm) => vm.image,
       cpus: (vm) => vm.cpus,
       memory: (vm) => `${vm.memoryMiB} MiB`,
@@ -48,6 +48,7 @@ export function printVm(vm: VmWire, format: OutputFormat): void {
       state: vm.state === vm.desiredState ? vm.state : `${vm.state} (desired: ${vm.desiredState})`,
       ...(vm.crashReason ? { 'crash reason': vm.crashReason } : {}),
       host: vm.host ?? '-',
+      ...(vm.movingTo ? { 'moving to': `${vm.movingTo} (live migration in flight)` } : {}),
       image: vm.image ?? '-',
       cpus: vm.cpus,
       'cpu model': vm.cpuModel,
