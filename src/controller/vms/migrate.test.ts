@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { TestController } from '../api/testing.js';
-import { samplePlacement, sampleVm } from '../store/fixtures.js';
+import { sampleOperation, samplePlacement, sampleVm } from '../store/fixtures.js';
 import { twoSimulatedHosts, view } from './simulated-agent.js';
 import { releaseStaleDestinations } from './migrate.js';
 
@@ -267,4 +267,12 @@ test('a finished move releases its destination; one left by a previous controlle
   await controller.store.vms.update('vm-web', { movingTo: 'h-alpha' });
   assert.deepEqual(await releaseStaleDestinations(controller.store), ['web']);
   assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null);
+});
+
+test('a VM under another operation is refused before anything is held', async (t) => {
+  const { controller } = await cluster(t);
+  await controller.store.operations.insert(sampleOperation({ id: 'op-busy', kind: 'reboot', targetType: 'vm', targetId: 'vm-web', targetName: 'web', state: 'running' }));
+  const res = await migrateRequest(controller, { to: 'beta' });
+  assert.deepEqual([res.statusCode, res.json<{ code: string }>().code], [409, 'VM_BUSY']);
+  assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null, 'no destination was held');
 });

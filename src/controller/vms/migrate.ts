@@ -10,7 +10,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
 import type { OperationRunner } from '../operations/runner.js';
 import type { OperationContext } from '../operations/work.js';
-import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
+import { ACTIVE_OPERATION_STATES, type HostRecord, type JsonValue, type OperationRecord, type PlacementReason, type VmRecord } from '../store/records.js';
 import type { Repositories, Store } from '../store/store.js';
 import { describeWin } from '../../scheduler/weights.js';
 import { recordGuestReady } from './guest-ready.js';
@@ -75,6 +75,9 @@ export async function startMigration(
       const moving = await tx.hosts.get(current.movingTo);
       throw new DroverError('VM_BUSY', `${vm.name} is already moving to ${moving?.name ?? current.movingTo}`);
     }
+    // Refused here, before anything is held, rather than by the operation start after it.
+    const [other] = await tx.operations.list({ states: ACTIVE_OPERATION_STATES, targetType: 'vm', targetId: vm.id, limit: 1 });
+    if (other) throw new DroverError('VM_BUSY', `operation ${other.id} (${other.kind}) is ${other.state}`);
     const decision = await chooseDestination(tx, vm, from, storage, body, reason, plannedWhy);
     await tx.vms.update(vm.id, { movingTo: decision.to.id });
     return decision;
