@@ -32,6 +32,11 @@ export interface StartOperation {
   busyError?: ErrorCode;
   /** Create the operation inside the caller's transaction; it starts running once that commits. */
   tx?: Transaction;
+  /**
+   * Runs once the work has ended, whatever the outcome (a cancel before it began too), before the final state is
+   * recorded: to give back what starting the operation took. Its failure is logged, not the operation's.
+   */
+  settle?: () => Promise<void>;
 }
 
 /** Turns an operation interrupted by a restart back into work; registered per kind. */
@@ -101,7 +106,7 @@ export class OperationRunner {
       }
       await tx.operations.insert(record);
       await this.events.record(operationEvent(record, request.actor), tx);
-      tx.afterCommit(() => this.launch(record, request.work, request.actor));
+      tx.afterCommit(() => this.launch(record, request.work, request.actor, request.settle));
     };
     if (request.tx) await create(request.tx);
     else await this.store.transaction(create);
@@ -199,13 +204,13 @@ export class OperationRunner {
     await settle();
   }
 
-  private launch(record: OperationRecord, work: OperationWork, actor: Actor): void {
+  private launch(record: OperationRecord, work: OperationWork, actor: Actor, settle?: () => Promise<void>): void {
     const controller = new AbortController();
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
     this.active.set(record.id, { controller, done, actor });
     setImmediate(() => {
-      this.execute(record, work, controller.signal, actor)
+      this.execute(record, work, controller.signal, actor, settle)
         .catch((err: unknown) => this.logger.error({ err, operation: record.id }, 'could not record the outcome of an operation'))
         .finally(() => {
           this.active.delete(record.id);
@@ -214,8 +219,11 @@ export class OperationRunner {
     });
   }
 
-  private async execute(record: OperationRecord, work: OperationWork, signal: AbortSignal, actor: Actor): Promise<void> {
+  private async execute(record: OperationRecord, work: OperationWork, signal: AbortSignal, actor: Actor, settle?: () => Promise<void>): Promise<void> {
     const id = record.id;
+    const settled = async (): Promise<void> => {
+      await settle?.().catch((err: unknown) => this.logger.error({ err, operation: id }, 'settling an operation failed'));
+    };
     const steps: OperationStepRecord[] = Array.isArray(work) ? work.map((step) => ({ name: step.name, state: 'pending' })) : [];
     const undos: UndoEntry[] = [];
     const span = { start: 0, size: 1 };
@@ -260,6 +268,7 @@ export class OperationRunner {
           if (value !== undefined) result = value;
         }
       }
+      await settled();
       await this.transition(id, { state: 'succeeded', progress: 1, message: 'done', steps, result }, actor);
     } catch (err) {
       const failedStep = steps.find((step) => step.state === 'running');
@@ -269,6 +278,7 @@ export class OperationRunner {
       const error = errorRecord(cancelled ? signal.reason : err, cancelled, undoFailures);
       const state = cancelled && undoFailures.length === 0 ? 'cancelled' : 'failed';
       if (state === 'failed' && !cancelled) this.logger.warn({ operation: id, error }, 'operation failed');
+      await settled();
       await this.transition(id, { state, steps, error, message: cancelled ? 'cancelled' : describe(err) }, actor);
     }
   }

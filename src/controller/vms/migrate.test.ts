@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { TestController } from '../api/testing.js';
 import { sampleOperation, samplePlacement, sampleVm } from '../store/fixtures.js';
 import { twoSimulatedHosts, view } from './simulated-agent.js';
-import { releaseStaleDestinations } from './migrate.js';
+import { releaseStaleDestinations, startMigration } from './migrate.js';
 
 /** A controller with hosts alpha (running VM web) and beta, each behind a simulated agent. */
 async function cluster(t: { after: (fn: () => Promise<void>) => void }) {
@@ -275,4 +275,15 @@ test('a VM under another operation is refused before anything is held', async (t
   const res = await migrateRequest(controller, { to: 'beta' });
   assert.deepEqual([res.statusCode, res.json<{ code: string }>().code], [409, 'VM_BUSY']);
   assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null, 'no destination was held');
+});
+
+test('a move cancelled before its work began gives its destination back', async (t) => {
+  const { controller } = await cluster(t);
+  const vm = await controller.store.vms.getByName('web');
+  assert.ok(vm);
+  const { services } = controller;
+  const op = await startMigration({ store: controller.store, events: services.events, operations: services.operations, hosts: services.hosts }, vm, { to: 'beta' }, { name: 'admin' });
+  await services.operations.cancel(op.id, { name: 'admin' });
+  assert.equal((await services.operations.wait(op.id, 10_000)).state, 'cancelled');
+  assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null);
 });

@@ -10,7 +10,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
 import type { OperationRunner } from '../operations/runner.js';
 import type { OperationContext } from '../operations/work.js';
-import { ACTIVE_OPERATION_STATES, type HostRecord, type JsonValue, type OperationRecord, type PlacementReason, type VmRecord } from '../store/records.js';
+import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
 import type { Repositories, Store } from '../store/store.js';
 import { describeWin } from '../../scheduler/weights.js';
 import { recordGuestReady } from './guest-ready.js';
@@ -68,34 +68,28 @@ export async function startMigration(
   if (storage === 'local' && vm.snapshots.length > 0) {
     throw new DroverError('MIGRATION_STORAGE_UNAVAILABLE', `${vm.name} has ${vm.snapshots.length} snapshot(s), which mirroring its disks would lose; delete them, or move it in a shared pool`);
   }
-  // Judged and held in one transaction, so concurrent moves and creates each see the room the others take.
-  const { to, why, refused, reason: finalReason } = await deps.store.transaction(async (tx) => {
+  // Judged, held and started in one transaction: concurrent moves and creates see the room each takes, and a move
+  // refused (VM_BUSY: another operation runs on the VM) holds nothing.
+  return deps.store.transaction(async (tx) => {
     const current = await tx.vms.get(vm.id);
     if (current?.movingTo) {
       const moving = await tx.hosts.get(current.movingTo);
       throw new DroverError('VM_BUSY', `${vm.name} is already moving to ${moving?.name ?? current.movingTo}`);
     }
-    // Refused here, before anything is held, rather than by the operation start after it.
-    const [other] = await tx.operations.list({ states: ACTIVE_OPERATION_STATES, targetType: 'vm', targetId: vm.id, limit: 1 });
-    if (other) throw new DroverError('VM_BUSY', `operation ${other.id} (${other.kind}) is ${other.state}`);
-    const decision = await chooseDestination(tx, vm, from, storage, body, reason, plannedWhy);
-    await tx.vms.update(vm.id, { movingTo: decision.to.id });
-    return decision;
-  });
-  const release = (): Promise<void> => releaseDestination(deps.store, vm.id, to.id);
-  try {
-    return await deps.operations.start({
+    const { to, why, refused, reason: decided } = await chooseDestination(tx, vm, from, storage, body, reason, plannedWhy);
+    await tx.vms.update(vm.id, { movingTo: to.id });
+    return deps.operations.start({
       kind: 'migrate',
       target: { type: 'vm', id: vm.id, name: vm.name },
       actor,
       hostId: from.id,
       busyError: 'VM_BUSY',
-      work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor, reason: finalReason, why, refused }).finally(release),
+      tx,
+      work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor, reason: decided, why, refused }),
+      // Also after a cancel that came before the work began.
+      settle: () => releaseDestination(deps.store, vm.id, to.id),
     });
-  } catch (err) {
-    await release();
-    throw err;
-  }
+  });
 }
 
 interface Destination {
@@ -194,7 +188,13 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
         unresolvedSince ??= Date.now();
         // The destination may already say it runs the guest; else wait for the source to settle it, for a while.
         const arrived = await arrivedAt(deps, to, started.id);
-        if (arrived || Date.now() - unresolvedSince > UNRESOLVED_WAIT_MS) break;
+        if (arrived) {
+          // Kept, so a failed second look cannot turn the move that happened into an unresolved one.
+          view = { ...arrived, ...(view.result ? { result: view.result } : {}) };
+          sourceLost = !view.result;
+          break;
+        }
+        if (Date.now() - unresolvedSince > UNRESOLVED_WAIT_MS) break;
       }
       await delay(POLL_MS);
       try {
