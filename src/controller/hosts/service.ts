@@ -113,12 +113,14 @@ export class HostService {
     return host;
   }
 
-  /** Forgets a host with no VM records on it; HOST_HAS_VMS otherwise. */
+  /** Forgets a host with no VM records on it and no VM moving to it; HOST_HAS_VMS otherwise. */
   async remove(name: string, actor: Actor): Promise<void> {
     const host = await this.get(name);
     await this.store.transaction(async (tx) => {
       const vms = await tx.vms.listByHost(host.id);
       if (vms.length > 0) throw new DroverError('HOST_HAS_VMS', `${name}: ${vms.map((v) => v.name).join(', ')}`);
+      const arriving = (await tx.vms.list()).filter((v) => v.movingTo === host.id);
+      if (arriving.length > 0) throw new DroverError('HOST_HAS_VMS', `${name}: ${arriving.map((v) => `${v.name} is moving there`).join(', ')}`);
       await tx.hosts.delete(host.id);
       await this.events.record({ actor, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.removed', hostId: host.id, result: 'success', detail: {} }, tx);
     });

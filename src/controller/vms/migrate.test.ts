@@ -251,6 +251,10 @@ test('a move in flight holds its destination: the VM cannot be moved twice, and 
   assert.equal(refused.json<{ code: string }>().code, 'HOST_UNSUITABLE', refused.body);
   assert.equal((await store.vms.getByName('api'))?.movingTo, null, 'a refused move holds nothing');
 
+  const removal = await controller.app.inject({ method: 'DELETE', url: '/api/v1/hosts/beta', headers: controller.auth });
+  assert.equal(removal.json<{ code: string }>().code, 'HOST_HAS_VMS', 'a host a VM is moving to is not forgotten');
+  assert.match(removal.body, /web is moving there/);
+
   const id = moving.json<{ operation: { id: string } }>().operation.id;
   await controller.app.inject({ method: 'POST', url: `/api/v1/operations/${id}/cancel`, headers: controller.auth });
   assert.equal((await controller.services.operations.wait(id, 10_000)).state, 'cancelled');
