@@ -103,6 +103,15 @@ export class OutgoingMigrations {
     return {
       postcopy: migration.progress.postcopy,
       askDestination: () => run.peer.get(migration.id),
+      destinationRunsGuest: async () => {
+        try {
+          const there = await run.peer.vm(record.name);
+          return there.id === record.id && ['running', 'paused'].includes(there.state);
+        } catch (err) {
+          if (isDroverError(err, 'VM_NOT_FOUND')) return false;
+          throw err;
+        }
+      },
       stillHere: () => ['running', 'paused'].includes(driver.status(record.id).state),
       stopHere: async () => {
         await driver.kill(record.id);

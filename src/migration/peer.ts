@@ -43,6 +43,11 @@ export class PeerAgent {
     return this.request('POST', `/api/v1/migrations/${id}/cancel`, {}, 30_000);
   }
 
+  /** The destination's view of one of its VMs; VM_NOT_FOUND when it has none by that name. */
+  vm(name: string): Promise<VmView> {
+    return this.request('GET', `/api/v1/vms/${encodeURIComponent(name)}`, undefined, 10_000);
+  }
+
   /** The destination's view of the migration. */
   get(id: string): Promise<MigrationView> {
     return this.request('GET', `/api/v1/migrations/${id}`, undefined, 10_000);

@@ -10,8 +10,11 @@ const view = (state: MigrationView['state']): MigrationView => ({
   progress: { pass: 0, ramTransferredBytes: 0, ramRemainingBytes: 0, ramTotalBytes: 0, dirtyPagesRate: 0, mbps: 0, cpuThrottlePercent: 0, postcopy: false, disks: [] },
 });
 
-/** A simulated source QEMU and a simulated destination answering `answers` in turn (an Error: no answer). */
-function simulated(answers: Array<MigrationView['state'] | Error>, postcopy = false) {
+/**
+ * A simulated source QEMU and a simulated destination answering `answers` in turn (an Error: no answer), and
+ * `runsThere` when asked whether it runs the guest itself (an Error: it cannot tell).
+ */
+function simulated(answers: Array<MigrationView['state'] | Error>, postcopy = false, runsThere: boolean | Error = new Error('cannot tell')) {
   const calls: string[] = [];
   let here = true;
   const handover: UnresolvedHandover = {
@@ -21,6 +24,11 @@ function simulated(answers: Array<MigrationView['state'] | Error>, postcopy = fa
       calls.push(`ask:${next instanceof Error ? 'error' : next}`);
       if (next instanceof Error) throw next;
       return view(next as MigrationView['state']);
+    },
+    destinationRunsGuest: async () => {
+      calls.push(`runs-there:${runsThere instanceof Error ? 'error' : runsThere}`);
+      if (runsThere instanceof Error) throw runsThere;
+      return runsThere;
     },
     stillHere: () => here,
     stopHere: async () => {
@@ -35,7 +43,17 @@ function simulated(answers: Array<MigrationView['state'] | Error>, postcopy = fa
 test('the destination runs the guest: after unanswered and in-flight answers, the guest is stopped here, never resumed', async () => {
   const { handover, calls } = simulated([new DroverError('HOST_UNREACHABLE', 'down'), new DroverError('MIGRATION_NOT_FOUND', 'restarted'), 'receiving', 'completed']);
   assert.equal(await settleHandover(handover, 1), 'runs-on-destination');
-  assert.deepEqual(calls, ['ask:error', 'ask:error', 'ask:receiving', 'ask:completed', 'stop']);
+  assert.deepEqual(calls, ['ask:error', 'ask:error', 'runs-there:error', 'ask:receiving', 'ask:completed', 'stop']);
+});
+
+test('a destination whose agent forgot the migration is asked for the VM itself: there, it is stopped here; absent, it resumes here', async () => {
+  const forgotten = () => new DroverError('MIGRATION_NOT_FOUND', 'restarted');
+  const there = simulated([forgotten()], false, true);
+  assert.equal(await settleHandover(there.handover, 1), 'runs-on-destination');
+  assert.deepEqual(there.calls, ['ask:error', 'runs-there:true', 'stop']);
+  const absent = simulated([forgotten()], false, false);
+  assert.equal(await settleHandover(absent.handover, 1), 'resumed-here');
+  assert.deepEqual(absent.calls, ['ask:error', 'runs-there:false', 'resume']);
 });
 
 test('the destination never took it over: the guest resumes here; after post-copy it cannot, and is left for a person', async () => {

@@ -2,7 +2,8 @@
  * Settling a hand-over whose answer was lost. The source does not know whether the destination runs
  * the guest, so it keeps the VM held (paused, no resume) and asks the destination until it says:
  * completed there → the guest is stopped and removed here; failed or cancelled before post-copy →
- * the guest ran nowhere and resumes here. Any other answer, or none, keeps it held; a person can
+ * the guest ran nowhere and resumes here. A destination whose agent restarted and forgot the
+ * migration is asked for the VM itself instead. Any other answer, or none, keeps it held; a person can
  * still kill the VM here, which ends the wait.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +14,11 @@ import type { MigrationView } from './schemas.js';
 export interface UnresolvedHandover {
   /** The destination's view of the migration; rejects when it cannot be asked (or does not know it: MIGRATION_NOT_FOUND). */
   askDestination(): Promise<MigrationView>;
+  /**
+   * For a destination that no longer knows the migration (its agent restarted and forgot it): whether it runs the
+   * guest as a VM of its own; rejects when it cannot tell.
+   */
+  destinationRunsGuest(): Promise<boolean>;
   /** True while the guest's QEMU still runs here (paused). */
   stillHere(): boolean;
   /** Stops the guest's QEMU here and forgets the VM: it runs on the destination. */
@@ -34,6 +40,18 @@ export async function settleHandover(handover: UnresolvedHandover, pollMs: numbe
   while (!signal?.aborted) {
     if (!handover.stillHere()) return 'killed-here';
     const view = await handover.askDestination().catch((err: unknown) => (isDroverError(err) ? err : undefined));
+    if (view instanceof DroverError && view.code === 'MIGRATION_NOT_FOUND') {
+      const runs = await handover.destinationRunsGuest().catch(() => undefined);
+      if (runs === true) {
+        await handover.stopHere().catch(() => undefined);
+        return 'runs-on-destination';
+      }
+      if (runs === false) {
+        if (handover.postcopy) return 'postcopy-lost';
+        await handover.resumeHere().catch(() => undefined);
+        return 'resumed-here';
+      }
+    }
     if (view && !(view instanceof DroverError)) {
       if (view.state === 'completed') {
         await handover.stopHere().catch(() => undefined);
@@ -45,7 +63,7 @@ export async function settleHandover(handover: UnresolvedHandover, pollMs: numbe
         return 'resumed-here';
       }
     }
-    // No answer, a destination that no longer knows the migration (its agent restarted), or one still receiving: ask again.
+    // No answer, a destination that cannot say whether it runs the guest, or one still receiving: ask again.
     await sleep(pollMs, undefined, signal ? { signal } : {}).catch(() => undefined);
   }
   return undefined;
