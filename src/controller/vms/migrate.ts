@@ -3,7 +3,7 @@
  * migrate to the destination agent, follows its progress, and records the move once it is done.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { DroverError, ERRORS, type ErrorCode } from '../../shared/errors.js';
+import { DroverError, ERRORS, isDroverError, type ErrorCode } from '../../shared/errors.js';
 import type { MigrationView } from '../../migration/schemas.js';
 import type { Actor } from '../actor.js';
 import type { EventLog } from '../events/event-log.js';
@@ -78,6 +78,7 @@ export async function startMigration(
     }
     const { to, why, refused, reason: decided } = await chooseDestination(tx, vm, from, storage, body, reason, plannedWhy);
     await tx.vms.update(vm.id, { movingTo: to.id });
+    const hold = { kept: false };
     return deps.operations.start({
       kind: 'migrate',
       target: { type: 'vm', id: vm.id, name: vm.name },
@@ -85,9 +86,11 @@ export async function startMigration(
       hostId: from.id,
       busyError: 'VM_BUSY',
       tx,
-      work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor, reason: decided, why, refused }),
-      // Also after a cancel that came before the work began.
-      settle: () => releaseDestination(deps.store, vm.id, to.id),
+      work: (ctx) => migrate(deps, ctx, { vm, from, to, storage, body, actor, reason: decided, why, refused, hold }),
+      // Also after a cancel that came before the work began; not while the source may still be moving the VM.
+      settle: async () => {
+        if (!hold.kept) await releaseDestination(deps.store, vm.id, to.id);
+      },
     });
   });
 }
@@ -158,6 +161,8 @@ interface Move {
   why: string;
   /** The hosts the filters refused, with their reasons, for the placement history. */
   refused: Array<{ host: string; reasons: string[] }>;
+  /** Set when the operation ends while the source may still move the VM: the destination stays held until it says. */
+  hold: { kept: boolean };
 }
 
 async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
@@ -194,7 +199,10 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
           sourceLost = !view.result;
           break;
         }
-        if (Date.now() - unresolvedSince > UNRESOLVED_WAIT_MS) break;
+        if (Date.now() - unresolvedSince > UNRESOLVED_WAIT_MS) {
+          keepHoldUntilSourceSettles(deps, move, started.id);
+          break;
+        }
       }
       await delay(POLL_MS);
       try {
@@ -209,7 +217,10 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
           sourceLost = true;
           break;
         }
-        if (failures > POLL_FAILURES_ALLOWED) throw err;
+        if (failures > POLL_FAILURES_ALLOWED) {
+          keepHoldUntilSourceSettles(deps, move, started.id);
+          throw err;
+        }
         continue;
       }
       await ctx.progress(fraction(view), describeProgress(view));
@@ -267,6 +278,35 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
     bytes: result.ramTransferredBytes + view.progress.disks.reduce((sum, d) => sum + d.copiedBytes, 0),
     ...(sourceLost ? { sourceLost } : {}),
   };
+}
+
+/** How often, and for how long, a source that stopped answering is asked whether its migration has ended. */
+const SETTLE_POLL_MS = 5_000;
+const SETTLE_FOR_MS = 30 * 60_000;
+
+/**
+ * The operation is ending but the source may still be moving the VM (it stopped answering, or the hand-over is
+ * unresolved): the destination stays held until the source says the migration ended, or for SETTLE_FOR_MS.
+ */
+function keepHoldUntilSourceSettles(deps: MigrationDeps, move: Move, id: string): void {
+  move.hold.kept = true;
+  const until = Date.now() + SETTLE_FOR_MS;
+  void (async () => {
+    try {
+      await waitForSource();
+    } catch {
+      // The controller is going away: its next start releases what moves still hold.
+    }
+    await releaseDestination(deps.store, move.vm.id, move.to.id);
+  })();
+  async function waitForSource(): Promise<void> {
+    while (Date.now() < until) {
+      await delay(SETTLE_POLL_MS, undefined, { ref: false });
+      // A source that no longer knows the migration (its agent restarted without one to recover) is not moving the VM.
+      const view = await (await deps.hosts.client(move.from.id)).migration(id).catch((err: unknown) => (isDroverError(err, 'MIGRATION_NOT_FOUND') ? 'gone' : undefined));
+      if (view === 'gone' || (view && FINISHED.has(view.state))) return;
+    }
+  }
 }
 
 /** The destination's view of migration `id` when it completed there (it runs the VM), else undefined. */
