@@ -173,7 +173,8 @@ function mostUneven(hosts: readonly HostLoad[], even: Ratios): HostLoad {
   let worst = hosts[0] as HostLoad; // Only called while imbalance > threshold >= 0, so some host exists.
   let worstDeviation = -Infinity;
   for (const host of hosts) {
-    const d = deviation(host.cpuAllocated / host.cpuCapacity, host.memoryAllocated / host.memoryCapacity, even);
+    const { cpu, memory } = ratiosOf(host);
+    const d = deviation(cpu, memory, even);
     if (d > worstDeviation + EPSILON) {
       worst = host;
       worstDeviation = d;
@@ -197,10 +198,8 @@ function bestMove(worst: HostLoad, hosts: readonly HostLoad[], even: Ratios, sta
     const tryMove = (vm: VmView, from: HostLoad, to: HostLoad): void => {
       // Cheap capacity pre-check to skip hopeless pairs; the filters still decide.
       if (to.cpuAllocated + vm.cpus > to.cpuCapacity + EPSILON || to.memoryAllocated + vm.memoryBytes > to.memoryCapacity) return;
-      const fromCpu = from.cpuAllocated / from.cpuCapacity;
-      const fromMemory = from.memoryAllocated / from.memoryCapacity;
-      const toCpu = to.cpuAllocated / to.cpuCapacity;
-      const toMemory = to.memoryAllocated / to.memoryCapacity;
+      const { cpu: fromCpu, memory: fromMemory } = ratiosOf(from);
+      const { cpu: toCpu, memory: toMemory } = ratiosOf(to);
       const fromCpuAfter = fromCpu - vm.cpus / from.cpuCapacity;
       const fromMemoryAfter = fromMemory - vm.memoryBytes / from.memoryCapacity;
       const toCpuAfter = toCpu + vm.cpus / to.cpuCapacity;

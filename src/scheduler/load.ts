@@ -10,6 +10,9 @@
  * - A host's deviation is the larger of its two distances from the even load; the cluster's
  *   imbalance is the largest deviation of any host. The cluster is balanced within a threshold t
  *   when imbalance ≤ t, i.e. every host is within t (e.g. 0.1 = 10 points) of even on both resources.
+ * - A VM in flight counts on its destination only, as it will once the move ends. (The capacity
+ *   filters count it on both hosts meanwhile; see HostLoad.cpuLeaving.) Counting it twice would
+ *   make the destination look fuller than it will be, and plan moves nobody needs.
  */
 import type { ClusterView } from './model.js';
 import { ClusterState, type HostLoad } from './state.js';
@@ -28,9 +31,9 @@ export function isBalanceable(host: HostLoad): boolean {
   return host.view.state === 'ready' && host.view.healthy && host.cpuCapacity > 0 && host.memoryCapacity > 0;
 }
 
-/** The host's allocation ratios. Precondition: isBalanceable(host). */
+/** The host's allocation ratios, without VMs in flight away from it. Precondition: isBalanceable(host). */
 export function ratiosOf(host: HostLoad): Ratios {
-  return { cpu: host.cpuAllocated / host.cpuCapacity, memory: host.memoryAllocated / host.memoryCapacity };
+  return { cpu: (host.cpuAllocated - host.cpuLeaving) / host.cpuCapacity, memory: (host.memoryAllocated - host.memoryLeaving) / host.memoryCapacity };
 }
 
 /** The even load over `hosts`: per resource, total allocated / total capacity. */
@@ -40,9 +43,9 @@ export function evenLoad(hosts: readonly HostLoad[]): Ratios {
   let memory = 0;
   let memoryCapacity = 0;
   for (const host of hosts) {
-    cpu += host.cpuAllocated;
+    cpu += host.cpuAllocated - host.cpuLeaving;
     cpuCapacity += host.cpuCapacity;
-    memory += host.memoryAllocated;
+    memory += host.memoryAllocated - host.memoryLeaving;
     memoryCapacity += host.memoryCapacity;
   }
   return { cpu: cpuCapacity > 0 ? cpu / cpuCapacity : 0, memory: memoryCapacity > 0 ? memory / memoryCapacity : 0 };
@@ -61,7 +64,10 @@ export function spreadCost(cpu: number, memory: number, even: Ratios): number {
 /** The largest deviation over `hosts`; 0 when there are none. */
 export function imbalanceOf(hosts: readonly HostLoad[], even: Ratios): number {
   let worst = 0;
-  for (const host of hosts) worst = Math.max(worst, deviation(host.cpuAllocated / host.cpuCapacity, host.memoryAllocated / host.memoryCapacity, even));
+  for (const host of hosts) {
+    const { cpu, memory } = ratiosOf(host);
+    worst = Math.max(worst, deviation(cpu, memory, even));
+  }
   return worst;
 }
 

@@ -15,6 +15,12 @@ export interface HostLoad {
   readonly memoryCapacity: number;
   cpuAllocated: number;
   memoryAllocated: number;
+  /**
+   * The part of the allocation held by VMs in flight away from this host. Capacity checks count it
+   * (the VM still runs here); load figures leave it out, since the VM counts where it is going.
+   */
+  cpuLeaving: number;
+  memoryLeaving: number;
   readonly vms: Set<VmView>;
   /** Bumped whenever a VM arrives or leaves, so callers can cache verdicts per host. */
   version: number;
@@ -54,6 +60,8 @@ export class ClusterState {
       memoryCapacity: Math.floor(view.memoryBytes * view.memoryOvercommit),
       cpuAllocated: 0,
       memoryAllocated: 0,
+      cpuLeaving: 0,
+      memoryLeaving: 0,
       vms: new Set(),
       version: 0,
     }));
@@ -99,6 +107,10 @@ export class ClusterState {
   add(vm: VmView, host: HostLoad): void {
     host.cpuAllocated += vm.cpus;
     host.memoryAllocated += vm.memoryBytes;
+    if (this.isLeaving(vm, host)) {
+      host.cpuLeaving += vm.cpus;
+      host.memoryLeaving += vm.memoryBytes;
+    }
     host.vms.add(vm);
     host.version++;
     this.hostOfVm.set(vm.id, host);
@@ -113,12 +125,21 @@ export class ClusterState {
     }
   }
 
+  /** True when `vm` on `host` is in flight to another host of this state, where it also holds room. */
+  private isLeaving(vm: VmView, host: HostLoad): boolean {
+    return vm.movingTo !== undefined && vm.movingTo !== host.view.id && this.hostById.has(vm.movingTo);
+  }
+
   /** Takes `vm` off its host; a VM that is not placed is left alone. */
   remove(vm: VmView): void {
     const host = this.hostOfVm.get(vm.id);
     if (!host) return;
     host.cpuAllocated -= vm.cpus;
     host.memoryAllocated -= vm.memoryBytes;
+    if (this.isLeaving(vm, host)) {
+      host.cpuLeaving -= vm.cpus;
+      host.memoryLeaving -= vm.memoryBytes;
+    }
     host.vms.delete(vm);
     host.version++;
     this.hostOfVm.delete(vm.id);
