@@ -293,3 +293,38 @@ test('a move cancelled before its work began gives its destination back', async 
   assert.equal((await services.operations.wait(op.id, 10_000)).state, 'cancelled');
   assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null);
 });
+
+test('a source that stopped answering and later settles the move as done: the held destination gets the VM on the record', async (t) => {
+  const { controller, source, destination, id, outgoing } = await migrationHeldAtSource(t);
+  source.migrationsUnanswered = true;
+  const op = await controller.services.operations.wait(id, 30_000);
+  assert.equal(op.state, 'failed');
+  assert.deepEqual([(await controller.store.vms.getByName('web'))?.hostId, (await controller.store.vms.getByName('web'))?.movingTo], ['h-alpha', 'h-beta']);
+  // The source answers again: it finished the hand-over, and the guest runs on beta.
+  destination.migrations.set(outgoing.id, { ...outgoing, direction: 'incoming', state: 'completed', finishedAt: new Date().toISOString() });
+  destination.vms.push({ ...view('web'), id: 'id-arrived', pid: 9191 });
+  source.vms = [];
+  Object.assign(outgoing, { state: 'completed', finishedAt: new Date().toISOString() });
+  source.migrationsUnanswered = false;
+  const deadline = Date.now() + 20_000;
+  while ((await controller.store.vms.getByName('web'))?.hostId !== 'h-beta' && Date.now() < deadline) await delay(200);
+  const vm = await controller.store.vms.getByName('web');
+  assert.deepEqual([vm?.hostId, vm?.movingTo, vm?.state, vm?.runtime.pid], ['h-beta', null, 'running', 9191]);
+  const history = await controller.store.placements.listByVm('vm-web');
+  assert.deepEqual(history.map((p) => [p.hostName, p.endedAt === null, p.operationId]), [['beta', true, null], ['alpha', false, null]]);
+  const events = await controller.store.events.query({ vm: 'vm-web', order: 'asc', limit: 100 });
+  assert.ok(events.some((e) => e.action === 'vm.migrate' && (e.detail as { settledLate?: boolean }).settledLate === true), 'the late move is in the event log');
+});
+
+test('a source that stopped answering and later says the move failed: the VM stays, and the destination is given back', async (t) => {
+  const { controller, source, id, outgoing } = await migrationHeldAtSource(t);
+  source.migrationsUnanswered = true;
+  assert.equal((await controller.services.operations.wait(id, 30_000)).state, 'failed');
+  Object.assign(outgoing, { state: 'failed', error: { code: 'MIGRATION_FAILED', message: 'failed', detail: 'rolled back' }, finishedAt: new Date().toISOString() });
+  source.migrationsUnanswered = false;
+  const deadline = Date.now() + 20_000;
+  while ((await controller.store.vms.getByName('web'))?.movingTo !== null && Date.now() < deadline) await delay(200);
+  const vm = await controller.store.vms.getByName('web');
+  assert.deepEqual([vm?.hostId, vm?.movingTo], ['h-alpha', null]);
+  assert.equal((await controller.store.placements.listByVm('vm-web')).length, 1, 'no move was recorded');
+});

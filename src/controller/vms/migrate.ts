@@ -5,6 +5,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { DroverError, ERRORS, isDroverError, type ErrorCode } from '../../shared/errors.js';
 import type { MigrationView } from '../../migration/schemas.js';
+import type { VmView } from '../../vms/schemas.js';
 import type { Actor } from '../actor.js';
 import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
@@ -239,30 +240,8 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   if (view.state !== 'completed') throw agentError(view);
   // Only the source has QEMU's statistics; with the source gone (or a hand-over settled late) the totals are the controller's own clock.
   const result = view.result ?? { totalTimeMs: Date.now() - Date.parse(started.startedAt), downtimeMs: null, setupTimeMs: null, ramTransferredBytes: view.progress.ramTransferredBytes };
-  // The move has happened: a failed look at the destination must not stop it being recorded (the heartbeat fills the runtime in).
-  const arrived = await (await deps.hosts.client(to.id)).getVm(vm.name).catch(() => undefined);
   const detail = { from: from.name, to: to.name, totalTimeMs: result.totalTimeMs, downtimeMs: result.downtimeMs, storage, ...(sourceLost ? { sourceLost } : {}) };
-  await deps.store.transaction(async (tx) => {
-    await tx.vms.update(vm.id, {
-      hostId: to.id,
-      movingTo: null,
-      // A shared-pool VM whose disks were mirrored now keeps them in the destination's own storage.
-      ...(storage === 'local' && vm.spec.pool === 'shared' ? { spec: { ...vm.spec, pool: 'local' as const } } : {}),
-      ...(arrived
-        ? {
-            state: arrived.state,
-            runtime: {
-              hostVmId: arrived.id,
-              guestReady: arrived.guestReady,
-              ...(arrived.pid ? { pid: arrived.pid } : {}),
-              ...(arrived.startedAt ? { startedAt: arrived.startedAt } : {}),
-            },
-          }
-        : { runtime: {} }),
-    });
-    await recordPlacement(tx, vm, to, { reason: move.reason, actor: move.actor, operationId: ctx.id, detail: { from: from.name, migrationId: view.id, storage, why: move.why, refused: move.refused } });
-    await deps.events.record({ actor: move.actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.migrate', hostId: to.id, result: 'success', detail }, tx);
-  });
+  const arrived = await recordArrival(deps, move, { operationId: ctx.id, migrationId: view.id, detail });
   // The guest's agent kept running; the destination only knows once it asks (best effort: a guest without an agent just stays not-ready).
   if (vm.runtime.guestReady && !arrived?.guestReady) {
     const ready = await (await deps.hosts.client(to.id)).waitReady(vm.name, GUEST_READY_WAIT_MS).catch(() => undefined);
@@ -280,6 +259,48 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   };
 }
 
+/**
+ * Records that `move` happened: the VM's host, state and runtime as the destination reports them,
+ * its placement and a `vm.migrate` event, in one transaction. With `onlyIfStillHeld`, nothing is
+ * written unless the record still names the source and holds the destination (a late settle must
+ * not overwrite what happened since). Returns the destination's view of the VM, when it answered.
+ */
+async function recordArrival(
+  deps: MigrationDeps,
+  move: Move,
+  what: { operationId: string | null; migrationId: string; detail: Record<string, JsonValue>; onlyIfStillHeld?: boolean },
+): Promise<VmView | undefined> {
+  const { vm, from, to, storage } = move;
+  // The move has happened: a failed look at the destination must not stop it being recorded (the heartbeat fills the runtime in).
+  const arrived = await (await deps.hosts.client(to.id)).getVm(vm.name).catch(() => undefined);
+  await deps.store.transaction(async (tx) => {
+    if (what.onlyIfStillHeld) {
+      const current = await tx.vms.get(vm.id);
+      if (current?.hostId !== from.id || current.movingTo !== to.id) return;
+    }
+    await tx.vms.update(vm.id, {
+      hostId: to.id,
+      movingTo: null,
+      // A shared-pool VM whose disks were mirrored now keeps them in the destination's own storage.
+      ...(storage === 'local' && vm.spec.pool === 'shared' ? { spec: { ...vm.spec, pool: 'local' as const } } : {}),
+      ...(arrived
+        ? {
+            state: arrived.state,
+            runtime: {
+              hostVmId: arrived.id,
+              guestReady: arrived.guestReady,
+              ...(arrived.pid ? { pid: arrived.pid } : {}),
+              ...(arrived.startedAt ? { startedAt: arrived.startedAt } : {}),
+            },
+          }
+        : { runtime: {} }),
+    });
+    await recordPlacement(tx, vm, to, { reason: move.reason, actor: move.actor, operationId: what.operationId, detail: { from: from.name, migrationId: what.migrationId, storage, why: move.why, refused: move.refused } });
+    await deps.events.record({ actor: move.actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.migrate', hostId: to.id, result: 'success', detail: what.detail }, tx);
+  });
+  return arrived;
+}
+
 /** How often, and for how long, a source that stopped answering is asked whether its migration has ended. */
 const SETTLE_POLL_MS = 5_000;
 const SETTLE_FOR_MS = 30 * 60_000;
@@ -287,25 +308,36 @@ const SETTLE_FOR_MS = 30 * 60_000;
 /**
  * The operation is ending but the source may still be moving the VM (it stopped answering, or the hand-over is
  * unresolved): the destination stays held until the source says the migration ended, or for SETTLE_FOR_MS.
+ * When it ended with the VM on the destination (the source settled the hand-over late), the move is recorded
+ * then, so the record follows the guest instead of calling it missing on the source.
  */
 function keepHoldUntilSourceSettles(deps: MigrationDeps, move: Move, id: string): void {
   move.hold.kept = true;
   const until = Date.now() + SETTLE_FOR_MS;
   void (async () => {
     try {
-      await waitForSource();
+      if (await waitForSource()) await adoptIfArrived();
     } catch {
       // The controller is going away: its next start releases what moves still hold.
     }
     await releaseDestination(deps.store, move.vm.id, move.to.id);
   })();
-  async function waitForSource(): Promise<void> {
+  /** True once the source no longer moves the VM; false when SETTLE_FOR_MS ran out first. */
+  async function waitForSource(): Promise<boolean> {
     while (Date.now() < until) {
       await delay(SETTLE_POLL_MS, undefined, { ref: false });
       // A source that no longer knows the migration (its agent restarted without one to recover) is not moving the VM.
       const view = await (await deps.hosts.client(move.from.id)).migration(id).catch((err: unknown) => (isDroverError(err, 'MIGRATION_NOT_FOUND') ? 'gone' : undefined));
-      if (view === 'gone' || (view && FINISHED.has(view.state))) return;
+      if (view === 'gone' || (view && FINISHED.has(view.state))) return true;
     }
+    return false;
+  }
+  async function adoptIfArrived(): Promise<void> {
+    const arrived = await arrivedAt(deps, move.to, id);
+    if (!arrived) return;
+    const detail = { from: move.from.name, to: move.to.name, totalTimeMs: null, downtimeMs: null, storage: move.storage, settledLate: true };
+    await recordArrival(deps, move, { operationId: null, migrationId: id, detail, onlyIfStillHeld: true });
+    await refreshNetworkPeers(deps.store, deps.hosts, move.vm);
   }
 }
 

@@ -25,6 +25,8 @@ export interface SimulatedAgent {
   migrateAnswerDelayMs: number;
   /** Where a completed migration moves the VM. */
   peer?: SimulatedAgent;
+  /** While true, questions about a migration get a 503 (the agent is there, its migration service is not answering). */
+  migrationsUnanswered: boolean;
   close(): Promise<void>;
 }
 
@@ -37,7 +39,7 @@ const result = { totalTimeMs: 1800, downtimeMs: 42, setupTimeMs: 12, ramTransfer
 
 /** A simulated host agent: enough of the agent API for heartbeats and one scripted migration; with `definesVms`, creates succeed. */
 export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?: boolean } = {}): Promise<SimulatedAgent> {
-  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], created: [], release: true, migrateAnswerDelayMs: 0, close: async () => undefined };
+  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], created: [], release: true, migrateAnswerDelayMs: 0, migrationsUnanswered: false, close: async () => undefined };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
@@ -73,6 +75,7 @@ export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?:
         agent.migrations.set(id, started);
         return void setTimeout(() => send(202, started), agent.migrateAnswerDelayMs);
       }
+      if (migration && agent.migrationsUnanswered) return send(503, { code: 'HOST_UNREACHABLE', message: 'not answering' });
       const current = migration?.[1] ? agent.migrations.get(migration[1]) : undefined;
       if (!current) return send(404, { code: 'NOT_FOUND' });
       if (migration?.[2]) {
