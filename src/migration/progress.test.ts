@@ -33,9 +33,12 @@ test('a final state is final and carries its error; the registry forgets old fin
 
   const registry = new MigrationRegistry();
   const live = registry.add(new Migration('live', 'outgoing', { id: 'v', name: 'keep' }, 'shared', 'x'));
+  const unresolved = registry.add(new Migration('unresolved', 'outgoing', { id: 'v', name: 'held' }, 'shared', 'x'));
+  unresolved.set('unresolved');
   for (let i = 0; i < 60; i++) registry.add(new Migration(`done-${i}`, 'outgoing', { id: 'v', name: 'old' }, 'shared', 'x')).set('completed');
-  // Pruning happens on add, so the one finished last is still counted: the live one plus 50 + 1 finished.
-  assert.equal(registry.list().length, 52);
+  // Pruning happens on add, so the one finished last is still counted: the live and unresolved ones plus 50 + 1 finished.
+  assert.equal(registry.list().length, 53);
+  assert.equal(registry.find('unresolved'), unresolved, 'an unresolved migration is kept while it is being settled');
   assert.ok(registry.find('done-59'));
   assert.equal(registry.active('keep', 'outgoing'), live);
   assert.throws(() => registry.get('done-0'), (e) => e instanceof DroverError && e.code === 'MIGRATION_NOT_FOUND');

@@ -127,14 +127,17 @@ export class Migration {
   }
 }
 
-/** The migrations this host knows, newest last; finished ones beyond KEEP_FINISHED are forgotten. */
+/**
+ * The migrations this host knows, newest last; finished ones beyond KEEP_FINISHED are forgotten.
+ * An unresolved one is still being settled (the source asks the destination), so it is kept.
+ */
 export class MigrationRegistry {
   private readonly entries = new Map<string, Migration>();
 
   /** Records a new migration. */
   add(migration: Migration): Migration {
     this.entries.set(migration.id, migration);
-    const finished = [...this.entries.values()].filter((m) => m.finished);
+    const finished = [...this.entries.values()].filter((m) => m.finished && m.state !== 'unresolved');
     for (const old of finished.slice(0, Math.max(0, finished.length - KEEP_FINISHED))) this.entries.delete(old.id);
     return migration;
   }
