@@ -7,7 +7,8 @@
  * source QEMU stopped and the VM's record removed. A finish whose answer is lost leaves the VM paused here and
  * the migration 'unresolved', because resuming it could run the guest twice; the VM stays held until the
  * destination says where the guest runs (unresolved.ts). A dropped network blocks QEMU's stream instead of failing
- * it, so a stream that moves nothing for a while before switchover is rolled back too (MIGRATION_STALLED, stall.ts).
+ * it, so a stream that moves nothing for a while before switchover is rolled back too (MIGRATION_STALLED, stall.ts);
+ * a rollback shuts the disk mirrors' connections down first (yank), so no disk request waits on the dead network.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,7 +22,7 @@ import { PeerAgent, PeerError } from './peer.js';
 import { asDroverError, Migration } from './progress.js';
 import { delay, queryMigrate, setCapabilities, setParameters, startPostcopy, Waker, type MigrationInfoWithSockets } from './qmp.js';
 import { recordToWire, type MigrateRequest, type MigrationView } from './schemas.js';
-import { abortMirrors, completeMirrors, describeDisks, startMirrors, waitMirrorsReady } from './storage-copy.js';
+import { abortMirrors, yankMirrorTargets, completeMirrors, describeDisks, startMirrors, waitMirrorsReady } from './storage-copy.js';
 import { DEFAULT_STALL_MS, StallWatch } from './stall.js';
 import { settleHandover, type UnresolvedHandover } from './unresolved.js';
 
@@ -419,6 +420,11 @@ export class OutgoingMigrations {
       this.abortLater(run);
     }
     const qmp = await this.host.driver.qmp(run.record.id).catch(() => undefined);
+    // Cut the mirrors' connections first (their targets are discarded anyway): cancelling the migration drains every
+    // disk, and a drain waiting on a network that dropped would hold the guest and the monitor until TCP gives up.
+    if (qmp && run.mirrors.length > 0) {
+      await yankMirrorTargets(qmp).catch((e: Error) => notes.push(`shutting the disk copies' connections down failed: ${e.message}`));
+    }
     const status = qmp ? (await queryMigrate(qmp).catch(() => undefined))?.status : undefined;
     if (qmp && status && ['setup', 'active', 'pre-switchover', 'device', 'wait-unplug'].includes(status)) {
       await qmp.execute('migrate_cancel').catch(() => undefined);

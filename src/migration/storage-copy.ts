@@ -175,3 +175,16 @@ export async function completeMirrors(qmp: QmpClient, names: string[]): Promise<
 export async function abortMirrors(qmp: QmpClient | undefined, names: string[]): Promise<void> {
   for (const name of names) await qmp?.execute('block-job-cancel', { device: mirrorJob(name), force: true }).catch(() => undefined);
 }
+
+/**
+ * Shuts down this QEMU's NBD connections (QMP `yank` on its NBD client nodes; on a source, those
+ * are the mirror targets). Over a network that dropped, their requests would otherwise wait for
+ * TCP to give up, many minutes, and the drain QEMU runs when a migration is cancelled would hold
+ * its main loop, and with it the guest and the monitor, all that time. Returns the nodes yanked.
+ */
+export async function yankMirrorTargets(qmp: QmpClient): Promise<string[]> {
+  const instances = (await qmp.executeRaw('query-yank')) as Array<{ type: string; 'node-name'?: string }>;
+  const nodes = instances.filter((instance) => instance.type === 'block-node');
+  if (nodes.length > 0) await qmp.executeRaw('yank', { instances: nodes });
+  return nodes.map((node) => node['node-name'] ?? '?');
+}

@@ -2,7 +2,8 @@
  * The network to the destination drops mid-migration (two testbed hosts, shared storage): the
  * migration's stream stops moving, the source notices, rolls back, and the VM runs on at the
  * source, once, with MIGRATION_STALLED recorded. When the network returns, the destination is told
- * to drop its waiting QEMU, and the VM can move after all.
+ * to drop its waiting QEMU, and the VM can move after all. The same holds for a VM on host-local
+ * disks whose mirror is cut off: its disk stays writable at the source.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,8 @@ import { qemuPidsFor } from '../helpers/ticks.js';
 import { eventually, shOk } from '../helpers/vm.js';
 
 const VM = 'cutoff';
+/** On host-local disks: its move mirrors them, and the drop lands while they are being copied. */
+const LOCAL_VM = 'cutoff-local';
 
 interface Operation {
   state: string;
@@ -23,7 +26,7 @@ interface Operation {
 }
 
 describe('cluster network drop: the link to the destination goes down mid-migration', () => {
-  const cluster = useCluster('drv-nd-', VM);
+  const cluster = useCluster('drv-nd-', [VM, LOCAL_VM]);
   const { cli, testbedDir } = cluster;
   /** The root-namespace end of a testbed host's veth: down, the host is cut off from the bridge. */
   const vethOf = (host: string): string => {
@@ -31,7 +34,17 @@ describe('cluster network drop: the link to the destination goes down mid-migrat
     assert.ok(found, `testbed host ${host}`);
     return found.veth;
   };
-  const agentVmId = (): string => (JSON.parse(fs.readFileSync(path.join(testbedDir, 'host1', 'vms', VM, 'vm.json'), 'utf8')) as { id: string }).id;
+  const agentVmId = (name = VM): string => (JSON.parse(fs.readFileSync(path.join(testbedDir, 'host1', 'vms', name, 'vm.json'), 'utf8')) as { id: string }).id;
+  /** Takes `host`'s link down for as long as `during` runs, then up again whatever happened. */
+  const linkDown = async <T>(host: string, during: (droppedAt: number) => Promise<T>): Promise<T> => {
+    const veth = vethOf(host);
+    await run('ip', ['link', 'set', 'dev', veth, 'down']);
+    try {
+      return await during(Date.now());
+    } finally {
+      await run('ip', ['link', 'set', 'dev', veth, 'up']);
+    }
+  };
 
   test('the VM runs on at the source, once; the error says the stream stalled; the destination drops its QEMU once reachable', { timeout: 300_000 }, async () => {
     const { drover } = cluster;
@@ -54,11 +67,7 @@ describe('cluster network drop: the link to the destination goes down mid-migrat
     }, 60_000);
     assert.equal(qemuPidsFor(id).length, 2, 'the destination QEMU is waiting for the stream');
 
-    const veth = vethOf('host2');
-    await run('ip', ['link', 'set', 'dev', veth, 'down']);
-    const droppedAt = Date.now();
-    let restored = false;
-    try {
+    await linkDown('host2', async (droppedAt) => {
       const op = await drover.waitOp(opId);
       console.log(`network drop: the migration was rolled back ${Date.now() - droppedAt} ms after the link went down`);
       assert.equal(op.state, 'failed', JSON.stringify(op));
@@ -68,11 +77,7 @@ describe('cluster network drop: the link to the destination goes down mid-migrat
       assert.match(await shOk(drover, VM, 'echo still-here'), /still-here/);
       const runningHere = qemuPidsFor(id).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(testbedDir, 'host1')));
       assert.equal(runningHere.length, 1, 'the guest runs at the source');
-    } finally {
-      await run('ip', ['link', 'set', 'dev', veth, 'up']);
-      restored = true;
-    }
-    assert.ok(restored);
+    });
     // Reachable again, the destination is told to drop the QEMU that waited for the stream.
     await eventually(async () => assert.equal(qemuPidsFor(id).length, 1, 'only the source QEMU is left'), 90_000);
     const { events } = (await drover.api<{ events: { action: string; result: string; detail: { error?: { code?: string } } }[] }>('GET', `/api/v1/events?vm=${VM}&limit=50`)).body;
@@ -85,5 +90,49 @@ describe('cluster network drop: the link to the destination goes down mid-migrat
     const vm = await cluster.vm(VM);
     assert.deepEqual([vm.host, vm.state], ['host2', 'running']);
     assert.equal(qemuPidsFor(id).length, 1, 'exactly one QEMU runs the VM');
+  });
+
+  test('a VM on host-local disks: cut off while its disks are in step, then mid-copy; it runs on at the source with its disk writable', { timeout: 400_000 }, async () => {
+    const { drover } = cluster;
+    const created = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms', { name: LOCAL_VM, image: 'tiny', host: 'host1', pool: 'local', start: true });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    assert.equal((await drover.waitOp(created.body.operation.id)).state, 'succeeded');
+    const ready = await drover.api<{ host: string }>('POST', `/api/v1/vms/${LOCAL_VM}/wait-ready`, { timeoutMs: 150_000 });
+    assert.deepEqual([ready.status, ready.body.host], [200, 'host1'], JSON.stringify(ready.body));
+    const id = agentVmId(LOCAL_VM);
+
+    /** Moves the VM to host2 at 1 Mbit/s, drops the link once the operation's message matches `phase`, and checks the rollback. */
+    const dropMidMove = async (phase: RegExp, label: string, marker: string): Promise<void> => {
+      const started = await drover.api<{ operation: { id: string } }>('POST', `/api/v1/vms/${LOCAL_VM}/migrate`, { to: 'host2', storage: 'local', bandwidthMbps: 1 });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const opId = started.body.operation.id;
+      await eventually(async () => {
+        const op = (await drover.api<Operation>('GET', `/api/v1/operations/${opId}`)).body;
+        assert.match(op.message, phase, op.message);
+      }, 60_000);
+      await linkDown('host2', async (droppedAt) => {
+        const op = await drover.waitOp(opId);
+        console.log(`network drop (${label}): the migration was rolled back ${Date.now() - droppedAt} ms after the link went down`);
+        assert.equal(op.state, 'failed', JSON.stringify(op));
+        assert.equal(op.error?.code, 'MIGRATION_STALLED', JSON.stringify(op.error));
+        const vm = await cluster.vm(LOCAL_VM);
+        assert.deepEqual([vm.host, vm.state, vm.movingTo], ['host1', 'running', null]);
+        // The cut-off mirror must not hold the guest's writes: a write and sync go through while the link is still down.
+        assert.match(await shOk(drover, LOCAL_VM, `echo ${marker} > /root/${marker} && sync && cat /root/${marker}`), new RegExp(marker));
+        assert.equal(qemuPidsFor(id).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(testbedDir, 'host1'))).length, 1);
+      });
+      // Reachable again, the destination drops its waiting QEMU and the disks it made.
+      await eventually(async () => {
+        assert.equal(qemuPidsFor(id).length, 1, 'only the source QEMU is left');
+        assert.equal(fs.existsSync(path.join(testbedDir, 'host2', 'vms', LOCAL_VM)), false, 'host2 removed its half-copied disks');
+      }, 90_000);
+      assert.match(await shOk(drover, LOCAL_VM, `cat /root/${marker}`), new RegExp(marker));
+    };
+
+    // The disks hold little beyond the image, so their mirrors are in step at once (guest writes now go to both) and the drop lands while memory is sent.
+    await dropMidMove(/^migrating: /, 'disks in step, memory being sent', 'written-in-step');
+    // 16 MiB of data the mirror must copy: at 1 Mbit/s that takes minutes, so the drop lands mid-copy.
+    await shOk(drover, LOCAL_VM, 'dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null && sync && echo written', 120_000);
+    await dropMidMove(/^mirroring: .*disks [1-9]\d* MiB/, 'disks being copied', 'written-mid-copy');
   });
 });
