@@ -274,15 +274,13 @@ async function recordArrival(
   // The move has happened: a failed look at the destination must not stop it being recorded (the heartbeat fills the runtime in).
   const arrived = await (await deps.hosts.client(to.id)).getVm(vm.name).catch(() => undefined);
   await deps.store.transaction(async (tx) => {
-    if (what.onlyIfStillHeld) {
-      const current = await tx.vms.get(vm.id);
-      if (current?.hostId !== from.id || current.movingTo !== to.id) return;
-    }
+    const current = (await tx.vms.get(vm.id)) ?? vm;
+    if (what.onlyIfStillHeld && (current.hostId !== from.id || current.movingTo !== to.id)) return;
     await tx.vms.update(vm.id, {
       hostId: to.id,
       movingTo: null,
       // A shared-pool VM whose disks were mirrored now keeps them in the destination's own storage.
-      ...(storage === 'local' && vm.spec.pool === 'shared' ? { spec: { ...vm.spec, pool: 'local' as const } } : {}),
+      ...(storage === 'local' && current.spec.pool === 'shared' ? { spec: { ...current.spec, pool: 'local' as const } } : {}),
       ...(arrived
         ? {
             state: arrived.state,
