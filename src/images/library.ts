@@ -7,6 +7,7 @@ import { constants as fsConstants, existsSync, readdirSync, readFileSync } from 
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DroverError, isDroverError } from '../shared/errors.js';
+import { KeyedQueue } from '../shared/keyed-queue.js';
 import { isValidName, validateName } from '../shared/names.js';
 import {
   ensureFreeSpace,
@@ -162,7 +163,7 @@ class Staging {
 /** The image library in one directory; operations on the same name are serialized within this process. */
 export class ImageLibrary {
   readonly dir: string;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedQueue<string>();
 
   /** A library rooted at `dir` (created on first write). */
   constructor(dir: string) {
@@ -176,17 +177,6 @@ export class ImageLibrary {
 
   private file(name: string, extension: string): string {
     return path.join(this.dir, `${name}.${extension}`);
-  }
-
-  private async withLock<T>(name: string, action: () => Promise<T>): Promise<T> {
-    const current = (this.locks.get(name) ?? Promise.resolve()).catch(() => undefined).then(action);
-    const tail = current.catch(() => undefined);
-    this.locks.set(name, tail);
-    try {
-      return await current;
-    } finally {
-      if (this.locks.get(name) === tail) this.locks.delete(name);
-    }
   }
 
   private toImage(meta: ImageMetadata): Image {
@@ -239,7 +229,7 @@ export class ImageLibrary {
     }
     const source = path.resolve(file);
     const size = await readableFileSize(source);
-    return this.withLock(name, async () => {
+    return this.locks.run(name, async () => {
       if (this.has(name)) throw new DroverError('IMAGE_EXISTS', name);
       const info = await inspectSource(source, size, opts.format);
       await fs.mkdir(this.dir, { recursive: true }).catch((err: unknown) => Promise.reject(fsError(err, this.dir)));
@@ -272,7 +262,7 @@ export class ImageLibrary {
     validateName('image', name);
     const [disk, kernel, initrd] = [built.disk, built.kernel, built.initrd].map((f) => path.resolve(f)) as [string, string, string];
     for (const file of [disk, kernel, initrd]) await readableFileSize(file);
-    return this.withLock(name, async () => {
+    return this.locks.run(name, async () => {
       const [diskSha, kernelSha, initrdSha] = await Promise.all([sha256File(disk), sha256File(kernel), sha256File(initrd)]);
       if (this.has(name)) {
         const current = await this.get(name);
@@ -361,7 +351,7 @@ export class ImageLibrary {
   /** Deletes image `name` and its files; IMAGE_IN_USE when `isInUse(diskPath)` says a VM still relies on it. */
   async delete(name: string, opts: { isInUse?: (diskPath: string) => boolean | Promise<boolean> } = {}): Promise<void> {
     validateName('image', name);
-    await this.withLock(name, async () => {
+    await this.locks.run(name, async () => {
       const image = await this.get(name);
       if (await opts.isInUse?.(image.path)) throw new DroverError('IMAGE_IN_USE', name);
       // Metadata first: once it is gone the image no longer exists, even if removing the rest is interrupted.
