@@ -5,7 +5,7 @@ import type { VmView } from '../../vms/schemas.js';
 import type { EventLog } from '../events/event-log.js';
 import { SYSTEM_ACTOR, type Actor } from '../actor.js';
 import { ACTIVE_OPERATION_STATES, type HostRecord, type HostTags, type VmRecord, type VmState } from '../store/records.js';
-import type { Store, Transaction } from '../store/store.js';
+import type { Repositories, Store, Transaction } from '../store/store.js';
 import { AgentClient, type AgentHostInfo } from './agent-client.js';
 import type { VmStats } from '../../vms/stats.js';
 import { localPoolOf } from '../cluster/view.js';
@@ -34,6 +34,13 @@ export interface HostRegistration {
   tags?: HostTags;
   cpuOvercommit?: number;
   memoryOvercommit?: number;
+}
+
+/** The host named `name` in `repos` (the store, or a transaction's view of it); NOT_FOUND when there is none. */
+export async function hostByName(repos: Repositories, name: string): Promise<HostRecord> {
+  const host = await repos.hosts.getByName(name);
+  if (!host) throw new DroverError('NOT_FOUND', `host ${name}; run \`drover host list\``);
+  return host;
 }
 
 /** Hosts and their agents: registration, heartbeats, and reconciling what hosts run with the store. */
@@ -107,10 +114,8 @@ export class HostService {
     return this.store.hosts.list();
   }
 
-  async get(name: string): Promise<HostRecord> {
-    const host = await this.store.hosts.getByName(name);
-    if (!host) throw new DroverError('NOT_FOUND', `host ${name}; run \`drover host list\``);
-    return host;
+  get(name: string): Promise<HostRecord> {
+    return hostByName(this.store, name);
   }
 
   /** Forgets a host with no VM records on it and no VM moving to it; HOST_HAS_VMS otherwise. */

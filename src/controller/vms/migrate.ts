@@ -8,7 +8,7 @@ import type { MigrationView } from '../../migration/schemas.js';
 import type { VmView } from '../../vms/schemas.js';
 import type { Actor } from '../actor.js';
 import type { EventLog } from '../events/event-log.js';
-import type { HostService } from '../hosts/service.js';
+import { hostByName, type HostService } from '../hosts/service.js';
 import type { OperationRunner } from '../operations/runner.js';
 import type { OperationContext } from '../operations/work.js';
 import type { HostRecord, JsonValue, OperationRecord, PlacementReason, VmRecord } from '../store/records.js';
@@ -107,22 +107,17 @@ interface Destination {
 async function chooseDestination(tx: Repositories, vm: VmRecord, from: HostRecord, storage: MoveStorage, body: MigrateVmBody, reason: PlacementReason, plannedWhy: string | undefined): Promise<Destination> {
   const targets = await judgeTargets(tx, vm, storage);
   const refused = targets.targets.filter((target) => target.refusals.length > 0).map((target) => ({ host: target.hostName, reasons: verdictReasons(target) }));
-  const byName = async (name: string): Promise<HostRecord> => {
-    const host = await tx.hosts.getByName(name);
-    if (!host) throw new DroverError('NOT_FOUND', `host ${name}; run \`drover host list\``);
-    return host;
-  };
   let to: HostRecord;
   let why: string;
   if (body.to !== undefined) {
-    to = await byName(body.to);
+    to = await hostByName(tx, body.to);
     if (to.id === from.id) throw new DroverError('MIGRATION_SAME_HOST', `${vm.name} is on ${to.name}`);
     if (to.state !== 'ready' || to.health !== 'healthy') throw new DroverError('MIGRATION_TARGET_NOT_READY', `host ${to.name} is ${to.state} and ${to.health}`);
     requireSuitable(targets, to.id, to.name);
     why = plannedWhy ?? `${to.name} named by the caller; it passes every placement filter`;
   } else {
     const chosen = requireRecommended(targets);
-    to = await byName(chosen.hostName);
+    to = await hostByName(tx, chosen.hostName);
     why = chosen.score ? describeWin(chosen.score) : `${to.name} passes every placement filter`;
     if (reason === 'user') reason = 'scheduler';
   }
