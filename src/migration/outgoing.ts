@@ -404,8 +404,10 @@ export class OutgoingMigrations {
     const notes: string[] = [];
     // The destination goes first, so it records the cancel rather than its QEMU's exit when the stream stops.
     // A stalled stream most likely means the destination cannot be reached now: it is told once the rollback is done.
-    const stalled = error.code === 'MIGRATION_STALLED';
-    if (run.prepared && !stalled) {
+    if (run.prepared && error.code === 'MIGRATION_STALLED') {
+      notes.push('the destination is told to clean up as soon as it can be reached');
+      this.abortLater(run);
+    } else if (run.prepared) {
       const there = error.code === 'MIGRATION_FAILED' ? await this.destinationOutcome(run) : undefined;
       if (there?.error?.detail) notes.push(`destination: ${there.error.detail}`);
       await run.peer.abort(migration.id).catch((e: Error) => {
@@ -414,10 +416,6 @@ export class OutgoingMigrations {
         notes.push(`the destination was not told to clean up (${why}); it is asked again until it answers`);
         this.abortLater(run);
       });
-    }
-    if (run.prepared && stalled) {
-      notes.push('the destination is told to clean up as soon as it can be reached');
-      this.abortLater(run);
     }
     const qmp = await this.host.driver.qmp(run.record.id).catch(() => undefined);
     // Cut the mirrors' connections first (their targets are discarded anyway): cancelling the migration drains every

@@ -39,32 +39,30 @@ export type Settlement = 'runs-on-destination' | 'resumed-here' | 'killed-here' 
 export async function settleHandover(handover: UnresolvedHandover, pollMs: number, signal?: AbortSignal): Promise<Settlement | undefined> {
   while (!signal?.aborted) {
     if (!handover.stillHere()) return 'killed-here';
-    const view = await handover.askDestination().catch((err: unknown) => (isDroverError(err) ? err : undefined));
-    if (view instanceof DroverError && view.code === 'MIGRATION_NOT_FOUND') {
-      const runs = await handover.destinationRunsGuest().catch(() => undefined);
-      if (runs === true) {
-        await handover.stopHere().catch(() => undefined);
-        return 'runs-on-destination';
-      }
-      if (runs === false) {
-        if (handover.postcopy) return 'postcopy-lost';
-        await handover.resumeHere().catch(() => undefined);
-        return 'resumed-here';
-      }
+    const there = await destinationRunsIt(handover);
+    if (there === true) {
+      await handover.stopHere().catch(() => undefined);
+      return 'runs-on-destination';
     }
-    if (view && !(view instanceof DroverError)) {
-      if (view.state === 'completed') {
-        await handover.stopHere().catch(() => undefined);
-        return 'runs-on-destination';
-      }
-      if (view.state === 'failed' || view.state === 'cancelled') {
-        if (handover.postcopy) return 'postcopy-lost';
-        await handover.resumeHere().catch(() => undefined);
-        return 'resumed-here';
-      }
+    if (there === false) {
+      if (handover.postcopy) return 'postcopy-lost';
+      await handover.resumeHere().catch(() => undefined);
+      return 'resumed-here';
     }
-    // No answer, a destination that cannot say whether it runs the guest, or one still receiving: ask again.
     await sleep(pollMs, undefined, signal ? { signal } : {}).catch(() => undefined);
   }
+  return undefined;
+}
+
+/**
+ * Whether the destination runs the guest: from its view of the migration (completed, or failed or
+ * cancelled), or from its own VMs when it no longer knows the migration. Undefined while it cannot
+ * say: no answer, or a destination still receiving.
+ */
+async function destinationRunsIt(handover: UnresolvedHandover): Promise<boolean | undefined> {
+  const view = await handover.askDestination().catch((err: unknown) => (isDroverError(err) ? err : undefined));
+  if (view instanceof DroverError) return view.code === 'MIGRATION_NOT_FOUND' ? handover.destinationRunsGuest().catch(() => undefined) : undefined;
+  if (view?.state === 'completed') return true;
+  if (view?.state === 'failed' || view?.state === 'cancelled') return false;
   return undefined;
 }
