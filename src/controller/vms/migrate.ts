@@ -181,6 +181,11 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   const stopListening = onAbort(ctx.signal, cancel);
   let view = started;
   let sourceLost = false;
+  /** The destination completed the migration: its view, keeping the source's statistics when there are any. */
+  const takeArrival = (arrived: MigrationView): void => {
+    view = { ...arrived, ...(view.result ? { result: view.result } : {}) };
+    sourceLost = !view.result;
+  };
   try {
     let failures = 0;
     let unresolvedSince: number | undefined;
@@ -191,8 +196,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
         const arrived = await arrivedAt(deps, to, started.id);
         if (arrived) {
           // Kept, so a failed second look cannot turn the move that happened into an unresolved one.
-          view = { ...arrived, ...(view.result ? { result: view.result } : {}) };
-          sourceLost = !view.result;
+          takeArrival(arrived);
           break;
         }
         if (Date.now() - unresolvedSince > UNRESOLVED_WAIT_MS) {
@@ -227,10 +231,7 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
   if (view.state === 'unresolved' || view.state === 'failed') {
     // The source could not tell whether the destination took the guest over; the destination can.
     const arrived = await arrivedAt(deps, to, started.id);
-    if (arrived) {
-      view = { ...arrived, ...(view.result ? { result: view.result } : {}) };
-      sourceLost = !view.result;
-    }
+    if (arrived) takeArrival(arrived);
   }
   if (view.state !== 'completed') throw agentError(view);
   // Only the source has QEMU's statistics; with the source gone (or a hand-over settled late) the totals are the controller's own clock.
