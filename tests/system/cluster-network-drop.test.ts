@@ -45,38 +45,56 @@ describe('cluster network drop: the link to the destination goes down mid-migrat
       await run('ip', ['link', 'set', 'dev', veth, 'up']);
     }
   };
+  /** Creates `name` on host1 in `pool`, started, and waits for its guest agent; returns the VM's id on the agent. */
+  const startOnHost1 = async (name: string, pool: 'shared' | 'local'): Promise<string> => {
+    const { drover } = cluster;
+    const created = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms', { name, image: 'tiny', host: 'host1', pool, start: true });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    assert.equal((await drover.waitOp(created.body.operation.id)).state, 'succeeded');
+    const ready = await drover.api<{ host: string }>('POST', `/api/v1/vms/${name}/wait-ready`, { timeoutMs: 150_000 });
+    assert.deepEqual([ready.status, ready.body.host], [200, 'host1'], JSON.stringify(ready.body));
+    return agentVmId(name);
+  };
+  /** Starts moving `name` to host2 with `body`; returns the operation once its message matches `phase`. */
+  const startMoving = async (name: string, body: Record<string, unknown>, phase: RegExp): Promise<string> => {
+    const { drover } = cluster;
+    const started = await drover.api<{ operation: { id: string } }>('POST', `/api/v1/vms/${name}/migrate`, { to: 'host2', ...body });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const opId = started.body.operation.id;
+    await eventually(async () => {
+      const op = (await drover.api<Operation>('GET', `/api/v1/operations/${opId}`)).body;
+      assert.match(op.message, phase, op.message);
+    }, 60_000);
+    return opId;
+  };
+  /**
+   * Cuts host2 off while operation `opId` moves `name` (agent id `id`), and checks while it is still cut off: the move
+   * is rolled back as MIGRATION_STALLED, the VM runs on at host1 with one QEMU there, and `whileDown` passes.
+   */
+  const cutOff = (name: string, id: string, opId: string, label: string, whileDown: () => Promise<void>): Promise<void> =>
+    linkDown('host2', async (droppedAt) => {
+      const op = await cluster.drover.waitOp(opId);
+      console.log(`network drop${label ? ` (${label})` : ''}: the migration was rolled back ${Date.now() - droppedAt} ms after the link went down`);
+      assert.equal(op.state, 'failed', JSON.stringify(op));
+      assert.equal(op.error?.code, 'MIGRATION_STALLED', JSON.stringify(op.error));
+      const vm = await cluster.vm(name);
+      assert.deepEqual([vm.host, vm.state, vm.movingTo], ['host1', 'running', null]);
+      await whileDown();
+      const runningHere = qemuPidsFor(id).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(testbedDir, 'host1')));
+      assert.equal(runningHere.length, 1, 'the guest runs at the source');
+    });
 
   test('the VM runs on at the source, once; the error says the stream stalled; the destination drops its QEMU once reachable', { timeout: 300_000 }, async () => {
     const { drover } = cluster;
     const up = await cli(['testbed', 'up', '--hosts', '2', '--storage', 'shared', '--dir', testbedDir, '-o', 'json']);
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
-    const created = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms', { name: VM, image: 'tiny', host: 'host1', pool: 'shared', start: true });
-    assert.equal(created.status, 202, JSON.stringify(created.body));
-    assert.equal((await drover.waitOp(created.body.operation.id)).state, 'succeeded');
-    const ready = await drover.api<{ host: string }>('POST', `/api/v1/vms/${VM}/wait-ready`, { timeoutMs: 150_000 });
-    assert.deepEqual([ready.status, ready.body.host], [200, 'host1'], JSON.stringify(ready.body));
-    const id = agentVmId();
+    const id = await startOnHost1(VM, 'shared');
 
     // 1 Mbit/s keeps the copy going for minutes, so the drop lands mid-stream.
-    const started = await drover.api<{ operation: { id: string } }>('POST', `/api/v1/vms/${VM}/migrate`, { to: 'host2', bandwidthMbps: 1 });
-    assert.equal(started.status, 202, JSON.stringify(started.body));
-    const opId = started.body.operation.id;
-    await eventually(async () => {
-      const op = (await drover.api<Operation>('GET', `/api/v1/operations/${opId}`)).body;
-      assert.match(op.message, /^migrating: /, op.message);
-    }, 60_000);
+    const opId = await startMoving(VM, { bandwidthMbps: 1 }, /^migrating: /);
     assert.equal(qemuPidsFor(id).length, 2, 'the destination QEMU is waiting for the stream');
-
-    await linkDown('host2', async (droppedAt) => {
-      const op = await drover.waitOp(opId);
-      console.log(`network drop: the migration was rolled back ${Date.now() - droppedAt} ms after the link went down`);
-      assert.equal(op.state, 'failed', JSON.stringify(op));
-      assert.equal(op.error?.code, 'MIGRATION_STALLED', JSON.stringify(op.error));
-      const vm = await cluster.vm(VM);
-      assert.deepEqual([vm.host, vm.state, vm.movingTo], ['host1', 'running', null]);
+    await cutOff(VM, id, opId, '', async () => {
       assert.match(await shOk(drover, VM, 'echo still-here'), /still-here/);
-      const runningHere = qemuPidsFor(id).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(testbedDir, 'host1')));
-      assert.equal(runningHere.length, 1, 'the guest runs at the source');
     });
     // Reachable again, the destination is told to drop the QEMU that waited for the stream.
     await eventually(async () => assert.equal(qemuPidsFor(id).length, 1, 'only the source QEMU is left'), 90_000);
@@ -94,32 +112,14 @@ describe('cluster network drop: the link to the destination goes down mid-migrat
 
   test('a VM on host-local disks: cut off while its disks are in step, then mid-copy; it runs on at the source with its disk writable', { timeout: 400_000 }, async () => {
     const { drover } = cluster;
-    const created = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms', { name: LOCAL_VM, image: 'tiny', host: 'host1', pool: 'local', start: true });
-    assert.equal(created.status, 202, JSON.stringify(created.body));
-    assert.equal((await drover.waitOp(created.body.operation.id)).state, 'succeeded');
-    const ready = await drover.api<{ host: string }>('POST', `/api/v1/vms/${LOCAL_VM}/wait-ready`, { timeoutMs: 150_000 });
-    assert.deepEqual([ready.status, ready.body.host], [200, 'host1'], JSON.stringify(ready.body));
-    const id = agentVmId(LOCAL_VM);
+    const id = await startOnHost1(LOCAL_VM, 'local');
 
     /** Moves the VM to host2 at 1 Mbit/s, drops the link once the operation's message matches `phase`, and checks the rollback. */
     const dropMidMove = async (phase: RegExp, label: string, marker: string): Promise<void> => {
-      const started = await drover.api<{ operation: { id: string } }>('POST', `/api/v1/vms/${LOCAL_VM}/migrate`, { to: 'host2', storage: 'local', bandwidthMbps: 1 });
-      assert.equal(started.status, 202, JSON.stringify(started.body));
-      const opId = started.body.operation.id;
-      await eventually(async () => {
-        const op = (await drover.api<Operation>('GET', `/api/v1/operations/${opId}`)).body;
-        assert.match(op.message, phase, op.message);
-      }, 60_000);
-      await linkDown('host2', async (droppedAt) => {
-        const op = await drover.waitOp(opId);
-        console.log(`network drop (${label}): the migration was rolled back ${Date.now() - droppedAt} ms after the link went down`);
-        assert.equal(op.state, 'failed', JSON.stringify(op));
-        assert.equal(op.error?.code, 'MIGRATION_STALLED', JSON.stringify(op.error));
-        const vm = await cluster.vm(LOCAL_VM);
-        assert.deepEqual([vm.host, vm.state, vm.movingTo], ['host1', 'running', null]);
+      const opId = await startMoving(LOCAL_VM, { storage: 'local', bandwidthMbps: 1 }, phase);
+      await cutOff(LOCAL_VM, id, opId, label, async () => {
         // The cut-off mirror must not hold the guest's writes: a write and sync go through while the link is still down.
         assert.match(await shOk(drover, LOCAL_VM, `echo ${marker} > /root/${marker} && sync && cat /root/${marker}`), new RegExp(marker));
-        assert.equal(qemuPidsFor(id).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(testbedDir, 'host1'))).length, 1);
       });
       // Reachable again, the destination drops its waiting QEMU and the disks it made.
       await eventually(async () => {
