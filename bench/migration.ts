@@ -178,7 +178,7 @@ class RawQemu {
     const dst = runtimePaths(path.join(runDir, 'b'), id);
     fs.mkdirSync(runDir, { recursive: true });
     const disk = path.join(runDir, 'root.qcow2');
-    const spec = droverEquivalentSpec(ctx, id, `mig-${load}-${run}`, disk);
+    const spec = droverEquivalentSpec(ctx, id, `mig-${load}-${run}`, disk, 'virtio');
     const owned: Array<{ child: ChildProcess; release: () => void }> = [];
     const clients: QmpClient[] = [];
     try {

@@ -1,4 +1,8 @@
 /** The libvirt domain equivalent to the VM Drover runs for the boot benchmark. */
+import { QBOOT } from '../../src/drivers/qemu/cmdline.js';
+
+/** libvirt takes the firmware by path: the qboot Drover picks for direct kernel boot, from Debian's qemu-system-data. */
+export const QBOOT_PATH = `/usr/share/qemu/${QBOOT}`;
 
 /** What the domain is made of; all paths absolute. */
 export interface DomainParams {
@@ -6,6 +10,8 @@ export interface DomainParams {
   accelerator: 'kvm' | 'tcg';
   memoryMiB: number;
   cpus: number;
+  /** The firmware file QEMU runs as -bios. */
+  firmware: string;
   kernel: string;
   initrd: string;
   cmdline: string;
@@ -22,7 +28,7 @@ function xml(text: string): string {
 }
 
 /**
- * A transient domain matching Drover's QEMU command line: pc machine, qemu64 CPU, direct kernel boot, a virtio
+ * A transient domain matching Drover's QEMU command line: pc machine, qemu64 CPU, the same firmware, direct kernel boot, a virtio
  * qcow2 disk, a virtio user-mode NIC, serial console to a file, the guest-agent port, VGA with VNC on a unix
  * socket, ACPI on, and none of libvirt's extra default devices (USB controller, memory balloon).
  */
@@ -33,6 +39,7 @@ export function domainXml(p: DomainParams): string {
   <vcpu>${p.cpus}</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
+    <loader type='rom' readonly='yes'>${xml(p.firmware)}</loader>
     <kernel>${xml(p.kernel)}</kernel>
     <initrd>${xml(p.initrd)}</initrd>
     <cmdline>${xml(p.cmdline)}</cmdline>

@@ -6,7 +6,8 @@ import { isOurQemu, readPidFile, signalProcess } from '../../src/drivers/qemu/pr
 import type { BenchmarkContext } from '../lib/types.js';
 import { onInterrupt } from '../lib/cleanup.js';
 import { AgentProcess } from './agent-process.js';
-import { BOOT_TIMEOUT_MS, GUEST, type BootVariant, makeWorkDir } from './guest.js';
+import type { DeviceModel } from '../../src/vms/spec.js';
+import { BOOT_TIMEOUT_MS, DEVICE_LABELS, GUEST, type BootVariant, makeWorkDir } from './guest.js';
 
 /** The fields of the agent's VM view this benchmark reads. */
 interface VmView {
@@ -16,7 +17,7 @@ interface VmView {
 }
 
 /** Drives `drover agent` over HTTP: create (untimed), start + wait-ready (timed), kill and delete (untimed). */
-export function droverVariant(ctx: BenchmarkContext): BootVariant {
+export function droverVariant(ctx: BenchmarkContext, devices: DeviceModel): BootVariant {
   let dataDir: string | undefined;
   let agent: AgentProcess | undefined;
   let releaseAgent = (): void => {};
@@ -31,10 +32,10 @@ export function droverVariant(ctx: BenchmarkContext): BootVariant {
   };
 
   return {
-    name: 'drover',
-    label: 'Drover (host agent API)',
+    name: devices === 'virtio' ? 'drover' : `drover-${devices}`,
+    label: `Drover (host agent API), ${DEVICE_LABELS[devices]}`,
     async prepare() {
-      dataDir = makeWorkDir('drover');
+      dataDir = makeWorkDir(`drover-${devices}`);
       const dir = dataDir;
       agent = await AgentProcess.start(ctx.repoRoot, dir);
       const pid = agent.pid;
@@ -50,7 +51,7 @@ export function droverVariant(ctx: BenchmarkContext): BootVariant {
       if (!agent) throw new Error('prepare() was not called');
       const api = agent;
       const name = `boot-${run}`;
-      const vm = await api.request<VmView>('POST', '/api/v1/vms', { name, image: 'tiny', memoryMiB: GUEST.memoryMiB, cpus: GUEST.cpus });
+      const vm = await api.request<VmView>('POST', '/api/v1/vms', { name, image: 'tiny', memoryMiB: GUEST.memoryMiB, cpus: GUEST.cpus, devices });
       let pid: number | undefined;
       const release = onInterrupt(() => killLeftoverQemu(vm.id, pid));
       try {
@@ -60,7 +61,7 @@ export function droverVariant(ctx: BenchmarkContext): BootVariant {
         await api.request<VmView>('POST', `/api/v1/vms/${name}/wait-ready`, { timeoutMs: BOOT_TIMEOUT_MS }, BOOT_TIMEOUT_MS + 30_000);
         const elapsed = performance.now() - started;
         if (pid) qemuCommandLine = readCommandLine(pid);
-        return elapsed;
+        return { ms: elapsed };
       } catch (err) {
         const crash = await api.request<{ state?: string; crashReason?: string }>('GET', `/api/v1/vms/${name}`).catch(() => undefined);
         const state = crash?.state ? ` [VM state: ${crash.state}${crash.crashReason ? `, ${crash.crashReason}` : ''}]` : '';

@@ -4,11 +4,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { GuestAgentClient } from '../../src/guest-agent/client.js';
 import type { TinyImage } from '../../src/images/tiny/build.js';
+import type { DeviceModel } from '../../src/vms/spec.js';
 import { onInterrupt } from '../lib/cleanup.js';
 import { runChecked } from '../lib/process.js';
+import type { BootPhases } from './breakdown.js';
 
 /** Guest size for every variant; memoryMiB and cpus are also Drover's defaults for a new VM. */
-export const GUEST = { memoryMiB: 256, cpus: 1, devices: 'virtio' } as const;
+export const GUEST = { memoryMiB: 256, cpus: 1 } as const;
+
+/** Which device model each variant boots with, and how it is named in variant names and labels. */
+export const DEVICE_LABELS: Record<DeviceModel, string> = { virtio: 'virtio', emulated: 'emulated IDE + e1000' };
+
+/** One boot: milliseconds from the start request to the guest agent answering, and where they went when read. */
+export interface BootSample {
+  ms: number;
+  phases?: BootPhases;
+}
 
 /** How long one boot may take before the run counts as failed (TCG on two cores is slow). */
 export const BOOT_TIMEOUT_MS = 180_000;
@@ -19,8 +30,8 @@ export interface BootVariant {
   label: string;
   /** Sets up what every boot needs; throws VariantUnavailable when this machine cannot run the variant. */
   prepare: () => Promise<void>;
-  /** Boots the guest once and returns milliseconds from the start request to the guest agent answering; leaves nothing running. */
-  boot: (run: number) => Promise<number>;
+  /** Boots the guest once and times it from the start request to the guest agent answering; leaves nothing running. */
+  boot: (run: number) => Promise<BootSample>;
   /** Releases what prepare() set up; safe after a failed prepare(). */
   close: () => Promise<void>;
   /** Facts worth recording with the result (e.g. the domain XML used). */

@@ -7,7 +7,7 @@ import type { BenchmarkContext } from '../lib/types.js';
 import { onInterrupt } from '../lib/cleanup.js';
 import { createDomain, destroyDomain, destroyDomainSync } from '../lib/libvirt.js';
 import { BOOT_TIMEOUT_MS, GUEST, type BootVariant, VariantUnavailable, createOverlay, guestCmdline, makeWorkDir, waitForGuestAgent } from './guest.js';
-import { domainXml } from './domain-xml.js';
+import { QBOOT_PATH, domainXml } from './domain-xml.js';
 
 /** Starts the domain through libvirtd and times it from invoking `virsh create` to the first guest-agent answer. */
 export function libvirtVariant(ctx: BenchmarkContext): BootVariant {
@@ -33,6 +33,7 @@ export function libvirtVariant(ctx: BenchmarkContext): BootVariant {
         accelerator: ctx.accelerator.accelerator,
         memoryMiB: GUEST.memoryMiB,
         cpus: GUEST.cpus,
+        firmware: QBOOT_PATH,
         kernel: ctx.tiny.kernel,
         initrd: ctx.tiny.initrd,
         cmdline: guestCmdline(ctx.tiny, `boot-${run}`),
@@ -49,7 +50,7 @@ export function libvirtVariant(ctx: BenchmarkContext): BootVariant {
         const started = performance.now();
         await createDomain(xmlFile);
         await waitForGuestAgent(path.join(dir, 'qga.sock'), BOOT_TIMEOUT_MS);
-        return performance.now() - started;
+        return { ms: performance.now() - started };
       } finally {
         await destroyDomain(name);
         release();

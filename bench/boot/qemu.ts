@@ -1,4 +1,7 @@
-/** Boot variant "hand-run QEMU": Drover's own QEMU command line, spawned directly with no agent in between. */
+/**
+ * Boot variants "hand-run QEMU": Drover's own QEMU command line, spawned directly with no agent in between, and the
+ * same line with another firmware or kernel file, the configurations Drover's choice is measured against.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -6,20 +9,22 @@ import path from 'node:path';
 import { buildQemuArgs, runtimePaths } from '../../src/drivers/qemu/cmdline.js';
 import { qemuBinary, tailLog } from '../../src/drivers/qemu/process.js';
 import { macFor } from '../../src/vms/mac.js';
-import type { VmSpec } from '../../src/vms/spec.js';
+import type { DeviceModel, VmSpec } from '../../src/vms/spec.js';
 import type { BenchmarkContext } from '../lib/types.js';
 import { onInterrupt } from '../lib/cleanup.js';
 import { exited, stopChild } from '../lib/process.js';
+import { readBootPhases } from './breakdown.js';
 import { BOOT_TIMEOUT_MS, GUEST, type BootVariant, createOverlay, guestCmdline, makeWorkDir, waitForGuestAgent } from './guest.js';
+import { debianBzImage } from './kernels.js';
 
-/** The VM spec Drover's host agent derives for `POST /vms {image: 'tiny', memoryMiB: 256, cpus: 1}`. */
-export function droverEquivalentSpec(ctx: BenchmarkContext, id: string, name: string, disk: string): VmSpec {
+/** The VM spec Drover's host agent derives for `POST /vms {image: 'tiny', memoryMiB: 256, cpus: 1, devices}`. */
+export function droverEquivalentSpec(ctx: BenchmarkContext, id: string, name: string, disk: string, devices: DeviceModel): VmSpec {
   return {
     id,
     name,
     cpus: GUEST.cpus,
     memoryMiB: GUEST.memoryMiB,
-    devices: GUEST.devices,
+    devices,
     disks: [{ name: 'root', path: disk }],
     nics: [{ mode: 'user', mac: macFor(id, 0) }],
     boot: { kernel: ctx.tiny.kernel, initrd: ctx.tiny.initrd, cmdline: guestCmdline(ctx.tiny, name) },
@@ -28,16 +33,31 @@ export function droverEquivalentSpec(ctx: BenchmarkContext, id: string, name: st
   };
 }
 
-/** Spawns qemu-system-x86_64 with QemuDriver's arguments and times it to the first guest-agent answer. */
-export function qemuVariant(ctx: BenchmarkContext): BootVariant {
+/** A way of running the tiny guest by hand: Drover's command line, or that line with one choice changed. */
+export interface QemuConfiguration {
+  name: string;
+  label: string;
+  devices: DeviceModel;
+  /** A firmware file for -bios instead of Drover's choice (qboot for direct kernel boot); bios-256k.bin is SeaBIOS. */
+  firmware?: string;
+  /** Boot Debian's compressed bzImage instead of the image's unpacked PVH kernel. */
+  bzImage?: boolean;
+  /** Read where the time went (breakdown.ts) after each boot, untimed. */
+  breakdown?: boolean;
+}
+
+/** Spawns qemu-system-x86_64 with QemuDriver's arguments (changed as `config` says) and times it to the first guest-agent answer. */
+export function qemuVariant(ctx: BenchmarkContext, config: QemuConfiguration): BootVariant {
   let workDir: string | undefined;
+  let kernel = ctx.tiny.kernel;
   let lastArgs: string[] = [];
 
   return {
-    name: 'qemu',
-    label: 'Hand-run QEMU (same command line)',
+    name: config.name,
+    label: config.label,
     async prepare() {
-      workDir = makeWorkDir('qemu');
+      workDir = makeWorkDir(config.name);
+      if (config.bzImage) kernel = await debianBzImage(ctx, workDir);
     },
     async boot(run) {
       if (!workDir) throw new Error('prepare() was not called');
@@ -49,7 +69,9 @@ export function qemuVariant(ctx: BenchmarkContext): BootVariant {
       let release = (): void => {};
       try {
         await createOverlay(ctx.tiny.disk, disk);
-        const args = buildQemuArgs(droverEquivalentSpec(ctx, id, `boot-${run}`, disk), paths, ctx.accelerator.accelerator);
+        const spec = droverEquivalentSpec(ctx, id, `boot-${run}`, disk, config.devices);
+        if (spec.boot) spec.boot.kernel = kernel;
+        const args = buildQemuArgs(spec, paths, ctx.accelerator.accelerator, config.firmware ? { firmware: config.firmware } : {});
         lastArgs = args;
         const log = fs.openSync(paths.qemuLog, 'w');
         const started = performance.now();
@@ -68,7 +90,9 @@ export function qemuVariant(ctx: BenchmarkContext): BootVariant {
         // The losers of the race below settle later (QEMU exits when killed); that must not count as unhandled.
         for (const loser of [ready, earlyExit, spawnError]) loser.catch(() => undefined);
         await Promise.race([ready, earlyExit, spawnError]);
-        return performance.now() - started;
+        const answered = performance.now();
+        const phases = config.breakdown ? await readBootPhases(paths.guestAgent, started, answered) : undefined;
+        return { ms: answered - started, ...(phases ? { phases } : {}) };
       } finally {
         if (child?.pid !== undefined) await stopChild(child, 'SIGKILL');
         release();

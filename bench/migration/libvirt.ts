@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { bridgeFor, createBridge, createHostNetwork, hostNetwork, pickSubnet, removeBridge, removeHostNetwork } from '../../src/testbed/namespaces.js';
 import type { TestbedHost, TestbedState } from '../../src/testbed/state.js';
 import { macFor } from '../../src/vms/mac.js';
-import { domainXml } from '../boot/domain-xml.js';
+import { QBOOT_PATH, domainXml } from '../boot/domain-xml.js';
 import { BOOT_TIMEOUT_MS, GUEST, VariantUnavailable, createOverlay, guestCmdline, makeWorkDir } from '../boot/guest.js';
 import { onInterrupt } from '../lib/cleanup.js';
 import { runCommand, stopChild } from '../lib/process.js';
@@ -205,6 +205,7 @@ export class LibvirtPair {
       accelerator: this.ctx.accelerator.accelerator,
       memoryMiB: GUEST.memoryMiB,
       cpus: GUEST.cpus,
+      firmware: QBOOT_PATH,
       kernel: this.ctx.tiny.kernel,
       initrd: this.ctx.tiny.initrd,
       cmdline: guestCmdline(this.ctx.tiny, `mig-${load}-${run}`),

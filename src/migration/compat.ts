@@ -1,8 +1,10 @@
 /**
- * Whether a VM's running state can move to this host: the destination must run the same machine type and
+ * Whether a VM's running state can move to this host: the destination must run the same machine type, firmware and
  * accelerator and be able to present the VM's CPU model, because QEMU's migration stream carries device and CPU
  * state for exactly that configuration.
  */
+import path from 'node:path';
+import { DEFAULT_FIRMWARE } from '../drivers/qemu/cmdline.js';
 import { hostCpuModels, summarizeCpuModels } from '../drivers/qemu/cpu-models.js';
 import { qemuBinary } from '../drivers/qemu/process.js';
 import type { QmpClient } from '../qmp/client.js';
@@ -24,9 +26,11 @@ function supportedMachineTypes(): Promise<Set<string>> {
   return machineTypes;
 }
 
-/** What a running VM really is, read from its QEMU: the resolved machine type, CPU model and QEMU version. */
+/** What a running VM really is, read from its QEMU: the resolved machine type, CPU model, firmware and QEMU version. */
 export async function identify(qmp: QmpClient, accelerator: 'kvm' | 'tcg'): Promise<RuntimeIdentity> {
   const machine = await qomType(qmp, '/machine');
+  const firmware = await qmp.execute('qom-get', { path: '/machine', property: 'firmware' });
+  if (typeof firmware !== 'string') throw new DroverError('INTERNAL', `qom-get /machine firmware: ${JSON.stringify(firmware)}`);
   const cpus = await qmp.execute('query-cpus-fast');
   const first = cpus[0];
   if (!first) throw new DroverError('INTERNAL', 'QEMU reports no CPUs');
@@ -37,6 +41,8 @@ export async function identify(qmp: QmpClient, accelerator: 'kvm' | 'tcg'): Prom
     cpuModel: cpu.endsWith(CPU_SUFFIX) ? cpu.slice(0, -CPU_SUFFIX.length) : cpu,
     accelerator,
     qemuVersion: `${qemu.major}.${qemu.minor}.${qemu.micro}`,
+    // QEMU reports the name as given to -bios, or a path when one was.
+    firmware: path.basename(firmware),
   };
 }
 
@@ -69,10 +75,11 @@ export async function checkCompatible(source: RuntimeIdentity, accelerator: 'kvm
 /** Throws MIGRATION_INCOMPATIBLE unless the incoming QEMU really came up as `source` describes. */
 export async function verifySame(qmp: QmpClient, source: RuntimeIdentity, accelerator: 'kvm' | 'tcg'): Promise<void> {
   const here = await identify(qmp, accelerator);
-  if (here.machineType !== source.machineType || here.cpuModel !== source.cpuModel) {
+  const sourceFirmware = source.firmware ?? DEFAULT_FIRMWARE;
+  if (here.machineType !== source.machineType || here.cpuModel !== source.cpuModel || here.firmware !== sourceFirmware) {
     throw new DroverError(
       'MIGRATION_INCOMPATIBLE',
-      `QEMU here started as ${here.machineType}/${here.cpuModel}, the source runs ${source.machineType}/${source.cpuModel}`,
+      `QEMU here started as ${here.machineType}/${here.cpuModel}/${here.firmware}, the source runs ${source.machineType}/${source.cpuModel}/${sourceFirmware}`,
     );
   }
 }

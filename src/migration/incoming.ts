@@ -105,7 +105,7 @@ export class IncomingMigrations {
     try {
       fs.writeFileSync(path.join(dir, MARKER), JSON.stringify({ migrationId: migration.id, storage: request.storage, record }, null, 2));
       const targets = request.storage === 'copy' ? await createTargetDisks(dir, record, request.disks, this.host.images) : [];
-      await driver.startIncoming(records.toSpec(record), request.source.machineType, request.guestStartedAt);
+      await driver.startIncoming(records.toSpec(record), request.source, request.guestStartedAt);
       const qmp = await driver.qmp(record.id);
       await verifySame(qmp, request.source, driver.accelerator);
       await setCapabilities(qmp, { events: true, 'return-path': true, 'postcopy-ram': request.postcopy });

@@ -3,6 +3,7 @@
  * controller asks of the source, and how a migration is shown. One TypeBox schema gives type and validation.
  */
 import { Type, type Static } from '@fastify/type-provider-typebox';
+import { FIRMWARE_PATTERN } from '../drivers/qemu/cmdline.js';
 import { BootSpec, CPU_MODEL_PATTERN, CpuModel, DeviceModel, DiskThrottle, NicSpec } from '../vms/spec.js';
 import type { VmRecord } from '../vms/records.js';
 
@@ -67,6 +68,9 @@ export const RuntimeIdentity = Type.Object(
     cpuModel: Type.String({ pattern: CPU_MODEL_PATTERN }),
     accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]),
     qemuVersion: Type.String({ maxLength: 64 }),
+    firmware: Type.Optional(
+      Type.String({ pattern: FIRMWARE_PATTERN, description: 'The firmware file QEMU started with; absent from agents that predate it, which ran SeaBIOS.' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -85,3 +85,20 @@ test('the VM\'s own CPU model goes to -cpu (qemu64 when it names none); a model 
   assert.deepEqual(values(buildQemuArgs({ ...base, cpuModel: 'Skylake-Server-v4' }, paths, 'kvm'), '-cpu'), ['Skylake-Server-v4']);
   assert.throws(() => buildQemuArgs({ ...base, cpuModel: 'qemu64,+vmx' }, paths, 'tcg'), (e) => isDroverError(e, 'INVALID_ARGUMENT'));
 });
+
+test('firmware: qboot for direct kernel boot, QEMU\'s default (SeaBIOS) for a disk with a bootloader', () => {
+  const kernelBoot: VmSpec = { ...base, boot: { kernel: '/i/tiny.kernel', initrd: '/i/tiny.initrd', cmdline: 'console=ttyS0' } };
+  assert.deepEqual(values(buildQemuArgs(kernelBoot, paths, 'tcg'), '-bios'), ['qboot.rom']);
+  assert.deepEqual(values(buildQemuArgs(kernelBoot, paths, 'tcg'), '-kernel'), ['/i/tiny.kernel']);
+  assert.deepEqual(values(buildQemuArgs(base, paths, 'tcg'), '-bios'), []);
+});
+
+test('an incoming migration target starts with the source\'s firmware, whatever Drover would pick; a name cannot smuggle options', () => {
+  const kernelBoot: VmSpec = { ...base, boot: { kernel: '/i/tiny.kernel' } };
+  const incoming = buildQemuArgs(kernelBoot, paths, 'tcg', { machineType: 'pc-i440fx-7.2', firmware: 'bios-256k.bin', incoming: true });
+  assert.deepEqual(values(incoming, '-bios'), ['bios-256k.bin']);
+  assert.deepEqual(values(buildQemuArgs(base, paths, 'tcg', { firmware: 'qboot.rom' }), '-bios'), ['qboot.rom']);
+  for (const firmware of ['../../etc/passwd', '/usr/share/qemu/qboot.rom', 'a,b', '']) {
+    assert.throws(() => buildQemuArgs(base, paths, 'tcg', { firmware }), (e) => isDroverError(e, 'INVALID_ARGUMENT'), firmware);
+  }
+});

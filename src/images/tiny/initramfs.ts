@@ -1,15 +1,14 @@
 /**
- * The tiny image's initramfs: busybox, the storage and ext4 modules, and an /init that
- * finds the root disk and switches to it. Packed as a zstd-compressed newc cpio archive.
+ * The tiny image's initramfs: busybox, the storage and ext4 modules with their modprobe index, and an /init that
+ * loads the drivers the VM's disk controllers need, finds the root disk and switches to it. Packed as a
+ * zstd-compressed newc cpio archive.
  */
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { run } from '../../shared/exec.js';
 import type { KernelModule } from './modules.js';
-import { copyOverlay, installBusybox, installModules, makeDirectories } from './staging.js';
+import { copyOverlay, indexModules, installBusybox, installModules, makeDirectories } from './staging.js';
 
-/** Modules /init must load to reach an ext4 root on virtio-blk, virtio-scsi, IDE/PATA or AHCI. */
-export const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ata_piix', 'ata_generic', 'ahci', 'ext4', 'crc32c_generic'];
+/** Modules /init may load to reach an ext4 root on virtio-blk, virtio-scsi, IDE/PATA or AHCI; it picks by PCI id. */
+export const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ata_piix', 'ahci', 'ext4', 'crc32c_generic'];
 /** Loaded when the kernel has them; the accelerated crc32c only binds on CPUs with SSE4.2. */
 export const INITRAMFS_OPTIONAL_MODULES = ['crc32c_intel'];
 
@@ -19,7 +18,7 @@ export interface InitramfsInput {
   /** The extracted kernel's /lib/modules/<kernelVersion>. */
   moduleTree: string;
   kernelVersion: string;
-  /** Modules in load order (dependencies first). */
+  /** The modules to ship, dependencies included. */
   modules: KernelModule[];
   /** An empty directory to assemble the archive in. */
   stagingDir: string;
@@ -33,9 +32,8 @@ export async function buildInitramfs(input: InitramfsInput): Promise<void> {
   await makeDirectories(root, ['dev', 'proc', 'sys', 'newroot', 'etc', 'bin', 'sbin', 'usr/bin', 'usr/sbin']);
   await copyOverlay(input.overlayDir, root);
   await installBusybox(root);
-  const installed = await installModules(input.moduleTree, input.kernelVersion, input.modules, root);
-  const loadList = installed.map((relative) => `${input.kernelVersion}/${relative}\n`).join('');
-  await writeFile(path.join(root, 'etc', 'modules.load'), loadList, { mode: 0o644 });
+  await installModules(input.moduleTree, input.kernelVersion, input.modules, root);
+  await indexModules(input.moduleTree, input.kernelVersion, root);
 
   // Root-owned whoever builds it; sorted so the archive lists files in a stable order.
   const pack =

@@ -1,36 +1,27 @@
 /**
  * The tiny image's root file system: busybox init, qemu-ga with its libraries, kernel modules
- * for NICs, consoles and ACPI, packed as an ext4 file system (label drover-root) in a qcow2 disk.
+ * for NICs, consoles, ACPI and the display, packed as an ext4 file system (label drover-root) in a qcow2 disk.
  */
-import { chmod, copyFile, mkdir, open, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, open, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../../shared/exec.js';
 import { DroverError } from '../../shared/errors.js';
 import type { KernelModule } from './modules.js';
 import { QEMU_GA_BINARY } from './packages.js';
-import { copyOverlay, installBusybox, installedModulePath, installModules, makeDirectories } from './staging.js';
+import { copyOverlay, indexModules, installBusybox, installModules, makeDirectories } from './staging.js';
 
-/** Modules rcS loads at boot: NICs QEMU offers, virtio console/RNG/balloon, and the ACPI power button. */
-export const ROOTFS_MODULES = [
-  'virtio_console',
-  'virtio_net',
-  'e1000',
-  'e1000e',
-  '8139cp',
-  '8139too',
-  'virtio_rng',
-  'virtio_balloon',
-  'button',
-  'evdev',
-];
-/** Shipped (for modprobe) but not loaded at boot. */
+/**
+ * The modules the root file system ships. rcS loads the ones whose device the VM has (by PCI and virtio device
+ * alias): the PCI transport for virtio, both NIC models Drover offers, the virtio console (the guest agent's
+ * port), RNG and balloon, the std VGA display, plus the ACPI power button. Storage drivers stay in the initramfs,
+ * so a virtio guest never loads the IDE driver here either.
+ */
+export const ROOTFS_MODULES = ['virtio_pci', 'virtio_console', 'virtio_net', 'e1000', 'virtio_rng', 'virtio_balloon', 'bochs', 'button', 'evdev'];
+/** Shipped when the kernel has them. */
 export const ROOTFS_OPTIONAL_MODULES = ['vmw_vsock_virtio_transport'];
 
 export const ROOT_FS_LABEL = 'drover-root';
 export const ROOT_DISK_BYTES = 256 * 1024 * 1024;
-
-/** depmod's index files copied from the kernel package so depmod can regenerate the rest for the subset. */
-const KERNEL_INDEX_FILES = ['modules.builtin', 'modules.builtin.modinfo', 'modules.order'];
 
 export interface RootDirectoryInput {
   /** The guest overlay for the root file system (inittab, rcS, udhcpc script, ...). */
@@ -38,10 +29,8 @@ export interface RootDirectoryInput {
   /** The extracted kernel's /lib/modules/<kernelVersion>. */
   moduleTree: string;
   kernelVersion: string;
-  /** Every module to ship, in load order. */
+  /** Every module to ship, dependencies included. */
   shippedModules: KernelModule[];
-  /** The subset of shippedModules rcS loads, in load order. */
-  bootModules: KernelModule[];
   /** qemu-ga's shared libraries on the host, the dynamic loader included. */
   qemuGaLibraries: string[];
   /** An empty directory that becomes the file system's root. */
@@ -53,7 +42,7 @@ export async function buildRootDirectory(input: RootDirectoryInput): Promise<voi
   const root = input.rootDir;
   await makeDirectories(
     root,
-    ['bin', 'sbin', 'lib', 'lib64', 'usr/bin', 'usr/sbin', 'etc/drover', 'dev', 'proc', 'sys', 'run', 'tmp', 'root', 'mnt', 'var/log'],
+    ['bin', 'sbin', 'lib', 'lib64', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'run', 'tmp', 'root', 'mnt', 'var/log'],
     { tmp: 0o1777, root: 0o700 },
   );
   await copyOverlay(input.overlayDir, root);
@@ -71,11 +60,7 @@ export async function buildRootDirectory(input: RootDirectoryInput): Promise<voi
   await symlink('../proc/self/mounts', path.join(root, 'etc', 'mtab'));
 
   await installModules(input.moduleTree, input.kernelVersion, input.shippedModules, root);
-  const targetTree = path.join(root, 'lib', 'modules', input.kernelVersion);
-  for (const file of KERNEL_INDEX_FILES) await copyFile(path.join(input.moduleTree, file), path.join(targetTree, file));
-  await run('depmod', ['-b', root, input.kernelVersion], { errorCode: 'IMAGE_BUILD_FAILED' });
-  const loadList = input.bootModules.map((module) => `${installedModulePath(module)}\n`).join('');
-  await writeFile(path.join(root, 'etc', 'drover', 'modules.load'), loadList, { mode: 0o644 });
+  await indexModules(input.moduleTree, input.kernelVersion, root);
 }
 
 /** Packs `rootDir` into an ext4 file system labelled drover-root and converts it to a qcow2 disk; returns its virtual size. */

@@ -102,7 +102,9 @@ export async function bootTinyGuest(image: TinyImage, model: TinyDeviceModel, op
     const disk = path.join(workDir, 'disk.qcow2');
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.disk, '-F', 'qcow2', disk], { errorCode: 'STORAGE_ERROR' });
     const args = [
-      ...['-accel', 'tcg', '-M', 'pc', '-m', String(opts.memoryMiB ?? 256), '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
+      // qboot and a std VGA display, as Drover starts a VM booting the image's kernel.
+      ...['-accel', 'tcg', '-M', 'pc', '-bios', 'qboot.rom', '-m', String(opts.memoryMiB ?? 256), '-nodefaults', '-no-user-config'],
+      ...['-vga', 'std', '-display', 'none', '-no-reboot'],
       ...['-kernel', image.kernel, '-initrd', image.initrd, '-append', [image.cmdline, opts.cmdline].filter(Boolean).join(' ')],
       ...['-drive', `file=${disk},if=none,id=d0,format=qcow2`, '-netdev', 'user,id=n0', ...DEVICES[model]],
       ...['-device', 'virtio-serial-pci', '-chardev', `socket,id=qga0,path=${path.join(workDir, 'qga.sock')},server=on,wait=off`],

@@ -53,7 +53,7 @@ export async function installBusybox(root: string): Promise<void> {
 const DECOMPRESSORS: Record<string, string> = { '.xz': 'xz', '.zst': 'zstd', '.gz': 'gzip' };
 
 /** Where installModules puts `module`, relative to /lib/modules/<kernelVersion>: its path without a compression suffix. */
-export function installedModulePath(module: KernelModule): string {
+function installedModulePath(module: KernelModule): string {
   const extension = path.extname(module.path);
   return DECOMPRESSORS[extension] ? module.path.slice(0, -extension.length) : module.path;
 }
@@ -80,4 +80,14 @@ export async function installModules(moduleTree: string, kernelVersion: string, 
     installed.push(relative);
   }
   return installed;
+}
+
+/** depmod's index files copied from the kernel package, so depmod can regenerate the rest for a subset of modules. */
+const KERNEL_INDEX_FILES = ['modules.builtin', 'modules.builtin.modinfo', 'modules.order'];
+
+/** Writes modules.dep and modules.alias for the modules installed in `root`, so the guest's modprobe resolves names and device aliases. */
+export async function indexModules(moduleTree: string, kernelVersion: string, root: string): Promise<void> {
+  const targetTree = path.join(root, 'lib', 'modules', kernelVersion);
+  for (const file of KERNEL_INDEX_FILES) await copyFile(path.join(moduleTree, file), path.join(targetTree, file));
+  await run('depmod', ['-b', root, kernelVersion], { errorCode: 'IMAGE_BUILD_FAILED' });
 }
