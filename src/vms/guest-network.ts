@@ -13,16 +13,22 @@ type NetworkNic = Extract<NicSpec, { mode: 'network' }>;
 export const GUEST_NETWORK_TIMEOUT_MS = 5 * 60_000;
 
 // Arguments come in triples (MAC, address/prefix, MTU), so no value is ever spliced into the script text.
-// The gratuitous ARP lets the other hosts' bridges learn where the address lives at once.
+// A NIC whose driver is still loading is waited for up to 20 s: a guest agent may answer before then (the tiny
+// guest's does, beside an e1000 still probing). The gratuitous ARP lets the other hosts' bridges learn where the
+// address lives at once.
 const SCRIPT = `
 status=0
 while [ $# -ge 3 ]; do
   mac=$1 address=$2 mtu=$3
   shift 3
-  found=
-  for dev in /sys/class/net/*; do
-    [ "$(cat "$dev/address")" = "$mac" ] || continue
-    found=\${dev##*/}
+  found= tries=0
+  while :; do
+    for dev in /sys/class/net/*; do
+      [ "$(cat "$dev/address")" = "$mac" ] && found=\${dev##*/}
+    done
+    [ -n "$found" ] || [ "$tries" -ge 200 ] && break
+    tries=$((tries + 1))
+    sleep 0.1
   done
   if [ -z "$found" ]; then echo "no interface has MAC $mac" >&2; status=1; continue; fi
   ip link set dev "$found" mtu "$mtu" up || status=1
