@@ -15,6 +15,7 @@ import { onInterrupt } from '../lib/cleanup.js';
 import { exited, stopChild } from '../lib/process.js';
 import { readBootPhases } from './breakdown.js';
 import { BOOT_TIMEOUT_MS, GUEST, type BootVariant, createOverlay, guestCmdline, makeWorkDir, waitForGuestAgent } from './guest.js';
+import { buildDiskBootedImage } from './disk-image.js';
 import { debianBzImage } from './kernels.js';
 
 /** The VM spec Drover's host agent derives for `POST /vms {image: 'tiny', memoryMiB: 256, cpus: 1, devices}`. */
@@ -42,6 +43,11 @@ export interface QemuConfiguration {
   firmware?: string;
   /** Boot Debian's compressed bzImage instead of the image's unpacked PVH kernel. */
   bzImage?: boolean;
+  /**
+   * Boot from the disk, as a VM with its own bootloader does: the image's files on a partitioned disk with
+   * extlinux and Debian's bzImage (disk-image.ts), and no -kernel, so Drover's line has QEMU's default SeaBIOS.
+   */
+  diskBoot?: boolean;
   /** Read where the time went (breakdown.ts) after each boot, untimed. */
   breakdown?: boolean;
 }
@@ -50,6 +56,7 @@ export interface QemuConfiguration {
 export function qemuVariant(ctx: BenchmarkContext, config: QemuConfiguration): BootVariant {
   let workDir: string | undefined;
   let kernel = ctx.tiny.kernel;
+  let baseDisk = ctx.tiny.disk;
   let lastArgs: string[] = [];
 
   return {
@@ -57,7 +64,15 @@ export function qemuVariant(ctx: BenchmarkContext, config: QemuConfiguration): B
     label: config.label,
     async prepare() {
       workDir = makeWorkDir(config.name);
-      if (config.bzImage) kernel = await debianBzImage(ctx, workDir);
+      if (config.bzImage || config.diskBoot) kernel = await debianBzImage(ctx, workDir);
+      if (config.diskBoot) {
+        const work = path.join(workDir, 'disk-build');
+        fs.mkdirSync(work);
+        baseDisk = path.join(workDir, 'disk-booted.qcow2');
+        const cmdline = guestCmdline(ctx.tiny, 'disk-booted');
+        await buildDiskBootedImage({ rootDisk: ctx.tiny.disk, kernel, initrd: ctx.tiny.initrd, cmdline, work, output: baseDisk });
+        fs.rmSync(work, { recursive: true, force: true });
+      }
     },
     async boot(run) {
       if (!workDir) throw new Error('prepare() was not called');
@@ -68,9 +83,10 @@ export function qemuVariant(ctx: BenchmarkContext, config: QemuConfiguration): B
       let child: ChildProcess | undefined;
       let release = (): void => {};
       try {
-        await createOverlay(ctx.tiny.disk, disk);
+        await createOverlay(baseDisk, disk);
         const spec = droverEquivalentSpec(ctx, id, `boot-${run}`, disk, config.devices);
-        if (spec.boot) spec.boot.kernel = kernel;
+        if (config.diskBoot) delete spec.boot;
+        else if (spec.boot) spec.boot.kernel = kernel;
         const args = buildQemuArgs(spec, paths, ctx.accelerator.accelerator, config.firmware ? { firmware: config.firmware } : {});
         lastArgs = args;
         const log = fs.openSync(paths.qemuLog, 'w');
