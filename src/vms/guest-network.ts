@@ -13,9 +13,9 @@ type NetworkNic = Extract<NicSpec, { mode: 'network' }>;
 export const GUEST_NETWORK_TIMEOUT_MS = 5 * 60_000;
 
 // Arguments come in triples (MAC, address/prefix, MTU), so no value is ever spliced into the script text.
-// A NIC whose driver is still loading is waited for up to 20 s: a guest agent may answer before then (the tiny
-// guest's does, beside an e1000 still probing). The gratuitous ARP lets the other hosts' bridges learn where the
-// address lives at once.
+// A NIC whose driver is still loading is waited for up to 20 s: a guest's agent may answer before its NIC drivers
+// have bound (a distribution that starts qemu-ga early in parallel with udev). The gratuitous ARP lets the other
+// hosts' bridges learn where the address lives at once.
 const SCRIPT = `
 status=0
 while [ $# -ge 3 ]; do
