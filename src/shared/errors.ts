@@ -201,6 +201,28 @@ export const ERRORS = {
   },
   JOIN_AGENT_REJECTED: { status: 422, message: 'The joining agent refused the token it handed over, or did not answer as a Drover agent.' },
 
+  // fencing (ClusterLabs fence agents)
+  FENCE_AGENT_NOT_FOUND: {
+    status: 422,
+    message: 'No fence agent of that name is installed. Names look like fence_ipmilan; install Debian\'s fence-agents package, or put the agent in the configured agent directory.',
+  },
+  FENCE_OPTION_INVALID: {
+    status: 400,
+    message: 'A fence device option is not allowed; the detail names it and why. Options are key=value: keys of lowercase letters, digits, "_" and "-", values on one line; Drover sets the action itself and passes no option that names a program or file for the agent to run or write.',
+  },
+  FENCE_AGENT_FAILED: {
+    status: 502,
+    message: 'The fence agent reported an error: it could not reach or log in to the fence device, or answered in a way Drover does not understand. The detail holds its exit code and the end of its output, with secrets removed.',
+  },
+  FENCE_AGENT_TIMEOUT: {
+    status: 504,
+    message: 'The fence agent did not finish in time and was killed. A timeout is never taken as a fenced host; check that the fence device is reachable, or raise the timeout.',
+  },
+  FENCE_NOT_CONFIRMED: {
+    status: 504,
+    message: 'The fence device never reported the host off in time, so the host is not taken as fenced. Check the device and the host\'s power, then fence again.',
+  },
+
   // testbed
   TESTBED_EXISTS: { status: 409, message: 'A testbed already runs from this directory. Run `drover testbed down` first, or pick another --dir.' },
   TESTBED_NOT_FOUND: { status: 404, message: 'No testbed in this directory. Start one with `drover testbed up`.' },
