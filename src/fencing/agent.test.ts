@@ -2,21 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DroverError, isDroverError, type ErrorCode } from '../shared/errors.js';
+import { isDroverError } from '../shared/errors.js';
 import { agentInput, resolveFenceAgent, runFenceAgent } from './agent.js';
 import { SIMULATED_FENCE_AGENT } from './simulated-device.js';
-import { ODDBALL_AGENT, killIfAlive, ownedTempDir, waitGone, writeTestAgent } from './test-support.js';
-
-/** Runs `promise`, expecting a DroverError with `code`; returns it. */
-async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<DroverError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isDroverError(err, code), `expected ${code}, got ${String(err)}`);
-    return err;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
-}
+import { ODDBALL_AGENT, killIfAlive, ownedTempDir, waitGone, writeTestAgent, rejection } from './test-support.js';
 
 test('the simulated switch answers status, off and on by exit code', async (t) => {
   const stateDir = ownedTempDir(t);

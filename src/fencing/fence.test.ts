@@ -2,20 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { isAlive } from '../drivers/qemu/process.js';
-import { DroverError, isDroverError, type ErrorCode } from '../shared/errors.js';
 import { checkDeviceAgainstAgent, describeAgent, fenceHost, testDevice } from './fence.js';
 import { SIMULATED_FENCE_AGENT, simulatedFenceDevice, writeSimulatedHostPids } from './simulated-device.js';
-import { ODDBALL_AGENT, killIfAlive, ownedTempDir, startSleeper, waitGone, writeTestAgent } from './test-support.js';
-
-async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<DroverError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isDroverError(err, code), `expected ${code}, got ${String(err)}`);
-    return err;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
-}
+import { ODDBALL_AGENT, killIfAlive, ownedTempDir, startSleeper, waitGone, writeTestAgent, rejection } from './test-support.js';
 
 test('fencing a testbed host kills its processes and succeeds only once status reports off', async (t) => {
   const stateDir = ownedTempDir(t);

@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
 import { isAlive } from '../drivers/qemu/process.js';
+import { type DroverError, type ErrorCode, isDroverError } from '../shared/errors.js';
 
 /** A fresh temp directory, removed (by this path only) when test `t` ends. */
 export function ownedTempDir(t: TestContext, prefix = 'drover-fence-'): string {
@@ -78,3 +80,14 @@ case "$(opt mode)" in
   env) env >&2; exit 1 ;;
 esac
 exit 0`;
+
+/** Runs `promise`, expecting a DroverError with `code`; returns it. */
+export async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<DroverError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(isDroverError(err, code), `expected ${code}, got ${String(err)}`);
+    return err;
+  }
+  assert.fail(`expected ${code}, but it succeeded`);
+}
