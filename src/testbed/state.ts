@@ -29,6 +29,13 @@ export interface TestbedHost {
   logFile: string;
   /** The agent's pid once started; null before. */
   pid: number | null;
+  /**
+   * The one-time join token the agent first started with (spent once it joined): an agent started again with it
+   * (power-on) sees it already joined and does not join anew.
+   */
+  joinToken?: string;
+  /** Faults applied with `testbed fault` and not undone; absent: none. */
+  faults?: { poweredOff: boolean; networkDown: boolean; frozen: boolean };
 }
 
 /** Everything one testbed consists of. */
@@ -44,6 +51,8 @@ export interface TestbedState {
   sharedDir: string | null;
   /** The controller's URL as the hosts reach it (through the bridge). */
   controllerUrl: string;
+  /** The agents' --cpu-overcommit, so an agent started again (power-on) starts the same way; absent: the agent's default. */
+  cpuOvercommit?: number;
   /** The Linux bridge in the root namespace every host's veth is a port of. */
   bridge: { name: string; address: string; prefixLength: number };
   hosts: TestbedHost[];

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DroverError } from '../shared/errors.js';
 import { namespaceExists } from './namespaces.js';
 import { hostQemuPids, isHostAgent } from './processes.js';
+import { hostFaults, type TestbedHostFaults } from './faults.js';
 import { readState, type TestbedState } from './state.js';
 
 /** One testbed host as it is now. */
@@ -16,6 +17,8 @@ export interface TestbedHostStatus {
   qemuPids: number[];
   /** The controller's view (healthy, unreachable...), when it could be asked. */
   health: string | null;
+  /** Faults applied with `testbed fault` and not undone. */
+  faults: TestbedHostFaults;
 }
 
 /** The testbed in `dir` and what each of its hosts is doing; TESTBED_NOT_FOUND when there is none. */
@@ -36,6 +39,7 @@ export async function testbedStatus(
       agentRunning: host.pid !== null && isHostAgent(host.pid, host),
       qemuPids: hostQemuPids(host),
       health: await controllerHealth(host.name).catch(() => null),
+      faults: hostFaults(host),
     })),
   );
   return { state, hosts };

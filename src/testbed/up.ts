@@ -46,6 +46,25 @@ export interface TestbedUpOptions {
 
 const AGENT_PORT = 7701;
 const JOINED_LINE = 'drover agent joined';
+const LISTENING_LINE = 'drover agent listening on';
+
+/**
+ * Waits until `host`'s agent, started again, logs past `logOffset` that it listens and, when `controller` is
+ * given, the controller sees the host healthy at its address; TESTBED_HOST_FAILED if the agent exits or time runs out.
+ */
+export async function waitForAgentBack(host: TestbedHost, logOffset: number, controller: TestbedController | undefined, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (host.pid === null || !isAlive(host.pid)) throw new DroverError('TESTBED_HOST_FAILED', `the agent of ${host.name} exited:\n${agentLogTail(host)}`);
+    const log = fs.readFileSync(host.logFile).subarray(logOffset).toString('utf8');
+    if (log.includes(LISTENING_LINE)) {
+      const seen = controller ? await controller.getHost(host.name) : undefined;
+      if (!controller || (seen?.health === 'healthy' && seen.address === host.agentUrl)) return;
+    }
+    if (Date.now() > deadline) throw new DroverError('TESTBED_HOST_FAILED', `${host.name}'s agent did not come back within ${timeoutMs / 1000} s:\n${agentLogTail(host)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
 
 /** The testbed as planned: every name and path, before anything exists. */
 function plan(options: TestbedUpOptions, dir: string, subnet: number): TestbedState {
@@ -66,6 +85,7 @@ function plan(options: TestbedUpOptions, dir: string, subnet: number): TestbedSt
     storage: options.storage,
     sharedDir: options.storage === 'shared' ? path.join(dir, 'shared') : null,
     controllerUrl: options.controllerUrl ?? `http://${bridge.address}:${port}`,
+    ...(options.cpuOvercommit !== undefined ? { cpuOvercommit: options.cpuOvercommit } : {}),
     bridge,
     hosts,
   };
@@ -142,6 +162,7 @@ export async function testbedUp(options: TestbedUpOptions): Promise<TestbedState
     }
     for (const host of state.hosts) {
       const joinToken = await options.controller.mintJoinToken();
+      host.joinToken = joinToken;
       host.pid = startHostAgent(host, { controllerUrl: state.controllerUrl, joinToken, sharedDir: state.sharedDir, ...(options.cpuOvercommit !== undefined ? { cpuOvercommit: options.cpuOvercommit } : {}) });
       writeState(state);
       progress(`${host.name}: agent pid ${host.pid}`);

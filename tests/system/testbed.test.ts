@@ -103,6 +103,75 @@ describe('testbed: three hosts in their own network namespaces, joined to drover
     assert.equal(await namespaceOf(ready.body.pid), state.hosts[1]?.namespace, 'QEMU runs in the host\'s namespace');
   });
 
+  test('faults on host2: freeze and thaw, network down and up, power off and on; a fault that does not fit is refused', { timeout: 240_000 }, async () => {
+    const host2 = state.hosts[1];
+    assert.ok(host2?.pid);
+    const agentPid = host2.pid;
+    const qemuPid = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body.pid;
+    assert.ok(qemuPid);
+    const fault = (what: string) => cli(['testbed', 'fault', 'host2', what, '--dir', testbedDir, '-o', 'json']);
+    const processState = (pid: number) => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    };
+    const faultsNow = async () =>
+      (JSON.parse((await cli(['testbed', 'status', '--dir', testbedDir, '-o', 'json'])).stdout) as { hosts: { name: string; faults: Record<string, boolean> }[] }).hosts.find((h) => h.name === 'host2')?.faults;
+    const agentAnswers = async () => {
+      try {
+        await fetch(`${host2.agentUrl}/api/v1/vms`, { signal: AbortSignal.timeout(2000) });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+
+    const refused = await fault('thaw');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /not frozen/);
+
+    assert.equal((await fault('freeze')).code, 0);
+    assert.deepEqual([processState(agentPid), processState(qemuPid)], ['T', 'T'], 'the agent and its QEMU are stopped');
+    assert.deepEqual(await faultsNow(), { poweredOff: false, networkDown: false, frozen: true });
+    assert.equal((await fault('thaw')).code, 0);
+    assert.notEqual(processState(qemuPid), 'T');
+    const exec = await drover.api<{ exitCode: number; stdout: string }>('POST', '/api/v1/vms/tb-vm/exec', { command: '/bin/hostname' });
+    assert.deepEqual([exec.body.exitCode, exec.body.stdout], [0, 'tb-vm\n'], 'the guest runs on after the thaw');
+
+    assert.equal(await agentAnswers(), true);
+    assert.equal((await fault('network-down')).code, 0);
+    assert.match((await run('ip', ['-o', 'link', 'show', 'dev', host2.veth])).stdout, /state DOWN/);
+    assert.equal(await agentAnswers(), false, 'the agent cannot be reached with its link down');
+    assert.equal(alive(qemuPid), true, 'the host keeps running its VM');
+    assert.equal((await fault('network-up')).code, 0);
+    assert.equal(await agentAnswers(), true);
+
+    const off = await fault('power-off');
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual((JSON.parse(off.stdout) as { pids: number[] }).pids.sort(), [agentPid, qemuPid].sort());
+    assert.deepEqual([alive(agentPid), alive(qemuPid)], [false, false], 'the agent and its QEMU are gone');
+    assert.notEqual((await fault('power-off')).code, 0, 'a host already off is refused');
+    const on = await fault('power-on');
+    assert.equal(on.code, 0, on.stderr);
+    const newAgent = (JSON.parse(on.stdout) as { pids: number[] }).pids[0];
+    assert.ok(newAgent && alive(newAgent) && newAgent !== agentPid);
+    assert.equal(await namespaceOf(newAgent), host2.namespace);
+    assert.deepEqual(await faultsNow(), { poweredOff: false, networkDown: false, frozen: false });
+    // The restarted agent finds the VM's QEMU gone, and the controller learns it at its next heartbeat; the VM then
+    // starts again on the host that came back.
+    const deadline = Date.now() + 60_000;
+    let vm = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body;
+    while (vm.state === 'running' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      vm = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body;
+    }
+    assert.notEqual(vm.state, 'running', 'the controller no longer shows the killed VM running');
+    const started = await drover.api<Vm>('POST', '/api/v1/vms/tb-vm/start');
+    assert.ok([200, 202].includes(started.status), JSON.stringify(started.body));
+    const ready = await drover.api<Vm>('POST', '/api/v1/vms/tb-vm/wait-ready', { timeoutMs: 120_000 });
+    assert.deepEqual([ready.status, ready.body.host, ready.body.state], [200, 'host2', 'running'], JSON.stringify(ready.body));
+    state = JSON.parse(fs.readFileSync(path.join(testbedDir, 'testbed.json'), 'utf8')) as TestbedState;
+  });
+
   test('join tokens: the CLI mints one; a spent one and an unknown one are refused with 401', async () => {
     const minted = await cli(['host', 'join-token', '-o', 'json']);
     assert.equal(minted.code, 0, minted.stderr);

@@ -1,13 +1,16 @@
 import path from 'node:path';
-import { Option, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import type { HostWire } from '../../controller/hosts/schema.js';
 import { defaultTestbedDir } from '../../testbed/state.js';
+import { FAULTS, type Fault } from '../../testbed/faults.js';
 import type { TestbedController } from '../../testbed/up.js';
 import { ApiError, apiPath } from '../client.js';
 import { apiClient, withOutput, type OutputOptions } from '../options.js';
 import { integerIn, ratioIn } from '../parse.js';
 import { printJson, printTable } from '../output.js';
 import { createJoinToken } from './host-join.js';
+
+const FAULT_NAMES = [...FAULTS];
 
 /** The configured controller (DROVER_URL / DROVER_TOKEN or the CLI config), as the testbed uses it. */
 function controller(): TestbedController {
@@ -88,6 +91,21 @@ export function registerTestbedCommands(program: Command): void {
     for (const kept of controllerHosts.kept) process.stderr.write(`the controller keeps ${kept.host}: ${kept.reason}\n`);
   });
 
+  withOutput(
+    testbed
+      .command('fault')
+      .description('Do to a testbed host what goes wrong with real ones: power-off (SIGKILL its agent and QEMUs), power-on, network-down/up (its link), freeze/thaw (SIGSTOP/SIGCONT)')
+      .argument('<host>', 'the testbed host, e.g. host2')
+      .addArgument(new Argument('<fault>', 'what to do').choices(FAULT_NAMES))
+      .addOption(dirOption()),
+  ).action(async (hostName: string, fault: Fault, opts: OutputOptions & { dir: string }) => {
+    const { applyFault } = await import('../../testbed/faults.js');
+    const result = await applyFault(opts.dir, hostName, fault, controller());
+    if (opts.output === 'json') return printJson(result);
+    const active = Object.entries(result.faults).filter(([, on]) => on).map(([name]) => name);
+    process.stdout.write(`${fault} ${hostName}: ${result.pids.length} process(es); faults now: ${active.join(', ') || 'none'}\n`);
+  });
+
   withOutput(testbed.command('status').description('Show the testbed\'s hosts: namespace, agent, VMs and health at the controller').addOption(dirOption())).action(
     async (opts: OutputOptions & { dir: string }) => {
       let api: TestbedController | undefined;
@@ -108,6 +126,7 @@ export function registerTestbedCommands(program: Command): void {
           agent: (h) => (h.agentRunning ? `running (pid ${h.pid})` : 'stopped'),
           vms: (h) => h.qemuPids.length,
           health: (h) => h.health,
+          faults: (h) => Object.entries(h.faults).filter(([, on]) => on).map(([name]) => name).join(',') || '-',
         },
         'table',
       );
