@@ -165,8 +165,9 @@ describe('testbed: three hosts in their own network namespaces, joined to drover
       vm = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body;
     }
     assert.notEqual(vm.state, 'running', 'the controller no longer shows the killed VM running');
-    const started = await drover.api<Vm>('POST', '/api/v1/vms/tb-vm/start');
+    const started = await drover.api<{ operation?: { id: string } }>('POST', '/api/v1/vms/tb-vm/start');
     assert.ok([200, 202].includes(started.status), JSON.stringify(started.body));
+    if (started.body.operation) assert.equal((await drover.waitOp(started.body.operation.id)).state, 'succeeded');
     const ready = await drover.api<Vm>('POST', '/api/v1/vms/tb-vm/wait-ready', { timeoutMs: 120_000 });
     assert.deepEqual([ready.status, ready.body.host, ready.body.state], [200, 'host2', 'running'], JSON.stringify(ready.body));
     state = JSON.parse(fs.readFileSync(path.join(testbedDir, 'testbed.json'), 'utf8')) as TestbedState;
