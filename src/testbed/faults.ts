@@ -14,7 +14,7 @@ import path from 'node:path';
 import { isAlive } from '../drivers/qemu/process.js';
 import { DroverError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
-import { hostQemuPids, isHostAgent, startHostAgent } from './processes.js';
+import { hostQemuPids, isHostAgent, signal, startHostAgent, waitGone } from './processes.js';
 import { readState, writeState, type TestbedHost, type TestbedState } from './state.js';
 import { type TestbedController, waitForAgentBack } from './up.js';
 
@@ -68,24 +68,6 @@ function hostProcesses(host: TestbedHost): number[] {
   return [...agent, ...hostQemuPids(host)];
 }
 
-function signalAll(pids: number[], signal: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-async function waitGone(pids: number[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (pids.some(isAlive)) {
-    if (Date.now() > deadline) throw new DroverError('INTERNAL', `processes ${pids.filter(isAlive).join(', ')} did not exit after SIGKILL`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /**
  * Applies `fault` to testbed host `hostName` in `dir`. TESTBED_FAULT_REFUSED when it does not fit the
  * host's state (power-on of a running host, thaw of one not frozen...); power-on waits until the agent
@@ -104,8 +86,8 @@ export async function applyFault(dir: string, hostName: string, fault: Fault, co
   switch (fault) {
     case 'power-off': {
       pids = hostProcesses(host);
-      signalAll(pids, 'SIGKILL');
-      await waitGone(pids, 10_000);
+      for (const pid of pids) signal(pid, 'SIGKILL');
+      if (!(await waitGone(pids, 10_000))) throw new DroverError('INTERNAL', `processes ${pids.filter(isAlive).join(', ')} of ${hostName} did not exit after SIGKILL`);
       faults.poweredOff = true;
       // A powered-off host is no longer frozen: nothing is left to thaw.
       faults.frozen = false;
@@ -136,7 +118,7 @@ export async function applyFault(dir: string, hostName: string, fault: Fault, co
     case 'freeze':
     case 'thaw':
       pids = hostProcesses(host);
-      signalAll(pids, fault === 'freeze' ? 'SIGSTOP' : 'SIGCONT');
+      for (const pid of pids) signal(pid, fault === 'freeze' ? 'SIGSTOP' : 'SIGCONT');
       faults.frozen = fault === 'freeze';
       break;
   }

@@ -86,7 +86,7 @@ export function hostQemuPids(host: TestbedHost): number[] {
 }
 
 /** Waits until none of `pids` is alive; false if some still are after `timeoutMs`. */
-async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
+export async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (pids.some(isAlive)) {
     if (Date.now() > deadline) return false;
@@ -95,7 +95,8 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
   return true;
 }
 
-function signal(pid: number, name: NodeJS.Signals): void {
+/** Sends `name` to `pid`, if it still exists. */
+export function signal(pid: number, name: NodeJS.Signals): void {
   try {
     process.kill(pid, name);
   } catch {
