@@ -72,10 +72,15 @@ export async function checkCompatible(source: RuntimeIdentity, accelerator: 'kvm
   if (reason) throw new DroverError('MIGRATION_INCOMPATIBLE', reason);
 }
 
+/** The firmware `source` runs: the one it reported, or SeaBIOS for a source from before firmware was reported. */
+export function firmwareOf(source: RuntimeIdentity): string {
+  return source.firmware ?? DEFAULT_FIRMWARE;
+}
+
 /** Throws MIGRATION_INCOMPATIBLE unless the incoming QEMU really came up as `source` describes. */
 export async function verifySame(qmp: QmpClient, source: RuntimeIdentity, accelerator: 'kvm' | 'tcg'): Promise<void> {
   const here = await identify(qmp, accelerator);
-  const sourceFirmware = source.firmware ?? DEFAULT_FIRMWARE;
+  const sourceFirmware = firmwareOf(source);
   if (here.machineType !== source.machineType || here.cpuModel !== source.cpuModel || here.firmware !== sourceFirmware) {
     throw new DroverError(
       'MIGRATION_INCOMPATIBLE',

@@ -15,7 +15,7 @@ import { DroverError } from '../shared/errors.js';
 import type { HostVmService } from '../vms/host-vms.js';
 import type { VmRecord, VmRecords } from '../vms/records.js';
 import type { VmView } from '../vms/schemas.js';
-import { checkCompatible, verifySame } from './compat.js';
+import { checkCompatible, firmwareOf, verifySame } from './compat.js';
 import { asDroverError, Migration, type MigrationRegistry } from './progress.js';
 import { listeningPort, migrateIncoming, nbdServerStop, queryMigrate, setCapabilities } from './qmp.js';
 import { recordFromWire, type IncomingPlan, type IncomingRequest, type MigrationView, type StorageMode } from './schemas.js';
@@ -105,7 +105,7 @@ export class IncomingMigrations {
     try {
       fs.writeFileSync(path.join(dir, MARKER), JSON.stringify({ migrationId: migration.id, storage: request.storage, record }, null, 2));
       const targets = request.storage === 'copy' ? await createTargetDisks(dir, record, request.disks, this.host.images) : [];
-      await driver.startIncoming(records.toSpec(record), request.source, request.guestStartedAt);
+      await driver.startIncoming(records.toSpec(record), { machineType: request.source.machineType, firmware: firmwareOf(request.source) }, request.guestStartedAt);
       const qmp = await driver.qmp(record.id);
       await verifySame(qmp, request.source, driver.accelerator);
       await setCapabilities(qmp, { events: true, 'return-path': true, 'postcopy-ram': request.postcopy });

@@ -6,7 +6,7 @@ import { GuestAgentClient } from '../../guest-agent/client.js';
 import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { Driver, DriverCapabilities, ExecResult, RuntimeStatus } from '../types.js';
-import { DEFAULT_FIRMWARE, buildQemuArgs, runtimePaths, tapName, type LaunchOptions, type RuntimePaths } from './cmdline.js';
+import { buildQemuArgs, runtimePaths, tapName, type LaunchOptions, type RuntimePaths } from './cmdline.js';
 import { bridgeExists, ensureBridge } from '../../network/bridge.js';
 import { ip } from '../../network/commands.js';
 import { overlayBridgeName } from '../../network/overlay.js';
@@ -101,11 +101,11 @@ export class QemuDriver implements Driver {
 
   /**
    * Starts QEMU as the target of an incoming live migration: `-incoming defer -S` with the source's exact
-   * machine type and firmware (absent from sources that did not report one: those ran QEMU's default). The VM is 'paused' until someone runs `cont` (its RESUME event makes it 'running').
+   * machine type and firmware. The VM is 'paused' until someone runs `cont` (its RESUME event makes it 'running').
    * `guestStartedAt` (the source's start time) becomes this VM's startedAt: the same guest runs on, so its uptime does.
    */
-  async startIncoming(spec: VmSpec, source: { machineType: string; firmware?: string }, guestStartedAt?: string): Promise<RuntimeStatus> {
-    return this.launch(spec, { machineType: source.machineType, firmware: source.firmware ?? DEFAULT_FIRMWARE, incoming: true }, guestStartedAt);
+  async startIncoming(spec: VmSpec, source: { machineType: string; firmware: string }, guestStartedAt?: string): Promise<RuntimeStatus> {
+    return this.launch(spec, { ...source, incoming: true }, guestStartedAt);
   }
 
   private async launch(spec: VmSpec, launch: LaunchOptions, guestStartedAt?: string): Promise<RuntimeStatus> {
