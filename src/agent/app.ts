@@ -5,6 +5,8 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { DroverError } from '../shared/errors.js';
 import { requireBearer, sameSecret } from '../shared/http.js';
 import { installErrorHandling } from '../shared/http-errors.js';
 import { QemuDriver } from '../drivers/qemu/driver.js';
@@ -19,6 +21,9 @@ import { collectVmStats } from '../vms/stats.js';
 import { MigrationService } from '../migration/service.js';
 import { migrationRoutes } from '../migration/routes.js';
 import { overlayRoutes } from '../network/routes.js';
+import { HostHaGuard } from './ha/guard.js';
+import { haRoutes } from './ha/routes.js';
+import { NO_WATCHDOG, type Watchdog } from './watchdog.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -28,6 +33,14 @@ export interface AgentOptions {
   logger?: boolean;
   /** A directory every host reaches at the same path: VMs created with pool 'shared' keep their disks there. */
   sharedStorageDir?: string;
+  /** The host's watchdog, armed once HA starts; default none. */
+  watchdog?: Watchdog;
+}
+
+/** Where the agent renews its HA lease, and as which host. */
+export interface HaLeaseTarget {
+  controllerUrl: string;
+  hostName: string;
 }
 
 export interface Agent {
@@ -38,6 +51,9 @@ export interface Agent {
   migrations: MigrationService;
   token: string;
   accelerator: AcceleratorProbe;
+  watchdog: Watchdog;
+  /** Starts renewing the HA lease with the controller, writing the storage heartbeat and guarding starts (once joined). */
+  startHa(target: HaLeaseTarget): Promise<void>;
 }
 
 /** Reads `<dataDir>/agent.token`, creating it (mode 0600) on first start. */
@@ -66,6 +82,8 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   const migrations = new MigrationService({ records, vms, driver, images, ...(sharedStorageDir ? { sharedStorageDir } : {}) });
   await driver.recover();
   await migrations.recover();
+  const watchdog = opts.watchdog ?? NO_WATCHDOG;
+  let guard: HostHaGuard | undefined;
 
   const app = Fastify({ logger: opts.logger ? { level: 'info' } : false, bodyLimit: 4 * 1024 * 1024 });
   // Strict bodies (unknown fields are refused, never stripped); query strings are converted to their types.
@@ -85,10 +103,40 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   );
   await app.register(migrationRoutes(migrations));
   await app.register(overlayRoutes());
+  await app.register(
+    haRoutes({
+      guard: () => {
+        if (!guard) throw new DroverError('HA_NO_LEASE');
+        return guard;
+      },
+      vms,
+      records,
+      images,
+      driver,
+      ...(sharedStorageDir ? { sharedStorageDir } : {}),
+    }),
+  );
   app.get('/api/v1/vm-stats', async () => collectVmStats(records, driver));
   app.addHook('onClose', async () => {
+    guard?.stop();
     migrations.close();
     driver.detach();
   });
-  return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator };
+  const startHa = async (target: HaLeaseTarget): Promise<void> => {
+    if (guard) return;
+    guard = new HostHaGuard({
+      hostName: target.hostName,
+      controllerUrl: target.controllerUrl,
+      agentToken: token,
+      dataDir: opts.dataDir,
+      ...(sharedStorageDir ? { sharedStorageDir } : {}),
+      records,
+      driver,
+      watchdog,
+      ...(opts.logger ? { logger: app.log as unknown as Logger } : {}),
+    });
+    vms.gate = guard;
+    await guard.start();
+  };
+  return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator, watchdog, startHa };
 }

@@ -75,6 +75,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
       }
       process.stdout.write(`drover agent joined ${join.controller} as ${join.name}\n`);
     }
+    await agent.startHa({ controllerUrl: join.controller, hostName: join.name });
   }
   const stop = async (): Promise<void> => {
     await agent.app.close();

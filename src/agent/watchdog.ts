@@ -22,3 +22,11 @@ export interface Watchdog {
   /** A clean stop: disarms (the magic close), so an agent stopped on purpose does not reset its host. */
   disarm(): void;
 }
+
+/** No watchdog: the host cannot be counted on to reset itself, so HA restarts its VMs only after a fence or an administrator's word. */
+export const NO_WATCHDOG: Watchdog = Object.freeze({
+  armed: false,
+  async arm() {},
+  feed() {},
+  disarm() {},
+});

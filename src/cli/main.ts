@@ -13,6 +13,7 @@ import { registerOperationCommands } from './commands/op.js';
 import { registerTestbedCommands } from './commands/testbed.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerVmCommands } from './commands/vm.js';
+import { registerHaCommands } from './commands/ha.js';
 import { printError } from './output.js';
 import { wantsJson } from './parse.js';
 
@@ -26,6 +27,7 @@ const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
   registerHostJoinTokenCommand,
   registerBalanceCommands,
   registerClusterCommands,
+  registerHaCommands,
   registerOperationCommands,
   registerEventCommands,
   registerTokenCommands,

@@ -28,10 +28,13 @@ export async function up(options: UpOptions): Promise<{ url: string; token: stri
   const controller = await startController({ dataDir: options.dataDir, port: options.port, host: options.listen ?? '127.0.0.1', logger, print: () => undefined });
   try {
     const { hosts, vms } = controller.services;
-    await hosts.register({ name: os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-'), address: agentUrl, credential: agent.token }, SYSTEM_ACTOR);
+    const hostName = os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-');
+    await hosts.register({ name: hostName, address: agentUrl, credential: agent.token }, SYSTEM_ACTOR);
     const settled = await vms.resolveInterrupted(SYSTEM_ACTOR);
     if (settled.length > 0) logger.warn({ settled }, 'settled VMs a previous controller left mid-operation');
     hosts.startHeartbeats(options.heartbeatMs ?? 2_000);
+    controller.services.ha.start();
+    await agent.startHa({ controllerUrl: controller.address, hostName });
   } catch (err) {
     await controller.close();
     await agent.app.close();
@@ -43,6 +46,7 @@ export async function up(options: UpOptions): Promise<{ url: string; token: stri
     token,
     close: async () => {
       controller.services.hosts.stopHeartbeats();
+      await controller.services.ha.stop();
       await controller.close();
       await agent.app.close();
     },

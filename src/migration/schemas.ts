@@ -45,6 +45,7 @@ export const VmRecordWire = Type.Object(
     cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400 })),
     vnc: Type.Optional(Type.Boolean()),
     storageDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    haGeneration: Type.Optional(Type.Integer({ minimum: 1 })),
     createdAt: Type.String(),
   },
   { additionalProperties: false },

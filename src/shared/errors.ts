@@ -235,6 +235,30 @@ export const ERRORS = {
     status: 409,
     message: 'That fault does not fit the testbed host\'s state (power-on of a host that runs, thaw of one not frozen...); the detail says why. `drover testbed status` shows each host\'s faults.',
   },
+  // high availability
+  HA_DISK_NOT_SHARED: {
+    status: 409,
+    message: 'Only a VM whose disks are all on shared storage can be HA-protected: another host must be able to start it. Create it with --pool shared.',
+  },
+  HA_POOL_UNKNOWN: { status: 409, message: 'The VM has a disk in a storage pool no host reports, so no other host could start it.' },
+  HA_POOL_SINGLE_HOST: { status: 409, message: 'The VM\'s shared pool is reached by no other host, so there is nowhere to restart it. Join another host with the same --shared-storage.' },
+  HA_SETTINGS_INVALID: { status: 400, message: 'Invalid HA settings: priority is 1 (restarts last) to 5 (first), isolation is keep-running or power-off.' },
+  HA_ADMISSION_REFUSED: {
+    status: 409,
+    message: 'Admission control refused it: the cluster would no longer have room to restart the HA VMs of the hosts it must survive (cluster policy --ha-host-failures). The detail has the figures.',
+  },
+  HA_HOST_NOT_DOWN: { status: 409, message: 'The host still renews its lease or writes its storage heartbeat, so it is not down. Confirm a host down only when it is powered off.' },
+  HA_STALE_GENERATION: {
+    status: 409,
+    message: 'HA has started this VM elsewhere at a newer generation since; this instance must not run. The VM runs (or is being started) on another host.',
+  },
+  HA_LEASE_LOST: {
+    status: 409,
+    message: 'This host has lost its lease with the controller, so it starts and resumes nothing: HA may be restarting its VMs elsewhere. It accepts again once it renews.',
+  },
+  HA_NO_LEASE: { status: 409, message: 'This agent keeps no HA lease: it was not started to join a controller (--controller).' },
+  HA_STATE_INVALID: { status: 500, message: 'The saved HA state could not be read. HA starts afresh from what hosts report.' },
+  HA_LEASE_REJECTED: { status: 401, message: 'The lease renewal does not carry this host\'s credential. Re-join the host.' },
   ACCELERATOR_UNAVAILABLE: { status: 409, message: 'The requested accelerator is not available on this host.' },
   DEPENDENCY_MISSING: { status: 500, message: 'A required program is missing. Run `bash scripts/setup`.' },
   INTERNAL: { status: 500, message: 'Internal error. This is a bug in Drover; please report it with the detail.' },

@@ -21,8 +21,17 @@ import { setRateLimit } from '../network/tap.js';
 const GiB = 1024 ** 3;
 
 /** The VMs one host defines and runs: disks, lifecycle, snapshots and clones. */
+/** What HA checks before a VM starts or resumes on this host (the agent's HA guard). */
+export interface StartGate {
+  /** Throws when the VM must not start here; returns the record as it must be saved. */
+  beforeStart(record: VmRecord, generation: number | undefined): VmRecord;
+  beforeResume(record: VmRecord): void;
+}
+
 export class HostVmService {
   private readonly busy = new Set<string>();
+  /** Set once the agent runs its HA guard. */
+  gate: StartGate | undefined;
   private readonly migrating = new Set<string>();
   /** The guest address setup of each VM with virtual-network NICs, after its start or last reset; waitReady waits for it. */
   private readonly guestNetworkSetups: GuestNetworkSetups;
@@ -121,9 +130,17 @@ export class HostVmService {
     }
   }
 
-  async start(name: string): Promise<VmView> {
-    const record = this.require(name);
+  /**
+   * Starts the VM. `generation` is HA's: the start gate checks it against the VM's record on shared
+   * storage and claims it there first, so a start HA has superseded never runs.
+   */
+  async start(name: string, generation?: number): Promise<VmView> {
+    let record = this.require(name);
     return this.exclusive(name, async () => {
+      if (this.gate) {
+        record = this.gate.beforeStart(record, generation);
+        this.records.write(record);
+      }
       await this.driver.start(this.records.toSpec(record));
       this.guestNetworkSetups.afterStart(record.name, record.id, record.nics);
       return this.view(record);
@@ -142,6 +159,7 @@ export class HostVmService {
   async act(name: string, action: 'kill' | 'reboot' | 'pause' | 'resume'): Promise<VmView> {
     const record = this.require(name);
     if (action !== 'kill' && this.migrating.has(name)) throw new DroverError('VM_BUSY', `${name} is migrating`);
+    if (action === 'resume') this.gate?.beforeResume(record);
     await this.driver[action](record.id);
     return this.view(record);
   }
@@ -474,6 +492,7 @@ export class HostVmService {
       ...(status.startedAt ? { startedAt: status.startedAt } : {}),
       ...(status.crashReason ? { crashReason: status.crashReason } : {}),
       ...(this.driver.addresses(record.id).length ? { addresses: this.driver.addresses(record.id) } : {}),
+      ...(record.haGeneration !== undefined ? { generation: record.haGeneration } : {}),
       disks: record.disks.map((d) => ({
         name: d.name,
         path: this.records.diskPath(record, d),

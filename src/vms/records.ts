@@ -29,6 +29,8 @@ export interface VmRecord {
   vnc?: boolean;
   /** Absolute directory holding the disks when it is not the VM's own directory (a shared-storage pool). */
   storageDir?: string;
+  /** The HA generation this host last started the VM at; absent: never started under HA here. */
+  haGeneration?: number;
   createdAt: string;
 }
 

@@ -34,8 +34,16 @@ export function vmRoutes(service: HostVmService, consolePath: (name: string) => 
         return reply.status(204).send();
       },
     );
-    app.post('/api/v1/vms/:name/start', { schema: { params: NameParams, response: { 200: VmView } } }, async (req) =>
-      service.start(req.params.name),
+    app.post(
+      '/api/v1/vms/:name/start',
+      {
+        schema: {
+          params: NameParams,
+          body: Type.Optional(Type.Object({ generation: Type.Optional(Type.Integer({ minimum: 1, description: 'The HA generation this start carries.' })) }, { additionalProperties: false })),
+          response: { 200: VmView },
+        },
+      },
+      async (req) => service.start(req.params.name, req.body?.generation),
     );
     app.post(
       '/api/v1/vms/:name/stop',

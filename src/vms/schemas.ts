@@ -79,6 +79,7 @@ export const VmView = Type.Object({
   startedAt: Type.Optional(Type.String()),
   crashReason: Type.Optional(Type.String()),
   addresses: Type.Optional(Type.Array(Type.String(), { description: 'Guest IP addresses, as its agent reports them.' })),
+  generation: Type.Optional(Type.Integer({ description: 'The HA generation this host last started the VM at.' })),
   disks: Type.Array(DiskView),
   nics: Type.Array(NicSpec),
   createdAt: Type.String(),

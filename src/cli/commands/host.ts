@@ -51,6 +51,17 @@ export function registerHostCommands(program: Command): void {
     );
   });
 
+  withOutput(
+    host
+      .command('confirm-down')
+      .description('State that a host is powered off, so HA restarts its VMs elsewhere; use only when it is certainly off (refused while it renews its lease or writes its storage heartbeat)')
+      .argument('<host>', 'host name'),
+  ).action(async (name: string, opts: OutputOptions) => {
+    const answer = await apiClient().request<{ host: string; accepted: boolean }>('POST', apiPath('hosts', name, 'confirm-down'));
+    if (opts.output === 'json') return printJson(answer);
+    process.stdout.write(`${name} confirmed down; HA restarts its protected VMs elsewhere (drover ha status)\n`);
+  });
+
   withOutput(host.command('show').description('Show one host in full').argument('<host>', 'host name')).action(async (name: string, opts: OutputOptions) => {
     const h = await apiClient().request<HostWire>('GET', apiPath('hosts', name));
     if (opts.output === 'json') return printJson(h);

@@ -57,6 +57,8 @@ export function printVm(vm: VmWire, format: OutputFormat): void {
       disks: vm.disks.map((d) => `${d.name} ${formatBytes(d.sizeBytes)}${d.readOnly ? ' (read-only)' : ''}`).join(', ') || '-',
       nics: vm.nics.map(formatNic).join('; ') || '-',
       'guest ready': vm.guestReady ? 'yes' : 'no',
+      pool: vm.pool,
+      ha: vm.ha ? `on, priority ${vm.ha.priority}, isolation ${vm.ha.isolation}${vm.ha.monitoring ? ', guest monitoring' : ''}` : 'off',
       'required tags': vm.placement.requiredTags.join(', ') || '-',
       'affinity groups': vm.placement.affinityGroups.join(', ') || '-',
       'anti-affinity groups': vm.placement.antiAffinityGroups.join(', ') || '-',

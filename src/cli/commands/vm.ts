@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import type { CreateVmBody, VmWire } from '../../controller/vms/schema.js';
+import type { CreateVmBody, UpdateVmBody, VmWire } from '../../controller/vms/schema.js';
+import { DroverError } from '../../shared/errors.js';
 import { apiPath, withQuery, type OperationView } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
 import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
@@ -35,6 +36,26 @@ interface CreateOptions extends OutputOptions {
   network?: NetworkAttachment[];
   wait?: boolean;
   readyTimeout: number;
+  ha?: boolean;
+  haPriority?: number;
+  haIsolation?: 'keep-running' | 'power-off';
+}
+
+/** `drover vm set` options. */
+interface SetOptions extends OutputOptions {
+  ha?: 'on' | 'off';
+  haPriority?: number;
+  haIsolation?: 'keep-running' | 'power-off';
+  haMonitoring?: 'on' | 'off';
+}
+
+/** The HA policy fields the options give, or undefined when they give none. */
+function haFields(opts: { haPriority?: number; haIsolation?: 'keep-running' | 'power-off'; haMonitoring?: 'on' | 'off' }): NonNullable<CreateVmBody['ha']> {
+  return {
+    ...(opts.haPriority !== undefined ? { priority: opts.haPriority } : {}),
+    ...(opts.haIsolation ? { isolation: opts.haIsolation } : {}),
+    ...(opts.haMonitoring ? { monitoring: opts.haMonitoring === 'on' } : {}),
+  };
 }
 
 /** `drover vm ...`: create, list, show, delete, clone, plus power, snapshot, console and exec. */
@@ -69,9 +90,13 @@ export function registerVmCommands(program: Command): void {
     .option('--port-forward <spec>', 'forward a host port to the guest: tcp:HOST_PORT:GUEST_PORT (repeatable)', collectPortForward)
     .option('--network <spec>', 'a NIC on a virtual network, after the default user-mode NIC: NAME[,ip=A.B.C.D][,rate=10mbit|2MB/s] (repeatable)', collectNetworkAttachment)
     .option('--wait', 'with --start: also wait until the guest agent answers')
-    .option('--ready-timeout <seconds>', 'how long --wait waits for the guest', secondsToMs, DEFAULT_READY_TIMEOUT_SECONDS * 1000);
+    .option('--ready-timeout <seconds>', 'how long --wait waits for the guest', secondsToMs, DEFAULT_READY_TIMEOUT_SECONDS * 1000)
+    .option('--ha', 'protect the VM with HA: restart it on another host when its host fails (needs --pool shared)')
+    .option('--ha-priority <n>', 'with --ha: 1 (restarts last) to 5 (first), default 3', integerIn(1, 5))
+    .addOption(new Option('--ha-isolation <response>', 'with --ha: what a host cut off from the controller does with the VM (default keep-running)').choices(['keep-running', 'power-off']));
   withOutput(withNoWait(create)).action(async (name: string, opts: CreateOptions) => {
     const client = apiClient();
+    if (!opts.ha && (opts.haPriority !== undefined || opts.haIsolation)) throw new DroverError('INVALID_ARGUMENT', '--ha-priority and --ha-isolation go with --ha');
     const body: CreateVmBody = {
       name,
       image: opts.image,
@@ -94,12 +119,29 @@ export function registerVmCommands(program: Command): void {
           }
         : {}),
       ...(opts.network ? { networks: opts.network } : {}),
+      ...(opts.ha ? { ha: haFields(opts) } : {}),
     };
     const response = await client.request<VmOperationResponse>('POST', apiPath('vms'), body);
     if (opts.wait === false) return printStarted(response.operation, response, opts.output);
     await followOperation(client, response.operation);
     const created = opts.start && opts.wait ? await waitReady(client, name, opts.readyTimeout) : await getVm(client, name);
     printVm(created, opts.output);
+  });
+
+  const set = vm
+    .command('set')
+    .description('Change a VM\'s settings: its HA protection and policy')
+    .argument('<vm>', 'VM name')
+    .addOption(new Option('--ha <on|off>', 'protect the VM with HA (its disks must be on a shared pool), or stop protecting it').choices(['on', 'off']))
+    .option('--ha-priority <n>', '1 (restarts last) to 5 (first)', integerIn(1, 5))
+    .addOption(new Option('--ha-isolation <response>', 'what a host cut off from the controller does with the VM').choices(['keep-running', 'power-off']))
+    .addOption(new Option('--ha-monitoring <on|off>', 'reset the guest when its guest agent stops answering').choices(['on', 'off']));
+  withOutput(set).action(async (name: string, opts: SetOptions) => {
+    const fields = haFields(opts);
+    if (opts.ha === undefined && Object.keys(fields).length === 0) throw new DroverError('INVALID_ARGUMENT', 'nothing to change: give --ha on|off, --ha-priority, --ha-isolation or --ha-monitoring');
+    if (opts.ha === 'off' && Object.keys(fields).length > 0) throw new DroverError('INVALID_ARGUMENT', '--ha off takes no other --ha-* option');
+    const body: UpdateVmBody = { ha: opts.ha === 'off' ? null : fields };
+    printVm(await apiClient().request<VmWire>('PATCH', apiPath('vms', name), body), opts.output);
   });
 
   const remove = vm

@@ -40,8 +40,9 @@ test('no token, a wrong token, a malformed header and a revoked token are 401 on
   ]) {
     assert.ok(ids.includes(id), `${id} is documented`);
   }
-  // Joining takes a join token instead of an API token; hosts/join.test.ts holds it to that.
-  assert.deepEqual(routes.filter((r) => r.isPublic).map((r) => `${r.method} ${r.url}`).sort(), ['GET /healthz', 'GET /openapi.json', 'POST /api/v1/hosts/join']);
+  // Joining takes a join token instead of an API token (hosts/join.test.ts holds it to that); a lease renewal the
+  // host's lease credential (ha/lease.test.ts).
+  assert.deepEqual(routes.filter((r) => r.isPublic).map((r) => `${r.method} ${r.url}`).sort(), ['GET /healthz', 'GET /openapi.json', 'POST /api/v1/ha/lease', 'POST /api/v1/hosts/join']);
   const badCredentials: Record<string, string | undefined> = {
     none: undefined,
     wrong: `Bearer drv_${'A'.repeat(43)}`,

@@ -12,6 +12,7 @@ import { vmRoutes } from '../vms/routes.js';
 import { vmMetricsRoutes } from '../metrics/history-routes.js';
 import { clusterRoutes } from '../cluster/routes.js';
 import { networkRoutes } from '../networks/routes.js';
+import { haRoutes } from '../ha/routes.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -25,4 +26,5 @@ export const DOMAINS: readonly { name: string; routes: DomainRoutes }[] = [
   { name: 'vm-metrics', routes: vmMetricsRoutes },
   { name: 'cluster', routes: clusterRoutes },
   { name: 'networks', routes: networkRoutes },
+  { name: 'ha', routes: haRoutes },
 ];

@@ -6,6 +6,7 @@ import { OperationRunner } from '../operations/runner.js';
 import type { Store } from '../store/store.js';
 import { HostService } from '../hosts/service.js';
 import { VmService } from '../vms/service.js';
+import { HaService, type HostFencer } from '../ha/service.js';
 
 /** The controller's services, built once and handed to every domain's routes. */
 export interface ControllerServices {
@@ -15,20 +16,24 @@ export interface ControllerServices {
   tokens: TokenService;
   hosts: HostService;
   vms: VmService;
+  ha: HaService;
 }
 
 /** Builds the services over `store`. */
-export function createControllerServices(store: Store, options: { logger?: Logger } = {}): ControllerServices {
+export function createControllerServices(store: Store, options: { logger?: Logger; fencer?: HostFencer } = {}): ControllerServices {
   const events = new EventLog(store);
   const operations = new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}) });
   const hosts = new HostService(store, events, options.logger);
+  const ha = new HaService(store, events, hosts, options.fencer, undefined, options.logger);
+  hosts.skipVm = (vmId) => ha.isRestarting(vmId);
   return {
     store,
     events,
     operations,
     tokens: new TokenService(store, events),
     hosts,
-    vms: new VmService(store, events, operations, hosts),
+    vms: new VmService(store, events, operations, hosts, ha),
+    ha,
   };
 }
 

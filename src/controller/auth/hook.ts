@@ -18,6 +18,8 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
   'HEAD /openapi.json',
   // A joining agent has no API token yet: its one-time join token, checked by the route itself, is its credential.
   'POST /api/v1/hosts/join',
+  // An agent renews its HA lease with a credential derived from its agent token, checked by the route.
+  'POST /api/v1/ha/lease',
   ...WEB_PAGE_ROUTES.flatMap((url) => [`GET ${url}`, `HEAD ${url}`]),
 ]);
 

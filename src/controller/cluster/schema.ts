@@ -109,6 +109,7 @@ export const ClusterPolicySchema = Type.Object(
   {
     weight: StringEnum(['spread', 'pack'] as const, { description: 'spread: new VMs go where the most room is left; pack: onto the fullest host that fits.' }),
     cpuModel: Type.String({ description: 'The baseline CPU model every VM gets, so any VM can run on and move to any host offering it.' }),
+    haHostFailures: Type.Integer({ minimum: 0, maximum: 100, description: 'HA admission control: starts and protections are refused unless the HA VMs of any this many failed hosts could restart on the others; 0 turns it off.' }),
   },
   { additionalProperties: false },
 );

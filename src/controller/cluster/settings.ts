@@ -8,7 +8,7 @@ import type { ClusterSettings } from '../store/records.js';
 import type { Repositories, Store } from '../store/store.js';
 
 /** What a cluster that never set its policy uses: spread, and the CPU model VMs have always been given. */
-export const DEFAULT_SETTINGS: ClusterSettings = { weight: 'spread', cpuModel: DEFAULT_CPU_MODEL };
+export const DEFAULT_SETTINGS: ClusterSettings = { weight: 'spread', cpuModel: DEFAULT_CPU_MODEL, haHostFailures: 0 };
 
 /**
  * Throws CPU_MODEL_UNSUPPORTED unless `model` can be the cluster's baseline: a model QEMU knows (this machine's QEMU,
@@ -31,7 +31,9 @@ export async function requireBaselineCpuModel(model: string, hosts: ReadonlyArra
 export async function readClusterSettings(repos: Pick<Repositories, 'settings'>): Promise<ClusterSettings> {
   const weight = await repos.settings.get('weight');
   const cpuModel = await repos.settings.get('cpuModel');
+  const haHostFailures = await repos.settings.get('haHostFailures');
   return {
+    haHostFailures: typeof haHostFailures === 'number' && Number.isInteger(haHostFailures) && haHostFailures >= 0 ? haHostFailures : DEFAULT_SETTINGS.haHostFailures,
     weight: weight === 'pack' || weight === 'spread' ? weight : DEFAULT_SETTINGS.weight,
     cpuModel: typeof cpuModel === 'string' && cpuModel ? cpuModel : DEFAULT_SETTINGS.cpuModel,
   };
@@ -44,6 +46,7 @@ export async function updateClusterSettings(deps: { store: Store; events: EventL
     const before = await readClusterSettings(tx);
     if (change.weight !== undefined) await tx.settings.set('weight', change.weight);
     if (change.cpuModel !== undefined) await tx.settings.set('cpuModel', change.cpuModel);
+    if (change.haHostFailures !== undefined) await tx.settings.set('haHostFailures', change.haHostFailures);
     const after = await readClusterSettings(tx);
     await deps.events.record({ actor, objectType: 'cluster', objectId: null, objectName: null, action: 'cluster.policy-changed', hostId: null, result: 'success', detail: { before: { ...before }, after: { ...after } } }, tx);
     return after;

@@ -87,6 +87,11 @@ export class AgentClient {
     return this.request('POST', '/api/v1/vms', body, 10 * 60_000);
   }
 
+  /** Starts the VM; `generation` is HA's, for a VM it protects. */
+  start(name: string, generation?: number): Promise<VmView> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/start`, generation !== undefined ? { generation } : undefined, 60_000);
+  }
+
   /** start, kill, reboot, pause or resume. */
   action(name: string, action: 'start' | 'kill' | 'reboot' | 'pause' | 'resume'): Promise<VmView> {
     return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/${action}`, undefined, 60_000);

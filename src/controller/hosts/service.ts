@@ -52,6 +52,8 @@ export class HostService {
   private readonly hostInfo = new Map<string, AgentHostInfo>();
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
+  /** VMs another service is moving right now (HA restarting them): the reconcile leaves their records alone. */
+  skipVm: ((vmId: string) => boolean) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -166,10 +168,10 @@ export class HostService {
     if (this.beating) return;
     this.beating = true;
     try {
-      for (const host of await this.store.hosts.list()) {
-        // One host's failure must not stop the others' heartbeats, nor the controller.
-        await this.reconcileHost(host).catch((err: unknown) => this.logger?.error({ err, host: host.name }, 'reconciling a host failed'));
-      }
+      // All hosts at once: a dead host's timeout must not hold up the others. One host's failure must not stop the others, nor the controller.
+      await Promise.all(
+        (await this.store.hosts.list()).map((host) => this.reconcileHost(host).catch((err: unknown) => this.logger?.error({ err, host: host.name }, 'reconciling a host failed'))),
+      );
     } finally {
       this.beating = false;
     }
@@ -212,7 +214,7 @@ export class HostService {
       // A VM under an operation (a migration moves it between hosts) is the operation's to record.
       const busy = new Set((await tx.operations.list({ states: ACTIVE_OPERATION_STATES, targetType: 'vm', limit: 100_000 })).map((o) => o.targetId));
       for (const record of known) {
-        if (record.updatedAt >= fetchStarted || busy.has(record.id)) continue;
+        if (record.updatedAt >= fetchStarted || busy.has(record.id) || this.skipVm?.(record.id)) continue;
         await this.reconcileVm(tx, host, record, byName.get(record.name));
       }
       const allNames = new Set((await tx.vms.list()).map((v) => v.name));
@@ -235,6 +237,7 @@ export class HostService {
       ...(actual.startedAt ? { startedAt: actual.startedAt } : {}),
       ...(actual.crashReason ? { crashReason: actual.crashReason } : {}),
       ...(actual.addresses?.length ? { addresses: actual.addresses } : {}),
+      ...(actual.generation !== undefined ? { generation: actual.generation } : {}),
     };
     const stateChanged = record.state !== actual.state;
     if (!stateChanged && JSON.stringify(runtime) === JSON.stringify(record.runtime)) return;

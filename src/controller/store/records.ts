@@ -101,6 +101,18 @@ export interface VmSpec {
   cpuModel?: string;
   /** Rules the scheduler keeps wherever the VM goes; absent means none. */
   placement?: VmPlacementRules;
+  /** HA protection: restarted on another host when its host fails; absent means not protected. */
+  ha?: VmHaPolicy;
+}
+
+/** A VM's HA policy. */
+export interface VmHaPolicy {
+  /** 1 (restarts last) to 5 (first). */
+  priority: 1 | 2 | 3 | 4 | 5;
+  /** What an isolated host (alive, cut off from the controller) does with the VM. */
+  isolation: 'keep-running' | 'power-off';
+  /** Reset the guest when its guest agent stops answering (vSphere's VM Monitoring). */
+  monitoring: boolean;
 }
 
 /** A VM's placement rules (like vSphere's VM-host and VM-VM rules, named per group). */
@@ -123,6 +135,8 @@ export interface VmRuntime {
   addresses?: string[];
   /** The host's own id for the VM (its directory and QEMU runtime dir). */
   hostVmId?: string;
+  /** The HA generation the host runs it at. */
+  generation?: number;
 }
 
 export interface VmDisk {
@@ -279,10 +293,12 @@ export interface ClusterSettings {
   weight: 'spread' | 'pack';
   /** The CPU model every VM is given, so any VM can run on (and move to) any host that offers it. */
   cpuModel: string;
+  /** HA admission control: keep room to restart the HA VMs of any this many failed hosts; 0: none. */
+  haHostFailures: number;
 }
 
 /** Names in the cluster settings table: the cluster policy's, and the balancer's schedule (a JSON object, see cluster/balance.ts). */
-export type SettingName = keyof ClusterSettings | 'balanceSchedule';
+export type SettingName = keyof ClusterSettings | 'balanceSchedule' | 'haState';
 
 /** The current time as a record timestamp. */
 export function now(): Timestamp {

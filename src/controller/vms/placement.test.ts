@@ -62,7 +62,7 @@ test('create without --host places with the scheduler: weight from the cluster p
   assert.match(detail.why, /^spread: the host with the most room left/);
 
   const policy = await controller.app.inject({ method: 'PUT', url: '/api/v1/cluster/policy', headers: controller.auth, payload: { weight: 'pack' } });
-  assert.deepEqual(policy.json(), { weight: 'pack', cpuModel: 'qemu64' });
+  assert.deepEqual(policy.json(), { weight: 'pack', cpuModel: 'qemu64', haHostFailures: 0 });
   const packed = await create(controller, { name: 'p1', memoryMiB: 512 });
   assert.equal(packed.json<{ vm: VmWire }>().vm.host, 'beta', 'pack: the fullest host that fits');
   const badPolicy = await controller.app.inject({ method: 'PUT', url: '/api/v1/cluster/policy', headers: controller.auth, payload: { weight: 'random' } });

@@ -25,6 +25,7 @@ import {
   SnapshotOperationSchema,
   SnapshotParams,
   StopQuery,
+  UpdateVmBody,
   UpdateVmNicBody,
   VmListSchema,
   VmNameParams,
@@ -63,6 +64,11 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
   app.get('/vms/:name', {
     schema: { operationId: 'getVm', summary: 'Show one VM', tags, params: VmNameParams, response: { 200: VmSchema, ...errorResponses } },
     handler: async (request) => vmWire(await vms.get(request.params.name), await hostNames()),
+  });
+
+  app.patch('/vms/:name', {
+    schema: { operationId: 'updateVm', summary: 'Change a VM\'s settings: its HA protection and policy', tags, params: VmNameParams, body: UpdateVmBody, response: { 200: VmSchema, ...errorResponses } },
+    handler: async (request) => vmWire(await vms.update(request.params.name, request.body, actorOf(request)), await hostNames()),
   });
 
   for (const action of ACTIONS) {

@@ -20,6 +20,31 @@ export const PlacementRulesSchema = Type.Object(
 );
 export type PlacementRulesWire = Static<typeof PlacementRulesSchema>;
 
+/** A VM's HA policy as given: every field has a default. */
+export const HaPolicyBody = Type.Object(
+  {
+    priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 5, description: '1 (restarts last) to 5 (first); default 3.' })),
+    isolation: Type.Optional(StringEnum(['keep-running', 'power-off'] as const, { description: 'What a host cut off from the controller (but alive) does with the VM; default keep-running.' })),
+    monitoring: Type.Optional(Type.Boolean({ description: 'Reset the guest when its guest agent stops answering; default false.' })),
+  },
+  { additionalProperties: false },
+);
+
+/** The HA policy as shown. */
+export const HaPolicySchema = Type.Object(
+  { priority: Type.Integer(), isolation: Type.String(), monitoring: Type.Boolean() },
+  { additionalProperties: false },
+);
+
+/** PATCH /vms/:name: switch HA on (with its policy) or off. */
+export const UpdateVmBody = Type.Object(
+  {
+    ha: Type.Optional(Type.Union([HaPolicyBody, Type.Null()], { description: 'The HA policy (fields not given keep their value, or default); null switches HA off.' })),
+  },
+  { additionalProperties: false },
+);
+export type UpdateVmBody = Static<typeof UpdateVmBody>;
+
 export const VmNameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 export const SnapshotParams = Type.Object(
   { name: Type.String({ minLength: 1, maxLength: 100 }), snapshot: Type.String({ minLength: 1, maxLength: 100 }) },
@@ -64,6 +89,7 @@ export const CreateVmBody = Type.Object(
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
     pool: Type.Optional(StringEnum(['local', 'shared'] as const, { description: 'Where the disks live: the host\'s own directory (default) or shared storage every host reaches.' })),
     placement: Type.Optional(PlacementRulesSchema),
+    ha: Type.Optional(HaPolicyBody),
     networks: Type.Optional(Type.Array(VmNetworkRequest, { maxItems: 7, description: 'NICs on virtual networks, after the default user-mode NIC.' })),
   },
   { additionalProperties: false },
@@ -121,6 +147,7 @@ export const VmSchema = Type.Object(
     ips: Type.Array(Type.String(), { description: 'Guest IP addresses, as its guest agent reports them.' }),
     nics: Type.Array(VmNicSchema),
     pid: Nullable(Type.Integer()),
+    ha: Type.Union([HaPolicySchema, Type.Null()], { description: 'HA protection; null: not protected.' }),
     pool: StringEnum(['local', 'shared'] as const, { description: 'Where the disks live: the host\'s own directory or shared storage.' }),
     placement: Type.Object(
       { requiredTags: Type.Array(Type.String()), affinityGroups: Type.Array(Type.String()), antiAffinityGroups: Type.Array(Type.String()) },

@@ -15,7 +15,11 @@ import { assignNetworkNics, networkNicsOf, nicRecords, prepareNetworksOnHost, re
 import { startMigration } from './migrate.js';
 import { placeNewVm } from './place.js';
 import { recordPlacement } from './placements.js';
-import type { CreateVmBody, MigrateVmBody } from './schema.js';
+import type { CreateVmBody, MigrateVmBody, UpdateVmBody } from './schema.js';
+import type { HaService } from '../ha/service.js';
+import { validateHaProtection } from '../../ha/protection.js';
+import { readClusterView, vmView } from '../cluster/view.js';
+import type { HostRecord, VmHaPolicy, VmSpec } from '../store/records.js';
 
 const MiB = 1024 * 1024;
 const LIVE: readonly VmState[] = ['running', 'paused', 'starting', 'stopping'];
@@ -38,6 +42,7 @@ export class VmService {
     private readonly events: EventLog,
     private readonly operations: OperationRunner,
     private readonly hosts: HostService,
+    private readonly ha?: HaService,
   ) {}
 
   async list(): Promise<VmRecord[]> {
@@ -62,7 +67,15 @@ export class VmService {
       hostId: null,
       state: 'creating',
       desiredState: body.start ? 'running' : 'stopped',
-      spec: { cpus: body.cpus ?? 1, memoryBytes: memoryMiB * MiB, imageId: body.image ?? null, devices: body.devices ?? 'virtio', ...(body.pool ? { pool: body.pool } : {}), ...placementRules(body.placement) },
+      spec: {
+        cpus: body.cpus ?? 1,
+        memoryBytes: memoryMiB * MiB,
+        imageId: body.image ?? null,
+        devices: body.devices ?? 'virtio',
+        ...(body.pool ? { pool: body.pool } : {}),
+        ...placementRules(body.placement),
+        ...(body.ha ? { ha: haPolicy(undefined, body.ha) } : {}),
+      },
       disks: [],
       nics: [],
       snapshots: [],
@@ -76,6 +89,10 @@ export class VmService {
       const placement = await placeNewVm(tx, vm, body.host);
       const host = placement.host;
       vm.hostId = host.id;
+      if (vm.spec.ha) {
+        await requireProtectable(tx, vm, host);
+        if (body.start) await this.ha?.requireAdmission(vm);
+      }
       // Assigned in the transaction that records them, so no two VMs get one address.
       const networks = await assignNetworkNics(tx, vm.id, body.networks ?? []);
       vm.nics = networks.nics;
@@ -120,7 +137,7 @@ export class VmService {
           if (body.start) {
             ctx.throwIfCancelled();
             await ctx.progress(0.6, 'starting');
-            await this.sync(vm.id, await agent.action(vm.name, 'start'));
+            await this.sync(vm.id, await agent.start(vm.name, await this.ha?.generationForStart(vm, host.id)));
           }
           return { vm: vm.name, host: host.name };
         },
@@ -135,13 +152,42 @@ export class VmService {
     const vm = await this.get(name);
     this.refuseWrongState(vm, action);
     const desired = action === 'start' || action === 'resume' || action === 'reboot' ? 'running' : action === 'kill' ? 'stopped' : vm.desiredState;
+    if (action === 'start' && vm.spec.ha) await this.ha?.requireAdmission({ ...vm, desiredState: 'running' });
     return this.run(vm, action, actor, async (agent) => {
       if (action === 'start' && vm.hostId) await prepareNetworksOnHost(this.store, this.hosts, vm, vm.hostId);
-      const view = await agent.action(vm.name, action);
+      const view = action === 'start' && vm.hostId ? await agent.start(vm.name, await this.ha?.generationForStart(vm, vm.hostId)) : await agent.action(vm.name, action);
       await this.store.vms.update(vm.id, { desiredState: desired });
       await this.sync(vm.id, view);
       return { vm: vm.name };
     });
+  }
+
+  /**
+   * Changes what PATCH /vms/:name gives: today the HA policy. Switching HA on checks the VM can be
+   * protected (disks on a shared pool another host reaches) and, for a running VM, admission
+   * control; a running VM then gets a generation, which its host's agent takes up with its next lease.
+   */
+  async update(name: string, body: UpdateVmBody, actor: Actor): Promise<VmRecord> {
+    const vm = await this.get(name);
+    if (body.ha === undefined) return vm;
+    if (vm.state === 'creating' || vm.state === 'deleting') throw new DroverError('VM_BUSY', `${vm.name} is ${vm.state}`);
+    const { ha: previous, ...rest } = vm.spec;
+    const spec: VmSpec = body.ha === null ? rest : { ...rest, ha: haPolicy(previous, body.ha) };
+    const updated = await this.store.transaction(async (tx) => {
+      if (spec.ha && !previous) {
+        const host = vm.hostId ? await tx.hosts.get(vm.hostId) : undefined;
+        await requireProtectable(tx, { ...vm, spec }, host);
+      }
+      if (spec.ha && LIVE.includes(vm.state)) await this.ha?.requireAdmission({ ...vm, spec });
+      const saved = await tx.vms.update(vm.id, { spec });
+      await this.events.record(
+        { actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: spec.ha ? (previous ? 'vm.ha-changed' : 'vm.ha-enabled') : 'vm.ha-disabled', hostId: vm.hostId, result: 'success', detail: { before: previous ? { ...previous } : null, after: spec.ha ? { ...spec.ha } : null } },
+        tx,
+      );
+      return saved;
+    });
+    if (updated.spec.ha && !previous && LIVE.includes(updated.state) && updated.hostId) await this.ha?.generationForStart(updated, updated.hostId);
+    return updated;
   }
 
   async stop(name: string, timeoutMs: number, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
@@ -360,4 +406,23 @@ export class VmService {
       },
     });
   }
+}
+
+/** The HA policy `given` makes of `current` (or of the defaults). */
+function haPolicy(current: VmHaPolicy | undefined, given: NonNullable<CreateVmBody['ha']>): VmHaPolicy {
+  return {
+    priority: (given.priority ?? current?.priority ?? 3) as VmHaPolicy['priority'],
+    isolation: given.isolation ?? current?.isolation ?? 'keep-running',
+    monitoring: given.monitoring ?? current?.monitoring ?? false,
+  };
+}
+
+/** HA_DISK_NOT_SHARED, HA_POOL_UNKNOWN or HA_POOL_SINGLE_HOST unless another host could start `vm` from its disks. */
+async function requireProtectable(tx: Parameters<typeof readClusterView>[0], vm: VmRecord, host: HostRecord | undefined): Promise<void> {
+  if (vm.spec.pool !== 'shared') {
+    throw new DroverError('HA_DISK_NOT_SHARED', `${vm.name} keeps its disks in its host's own storage (pool local), so no other host could start it; create it with --pool shared`);
+  }
+  const view = await readClusterView(tx);
+  const problem = validateHaProtection(vmView(vm, host), view.pools);
+  if (problem) throw new DroverError(problem.code, problem.reason);
 }

@@ -35,6 +35,7 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
       rateLimitMbit: n.rateLimitKbit ? kbitToMbit(n.rateLimitKbit) : null,
     })),
     pid: vm.runtime.pid ?? null,
+    ha: vm.spec.ha ? { ...vm.spec.ha } : null,
     pool: vm.spec.pool ?? 'local',
     placement: {
       requiredTags: vm.spec.placement?.requiredTags ?? [],

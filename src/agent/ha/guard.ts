@@ -1,0 +1,299 @@
+/**
+ * The host's side of HA (src/ha/README.md, "The agent's side of the contract"). Every second it:
+ *
+ * 1. renews the host's lease with the controller, listing every VM the host runs;
+ * 2. writes the host's heartbeat slot in its shared pool;
+ * 3. once the lease has lapsed by its own clock, refuses every start and resume, and kills the HA
+ *    guests whose isolation response is power-off; once the storage heartbeat has lapsed too, it
+ *    kills every HA guest, and keeps doing so until the lease is renewed (self-fence);
+ * 4. kills any instance whose generation was superseded on shared storage (a failover happened
+ *    while this host was cut off or frozen), and forgets the stale definition;
+ * 5. feeds the watchdog, but only while it has done all of the above, so a hung host is reset.
+ *
+ * Every start or resume of a VM carrying a generation goes through `beforeStart`/`beforeResume`:
+ * the generation is checked against the VM's record on shared storage and claimed there.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { DroverError } from '../../shared/errors.js';
+import { checkStartGeneration } from '../../ha/generation.js';
+import { DEFAULT_HA_TIMINGS } from '../../ha/timings.js';
+import { leaseCredential, type LeaseAnswer, type LeaseRenewal, type LeaseVm } from '../../controller/ha/lease-schema.js';
+import type { QemuDriver } from '../../drivers/qemu/driver.js';
+import type { VmRecord, VmRecords } from '../../vms/records.js';
+import type { Watchdog } from '../watchdog.js';
+import { claimGeneration, readGeneration, readSlots, writePortableRecord, writeSlot, type HeartbeatSlot } from './shared-records.js';
+
+type Isolation = LeaseAnswer['haVms'][number]['isolation'];
+type AgentTimings = LeaseAnswer['timings'];
+
+/** What the guard remembers across agent restarts, in `<dataDir>/ha-lease.json`. */
+interface SavedLease {
+  /** When the last renewal the controller accepted was sent (this host's clock, ms). */
+  acceptedAt: number;
+  haVms: Record<string, Isolation>;
+  timings: AgentTimings;
+}
+
+export interface HaGuardOptions {
+  hostName: string;
+  controllerUrl: string;
+  agentToken: string;
+  dataDir: string;
+  sharedStorageDir?: string;
+  records: VmRecords;
+  driver: QemuDriver;
+  watchdog: Watchdog;
+  logger?: Logger;
+}
+
+const LIVE = new Set(['running', 'paused', 'starting', 'stopping']);
+
+export class HostHaGuard {
+  private saved: SavedLease;
+  private seq = 0;
+  private storageWrittenAt: number | undefined;
+  private renewing = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** HA guests killed because the host lost both lease and storage heartbeat; latched until a renewal. */
+  private selfFenced = false;
+  /** VM ids that must not run, and since when; the watchdog is fed only while none of them still does after a grace. */
+  private readonly mustStop = new Map<string, number>();
+  private readonly file: string;
+
+  constructor(private readonly opts: HaGuardOptions) {
+    this.file = path.join(opts.dataDir, 'ha-lease.json');
+    this.saved = this.load();
+  }
+
+  /** Arms the watchdog and starts the one-second loop. */
+  async start(): Promise<void> {
+    if (this.opts.watchdog.armed === false) await this.opts.watchdog.arm(Math.max(1, Math.floor(this.saved.timings.selfFenceMs / 1000)));
+    this.timer = setInterval(() => this.tick(), this.saved.timings.leaseIntervalMs);
+    this.tick();
+  }
+
+  /** Stops the loop and disarms the watchdog: an agent stopped on purpose does not reset its host. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.opts.watchdog.disarm();
+  }
+
+  /** True when the lease has lapsed by this host's clock: it must start and resume nothing. */
+  leaseLapsed(now = Date.now()): boolean {
+    return now - this.saved.acceptedAt > this.saved.timings.leaseExpiryMs;
+  }
+
+  /**
+   * Checks that `record` may start at `generation` here and claims the generation on shared
+   * storage; returns the record as it must be saved. A VM that once ran under HA and is started
+   * without a generation keeps its last one, and is refused if that was superseded.
+   */
+  beforeStart(record: VmRecord, generation: number | undefined): VmRecord {
+    const wanted = generation ?? record.haGeneration;
+    if (wanted === undefined) return record;
+    if (this.leaseLapsed()) throw new DroverError('HA_LEASE_LOST', `${this.opts.hostName} last renewed its lease ${Math.round((Date.now() - this.saved.acceptedAt) / 1000)} s ago`);
+    if (!record.storageDir) throw new DroverError('HA_DISK_NOT_SHARED', `${record.name} keeps its disks on this host only`);
+    const newest = readGeneration(record.storageDir);
+    const verdict = checkStartGeneration(record.name, wanted, newest?.generation);
+    if (!verdict.allowed) throw new DroverError(verdict.code, `${verdict.reason} (generation ${newest?.generation} is on ${newest?.host})`);
+    const updated: VmRecord = { ...record, haGeneration: wanted };
+    claimGeneration(record.storageDir, wanted, this.opts.hostName);
+    writePortableRecord(record.storageDir, updated);
+    this.mustStop.delete(record.id);
+    return updated;
+  }
+
+  /** A resume is a start for never-twice purposes: refused without a lease, or at a superseded generation. */
+  beforeResume(record: VmRecord): void {
+    if (record.haGeneration === undefined) return;
+    if (this.leaseLapsed()) throw new DroverError('HA_LEASE_LOST', `${this.opts.hostName} has no lease`);
+    const newest = record.storageDir ? readGeneration(record.storageDir) : undefined;
+    const verdict = checkStartGeneration(record.name, record.haGeneration, newest?.generation);
+    if (!verdict.allowed) throw new DroverError(verdict.code, verdict.reason);
+  }
+
+  /** The heartbeat slots of every host in this host's shared pool, for the controller. */
+  slots(): HeartbeatSlot[] {
+    if (!this.opts.sharedStorageDir) return [];
+    return readSlots(this.opts.sharedStorageDir);
+  }
+
+  /** What `ha status` shows of this host's own view. */
+  status(): { leaseAgeMs: number; leaseLapsed: boolean; selfFenced: boolean; watchdog: boolean; storageWrittenAgoMs: number | null } {
+    const now = Date.now();
+    return {
+      leaseAgeMs: now - this.saved.acceptedAt,
+      leaseLapsed: this.leaseLapsed(now),
+      selfFenced: this.selfFenced,
+      watchdog: this.opts.watchdog.armed,
+      storageWrittenAgoMs: this.storageWrittenAt === undefined ? null : now - this.storageWrittenAt,
+    };
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    void this.renew(now);
+    this.writeHeartbeat(now);
+    const done = this.enforce(now);
+    if (done) this.opts.watchdog.feed();
+  }
+
+  private liveVms(): Array<{ record: VmRecord; state: string; guestReady: boolean; startedAt?: string }> {
+    const out = [];
+    for (const record of this.opts.records.list()) {
+      const status = this.opts.driver.status(record.id);
+      if (LIVE.has(status.state)) out.push({ record, state: status.state, guestReady: status.guestReady, ...(status.startedAt ? { startedAt: status.startedAt } : {}) });
+    }
+    return out;
+  }
+
+  private async renew(sentAt: number): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
+    try {
+      const vms: LeaseVm[] = this.liveVms().map(({ record, state, guestReady, startedAt }) => ({
+        name: record.name,
+        id: record.id,
+        state,
+        guestReady,
+        ...(record.haGeneration !== undefined ? { generation: record.haGeneration } : {}),
+        ...(startedAt ? { startedAt } : {}),
+      }));
+      const body: LeaseRenewal = { host: this.opts.hostName, vms, watchdog: this.opts.watchdog.armed, leaseLost: this.leaseLapsed(sentAt) };
+      const res = await fetch(`${this.opts.controllerUrl.replace(/\/+$/, '')}/api/v1/ha/lease`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${leaseCredential(this.opts.agentToken)}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        // A renewal that answers after the lease would have lapsed anyway proves nothing.
+        signal: AbortSignal.timeout(Math.max(500, this.saved.timings.leaseExpiryMs / 2)),
+      });
+      if (!res.ok) {
+        this.opts.logger?.warn({ status: res.status, body: (await res.text()).slice(0, 300) }, 'lease renewal refused');
+        return;
+      }
+      const answer = (await res.json()) as LeaseAnswer;
+      const wasLapsed = this.leaseLapsed();
+      this.saved = { acceptedAt: Math.max(this.saved.acceptedAt, sentAt), haVms: Object.fromEntries(answer.haVms.map((v) => [v.name, v.isolation])), timings: answer.timings };
+      this.adoptGenerations(answer.haVms);
+      this.selfFenced = false;
+      this.save();
+      if (wasLapsed) this.opts.logger?.info('lease renewed after it had lapsed');
+    } catch (err) {
+      this.opts.logger?.debug({ err }, 'lease renewal failed');
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  /** A VM HA protects while it runs (HA switched on after its start) takes the generation HA issued for it, so it is guarded from now on. */
+  private adoptGenerations(haVms: LeaseAnswer['haVms']): void {
+    for (const { name, generation } of haVms) {
+      if (generation < 1) continue;
+      const record = this.opts.records.read(name);
+      if (!record?.storageDir || record.haGeneration !== undefined || !LIVE.has(this.opts.driver.status(record.id).state)) continue;
+      const newest = readGeneration(record.storageDir);
+      if (newest && newest.generation > generation) continue;
+      const updated = { ...record, haGeneration: generation };
+      claimGeneration(record.storageDir, generation, this.opts.hostName);
+      writePortableRecord(record.storageDir, updated);
+      this.opts.records.write(updated);
+    }
+  }
+
+  private writeHeartbeat(now: number): void {
+    const shared = this.opts.sharedStorageDir;
+    if (!shared) return;
+    try {
+      const vms = this.liveVms()
+        .filter(({ record }) => record.haGeneration !== undefined)
+        .map(({ record }) => ({ name: record.name, id: record.id, generation: record.haGeneration ?? 0 }));
+      writeSlot(shared, { host: this.opts.hostName, seq: ++this.seq, leaseLost: this.leaseLapsed(now), vms, writtenAt: new Date(now).toISOString() });
+      this.storageWrittenAt = now;
+    } catch (err) {
+      this.opts.logger?.warn({ err }, 'cannot write the storage heartbeat');
+    }
+  }
+
+  /** Does what the lease and the generations require; true when nothing that must be dead still runs past its grace. */
+  private enforce(now: number): boolean {
+    const { timings } = this.saved;
+    const lapsed = this.leaseLapsed(now);
+    const storageLapsed = this.storageWrittenAt === undefined || now - this.storageWrittenAt > timings.storageHeartbeatExpiryMs;
+    if (lapsed && storageLapsed && !this.selfFenced && this.opts.sharedStorageDir) {
+      this.selfFenced = true;
+      this.opts.logger?.error('lease and storage heartbeat lapsed: killing every HA guest (self-fence)');
+    }
+    for (const { record } of this.liveVms()) {
+      const reason = this.mustNotRun(record, lapsed);
+      if (!reason) continue;
+      if (!this.mustStop.has(record.id)) {
+        this.mustStop.set(record.id, now);
+        this.opts.logger?.warn({ vm: record.name, reason }, 'killing an HA guest');
+      }
+      void this.opts.driver.kill(record.id).catch((err: unknown) => this.opts.logger?.error({ err, vm: record.name }, 'killing an HA guest failed'));
+    }
+    this.forgetSuperseded();
+    const stillRunning = [...this.mustStop].filter(([id, since]) => LIVE.has(this.opts.driver.status(id).state) && now - since > timings.selfFenceMs / 2);
+    for (const [id] of this.mustStop) if (!LIVE.has(this.opts.driver.status(id).state)) this.mustStop.delete(id);
+    return stillRunning.length === 0;
+  }
+
+  /** Why `record`'s running instance must be killed now, or undefined. */
+  private mustNotRun(record: VmRecord, lapsed: boolean): string | undefined {
+    if (record.haGeneration === undefined) return undefined;
+    if (record.storageDir) {
+      const newest = readGeneration(record.storageDir);
+      if (newest && newest.generation > record.haGeneration) return `generation ${newest.generation} was started on ${newest.host}; this instance runs ${record.haGeneration}`;
+    }
+    const isolation = this.saved.haVms[record.name];
+    if (isolation === undefined) return undefined;
+    if (this.selfFenced) return 'the host lost its lease and its storage heartbeat';
+    if (lapsed && isolation === 'power-off') return 'the host lost its lease and the VM\'s isolation response is power-off';
+    return undefined;
+  }
+
+  /** Removes the local definition of every stopped VM whose generation another host has claimed since; its disks stay. */
+  private forgetSuperseded(): void {
+    for (const record of this.opts.records.list()) {
+      if (record.haGeneration === undefined || !record.storageDir) continue;
+      if (LIVE.has(this.opts.driver.status(record.id).state)) continue;
+      const newest = readGeneration(record.storageDir);
+      if (!newest || newest.generation <= record.haGeneration || newest.host === this.opts.hostName) continue;
+      this.opts.driver.forget(record.id);
+      fs.rmSync(this.opts.records.vmDir(record.name), { recursive: true, force: true });
+      this.opts.logger?.info({ vm: record.name, generation: newest.generation, host: newest.host }, 'forgot a VM that HA restarted on another host');
+    }
+  }
+
+  private load(): SavedLease {
+    const fallback: SavedLease = { acceptedAt: 0, haVms: {}, timings: agentTimings() };
+    try {
+      const saved = JSON.parse(fs.readFileSync(this.file, 'utf8')) as Partial<SavedLease>;
+      if (typeof saved.acceptedAt !== 'number' || typeof saved.haVms !== 'object' || !saved.haVms || !saved.timings) return fallback;
+      return saved as SavedLease;
+    } catch {
+      return fallback;
+    }
+  }
+
+  private save(): void {
+    const temporary = `${this.file}.tmp`;
+    fs.writeFileSync(temporary, JSON.stringify(this.saved));
+    fs.renameSync(temporary, this.file);
+  }
+}
+
+/** The timings an agent keeps before the controller first answered it. */
+export function agentTimings(): AgentTimings {
+  const t = DEFAULT_HA_TIMINGS;
+  return {
+    leaseIntervalMs: t.leaseIntervalMs,
+    leaseExpiryMs: t.leaseExpiryMs,
+    storageHeartbeatIntervalMs: t.storageHeartbeatIntervalMs,
+    storageHeartbeatExpiryMs: t.storageHeartbeatExpiryMs,
+    selfFenceMs: t.selfFenceMs,
+  };
+}

@@ -1,0 +1,502 @@
+/**
+ * HA in the controller: it keeps the leases agents push, reads the storage heartbeat slots through
+ * a live host of each shared pool, and runs the decision engine (src/ha, `stepHa`) on a timer. It
+ * carries out what the engine decides: fence a host, restart a VM elsewhere with a new generation,
+ * stop a stale or isolated instance, reset a hung guest, mark a VM failed. The engine's state is
+ * saved in the store before any action is sent, so a restarted controller carries a failover on
+ * without a second start.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import { DroverError } from '../../shared/errors.js';
+import { stepHa } from '../../ha/engine.js';
+import { checkAdmission } from '../../ha/admission.js';
+import type { HaInput, HaReport, HaVmSettings, HostObservation, HostVmReport } from '../../ha/model.js';
+import type { HaAction, HaEvent } from '../../ha/outputs.js';
+import { createHaState, nextGeneration, restoreHaState, serializeHaState, type HaState } from '../../ha/state.js';
+import { DEFAULT_HA_CONFIG, type HaConfig } from '../../ha/timings.js';
+import type { LivenessVerdict } from '../../ha/liveness.js';
+import type { ClusterView } from '../../scheduler/model.js';
+import { SYSTEM_ACTOR, type Actor } from '../actor.js';
+import { clusterViewOf, sharedPoolsOf } from '../cluster/view.js';
+import { readClusterSettings } from '../cluster/settings.js';
+import type { EventLog } from '../events/event-log.js';
+import type { HostService } from '../hosts/service.js';
+import type { HostRecord, VmRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { recordPlacement } from '../vms/placements.js';
+import { leaseCredential, type LeaseAnswer, type LeaseRenewal } from './lease-schema.js';
+
+/** Powers hosts off through their fence devices (src/controller/hosts/fence.ts). */
+export interface HostFencer {
+  hasDevice(host: HostRecord): boolean;
+  /** Powers the host off and checks it is off; never throws for a device that fails or hangs. */
+  powerOff(hostId: string): Promise<{ outcome: 'off' | 'failed'; detail: string }>;
+}
+
+/** The setting the engine's state is saved under. */
+const STATE_SETTING = 'haState';
+
+interface Lease {
+  at: number;
+  renewal: LeaseRenewal;
+}
+
+interface SlotSeen {
+  seq: number;
+  changedAt: number;
+  leaseLost: boolean;
+  vms: Array<{ name: string; generation: number }>;
+}
+
+const LIVE_STATES = new Set(['running', 'paused', 'starting', 'stopping']);
+
+export class HaService {
+  private state: HaState | undefined;
+  private readonly leases = new Map<string, Lease>();
+  private readonly slots = new Map<string, SlotSeen>();
+  private readonly storageReads = new Map<string, number>();
+  private reports: HaReport[] = [];
+  private verdicts: LivenessVerdict[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stepping: Promise<void> | undefined;
+  private readingSlots = false;
+  /** VMs HA is starting right now: the host reconcile leaves their records alone. */
+  private readonly restarting = new Set<string>();
+  /** Per host, its HA VMs for lease answers, refreshed every step. */
+  private haVmsByHost = new Map<string, LeaseAnswer['haVms']>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly events: EventLog,
+    private readonly hosts: HostService,
+    private readonly fencer: HostFencer | undefined,
+    private readonly config: HaConfig = DEFAULT_HA_CONFIG,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** Steps every `intervalMs`. */
+  start(intervalMs = 500): void {
+    this.timer = setInterval(() => void this.step().catch((err: unknown) => this.logger?.error({ err }, 'HA step failed')), intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.stepping;
+  }
+
+  /** True while HA starts the VM: the reconcile must not take its absence on the new host for a loss. */
+  isRestarting(vmId: string): boolean {
+    return this.restarting.has(vmId);
+  }
+
+  /** Accepts a lease renewal from a host's agent; HA_LEASE_REJECTED when the credential is not the host's. */
+  async renew(credential: string | undefined, renewal: LeaseRenewal): Promise<LeaseAnswer> {
+    const at = Date.now();
+    const host = await this.store.hosts.getByName(renewal.host);
+    if (!host?.credential || !credential || !sameText(credential, leaseCredential(host.credential))) throw new DroverError('HA_LEASE_REJECTED', renewal.host);
+    this.leases.set(host.id, { at, renewal });
+    const t = this.config.timings;
+    return {
+      acceptedAt: new Date(at).toISOString(),
+      haVms: this.haVmsByHost.get(host.id) ?? [],
+      timings: {
+        leaseIntervalMs: t.leaseIntervalMs,
+        leaseExpiryMs: t.leaseExpiryMs,
+        storageHeartbeatIntervalMs: t.storageHeartbeatIntervalMs,
+        storageHeartbeatExpiryMs: t.storageHeartbeatExpiryMs,
+        selfFenceMs: t.selfFenceMs,
+      },
+    };
+  }
+
+  /** An administrator states `hostName` is powered off (oVirt's "confirm host has been rebooted"). */
+  async confirmDown(hostName: string, actor: Actor): Promise<void> {
+    const host = await this.store.hosts.getByName(hostName);
+    if (!host) throw new DroverError('NOT_FOUND', `host ${hostName}`);
+    const verdict = this.verdicts.find((v) => v.hostId === host.id);
+    if (!verdict || verdict.liveness === 'ok' || verdict.storage === 'fresh') {
+      throw new DroverError('HA_HOST_NOT_DOWN', `${hostName} is ${verdict?.liveness ?? 'not judged yet'}: ${verdict?.reason ?? ''}`.trim());
+    }
+    this.reports.push({ kind: 'confirm-down', hostId: host.id, by: actor.name });
+    await this.events.record({ actor, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.confirm-down', hostId: host.id, result: 'success', detail: { liveness: verdict.liveness } });
+  }
+
+  /**
+   * The generation a start of HA VM `vm` on `hostId` must carry (a user start, or HA switched on
+   * for a running VM); undefined for a VM without HA. Saved before it is handed out.
+   */
+  async generationForStart(vm: VmRecord, hostId: string): Promise<number | undefined> {
+    if (!vm.spec.ha) return undefined;
+    return this.exclusive(async () => {
+      const state = await this.loadState();
+      const reported = vm.runtime.generation ?? 0;
+      const base = structuredClone(state);
+      const record = base.vms[vm.id];
+      if (record && record.generation < reported) record.generation = reported;
+      const next = nextGeneration(record ? base : { ...base, vms: { ...base.vms, [vm.id]: { vmId: vm.id, phase: 'protected', generation: reported, hostId, guestResets: [], staleStops: [] } } }, vm.id, hostId);
+      await this.saveState(next.state);
+      return next.generation;
+    });
+  }
+
+  /** What `ha status` shows. */
+  async status(): Promise<HaStatus> {
+    const state = await this.loadState();
+    const now = Date.now();
+    const hosts = await this.store.hosts.list();
+    const vms = await this.store.vms.list();
+    const names = new Map(hosts.map((h) => [h.id, h.name]));
+    return {
+      hosts: hosts.map((host) => {
+        const verdict = this.verdicts.find((v) => v.hostId === host.id);
+        const lease = this.leases.get(host.id);
+        const slot = this.slots.get(host.name);
+        const record = state.hosts[host.id];
+        return {
+          name: host.name,
+          liveness: verdict?.liveness ?? 'unknown',
+          reason: verdict?.reason ?? 'not judged yet',
+          leaseAgeMs: lease ? now - lease.at : null,
+          storageHeartbeatAgeMs: slot ? now - slot.changedAt : null,
+          watchdog: lease?.renewal.watchdog ?? false,
+          fenceDevice: this.fencer?.hasDevice(host) ?? false,
+          fence: record?.fence.fencedAt !== undefined ? 'fenced' : record?.fence.inFlight ? 'in-progress' : record?.fence.lastFailure ? `failed: ${record.fence.lastFailure.reason}` : 'none',
+        };
+      }),
+      vms: vms
+        .filter((vm) => vm.spec.ha)
+        .map((vm) => {
+          const record = state.vms[vm.id];
+          return {
+            name: vm.name,
+            host: vm.hostId ? (names.get(vm.hostId) ?? vm.hostId) : null,
+            priority: vm.spec.ha?.priority ?? 1,
+            isolation: vm.spec.ha?.isolation ?? 'keep-running',
+            phase: record?.phase ?? 'protected',
+            generation: record?.generation ?? 0,
+            ...(record?.failover?.waiting ? { waiting: record.failover.waiting.code } : {}),
+            ...(record?.failedReason ? { failedReason: record.failedReason } : {}),
+          };
+        }),
+      admission: await this.admission(),
+      timings: { ...this.config.timings },
+    };
+  }
+
+  /** The cluster's HA admission figures as they stand, or with `change` applied to one VM (its policy, or where it would run). */
+  async admission(change?: { vm: VmRecord }): Promise<{ haHostFailures: number; admitted: boolean; reason: string }> {
+    const settings = await readClusterSettings(this.store);
+    const { haHostFailures } = settings;
+    const vms = (await this.store.vms.list()).map((vm) => (change && vm.id === change.vm.id ? change.vm : vm));
+    const running = vms.filter((vm) => vm.desiredState === 'running' || LIVE_STATES.has(vm.state));
+    const view = clusterViewOf(await this.store.hosts.list(), running, settings);
+    const result = checkAdmission(view, running.filter((vm) => vm.spec.ha).map((vm) => vm.id), haHostFailures);
+    return { haHostFailures, admitted: result.admitted, reason: result.reason };
+  }
+
+  /** HA_ADMISSION_REFUSED, with the figures, when `vm` as given (protected, running where it says) would break admission control. */
+  async requireAdmission(vm: VmRecord): Promise<void> {
+    const result = await this.admission({ vm });
+    if (!result.admitted) throw new DroverError('HA_ADMISSION_REFUSED', `${vm.name}: ${result.reason}`);
+  }
+
+  /** One step: observe, decide, save, act. Steps never overlap. */
+  step(): Promise<void> {
+    return this.exclusive(() => this.stepOnce());
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.stepping) await this.stepping;
+    const run = fn();
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.stepping = settled;
+    try {
+      return await run;
+    } finally {
+      if (this.stepping === settled) this.stepping = undefined;
+    }
+  }
+
+  private async stepOnce(): Promise<void> {
+    const now = Date.now();
+    const state = await this.loadState();
+    const hosts = await this.store.hosts.list();
+    const vms = await this.store.vms.list();
+    const settings = await readClusterSettings(this.store);
+    const cluster = haClusterView(clusterViewOf(hosts, vms, settings), vms);
+    void this.readSlots(hosts);
+    const reports = this.reports;
+    this.reports = [];
+    const input: HaInput = {
+      now,
+      cluster,
+      hosts: hosts.map((host) => this.observe(host, vms, state)),
+      haVms: vms.filter((vm) => vm.spec.ha).map((vm) => haSettings(vm)),
+      reports,
+      ...(this.storageReadAt() !== undefined ? { storageReadAt: this.storageReadAt() } : {}),
+    };
+    const result = stepHa(state, input, this.config);
+    this.verdicts = result.verdicts;
+    this.haVmsByHost = leaseAnswersByHost(vms, result.state);
+    await this.saveState(result.state);
+    await this.record(result.events, hosts, vms);
+    await this.markLost(result.verdicts, hosts, vms);
+    for (const action of result.actions) void this.carryOut(action, hosts, vms).catch((err: unknown) => this.logger?.error({ err, action }, 'HA action failed'));
+  }
+
+  private observe(host: HostRecord, vms: VmRecord[], state: HaState): HostObservation {
+    const lease = this.leases.get(host.id);
+    const slot = this.slots.get(host.name);
+    const byName = new Map(vms.map((vm) => [vm.name, vm]));
+    const reportOf = (name: string, generation: number | undefined, startedAt: string | undefined, guestReady: boolean): HostVmReport | undefined => {
+      const vm = byName.get(name);
+      if (!vm) return undefined;
+      // An instance started before HA protected it carries no generation yet: it is the one the engine knows.
+      const known = state.vms[vm.id]?.generation ?? 0;
+      return {
+        vmId: vm.id,
+        generation: generation ?? known,
+        startedAt: startedAt ? Date.parse(startedAt) : lease?.at ?? Date.now(),
+        ...(guestReady && lease ? { lastGuestAnswerAt: lease.at } : {}),
+      };
+    };
+    return {
+      hostId: host.id,
+      ...(lease ? { lastLeaseRenewalAt: lease.at } : {}),
+      ...(slot ? { lastStorageHeartbeatAt: slot.changedAt } : {}),
+      ...(lease
+        ? { vms: lease.renewal.vms.filter((v) => LIVE_STATES.has(v.state)).flatMap((v) => reportOf(v.name, v.generation, v.startedAt, v.guestReady) ?? []) }
+        : {}),
+      ...(slot
+        ? { storageSlot: { leaseLost: slot.leaseLost, vms: slot.vms.flatMap((v) => (byName.get(v.name) ? [{ vmId: byName.get(v.name)?.id ?? '', generation: v.generation }] : [])) } }
+        : {}),
+      watchdog: lease?.renewal.watchdog ?? false,
+      fenceDevice: this.fencer?.hasDevice(host) ?? false,
+    };
+  }
+
+  /** When every shared pool's slots were last read; undefined until each was read once. */
+  private storageReadAt(): number | undefined {
+    if (this.storageReads.size === 0) return undefined;
+    return Math.min(...this.storageReads.values());
+  }
+
+  /** Reads every shared pool's heartbeat slots through one host with a fresh lease that reaches it. Runs beside the step, never blocking it. */
+  private async readSlots(hosts: HostRecord[]): Promise<void> {
+    if (this.readingSlots) return;
+    this.readingSlots = true;
+    try {
+      const pools = new Map<string, HostRecord[]>();
+      for (const host of hosts) for (const pool of sharedPoolsOf(host)) pools.set(pool, [...(pools.get(pool) ?? []), host]);
+      const now = Date.now();
+      await Promise.all(
+        [...pools].map(async ([pool, members]) => {
+          const reader = members.find((h) => {
+            const lease = this.leases.get(h.id);
+            return lease && now - lease.at < this.config.timings.suspectAfterMs;
+          });
+          if (!reader) return;
+          const startedAt = Date.now();
+          try {
+            const client = await this.hosts.client(reader.id);
+            const slots = await client.request<Array<{ host: string; seq: number; leaseLost: boolean; vms: Array<{ name: string; generation: number }> }>>('GET', '/api/v1/ha/slots', undefined, 2_000);
+            for (const slot of slots) {
+              const seen = this.slots.get(slot.host);
+              if (!seen || seen.seq !== slot.seq) this.slots.set(slot.host, { seq: slot.seq, changedAt: startedAt, leaseLost: slot.leaseLost, vms: slot.vms });
+            }
+            this.storageReads.set(pool, startedAt);
+          } catch (err) {
+            this.logger?.debug({ err, pool, via: reader.name }, 'reading the heartbeat slots failed');
+          }
+        }),
+      );
+    } finally {
+      this.readingSlots = false;
+    }
+  }
+
+  private async carryOut(action: HaAction, hosts: HostRecord[], vms: VmRecord[]): Promise<void> {
+    const host = (id: string) => hosts.find((h) => h.id === id);
+    const vmOf = (id: string) => vms.find((v) => v.id === id);
+    switch (action.kind) {
+      case 'fence-host': {
+        const answer = this.fencer ? await this.fencer.powerOff(action.hostId) : { outcome: 'failed' as const, detail: 'no fencing service' };
+        this.reports.push({ kind: 'fence-result', hostId: action.hostId, attempt: action.attempt, outcome: answer.outcome, detail: answer.detail });
+        return;
+      }
+      case 'restart-vm':
+        await this.restart(action, host(action.hostId), host(action.fromHostId), vmOf(action.vmId));
+        return;
+      case 'check-start': {
+        const vm = vmOf(action.vmId);
+        if (!vm) return;
+        const view = await (await this.hosts.client(action.hostId)).getVm(vm.name).catch(() => undefined);
+        const running = view !== undefined && LIVE_STATES.has(view.state) && view.generation === action.generation;
+        this.reports.push({ kind: 'start-check', vmId: action.vmId, hostId: action.hostId, generation: action.generation, outcome: running ? 'running' : 'not-started' });
+        return;
+      }
+      case 'stop-vm': {
+        const vm = vmOf(action.vmId);
+        if (!vm) return;
+        const client = await this.hosts.client(action.hostId);
+        const view = await client.getVm(vm.name).catch(() => undefined);
+        if (view && LIVE_STATES.has(view.state) && (action.generation === undefined || view.generation === undefined || view.generation === action.generation)) await client.action(vm.name, 'kill');
+        return;
+      }
+      case 'reset-guest': {
+        const vm = vmOf(action.vmId);
+        if (vm) await (await this.hosts.client(action.hostId)).action(vm.name, 'reboot');
+        return;
+      }
+      case 'mark-vm-failed':
+        await this.store.vms.update(action.vmId, { state: 'error', runtime: { ...(vmOf(action.vmId)?.runtime ?? {}), crashReason: `HA gave up: ${action.reason}` } });
+        return;
+    }
+  }
+
+  /** Moves the VM's record to the target (placement history included), then has the target start it at the generation. */
+  private async restart(action: Extract<HaAction, { kind: 'restart-vm' }>, target: HostRecord | undefined, from: HostRecord | undefined, vm: VmRecord | undefined): Promise<void> {
+    const report = (outcome: 'started' | 'failed', detail: string) =>
+      this.reports.push({ kind: 'start-result', vmId: action.vmId, hostId: action.hostId, generation: action.generation, outcome, detail });
+    if (!target || !vm?.runtime.hostVmId) {
+      report('failed', !target ? 'the target host is gone' : `${vm?.name ?? action.vmId} has no host id for its disks`);
+      return;
+    }
+    this.restarting.add(vm.id);
+    try {
+      if (vm.hostId !== target.id) {
+        await this.store.transaction(async (tx) => {
+          await tx.vms.update(vm.id, { hostId: target.id, state: 'starting', desiredState: 'running' });
+          await recordPlacement(
+            tx,
+            vm,
+            target,
+            { reason: 'ha', actor: SYSTEM_ACTOR, operationId: null, detail: { from: from?.name ?? action.fromHostId, why: `restarted after host ${from?.name ?? action.fromHostId} failed`, generation: action.generation, reason: action.reason } },
+          );
+        });
+      }
+      const client = await this.hosts.client(target.id);
+      const view = await client.request<{ state: string; id: string; guestReady: boolean; pid?: number; startedAt?: string }>(
+        'POST',
+        '/api/v1/ha/start',
+        { name: vm.name, id: vm.runtime.hostVmId, generation: action.generation },
+        60_000,
+      );
+      await this.store.vms.update(vm.id, {
+        state: view.state as VmRecord['state'],
+        runtime: { hostVmId: view.id, guestReady: view.guestReady, generation: action.generation, ...(view.pid ? { pid: view.pid } : {}), ...(view.startedAt ? { startedAt: view.startedAt } : {}) },
+      });
+      report('started', `${target.name} runs it`);
+    } catch (err) {
+      report('failed', (err as Error).message);
+    } finally {
+      this.restarting.delete(vm.id);
+    }
+  }
+
+  /** Non-HA VMs on a host that failed, was fenced or confirmed down are lost with it: shown so, with the host. */
+  private async markLost(verdicts: LivenessVerdict[], hosts: HostRecord[], vms: VmRecord[]): Promise<void> {
+    for (const verdict of verdicts) {
+      if (verdict.liveness !== 'failed' && verdict.liveness !== 'fenced' && verdict.liveness !== 'confirmed-down') continue;
+      const host = hosts.find((h) => h.id === verdict.hostId);
+      if (!host) continue;
+      for (const vm of vms) {
+        if (vm.hostId !== host.id || vm.spec.ha || !LIVE_STATES.has(vm.state)) continue;
+        const reason = `lost with host ${host.name} (${verdict.liveness}: ${verdict.reason})`;
+        await this.store.transaction(async (tx) => {
+          await tx.vms.update(vm.id, { state: 'error', runtime: { ...vm.runtime, crashReason: reason } });
+          await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.lost', hostId: host.id, result: 'failure', detail: { reason } }, tx);
+        });
+      }
+    }
+  }
+
+  /** Records the engine's events, with host names beside ids. */
+  private async record(events: HaEvent[], hosts: HostRecord[], vms: VmRecord[]): Promise<void> {
+    if (events.length === 0) return;
+    const hostName = (id: string | undefined) => (id ? (hosts.find((h) => h.id === id)?.name ?? id) : undefined);
+    await this.store.transaction(async (tx) => {
+      for (const event of events) {
+        const vm = event.vmId ? vms.find((v) => v.id === event.vmId) : undefined;
+        const restart = event.restart
+          ? { ...event.restart, from: hostName(event.restart.fromHostId), to: hostName(event.restart.toHostId), steps: event.restart.steps.map((s) => ({ step: s.step, at: new Date(s.at).toISOString(), ...(s.hostId ? { host: hostName(s.hostId) } : {}) })) }
+          : undefined;
+        await this.events.record(
+          {
+            actor: SYSTEM_ACTOR,
+            objectType: event.vmId ? 'vm' : 'host',
+            objectId: event.vmId ?? event.hostId ?? null,
+            objectName: event.vmId ? (vm?.name ?? null) : (hostName(event.hostId) ?? null),
+            action: event.name,
+            hostId: event.hostId ?? null,
+            result: /failed|refused|limit/.test(event.name) ? 'failure' : 'success',
+            detail: JSON.parse(JSON.stringify({ reason: event.reason, ...(event.waiting ? { waiting: event.waiting } : {}), ...(restart ? { restart } : {}) })) as never,
+          },
+          tx,
+        );
+      }
+    });
+  }
+
+  private async loadState(): Promise<HaState> {
+    if (this.state) return this.state;
+    const saved = await this.store.settings.get(STATE_SETTING);
+    let state: HaState;
+    try {
+      state = typeof saved === 'string' ? restoreHaState(saved, Date.now()) : createHaState(Date.now());
+    } catch (err) {
+      this.logger?.error({ err }, 'the saved HA state could not be read; starting afresh');
+      state = createHaState(Date.now());
+    }
+    this.state = state;
+    return state;
+  }
+
+  private async saveState(state: HaState): Promise<void> {
+    await this.store.settings.set(STATE_SETTING, serializeHaState(state));
+    this.state = state;
+  }
+}
+
+/** What `ha status` returns. */
+export interface HaStatus {
+  hosts: Array<{ name: string; liveness: string; reason: string; leaseAgeMs: number | null; storageHeartbeatAgeMs: number | null; watchdog: boolean; fenceDevice: boolean; fence: string }>;
+  vms: Array<{ name: string; host: string | null; priority: number; isolation: string; phase: string; generation: number; waiting?: string; failedReason?: string }>;
+  admission: { haHostFailures: number; admitted: boolean; reason: string };
+  timings: Record<string, number>;
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The engine's settings of an HA VM. */
+function haSettings(vm: VmRecord): HaVmSettings {
+  const ha = vm.spec.ha;
+  return { vmId: vm.id, priority: ha?.priority ?? 1, isolationResponse: ha?.isolation ?? 'keep-running', guestMonitoring: ha?.monitoring ?? false };
+}
+
+/** The cluster as HA sees it: a VM its user stopped is on no host, so HA never restarts it. */
+function haClusterView(view: ClusterView, vms: VmRecord[]): ClusterView {
+  const stopped = new Set(vms.filter((vm) => vm.desiredState !== 'running').map((vm) => vm.id));
+  return { ...view, vms: view.vms.map((v) => (stopped.has(v.id) ? { ...v, hostId: null } : v)) };
+}
+
+/** Each host's HA VMs for its lease answers: where the engine has them, else where the store does. */
+function leaseAnswersByHost(vms: VmRecord[], state: HaState): Map<string, LeaseAnswer['haVms']> {
+  const out = new Map<string, LeaseAnswer['haVms']>();
+  for (const vm of vms) {
+    const hostId = state.vms[vm.id]?.hostId ?? vm.hostId;
+    if (!vm.spec.ha || !hostId) continue;
+    out.set(hostId, [...(out.get(hostId) ?? []), { name: vm.name, isolation: vm.spec.ha.isolation, generation: state.vms[vm.id]?.generation ?? 0 }]);
+  }
+  return out;
+}
