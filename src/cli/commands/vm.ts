@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { CreateVmBody, UpdateVmBody, VmWire } from '../../controller/vms/schema.js';
+import type { CreateVmBody, VmWire } from '../../controller/vms/schema.js';
 import { DroverError } from '../../shared/errors.js';
 import { apiPath, withQuery, type OperationView } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
@@ -8,7 +8,7 @@ import { printJson } from '../output.js';
 import { collectNetworkAttachment, collectPortForward, collectString, integerIn, secondsToMs, type NetworkAttachment, type PortForward } from '../parse.js';
 import { registerVmConsoleCommands } from './vm-console.js';
 import { registerVmMigrateCommands } from './vm-migrate.js';
-import { registerVmNicCommands } from './vm-nic.js';
+import { haFields, registerVmSetCommand } from './vm-set.js';
 import { registerVmPowerCommands } from './vm-power.js';
 import { registerVmSnapshotCommands } from './vm-snapshot.js';
 import { DEFAULT_READY_TIMEOUT_SECONDS, getVm, printVm, printVms, waitReady } from './vm-view.js';
@@ -39,23 +39,6 @@ interface CreateOptions extends OutputOptions {
   ha?: boolean;
   haPriority?: number;
   haIsolation?: 'keep-running' | 'power-off';
-}
-
-/** `drover vm set` options. */
-interface SetOptions extends OutputOptions {
-  ha?: 'on' | 'off';
-  haPriority?: number;
-  haIsolation?: 'keep-running' | 'power-off';
-  haMonitoring?: 'on' | 'off';
-}
-
-/** The HA policy fields the options give, or undefined when they give none. */
-function haFields(opts: { haPriority?: number; haIsolation?: 'keep-running' | 'power-off'; haMonitoring?: 'on' | 'off' }): NonNullable<CreateVmBody['ha']> {
-  return {
-    ...(opts.haPriority !== undefined ? { priority: opts.haPriority } : {}),
-    ...(opts.haIsolation ? { isolation: opts.haIsolation } : {}),
-    ...(opts.haMonitoring ? { monitoring: opts.haMonitoring === 'on' } : {}),
-  };
 }
 
 /** `drover vm ...`: create, list, show, delete, clone, plus power, snapshot, console and exec. */
@@ -128,22 +111,6 @@ export function registerVmCommands(program: Command): void {
     printVm(created, opts.output);
   });
 
-  const set = vm
-    .command('set')
-    .description('Change a VM\'s settings: its HA protection and policy')
-    .argument('<vm>', 'VM name')
-    .addOption(new Option('--ha <on|off>', 'protect the VM with HA (its disks must be on a shared pool), or stop protecting it').choices(['on', 'off']))
-    .option('--ha-priority <n>', '1 (restarts last) to 5 (first)', integerIn(1, 5))
-    .addOption(new Option('--ha-isolation <response>', 'what a host cut off from the controller does with the VM').choices(['keep-running', 'power-off']))
-    .addOption(new Option('--ha-monitoring <on|off>', 'reset the guest when its guest agent stops answering').choices(['on', 'off']));
-  withOutput(set).action(async (name: string, opts: SetOptions) => {
-    const fields = haFields(opts);
-    if (opts.ha === undefined && Object.keys(fields).length === 0) throw new DroverError('INVALID_ARGUMENT', 'nothing to change: give --ha on|off, --ha-priority, --ha-isolation or --ha-monitoring');
-    if (opts.ha === 'off' && Object.keys(fields).length > 0) throw new DroverError('INVALID_ARGUMENT', '--ha off takes no other --ha-* option');
-    const body: UpdateVmBody = { ha: opts.ha === 'off' ? null : fields };
-    printVm(await apiClient().request<VmWire>('PATCH', apiPath('vms', name), body), opts.output);
-  });
-
   const remove = vm
     .command('delete')
     .description('Delete a VM and its disks (stop it first, or pass --force)')
@@ -179,5 +146,5 @@ export function registerVmCommands(program: Command): void {
   registerVmSnapshotCommands(vm);
   registerVmConsoleCommands(vm);
   registerVmMigrateCommands(vm);
-  registerVmNicCommands(vm);
+  registerVmSetCommand(vm);
 }
