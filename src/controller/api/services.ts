@@ -4,6 +4,7 @@ import { TokenService } from '../auth/tokens.js';
 import { EventLog } from '../events/event-log.js';
 import { OperationRunner } from '../operations/runner.js';
 import type { Store } from '../store/store.js';
+import { FenceService, type FenceServiceOptions } from '../hosts/fence.js';
 import { HostService } from '../hosts/service.js';
 import { VmService } from '../vms/service.js';
 
@@ -14,11 +15,13 @@ export interface ControllerServices {
   operations: OperationRunner;
   tokens: TokenService;
   hosts: HostService;
+  /** Hosts' fence devices; HA powers failed hosts off through it. */
+  fencing: FenceService;
   vms: VmService;
 }
 
 /** Builds the services over `store`. */
-export function createControllerServices(store: Store, options: { logger?: Logger } = {}): ControllerServices {
+export function createControllerServices(store: Store, options: { logger?: Logger; fencing?: FenceServiceOptions } = {}): ControllerServices {
   const events = new EventLog(store);
   const operations = new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}) });
   const hosts = new HostService(store, events, options.logger);
@@ -28,6 +31,7 @@ export function createControllerServices(store: Store, options: { logger?: Logge
     operations,
     tokens: new TokenService(store, events),
     hosts,
+    fencing: new FenceService(store, events, options.fencing),
     vms: new VmService(store, events, operations, hosts),
   };
 }
