@@ -174,7 +174,7 @@ test('powerOff can be aborted, fences of one host queue, and a test waits for no
   const abort = new AbortController();
   const first = fencing.powerOff('h-alpha', abort.signal);
   const second = fencing.powerOff('h-alpha', AbortSignal.timeout(200));
-  await assert.rejects(fencing.test('alpha', { name: 'admin' }), (err: Error & { code?: string }) => err.code === 'HOST_BUSY');
+  await assert.rejects(fencing.test('alpha', { name: 'admin' }), (err: Error & { code?: string }) => err.code === 'HOST_BEING_FENCED');
   setTimeout(() => abort.abort(new Error('HA gave up')), 200);
   const started = Date.now();
   const [cancelled, timedOut] = await Promise.all([first, second]);

@@ -91,12 +91,12 @@ export class FenceService {
   /**
    * Asks the device for the host's power state (`status`, else `monitor`) without changing it, and
    * records a host.fence-tested event either way. Throws the agent's coded error when it does not
-   * answer, and HOST_BUSY while the host is being fenced.
+   * answer, and HOST_BEING_FENCED while the host is being fenced.
    */
   async test(hostName: string, actor: Actor): Promise<{ host: HostRecord; device: FenceDeviceRecord; result: DeviceTestResult }> {
     const host = await hostByName(this.store, hostName);
     const device = fenceDeviceOf(host);
-    if (this.fencesInFlight.has(host.id)) throw new DroverError('HOST_BUSY', `host ${host.name} is being fenced`);
+    if (this.fencesInFlight.has(host.id)) throw new DroverError('HOST_BEING_FENCED', `host ${host.name}`);
     const event = { actor, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.fence-tested', hostId: host.id };
     let result: DeviceTestResult;
     try {
