@@ -55,6 +55,15 @@ export interface FenceAgentLookup {
 export interface RunFenceAgentOptions extends FenceAgentLookup {
   /** Kill the agent and fail after this long; default 60 s (Pacemaker's default stonith-timeout). */
   timeoutMs?: number;
+  /** Aborting kills the agent as a timeout does; the call fails with FENCE_CANCELLED (FENCE_AGENT_TIMEOUT for a TimeoutError reason). */
+  signal?: AbortSignal;
+}
+
+/** The error for a fence call given up because `signal` was aborted; a timeout signal reads as a timeout. */
+export function abortedFenceError(signal: AbortSignal, describe: string): DroverError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') return new DroverError('FENCE_AGENT_TIMEOUT', `${describe} was given up: ${reason.message}`);
+  return new DroverError('FENCE_CANCELLED', `${describe} was cancelled${reason instanceof Error ? `: ${reason.message}` : ''}`);
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -108,11 +117,12 @@ function agentEnvironment(): NodeJS.ProcessEnv {
 
 /**
  * Spawns the agent in its own process group, feeds it `input` and collects its output. On timeout
- * (or runaway output) it SIGKILLs that group by the pid it started, so helpers the agent spawned
- * (ipmitool, ssh) die with it, and rejects. `describe` names the call in errors; `redact` cleans text.
+ * (or runaway output, or `abort`) it SIGKILLs that group by the pid it started, so helpers the
+ * agent spawned (ipmitool, ssh) die with it, and rejects. `describe` names the call in errors; `redact` cleans text.
  */
-function spawnAgent(program: string, input: string, timeoutMs: number, describe: string, redact: (text: string) => string): Promise<AgentExit> {
+function spawnAgent(program: string, input: string, timeoutMs: number, describe: string, redact: (text: string) => string, abort?: AbortSignal): Promise<AgentExit> {
   return new Promise((resolve, reject) => {
+    if (abort?.aborted) return reject(abortedFenceError(abort, describe));
     const child = spawn(program, [], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: agentEnvironment(), cwd: '/' });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -126,6 +136,7 @@ function spawnAgent(program: string, input: string, timeoutMs: number, describe:
       if (settled) return;
       settled = true;
       for (const timer of timers) clearTimeout(timer);
+      abort?.removeEventListener('abort', onAbort);
       child.stdout.destroy();
       child.stderr.destroy();
       if (failure) return reject(failure);
@@ -161,6 +172,10 @@ function spawnAgent(program: string, input: string, timeoutMs: number, describe:
         killGroup(new DroverError('FENCE_AGENT_TIMEOUT', `${describe} ran longer than ${timeoutMs} ms and was killed (pid ${child.pid ?? '?'})${said ? `: ${said}` : ''}`));
       }, timeoutMs),
     );
+    const onAbort = (): void => {
+      if (abort) killGroup(abortedFenceError(abort, describe));
+    };
+    abort?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', collect(stdout));
     child.stderr.on('data', collect(stderr));
     // An agent may exit without reading stdin (metadata does); the EPIPE that follows means nothing.
@@ -197,7 +212,8 @@ function printedState(stdout: string): PowerState | undefined {
 /**
  * Runs `action` through fence agent `agentName` with `options` on stdin and reads the answer by
  * exit code (see the file comment). Throws FENCE_AGENT_NOT_FOUND, FENCE_OPTION_INVALID (before
- * anything runs), FENCE_AGENT_TIMEOUT or FENCE_AGENT_FAILED; no error or result holds a secret.
+ * anything runs), FENCE_AGENT_TIMEOUT, FENCE_AGENT_FAILED or FENCE_CANCELLED; no error or result
+ * holds a secret.
  */
 export async function runFenceAgent<A extends FenceAction>(
   agentName: string,
@@ -214,7 +230,7 @@ export async function runFenceAgent<A extends FenceAction>(
   const redact = (text: string): string => redactText(text, options);
   // metadata needs no options, and the fewer places a password goes the better.
   const input = action === 'metadata' ? agentInput({}, action) : agentInput(options, action);
-  const exit = await spawnAgent(program, input, timeoutMs, describe, redact);
+  const exit = await spawnAgent(program, input, timeoutMs, describe, redact, run.signal);
 
   const output = { stdout: tailLines(redact(exit.stdout)), stderr: tailLines(redact(exit.stderr)) };
   const failed = (why: string): DroverError => {

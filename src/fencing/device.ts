@@ -6,6 +6,7 @@
  */
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import { DroverError } from '../shared/errors.js';
+import { ERROR_CODE_KEYWORD } from '../shared/http-errors.js';
 
 /** Agent names as Debian's fence-agents installs them (fence_ipmilan, fence_redfish, ...). */
 export const FENCE_AGENT_NAME_PATTERN = '^fence_[a-z0-9_]+$';
@@ -16,14 +17,22 @@ export const FENCE_OPTION_VALUE_PATTERN = '^[^\\r\\n\\u0000]*$';
 const MAX_VALUE_LENGTH = 4096;
 const MAX_OPTIONS = 64;
 
-/** A fence device: the agent and its options (without `action`, which Drover sets per call). */
+/**
+ * A fence device: the agent and its options (without `action`, which Drover sets per call). As an
+ * API body, a bad name or option fails with the same codes as checkAgentName and checkFenceOptions.
+ */
 export const FenceDevice = Type.Object(
   {
-    agent: Type.String({ pattern: FENCE_AGENT_NAME_PATTERN, maxLength: 64, description: 'The fence agent program, e.g. fence_ipmilan.' }),
+    agent: Type.String({ pattern: FENCE_AGENT_NAME_PATTERN, maxLength: 64, description: 'The fence agent program, e.g. fence_ipmilan.', [ERROR_CODE_KEYWORD]: 'FENCE_AGENT_NOT_FOUND' }),
     options: Type.Record(
       Type.String({ pattern: FENCE_OPTION_KEY_PATTERN }),
-      Type.String({ pattern: FENCE_OPTION_VALUE_PATTERN, maxLength: MAX_VALUE_LENGTH }),
-      { maxProperties: MAX_OPTIONS, additionalProperties: false, description: 'Agent options (ip, username, password, plug, ...), as `<agent> -o metadata` lists them.' },
+      Type.String({ pattern: FENCE_OPTION_VALUE_PATTERN, maxLength: MAX_VALUE_LENGTH, [ERROR_CODE_KEYWORD]: 'FENCE_OPTION_INVALID' }),
+      {
+        maxProperties: MAX_OPTIONS,
+        additionalProperties: false,
+        description: 'Agent options (ip, username, password, plug, ...), as `<agent> -o metadata` lists them.',
+        [ERROR_CODE_KEYWORD]: 'FENCE_OPTION_INVALID',
+      },
     ),
   },
   { additionalProperties: false },

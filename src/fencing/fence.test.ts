@@ -51,6 +51,23 @@ test('a failing off, a hanging off and a hanging status all fail the fence', asy
   assert.match(err.detail ?? '', /ran longer than/);
 });
 
+test('aborting a fence kills the agent at once: FENCE_CANCELLED, or FENCE_AGENT_TIMEOUT for a timeout signal', async (t) => {
+  const stateDir = ownedTempDir(t);
+  const controller = new AbortController();
+  const started = Date.now();
+  setTimeout(() => controller.abort(new Error('HA gave up')), 300);
+  const cancelled = await rejection(fenceHost(simulatedFenceDevice(stateDir, 'host1', 'hang'), { timeoutMs: 30_000, signal: controller.signal }), 'FENCE_CANCELLED');
+  assert.match(cancelled.detail ?? '', /off was cancelled: HA gave up/);
+  assert.ok(Date.now() - started < 5000, 'the agent was killed on abort, not at its timeout');
+  const timedOut = await rejection(fenceHost(simulatedFenceDevice(stateDir, 'host1', 'hang'), { timeoutMs: 30_000, signal: AbortSignal.timeout(300) }), 'FENCE_AGENT_TIMEOUT');
+  assert.match(timedOut.detail ?? '', /was given up/);
+  // Aborted while status keeps saying on: the checks stop instead of running to the deadline.
+  const polling = new AbortController();
+  setTimeout(() => polling.abort(), 500);
+  await rejection(fenceHost(simulatedFenceDevice(stateDir, 'host1', 'ignore-off'), { timeoutMs: 30_000, pollMs: 100, signal: polling.signal }), 'FENCE_CANCELLED');
+  await rejection(fenceHost(simulatedFenceDevice(stateDir, 'host1'), { signal: AbortSignal.abort() }), 'FENCE_CANCELLED');
+});
+
 test('a device is refused before anything runs when its options are unsafe', async () => {
   await rejection(fenceHost({ agent: SIMULATED_FENCE_AGENT, options: { plug: 'host1', action: 'on' } }), 'FENCE_OPTION_INVALID');
   await rejection(fenceHost({ agent: 'fence_x;rm', options: {} }), 'FENCE_AGENT_NOT_FOUND');

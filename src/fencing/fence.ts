@@ -6,7 +6,7 @@
  * own metadata warns it "might report success before the node is powered off").
  */
 import { DroverError, isDroverError } from '../shared/errors.js';
-import { runFenceAgent, type FenceAgentLookup, type PowerState } from './agent.js';
+import { abortedFenceError, runFenceAgent, type FenceAgentLookup, type PowerState } from './agent.js';
 import { checkFenceDevice, type FenceDevice } from './device.js';
 import { checkOptionsAgainstAgent, parseFenceMetadata, type FenceAgentDescription } from './metadata.js';
 
@@ -15,6 +15,8 @@ export interface FenceHostOptions extends FenceAgentLookup {
   timeoutMs?: number;
   /** Pause between status checks while the device still says on; default 1 s. */
   pollMs?: number;
+  /** Aborting kills the agent call in flight and stops the status checks; the fence then fails (see abortedFenceError). */
+  signal?: AbortSignal;
 }
 
 /** How a fence went: always a confirmed off, or fenceHost throws. */
@@ -33,21 +35,36 @@ const DEFAULT_POLL_MS = 1000;
 /** Below this much time left, another agent call could not finish; fail instead of starting one. */
 const MIN_CALL_MS = 100;
 
+/** Waits `ms`, or less when `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 function joined(result: { stdout: string; stderr: string }): string {
   return [result.stdout, result.stderr].filter(Boolean).join('\n');
 }
 
 /**
  * Powers the device's host off and waits for the device to report it off. Resolves only on a
- * confirmed off. Throws FENCE_AGENT_FAILED / FENCE_AGENT_TIMEOUT when off itself fails, and
- * FENCE_NOT_CONFIRMED when status never says off in time (its detail holds what status last said).
+ * confirmed off. Throws FENCE_AGENT_FAILED / FENCE_AGENT_TIMEOUT when off itself fails,
+ * FENCE_NOT_CONFIRMED when status never says off in time (its detail holds what status last said),
+ * and FENCE_CANCELLED (or FENCE_AGENT_TIMEOUT, for a timeout signal) when `signal` aborts.
  */
 export async function fenceHost(device: FenceDevice, options: FenceHostOptions = {}): Promise<FenceOutcome> {
   checkFenceDevice(device);
   const started = Date.now();
   const deadline = started + (options.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS);
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
-  const lookup = { agentDirs: options.agentDirs };
+  const signal = options.signal;
+  const lookup = { agentDirs: options.agentDirs, signal };
   const remaining = (): number => deadline - Date.now();
 
   // Not retried: a failed off may have done part of its work, and the caller (HA) decides what next.
@@ -56,6 +73,7 @@ export async function fenceHost(device: FenceDevice, options: FenceHostOptions =
   let statusChecks = 0;
   let lastSaid = 'no status check could run before the deadline';
   while (remaining() >= MIN_CALL_MS) {
+    if (signal?.aborted) throw abortedFenceError(signal, `${device.agent} status`);
     statusChecks++;
     try {
       const status = await runFenceAgent(device.agent, device.options, 'status', { ...lookup, timeoutMs: remaining() });
@@ -69,7 +87,7 @@ export async function fenceHost(device: FenceDevice, options: FenceHostOptions =
       lastSaid = err.detail ?? err.message;
     }
     const pause = Math.min(pollMs, remaining() - MIN_CALL_MS);
-    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+    if (pause > 0) await sleep(pause, signal);
   }
   throw new DroverError('FENCE_NOT_CONFIRMED', `${device.agent} accepted off, but after ${statusChecks} status checks in ${Date.now() - started} ms: ${lastSaid}`);
 }

@@ -222,6 +222,15 @@ export const ERRORS = {
     status: 504,
     message: 'The fence device never reported the host off in time, so the host is not taken as fenced. Check the device and the host\'s power, then fence again.',
   },
+  FENCE_CANCELLED: {
+    status: 409,
+    message: 'The fence was cancelled and its agent killed, so the host is not taken as fenced; its power state is unknown until `drover host fence test HOST` reads it.',
+  },
+  HOST_BEING_FENCED: { status: 409, message: 'The host is being fenced through this device right now. Test the device once the fence has finished.' },
+  HOST_FENCE_NOT_SET: {
+    status: 404,
+    message: 'The host has no fence device. Set one with `drover host fence set HOST --agent NAME --option key=value...`.',
+  },
 
   // testbed
   TESTBED_EXISTS: { status: 409, message: 'A testbed already runs from this directory. Run `drover testbed down` first, or pick another --dir.' },

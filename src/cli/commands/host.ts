@@ -3,6 +3,7 @@ import type { HostWire } from '../../controller/hosts/schema.js';
 import { apiPath } from '../client.js';
 import { apiClient, withOutput, type OutputOptions } from '../options.js';
 import { formatBytes, printJson, printObject, printTable } from '../output.js';
+import { registerHostFenceCommands } from './host-fence.js';
 import { registerHostMaintenanceCommands } from './host-maintenance.js';
 
 /** "used/total" for one resource. */
@@ -28,7 +29,7 @@ export function cpuModelSummary(models: readonly string[]): string {
   return `${shown.length} models: ${shown.filter((model) => !/-v\d+$/.test(model)).slice(0, 6).join(', ')}, ... (-o json lists all)`;
 }
 
-/** `drover host list|show|remove|maintenance`. */
+/** `drover host list|show|remove|maintenance|fence`. */
 export function registerHostCommands(program: Command): void {
   const host = program.command('host').description('Hosts: the machines whose agents run the VMs');
 
@@ -81,6 +82,7 @@ export function registerHostCommands(program: Command): void {
         vms: h.vmCount,
         pools: h.pools.map((pool) => `${pool.name} (${pool.kind})`).join(', ') || 'not reported',
         'cpu models': cpuModelSummary(h.cpuModels),
+        fence: h.fence ? `${h.fence.agent} (set ${h.fence.setAt})` : 'none',
         'unmanaged vms': h.unmanagedVms.map((vm) => `${vm.name} (${vm.state}${vm.pid ? `, pid ${vm.pid}` : ''})`).join(', ') || 'none',
       },
       'table',
@@ -94,4 +96,5 @@ export function registerHostCommands(program: Command): void {
   });
 
   registerHostMaintenanceCommands(host);
+  registerHostFenceCommands(host);
 }

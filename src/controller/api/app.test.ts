@@ -37,6 +37,7 @@ test('no token, a wrong token, a malformed header and a revoked token are 401 on
     'listSnapshots', 'createSnapshot', 'revertSnapshot', 'deleteSnapshot', 'getConsoleLog', 'attachConsole', 'waitVmReady',
     'createJoinToken', 'joinHost', 'migrateVm', 'getVmHistory', 'getVmPlacementAt',
     'enterHostMaintenance', 'exitHostMaintenance', 'balanceCluster', 'getBalanceSchedule', 'setBalanceSchedule',
+    'getHostFence', 'setHostFence', 'removeHostFence', 'testHostFence',
   ]) {
     assert.ok(ids.includes(id), `${id} is documented`);
   }

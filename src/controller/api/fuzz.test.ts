@@ -118,6 +118,31 @@ test('thousands of generated bad requests to the mutating routes: never a 5xx, n
     fc.record({ name: segment(['blue', 'red']), payload: fc.option(rawPayload, { nil: undefined }) }).map(
       ({ name, payload }): InjectOptions => ({ method: 'DELETE', url: `/api/v1/networks/${name}`, headers: { ...headers, 'content-type': 'application/json' }, payload }),
     ),
+    fc.record({
+      host: segment(['alpha']),
+      payload: fc.oneof(
+        rawPayload,
+        fc
+          .record(
+            {
+              agent: fc.oneof(oddString, fc.constantFrom('fence_drover_simulated', 'fence_no_such_agent', 'fence_', 'FENCE_X', 'fence_x;id')),
+              options: fc.oneof(
+                fc.jsonValue(),
+                fc.dictionary(
+                  fc.oneof(oddString, fc.constantFrom('plug', 'state-dir', 'state_dir', 'simulate', 'password', 'action', 'ipmitool_path', 'help', 'Plug', 'colour')),
+                  fc.oneof(oddString, fc.integer(), fc.constantFrom('alpha', '/tmp', 'hang', 'sometimes', ' padded ', '"quoted"', 'a\nb')),
+                ),
+              ),
+            },
+            { requiredKeys: [] },
+          )
+          .map((b) => JSON.stringify(b)),
+      ),
+      type: contentType,
+    }).map(({ host, payload, type }): InjectOptions => ({ method: 'PUT', url: `/api/v1/hosts/${host}/fence`, payload, headers: { ...headers, ...(type === undefined ? {} : { 'content-type': type }) } })),
+    fc.record({ host: segment(['alpha']), payload: fc.option(rawPayload, { nil: undefined }) }).map(
+      ({ host, payload }): InjectOptions => ({ method: 'DELETE', url: `/api/v1/hosts/${host}/fence`, headers: { ...headers, 'content-type': 'application/json' }, payload }),
+    ),
     fc.record({ path: fc.constantFrom('/api/v1/balance', '/api/v1/balance/schedule'), payload: rawPayload, type: contentType }).map(
       ({ path, payload, type }): InjectOptions => ({
         method: path.endsWith('schedule') ? 'PUT' : 'POST',

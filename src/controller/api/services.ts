@@ -4,9 +4,10 @@ import { TokenService } from '../auth/tokens.js';
 import { EventLog } from '../events/event-log.js';
 import { OperationRunner } from '../operations/runner.js';
 import type { Store } from '../store/store.js';
+import { FenceService, type FenceServiceOptions } from '../hosts/fence.js';
 import { HostService } from '../hosts/service.js';
 import { VmService } from '../vms/service.js';
-import { HaService, type HostFencer } from '../ha/service.js';
+import { HaService } from '../ha/service.js';
 
 /** The controller's services, built once and handed to every domain's routes. */
 export interface ControllerServices {
@@ -15,16 +16,19 @@ export interface ControllerServices {
   operations: OperationRunner;
   tokens: TokenService;
   hosts: HostService;
+  /** Hosts' fence devices; HA powers failed hosts off through it. */
+  fencing: FenceService;
   vms: VmService;
   ha: HaService;
 }
 
 /** Builds the services over `store`. */
-export function createControllerServices(store: Store, options: { logger?: Logger; fencer?: HostFencer } = {}): ControllerServices {
+export function createControllerServices(store: Store, options: { logger?: Logger; fencing?: FenceServiceOptions } = {}): ControllerServices {
   const events = new EventLog(store);
   const operations = new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}) });
   const hosts = new HostService(store, events, options.logger);
-  const ha = new HaService(store, events, hosts, options.fencer, undefined, options.logger);
+  const fencing = new FenceService(store, events, options.fencing);
+  const ha = new HaService(store, events, hosts, fencing, undefined, options.logger);
   hosts.skipVm = (vmId) => ha.isRestarting(vmId);
   return {
     store,
@@ -32,6 +36,7 @@ export function createControllerServices(store: Store, options: { logger?: Logge
     operations,
     tokens: new TokenService(store, events),
     hosts,
+    fencing,
     vms: new VmService(store, events, operations, hosts, ha),
     ha,
   };

@@ -30,8 +30,8 @@ import { leaseCredential, type LeaseAnswer, type LeaseRenewal } from './lease-sc
 /** Powers hosts off through their fence devices (src/controller/hosts/fence.ts). */
 export interface HostFencer {
   hasDevice(host: HostRecord): boolean;
-  /** Powers the host off and checks it is off; never throws for a device that fails or hangs. */
-  powerOff(hostId: string): Promise<{ outcome: 'off' | 'failed'; detail: string }>;
+  /** Powers the host off and checks it is off, giving up when `signal` aborts; never throws for a device that fails or hangs. */
+  powerOff(hostId: string, signal?: AbortSignal): Promise<{ outcome: 'off' | 'failed'; detail: string }>;
 }
 
 /** The setting the engine's state is saved under. */
@@ -326,7 +326,7 @@ export class HaService {
     const vmOf = (id: string) => vms.find((v) => v.id === id);
     switch (action.kind) {
       case 'fence-host': {
-        const answer = this.fencer ? await this.fencer.powerOff(action.hostId) : { outcome: 'failed' as const, detail: 'no fencing service' };
+        const answer = this.fencer ? await this.fencer.powerOff(action.hostId, AbortSignal.timeout(this.config.timings.fenceTimeoutMs)) : { outcome: 'failed' as const, detail: 'no fencing service' };
         this.reports.push({ kind: 'fence-result', hostId: action.hostId, attempt: action.attempt, outcome: answer.outcome, detail: answer.detail });
         return;
       }

@@ -2,10 +2,11 @@ import { Type } from '@fastify/type-provider-typebox';
 import { errorResponses } from '../api/schemas.js';
 import { actorOf } from '../auth/hook.js';
 import type { DomainRoutes } from '../api/services.js';
+import { fenceRoutes } from './fence-routes.js';
 import { joinRoutes } from './join-routes.js';
 import { HostListSchema, HostNameParams, HostSchema, hostWire } from './schema.js';
 
-/** /hosts: every host with its health, accelerator, capacity and usage; joining agents (join-routes.ts). */
+/** /hosts: every host with its health, accelerator, capacity and usage; joining agents (join-routes.ts); fence devices (fence-routes.ts). */
 export const hostRoutes: DomainRoutes = async (app, { services, settings }) => {
   const tags = ['hosts'];
   const { hosts, store } = services;
@@ -40,4 +41,5 @@ export const hostRoutes: DomainRoutes = async (app, { services, settings }) => {
   });
 
   await app.register(joinRoutes, { services, settings });
+  await app.register(fenceRoutes, { services, settings });
 };

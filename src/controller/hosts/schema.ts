@@ -2,6 +2,7 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 import { Nullable, TimestampSchema } from '../api/schemas.js';
 import type { HostRecord } from '../store/records.js';
 import type { AgentHostInfo } from './agent-client.js';
+import { HostFenceSummarySchema } from './fence-schema.js';
 import type { UnmanagedVm } from './service.js';
 
 const Resources = Type.Object({ cpus: Type.Number(), memoryBytes: Type.Number(), diskBytes: Type.Number() }, { additionalProperties: false });
@@ -37,6 +38,7 @@ export const HostSchema = Type.Object(
       description: 'Storage pools the agent proved it reaches: its own local pool, and a shared pool named by the marker in its --shared-storage directory.',
     }),
     cpuModels: Type.Array(Type.String(), { description: 'CPU models the host can present to guests; "*" means any.' }),
+    fence: Nullable(HostFenceSummarySchema),
     vmCount: Type.Integer(),
     unmanagedVms: Type.Array(
       Type.Object({ name: Type.String(), state: Type.String(), pid: Type.Optional(Type.Integer()), seenSince: TimestampSchema }, { additionalProperties: false }),
@@ -69,6 +71,7 @@ export function hostWire(host: HostRecord, vmCount: number, unmanaged: Unmanaged
     memoryOvercommit: host.memoryOvercommit,
     pools: host.pools,
     cpuModels: host.cpuModels,
+    fence: host.fenceDevice ? { agent: host.fenceDevice.agent, setAt: host.fenceDevice.setAt } : null,
     vmCount,
     unmanagedVms: unmanaged,
   };

@@ -86,7 +86,7 @@ export class HostService {
       };
       const record: HostRecord = existing
         ? await tx.hosts.update(existing.id, { ...fields, state: existing.state === 'offline' ? 'ready' : existing.state })
-        : { id: randomUUID(), name: input.name, tags: [], cpuOvercommit: 1, memoryOvercommit: 1, pools: [], cpuModels: [], ...fields, usage: { cpus: 0, memoryBytes: 0, diskBytes: 0 }, state: 'ready', createdAt: now, updatedAt: now };
+        : { id: randomUUID(), name: input.name, tags: [], cpuOvercommit: 1, memoryOvercommit: 1, pools: [], cpuModels: [], fenceDevice: null, ...fields, usage: { cpus: 0, memoryBytes: 0, diskBytes: 0 }, state: 'ready', createdAt: now, updatedAt: now };
       if (!existing) await tx.hosts.insert(record);
       await this.events.record(
         { actor, objectType: 'host', objectId: record.id, objectName: record.name, action: existing ? 'host.updated' : 'host.registered', hostId: record.id, result: 'success', detail: { address: input.address, accelerator: info.accelerator } },

@@ -24,6 +24,7 @@ export function sampleHost(overrides: Partial<HostRecord> = {}): HostRecord {
     // Every sample host reaches one shared pool, as hosts mounting one NAS would report.
     pools: [{ name: 'shared:fixture', kind: 'shared' }],
     cpuModels: ['*'],
+    fenceDevice: null,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,

@@ -207,6 +207,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE vms ADD COLUMN moving_to TEXT REFERENCES hosts(id) ON DELETE SET NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'hosts have a fence device',
+    sql: `
+      -- The ClusterLabs fence agent and options that power the host off before HA restarts its VMs; NULL when none is set.
+      ALTER TABLE hosts ADD COLUMN fence_device TEXT CHECK (fence_device IS NULL OR json_valid(fence_device));
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

@@ -42,8 +42,23 @@ export interface HostRecord {
   pools: HostPoolRecord[];
   /** The CPU models the host can present to guests; `*` means any (empty until it reports). */
   cpuModels: string[];
+  /** The device that powers the host off before HA restarts its VMs elsewhere; null when none is set. */
+  fenceDevice: FenceDeviceRecord | null;
   createdAt: Timestamp;
   updatedAt: Timestamp;
+}
+
+/**
+ * A host's fence device: a ClusterLabs fence agent and the options it gets on stdin. The options
+ * hold the device's secrets (password...) as the agent needs them, like `credential` above; the
+ * API and events only ever show them redacted.
+ */
+export interface FenceDeviceRecord {
+  agent: string;
+  options: Record<string, string>;
+  setAt: Timestamp;
+  /** The name of the actor who set it. */
+  setBy: string;
 }
 
 /** A storage pool a host reaches: its own `local` one, or a `shared` one named by the identity in its marker file. */

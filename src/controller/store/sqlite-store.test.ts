@@ -105,3 +105,20 @@ test('hosts stored before migration 3 get no tags and overcommit 1.0', async () 
     await store.close();
   }
 });
+
+test('hosts stored before migration 8 have no fence device, and the column takes only JSON', async () => {
+  const db = openDatabase(':memory:');
+  applyMigrations(db, MIGRATIONS.slice(0, 7));
+  db.prepare(
+    `INSERT INTO hosts (id, name, address, version, accelerator, capacity, usage, health, last_heartbeat, state, created_at, updated_at)
+     VALUES ('h1', 'old', 'http://10.0.0.1:7701', '0.1.0', 'tcg', '{}', '{}', 'healthy', NULL, 'ready', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')`,
+  ).run();
+  applyMigrations(db);
+  assert.throws(() => db.prepare("UPDATE hosts SET fence_device = 'not json' WHERE id = 'h1'").run(), /CHECK constraint failed/);
+  const store = new SqliteStore(db);
+  try {
+    assert.equal((await store.hosts.get('h1'))?.fenceDevice, null);
+  } finally {
+    await store.close();
+  }
+});

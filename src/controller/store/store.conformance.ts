@@ -198,6 +198,22 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     assert.deepEqual([host?.pools, host?.cpuModels], [[{ name: 'local:alpha', kind: 'local' }, { name: 'nas-1', kind: 'shared' }], ['*']]);
   });
 
+  withStore('hosts: a fence device round-trips, is replaced whole and cleared', async (store) => {
+    await store.hosts.insert(sampleHost());
+    assert.equal((await store.hosts.get('host-1'))?.fenceDevice, null);
+    const device = { agent: 'fence_ipmilan', options: { ip: '10.0.0.9', username: 'admin', password: 'p=ss "x"', lanplus: '1' }, setAt: T0, setBy: 'admin' };
+    await store.hosts.update('host-1', { fenceDevice: device });
+    assert.deepEqual((await store.hosts.getByName('alpha'))?.fenceDevice, device);
+    const other = { agent: 'fence_redfish', options: { ip: 'bmc.example' }, setAt: T0, setBy: 'ops' };
+    await store.hosts.update('host-1', { fenceDevice: other });
+    assert.deepEqual((await store.hosts.get('host-1'))?.fenceDevice, other, 'options of the old device are not merged in');
+    // Other updates (a heartbeat) leave the device alone.
+    await store.hosts.update('host-1', { health: 'unreachable' });
+    assert.deepEqual((await store.hosts.get('host-1'))?.fenceDevice, other);
+    await store.hosts.update('host-1', { fenceDevice: null });
+    assert.equal((await store.hosts.get('host-1'))?.fenceDevice, null);
+  });
+
   withStore('placements: newest first, one open per VM, the stay covering a time', async (store) => {
     const T1 = '2025-01-01T01:00:00.000Z';
     await store.placements.insert(samplePlacement());

@@ -51,6 +51,7 @@ const HOST_COLUMNS: ColumnMap<HostRecord> = {
   memoryOvercommit: ['memory_overcommit', 'number'],
   pools: ['pools', 'json'],
   cpuModels: ['cpu_models', 'json'],
+  fenceDevice: ['fence_device', 'json'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
 };
