@@ -19,6 +19,7 @@ import { collectVmStats } from '../vms/stats.js';
 import { MigrationService } from '../migration/service.js';
 import { migrationRoutes } from '../migration/routes.js';
 import { overlayRoutes } from '../network/routes.js';
+import { createWatchdog, type Watchdog, type WatchdogSpec } from './watchdog.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -28,6 +29,8 @@ export interface AgentOptions {
   logger?: boolean;
   /** A directory every host reaches at the same path: VMs created with pool 'shared' keep their disks there. */
   sharedStorageDir?: string;
+  /** The host's watchdog (`--watchdog`); default none. */
+  watchdog?: WatchdogSpec;
 }
 
 export interface Agent {
@@ -38,6 +41,8 @@ export interface Agent {
   migrations: MigrationService;
   token: string;
   accelerator: AcceleratorProbe;
+  /** The host's watchdog, not armed yet: HA arms and feeds it; a clean close disarms it. */
+  watchdog: Watchdog;
 }
 
 /** Reads `<dataDir>/agent.token`, creating it (mode 0600) on first start. */
@@ -56,6 +61,8 @@ export function ensureAgentToken(dataDir: string): string {
 
 /** Builds the host agent: QEMU driver, VM and image services, and its authenticated HTTP API. */
 export async function buildAgent(opts: AgentOptions): Promise<Agent> {
+  // First: a watchdog device that is missing should stop the agent before it adopts any VM.
+  const watchdog = createWatchdog(opts.watchdog ?? { kind: 'none' });
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const token = ensureAgentToken(opts.dataDir);
   const driver = new QemuDriver({ runDir: opts.runDir ?? path.join(opts.dataDir, 'run'), accelerator: opts.accelerator.accelerator });
@@ -89,6 +96,12 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   app.addHook('onClose', async () => {
     migrations.close();
     driver.detach();
+    // Only a clean close disarms: an agent that crashes or is killed leaves it armed, and the host is reset.
+    try {
+      watchdog.disarm();
+    } catch (err) {
+      app.log.error({ err }, 'disarming the watchdog failed; the host may be reset');
+    }
   });
-  return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator };
+  return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator, watchdog };
 }

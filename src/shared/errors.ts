@@ -223,6 +223,12 @@ export const ERRORS = {
     message: 'The fence device never reported the host off in time, so the host is not taken as fenced. Check the device and the host\'s power, then fence again.',
   },
 
+  // watchdog (the host's reset timer, for HA)
+  WATCHDOG_UNAVAILABLE: {
+    status: 409,
+    message: 'The watchdog cannot be used: the device is missing or held by another program, its timeout is longer than asked for or cannot be read, or the file of a simulated one cannot be written; the detail says which. Pass --watchdog none to run without one.',
+  },
+
   // testbed
   TESTBED_EXISTS: { status: 409, message: 'A testbed already runs from this directory. Run `drover testbed down` first, or pick another --dir.' },
   TESTBED_NOT_FOUND: { status: 404, message: 'No testbed in this directory. Start one with `drover testbed up`.' },
