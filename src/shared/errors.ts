@@ -237,6 +237,10 @@ export const ERRORS = {
     message: 'The testbed\'s hosts cannot reach the controller through the testbed bridge. Start the controller with `drover up --listen 0.0.0.0`, or pass --controller-url.',
   },
   TESTBED_HOST_FAILED: { status: 500, message: 'A testbed host\'s agent exited or did not join in time; the detail holds the end of its log. The testbed was taken down.' },
+  TESTBED_HARDWARE_FAILED: {
+    status: 500,
+    message: 'The testbed\'s simulated hardware daemon (fence switch records and watchdogs) exited or did not start; the detail holds the end of its log (<dir>/hardware.log). The testbed was taken down.',
+  },
   TESTBED_FAULT_REFUSED: {
     status: 409,
     message: 'That fault does not fit the testbed host\'s state (power-on of a host that runs, thaw of one not frozen...); the detail says why. `drover testbed status` shows each host\'s faults.',
