@@ -23,7 +23,7 @@ import { migrationRoutes } from '../migration/routes.js';
 import { overlayRoutes } from '../network/routes.js';
 import { HostHaGuard } from './ha/guard.js';
 import { haRoutes } from './ha/routes.js';
-import { NO_WATCHDOG, type Watchdog } from './watchdog.js';
+import { createWatchdog, type Watchdog, type WatchdogSpec } from './watchdog.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -33,8 +33,8 @@ export interface AgentOptions {
   logger?: boolean;
   /** A directory every host reaches at the same path: VMs created with pool 'shared' keep their disks there. */
   sharedStorageDir?: string;
-  /** The host's watchdog, armed once HA starts; default none. */
-  watchdog?: Watchdog;
+  /** The host's watchdog (`--watchdog`); default none. */
+  watchdog?: WatchdogSpec;
 }
 
 /** Where the agent renews its HA lease, and as which host. */
@@ -51,6 +51,7 @@ export interface Agent {
   migrations: MigrationService;
   token: string;
   accelerator: AcceleratorProbe;
+  /** The host's watchdog, not armed yet: HA arms and feeds it; a clean close disarms it. */
   watchdog: Watchdog;
   /** Starts renewing the HA lease with the controller, writing the storage heartbeat and guarding starts (once joined). */
   startHa(target: HaLeaseTarget): Promise<void>;
@@ -72,6 +73,8 @@ export function ensureAgentToken(dataDir: string): string {
 
 /** Builds the host agent: QEMU driver, VM and image services, and its authenticated HTTP API. */
 export async function buildAgent(opts: AgentOptions): Promise<Agent> {
+  // First: a watchdog device that is missing should stop the agent before it adopts any VM.
+  const watchdog = createWatchdog(opts.watchdog ?? { kind: 'none' });
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const token = ensureAgentToken(opts.dataDir);
   const driver = new QemuDriver({ runDir: opts.runDir ?? path.join(opts.dataDir, 'run'), accelerator: opts.accelerator.accelerator });
@@ -82,7 +85,6 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   const migrations = new MigrationService({ records, vms, driver, images, ...(sharedStorageDir ? { sharedStorageDir } : {}) });
   await driver.recover();
   await migrations.recover();
-  const watchdog = opts.watchdog ?? NO_WATCHDOG;
   let guard: HostHaGuard | undefined;
 
   const app = Fastify({ logger: opts.logger ? { level: 'info' } : false, bodyLimit: 4 * 1024 * 1024 });
@@ -121,6 +123,12 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
     guard?.stop();
     migrations.close();
     driver.detach();
+    // Only a clean close disarms: an agent that crashes or is killed leaves it armed, and the host is reset.
+    try {
+      watchdog.disarm();
+    } catch (err) {
+      app.log.error({ err }, 'disarming the watchdog failed; the host may be reset');
+    }
   });
   const startHa = async (target: HaLeaseTarget): Promise<void> => {
     if (guard) return;

@@ -6,6 +6,7 @@ import { DroverError } from '../shared/errors.js';
 import { probeAccelerator, type AcceleratorProbe } from '../drivers/qemu/accel.js';
 import { loadTinyImage } from '../images/tiny/build.js';
 import { cacheDir, tinyImageDir } from '../shared/paths.js';
+import type { WatchdogSpec } from './watchdog.js';
 
 export interface RunAgentOptions {
   dataDir: string;
@@ -15,6 +16,8 @@ export interface RunAgentOptions {
   join?: AgentJoinOptions;
   /** A directory every host sees at the same path (NAS/NFS), for shared-storage pools. */
   sharedStorageDir?: string;
+  /** The host's watchdog (`--watchdog`), handed to the Agent unarmed; default none. */
+  watchdog?: WatchdogSpec;
 }
 
 /** Probes the accelerator with the tiny image's kernel (TCG when there is no kernel to probe with). */
@@ -33,6 +36,7 @@ export async function startAgent(opts: RunAgentOptions): Promise<{ agent: Agent;
     accelerator: await accelerator(),
     logger: opts.logger ?? true,
     ...(opts.sharedStorageDir ? { sharedStorageDir: opts.sharedStorageDir } : {}),
+    ...(opts.watchdog ? { watchdog: opts.watchdog } : {}),
   });
   const tiny = await loadTinyImage(tinyImageDir());
   if (tiny && !agent.images.has('tiny')) {

@@ -232,6 +232,12 @@ export const ERRORS = {
     message: 'The host has no fence device. Set one with `drover host fence set HOST --agent NAME --option key=value...`.',
   },
 
+  // watchdog (the host's reset timer, for HA)
+  WATCHDOG_UNAVAILABLE: {
+    status: 409,
+    message: 'The watchdog cannot be used: the device is missing or held by another program, its timeout is longer than asked for or cannot be read, or the file of a simulated one cannot be written; the detail says which. Pass --watchdog none to run without one.',
+  },
+
   // testbed
   TESTBED_EXISTS: { status: 409, message: 'A testbed already runs from this directory. Run `drover testbed down` first, or pick another --dir.' },
   TESTBED_NOT_FOUND: { status: 404, message: 'No testbed in this directory. Start one with `drover testbed up`.' },
@@ -240,6 +246,10 @@ export const ERRORS = {
     message: 'The testbed\'s hosts cannot reach the controller through the testbed bridge. Start the controller with `drover up --listen 0.0.0.0`, or pass --controller-url.',
   },
   TESTBED_HOST_FAILED: { status: 500, message: 'A testbed host\'s agent exited or did not join in time; the detail holds the end of its log. The testbed was taken down.' },
+  TESTBED_HARDWARE_FAILED: {
+    status: 500,
+    message: 'The testbed\'s simulated hardware daemon (fence switch records and watchdogs) exited or did not start; the detail holds the end of its log (<dir>/hardware.log). The testbed was taken down.',
+  },
   TESTBED_FAULT_REFUSED: {
     status: 409,
     message: 'That fault does not fit the testbed host\'s state (power-on of a host that runs, thaw of one not frozen...); the detail says why. `drover testbed status` shows each host\'s faults.',

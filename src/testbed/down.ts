@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DroverError } from '../shared/errors.js';
 import { removeBridge, removeHostNetwork } from './namespaces.js';
-import { stopHostProcesses } from './processes.js';
+import { stopHardware, stopHostProcesses } from './processes.js';
 import { readState, removeState, type TestbedState } from './state.js';
 import type { TestbedController } from './up.js';
 
@@ -11,7 +11,7 @@ export interface DownResult {
   /** False when the directory held no testbed (nothing to do). */
   found: boolean;
   id?: string;
-  /** Agent and QEMU pids that were stopped. */
+  /** Agent and QEMU pids that were stopped, and the hardware daemon's. */
   pids: number[];
   namespaces: string[];
   links: string[];
@@ -49,8 +49,8 @@ export async function forgetHosts(state: TestbedState, controller: TestbedContro
 }
 
 /**
- * Removes the testbed in `dir`: its agents (by recorded pid) and their QEMUs (by the pids under each
- * host's run dir), veths, namespaces, the bridge, and every file it made; the directory itself
+ * Removes the testbed in `dir`: its hardware daemon and agents (by recorded pid) and their QEMUs (by the
+ * pids under each host's run dir), veths, namespaces, the bridge, and every file it made; the directory itself
  * goes too once empty. Idempotent; works on the state a crashed `testbed up` left. If a step fails
  * it carries on with the rest, keeps the state file so it can be run again, and throws.
  */
@@ -72,6 +72,8 @@ export async function removeTestbed(state: TestbedState): Promise<DownResult> {
   };
   const result: DownResult = { found: true, id: state.id, pids: [], namespaces: [], links: [] };
 
+  // The hardware daemon first, so that it takes no host being stopped for one that lost power.
+  await attempt('stopping the hardware daemon', async () => void result.pids.push(...(await stopHardware(state))));
   // Processes first: a namespace with live processes would only disappear from /run/netns.
   await Promise.all(state.hosts.map((host) => attempt(`stopping ${host.name}`, async () => void result.pids.push(...(await stopHostProcesses(host))))));
   for (const host of state.hosts) {
@@ -89,6 +91,8 @@ export async function removeTestbed(state: TestbedState): Promise<DownResult> {
 
   for (const host of state.hosts) fs.rmSync(host.dataDir, { recursive: true, force: true });
   if (state.sharedDir) fs.rmSync(state.sharedDir, { recursive: true, force: true });
+  if (state.fenceDir) fs.rmSync(state.fenceDir, { recursive: true, force: true });
+  if (state.hardware) fs.rmSync(state.hardware.logFile, { force: true });
   removeState(state.dir);
   try {
     // Only when empty: the testbed never removes what it did not make.

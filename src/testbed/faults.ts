@@ -7,15 +7,17 @@
  *   on another network would (the host is isolated, not dead).
  * - freeze / thaw: SIGSTOP / SIGCONT the agent and its QEMUs, as a hung kernel would stop them.
  * Processes are found only by the pids the testbed and the agent recorded, checked against their
- * command lines; the fault state is kept in the state file, so `testbed status` shows it.
+ * command lines; the fault state is kept in the state file, so `testbed status` shows it. The
+ * testbed's simulated hardware powers hosts off too (watchdog, fence switch); power-on undoes that alike.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isAlive } from '../drivers/qemu/process.js';
+import { writeSimulatedPower } from '../fencing/simulated-device.js';
 import { DroverError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
-import { hostQemuPids, isHostAgent, signal, startHostAgent, waitGone } from './processes.js';
-import { readState, writeState, type TestbedHost, type TestbedState } from './state.js';
+import { resetSimulatedWatchdog } from './hardware.js';
+import { agentLaunch, hostProcesses, killHostProcesses, signal, startHostAgent } from './processes.js';
+import { hostFaults, readState, updateHost, type TestbedHostFaults, type TestbedState } from './state.js';
 import { type TestbedController, waitForAgentBack } from './up.js';
 
 export const FAULTS = ['power-off', 'power-on', 'network-down', 'network-up', 'freeze', 'thaw'] as const;
@@ -29,18 +31,6 @@ export interface FaultResult {
   pids: number[];
   /** The host's faults afterwards. */
   faults: TestbedHostFaults;
-}
-
-/** The faults a testbed host is under (all false: healthy). */
-export interface TestbedHostFaults {
-  poweredOff: boolean;
-  networkDown: boolean;
-  frozen: boolean;
-}
-
-/** The faults recorded for `host`. */
-export function hostFaults(host: TestbedHost): TestbedHostFaults {
-  return { poweredOff: host.faults?.poweredOff ?? false, networkDown: host.faults?.networkDown ?? false, frozen: host.faults?.frozen ?? false };
 }
 
 /** Why `fault` does not fit `host`'s state now, or undefined when it does. */
@@ -62,67 +52,64 @@ export function faultRefusal(fault: Fault, faults: TestbedHostFaults): string | 
   }
 }
 
-/** The live processes of `host`: its agent (when it is the recorded one) and the QEMUs it started. */
-function hostProcesses(host: TestbedHost): number[] {
-  const agent = host.pid !== null && isHostAgent(host.pid, host) ? [host.pid] : [];
-  return [...agent, ...hostQemuPids(host)];
-}
-
 /**
  * Applies `fault` to testbed host `hostName` in `dir`. TESTBED_FAULT_REFUSED when it does not fit the
  * host's state (power-on of a running host, thaw of one not frozen...); power-on waits until the agent
  * answers the controller again.
  */
 export async function applyFault(dir: string, hostName: string, fault: Fault, controller: TestbedController): Promise<FaultResult> {
-  const state: TestbedState | undefined = readState(path.resolve(dir));
-  if (!state) throw new DroverError('TESTBED_NOT_FOUND', path.resolve(dir));
+  const testbedDir = path.resolve(dir);
+  const state: TestbedState | undefined = readState(testbedDir);
+  if (!state) throw new DroverError('TESTBED_NOT_FOUND', testbedDir);
   const host = state.hosts.find((h) => h.name === hostName);
   if (!host) throw new DroverError('NOT_FOUND', `no testbed host ${hostName}; it has ${state.hosts.map((h) => h.name).join(', ')}`);
-  const faults = hostFaults(host);
-  const refusal = faultRefusal(fault, faults);
+  const refusal = faultRefusal(fault, hostFaults(host));
   if (refusal) throw new DroverError('TESTBED_FAULT_REFUSED', `${fault} ${hostName}: ${refusal}`);
 
   let pids: number[] = [];
+  // Only what this fault changes is written, over the state as it is then (the hardware daemon writes it too).
+  let change: Partial<TestbedHostFaults>;
   switch (fault) {
-    case 'power-off': {
-      pids = hostProcesses(host);
-      for (const pid of pids) signal(pid, 'SIGKILL');
-      if (!(await waitGone(pids, 10_000))) throw new DroverError('INTERNAL', `processes ${pids.filter(isAlive).join(', ')} of ${hostName} did not exit after SIGKILL`);
-      faults.poweredOff = true;
+    case 'power-off':
+      pids = await killHostProcesses(host);
       // A powered-off host is no longer frozen: nothing is left to thaw.
-      faults.frozen = false;
+      change = { poweredOff: true, frozen: false };
       break;
-    }
     case 'power-on': {
+      // A power cycle, before the agent starts: the switch reads on again (else the hardware daemon would take the
+      // running host for a fenced one), and the watchdog comes up disarmed, as a reset leaves real hardware.
+      if (state.fenceDir) writeSimulatedPower(state.fenceDir, host.name, 'on');
+      if (host.watchdogFile) resetSimulatedWatchdog(host.watchdogFile, 'reset: the host was powered on');
       const logOffset = fs.existsSync(host.logFile) ? fs.statSync(host.logFile).size : 0;
-      host.pid = startHostAgent(host, {
-        controllerUrl: state.controllerUrl,
-        // The token it first joined with: the agent sees it already joined. A testbed from before tokens were kept gets a fresh one.
-        joinToken: host.joinToken ?? (await controller.mintJoinToken()),
-        sharedDir: state.sharedDir,
-        ...(state.cpuOvercommit !== undefined ? { cpuOvercommit: state.cpuOvercommit } : {}),
+      // The token it first joined with: the agent sees it already joined. A testbed from before tokens were kept gets a fresh one.
+      const pid = startHostAgent(host, agentLaunch(state, host, host.joinToken ?? (await controller.mintJoinToken())));
+      host.pid = pid;
+      pids = [pid];
+      const updated = await updateHost(testbedDir, hostName, (h) => {
+        h.pid = pid;
+        h.faults = { ...hostFaults(h), poweredOff: false };
+        delete h.poweredOffBy;
       });
-      pids = [host.pid];
-      faults.poweredOff = false;
-      host.faults = faults;
-      writeState(state);
+      const faults = hostFaults(updated?.hosts.find((h) => h.name === hostName) ?? host);
       // With its network down the agent cannot reach the controller; it runs, and that is all power-on promises.
       await waitForAgentBack(host, logOffset, faults.networkDown ? undefined : controller, 120_000);
-      break;
+      return { host: hostName, fault, pids, faults };
     }
     case 'network-down':
     case 'network-up':
       await run('ip', ['link', 'set', 'dev', host.veth, fault === 'network-down' ? 'down' : 'up'], { errorCode: 'NETWORK_ERROR' });
-      faults.networkDown = fault === 'network-down';
+      change = { networkDown: fault === 'network-down' };
       break;
     case 'freeze':
     case 'thaw':
       pids = hostProcesses(host);
       for (const pid of pids) signal(pid, fault === 'freeze' ? 'SIGSTOP' : 'SIGCONT');
-      faults.frozen = fault === 'freeze';
+      change = { frozen: fault === 'freeze' };
       break;
   }
-  host.faults = faults;
-  writeState(state);
-  return { host: hostName, fault, pids, faults };
+  const updated = await updateHost(testbedDir, hostName, (h) => {
+    h.faults = { ...hostFaults(h), ...change };
+    if (fault === 'power-off') h.poweredOffBy = 'fault';
+  });
+  return { host: hostName, fault, pids, faults: hostFaults(updated?.hosts.find((h) => h.name === hostName) ?? host) };
 }

@@ -1,7 +1,8 @@
 /**
- * The testbed's processes: one agent per host, started inside the host's namespace, and the QEMUs
- * those agents start. Both are only ever found by the pids the testbed or the agent recorded, and a
- * pid is signalled only when its command line still names the host's directory (pids get reused).
+ * The testbed's processes: one agent per host, started inside the host's namespace, the QEMUs
+ * those agents start, and the simulated hardware daemon in the root namespace. All are only ever
+ * found by the pids the testbed or the agent recorded, and a pid is signalled only when its command
+ * line still names the host's directory or the testbed (pids get reused).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,7 +10,8 @@ import path from 'node:path';
 import { isAlive, isOurQemu, readPidFile } from '../drivers/qemu/process.js';
 import { DroverError } from '../shared/errors.js';
 import { repoRoot } from '../shared/paths.js';
-import type { TestbedHost } from './state.js';
+import { formatWatchdogSpec } from '../agent/watchdog.js';
+import type { TestbedHost, TestbedState } from './state.js';
 
 /** What the agent of `host` is started with, beyond its namespace. */
 export interface AgentLaunch {
@@ -18,6 +20,19 @@ export interface AgentLaunch {
   sharedDir: string | null;
   /** vCPUs each host may place per physical CPU; absent: the agent's default. */
   cpuOvercommit?: number;
+  /** The agent's --watchdog; absent: none. */
+  watchdog?: string;
+}
+
+/** How `host`'s agent is started in testbed `state` with `joinToken`: the same at `up` and at every power-on. */
+export function agentLaunch(state: TestbedState, host: TestbedHost, joinToken: string): AgentLaunch {
+  return {
+    controllerUrl: state.controllerUrl,
+    joinToken,
+    sharedDir: state.sharedDir,
+    ...(state.cpuOvercommit !== undefined ? { cpuOvercommit: state.cpuOvercommit } : {}),
+    ...(host.watchdogFile ? { watchdog: formatWatchdogSpec({ kind: 'simulated', feedFile: host.watchdogFile }) } : {}),
+  };
 }
 
 /** The command that runs this very Drover CLI (from source under tsx, or compiled). */
@@ -42,19 +57,55 @@ export function startHostAgent(host: TestbedHost, launch: AgentLaunch): number {
     '--listen', `${host.address}:${new URL(host.agentUrl).port}`,
     ...(launch.sharedDir ? ['--shared-storage', launch.sharedDir] : []),
     ...(launch.cpuOvercommit !== undefined ? ['--cpu-overcommit', String(launch.cpuOvercommit)] : []),
+    ...(launch.watchdog ? ['--watchdog', launch.watchdog] : []),
   ];
+  return spawnDetached('ip', ['netns', 'exec', host.namespace, ...droverCommand(), ...args], host.logFile);
+}
+
+/** Spawns `command` detached from this process (it outlives the CLI), logging to `logFile`, without the admin token. */
+function spawnDetached(command: string, args: string[], logFile: string): number {
   const env = { ...process.env };
   delete env.DROVER_TOKEN;
   delete env.DROVER_URL;
-  const log = fs.openSync(host.logFile, 'a');
+  const log = fs.openSync(logFile, 'a');
   try {
-    const child = spawn('ip', ['netns', 'exec', host.namespace, ...droverCommand(), ...args], { cwd: repoRoot, detached: true, stdio: ['ignore', log, log], env });
+    const child = spawn(command, args, { cwd: repoRoot, detached: true, stdio: ['ignore', log, log], env });
     child.unref();
-    if (child.pid === undefined) throw new DroverError('DEPENDENCY_MISSING', 'ip netns exec could not be started');
+    if (child.pid === undefined) throw new DroverError('DEPENDENCY_MISSING', `${command} could not be started`);
     return child.pid;
   } finally {
     fs.closeSync(log);
   }
+}
+
+/**
+ * Starts the testbed's simulated hardware daemon, `drover testbed hardware --dir DIR --id ID`, in this (the root)
+ * namespace, so that freezing a host does not freeze it; returns its pid. Precondition: `state.hardware` is set.
+ */
+export function startHardware(state: TestbedState): number {
+  if (!state.hardware) throw new DroverError('INTERNAL', 'this testbed has no simulated hardware to start');
+  return spawnDetached(process.execPath, [...droverCommand().slice(1), 'testbed', 'hardware', '--dir', state.dir, '--id', state.id], state.hardware.logFile);
+}
+
+/** True when `pid` is alive and is the hardware daemon of testbed `state` (its command line names the testbed's dir and id). */
+export function isHardwareDaemon(pid: number, state: TestbedState): boolean {
+  try {
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const value = (flag: string): string | undefined => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+    return args.includes('hardware') && value('--dir') === state.dir && value('--id') === state.id && isAlive(pid);
+  } catch {
+    return false;
+  }
+}
+
+/** Stops the hardware daemon by its recorded pid (SIGTERM, SIGKILL after 5 s); returns the pid when it signalled one. */
+export async function stopHardware(state: TestbedState): Promise<number[]> {
+  const pid = state.hardware?.pid;
+  if (pid === undefined || pid === null || !isHardwareDaemon(pid, state)) return [];
+  signal(pid, 'SIGTERM');
+  if (!(await waitGone([pid], 5000))) signal(pid, 'SIGKILL');
+  if (!(await waitGone([pid], 5000))) throw new DroverError('INTERNAL', `the testbed's hardware daemon (pid ${pid}) did not exit`);
+  return [pid];
 }
 
 /** True when `pid` is alive and is the agent of `host` (its command line names the host's data dir). */
@@ -82,6 +133,23 @@ export function hostQemuPids(host: TestbedHost): number[] {
     const pid = readPidFile(path.join(runDir, id, 'qemu.pid'));
     if (pid !== undefined && isOurQemu(pid, path.join(runDir, id))) pids.push(pid);
   }
+  return pids;
+}
+
+/** The live processes of `host`: its agent (when it is the recorded one), then the QEMUs it started. */
+export function hostProcesses(host: TestbedHost): number[] {
+  const agent = host.pid !== null && isHostAgent(host.pid, host) ? [host.pid] : [];
+  return [...agent, ...hostQemuPids(host)];
+}
+
+/**
+ * A pulled plug: SIGKILLs `host`'s agent and every QEMU it started, nothing shuts down; returns the pids.
+ * INTERNAL when some are still alive 10 s later.
+ */
+export async function killHostProcesses(host: TestbedHost): Promise<number[]> {
+  const pids = hostProcesses(host);
+  for (const pid of pids) signal(pid, 'SIGKILL');
+  if (!(await waitGone(pids, 10_000))) throw new DroverError('INTERNAL', `processes ${pids.filter(isAlive).join(', ')} of ${host.name} did not exit after SIGKILL`);
   return pids;
 }
 

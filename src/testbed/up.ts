@@ -8,11 +8,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DroverError } from '../shared/errors.js';
+import { simulatedFenceDevice } from '../fencing/simulated-device.js';
+import type { FenceDevice } from '../fencing/device.js';
 import { removeTestbed } from './down.js';
+import { HARDWARE_STARTED_LINE } from './hardware.js';
 import { bridgeFor, createBridge, createHostNetwork, hostNetwork, MAX_HOSTS, pickSubnet } from './namespaces.js';
 import { isAlive } from '../drivers/qemu/process.js';
-import { agentLogTail, startHostAgent } from './processes.js';
-import { readState, STATE_FILE, writeState, type TestbedHost, type TestbedState } from './state.js';
+import { agentLaunch, agentLogTail, startHardware, startHostAgent } from './processes.js';
+import { readState, STATE_FILE, updateHost, updateState, writeState, type TestbedHost, type TestbedState } from './state.js';
 
 /** The controller as the testbed uses it: only through its public API. */
 export interface TestbedController {
@@ -24,6 +27,8 @@ export interface TestbedController {
   getHost(name: string): Promise<{ health: string; address: string } | undefined>;
   /** DELETE /api/v1/hosts/NAME; throws the API's error (HOST_HAS_VMS while VM records name it). */
   removeHost(name: string): Promise<void>;
+  /** PUT /api/v1/hosts/NAME/fence: the host's fence device, which HA powers it off with; throws the API's error. */
+  setFenceDevice(name: string, device: FenceDevice): Promise<void>;
 }
 
 /** What `testbed up` builds, and against which controller. */
@@ -38,10 +43,16 @@ export interface TestbedUpOptions {
   cpuOvercommit?: number;
   /** Host names are this plus 1..N; default `host`. */
   namePrefix?: string;
+  /** simulated (default): every host gets a simulated power switch, registered at the controller as its fence device. */
+  fence?: 'simulated' | 'none';
+  /** simulated (default): every agent gets a simulated watchdog, which the hardware daemon runs. */
+  watchdog?: 'simulated' | 'none';
   /** How long every agent together may take to join; default 120 s. */
   joinTimeoutMs?: number;
   /** Progress lines for people. */
   onProgress?: (message: string) => void;
+  /** What went wrong without taking the testbed down (a fence device the controller did not take). */
+  onWarning?: (message: string) => void;
 }
 
 const AGENT_PORT = 7701;
@@ -71,11 +82,21 @@ function plan(options: TestbedUpOptions, dir: string, subnet: number): TestbedSt
   const id = randomBytes(3).toString('hex');
   const bridge = bridgeFor(id, subnet);
   const port = new URL(options.controller.url).port || '80';
+  const fence = options.fence ?? 'simulated';
+  const watchdog = options.watchdog ?? 'simulated';
   const hosts: TestbedHost[] = Array.from({ length: options.hosts }, (_, index) => {
     const name = `${options.namePrefix ?? 'host'}${index + 1}`;
     const network = hostNetwork(id, subnet, index + 1);
     const dataDir = path.join(dir, name);
-    return { name, ...network, agentUrl: `http://${network.address}:${AGENT_PORT}`, dataDir, logFile: path.join(dataDir, 'agent.log'), pid: null };
+    return {
+      name,
+      ...network,
+      agentUrl: `http://${network.address}:${AGENT_PORT}`,
+      dataDir,
+      logFile: path.join(dataDir, 'agent.log'),
+      pid: null,
+      ...(watchdog === 'simulated' ? { watchdogFile: path.join(dataDir, 'watchdog') } : {}),
+    };
   });
   return {
     version: 1,
@@ -86,6 +107,10 @@ function plan(options: TestbedUpOptions, dir: string, subnet: number): TestbedSt
     sharedDir: options.storage === 'shared' ? path.join(dir, 'shared') : null,
     controllerUrl: options.controllerUrl ?? `http://${bridge.address}:${port}`,
     ...(options.cpuOvercommit !== undefined ? { cpuOvercommit: options.cpuOvercommit } : {}),
+    fence,
+    fenceDir: fence === 'simulated' ? path.join(dir, 'fence') : null,
+    watchdog,
+    hardware: fence === 'simulated' || watchdog === 'simulated' ? { pid: null, logFile: path.join(dir, 'hardware.log') } : null,
     bridge,
     hosts,
   };
@@ -135,9 +160,56 @@ async function waitForJoins(state: TestbedState, controller: TestbedController, 
   }
 }
 
+/** Starts the hardware daemon and waits until it logs that it runs; TESTBED_HARDWARE_FAILED when it exits or takes over 30 s. */
+async function startHardwareDaemon(state: TestbedState): Promise<TestbedState> {
+  const hardware = state.hardware;
+  if (!hardware) return state;
+  const pid = startHardware(state);
+  // Here too, so that a failure from now on (removeTestbed(state)) stops it.
+  hardware.pid = pid;
+  // Through the lock: from now on the daemon may write the state too.
+  const updated = (await updateState(state.dir, (s) => void (s.hardware = { ...hardware }))) ?? state;
+  const deadline = Date.now() + 30_000;
+  const logTail = (): string => fs.readFileSync(hardware.logFile, 'utf8').trim().split('\n').slice(-15).join('\n');
+  while (!fs.readFileSync(hardware.logFile, 'utf8').includes(HARDWARE_STARTED_LINE)) {
+    if (!isAlive(pid)) throw new DroverError('TESTBED_HARDWARE_FAILED', `it exited:\n${logTail()}`);
+    if (Date.now() > deadline) throw new DroverError('TESTBED_HARDWARE_FAILED', `it did not start within 30 s:\n${logTail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return updated;
+}
+
+/**
+ * Registers every host's simulated power switch as its fence device at the controller. A refusal (a
+ * controller without the fence route answers 404) is recorded on the host and warned about, and the
+ * testbed stays up: it still runs, only HA cannot fence its hosts.
+ */
+async function registerFenceDevices(state: TestbedState, controller: TestbedController, warn: (message: string) => void): Promise<TestbedState> {
+  const fenceDir = state.fenceDir;
+  if (!fenceDir) return state;
+  let updated = state;
+  for (const host of state.hosts) {
+    let error: string | undefined;
+    try {
+      await controller.setFenceDevice(host.name, simulatedFenceDevice(fenceDir, host.name));
+    } catch (err) {
+      error = (err as Error).message;
+      warn(`${host.name}: the controller did not take its fence device, so HA cannot fence it: ${error}`);
+    }
+    updated =
+      (await updateHost(state.dir, host.name, (h) => {
+        h.fenceRegistered = error === undefined;
+        if (error === undefined) delete h.fenceError;
+        else h.fenceError = error;
+      })) ?? updated;
+  }
+  return updated;
+}
+
 /**
  * Starts the testbed: records the plan in `<dir>/testbed.json`, then creates the bridge, each
- * host's namespace and veth, and starts and joins each agent. If any step fails, everything made so
+ * host's namespace and veth, starts and joins each agent, then starts the simulated hardware and
+ * registers the hosts' fence devices (a refusal is only a warning). If any other step fails, everything made so
  * far is removed again before the error is thrown; if this process dies instead, `testbed down`
  * removes it. Returns the state.
  */
@@ -155,6 +227,7 @@ export async function testbedUp(options: TestbedUpOptions): Promise<TestbedState
     await createBridge(state.bridge);
     await checkControllerReachable(state.controllerUrl);
     if (state.sharedDir) fs.mkdirSync(state.sharedDir, { recursive: true });
+    if (state.fenceDir) fs.mkdirSync(state.fenceDir, { recursive: true, mode: 0o700 });
     for (const host of state.hosts) {
       progress(`${host.name}: namespace ${host.namespace}, ${host.address}`);
       fs.mkdirSync(host.dataDir, { recursive: true, mode: 0o700 });
@@ -163,13 +236,15 @@ export async function testbedUp(options: TestbedUpOptions): Promise<TestbedState
     for (const host of state.hosts) {
       const joinToken = await options.controller.mintJoinToken();
       host.joinToken = joinToken;
-      host.pid = startHostAgent(host, { controllerUrl: state.controllerUrl, joinToken, sharedDir: state.sharedDir, ...(options.cpuOvercommit !== undefined ? { cpuOvercommit: options.cpuOvercommit } : {}) });
+      host.pid = startHostAgent(host, agentLaunch(state, host, joinToken));
       writeState(state);
       progress(`${host.name}: agent pid ${host.pid}`);
     }
     progress(`waiting for ${state.hosts.length} agent(s) to join ${state.controllerUrl}`);
     await waitForJoins(state, options.controller, options.joinTimeoutMs ?? 120_000);
-    return state;
+    if (state.hardware) progress(`simulated hardware (${[state.fenceDir ? 'fence switches' : '', state.watchdog === 'simulated' ? 'watchdogs' : ''].filter(Boolean).join(', ')}), log ${state.hardware.logFile}`);
+    const running = await startHardwareDaemon(state);
+    return await registerFenceDevices(running, options.controller, options.onWarning ?? progress);
   } catch (err) {
     progress('testbed up failed; removing what it made');
     await removeTestbed(state).catch((cleanupErr: unknown) => progress(`cleanup incomplete (run \`drover testbed down\`): ${(cleanupErr as Error).message}`));

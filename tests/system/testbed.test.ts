@@ -3,10 +3,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readSimulatedWatchdogRecord, writeSimulatedWatchdogRecord } from '../../src/agent/watchdog.js';
+import { fenceHost } from '../../src/fencing/fence.js';
+import { readSimulatedPower, simulatedFenceDevice } from '../../src/fencing/simulated-device.js';
 import { run, type RunResult } from '../../src/shared/exec.js';
 import { repoRoot } from '../../src/shared/paths.js';
 import { testbedDown } from '../../src/testbed/down.js';
 import type { TestbedState } from '../../src/testbed/state.js';
+import type { TestbedHardwareStatus, TestbedHostStatus } from '../../src/testbed/status.js';
 import { makeDataDir } from '../helpers/agent.js';
 import { cleanupDrover, startDrover, type TestDrover } from '../helpers/up.js';
 
@@ -37,20 +41,53 @@ async function namespaceOf(pid: number): Promise<string> {
   return (await run('ip', ['netns', 'identify', String(pid)])).stdout.trim();
 }
 
+/** Runs the CLI from source against `drover`'s controller. */
+function droverCli(drover: () => TestDrover): (args: string[], timeoutMs?: number) => Promise<RunResult> {
+  return (args, timeoutMs = 180_000) =>
+    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, DROVER_URL: drover().url, DROVER_TOKEN: drover().token, XDG_CONFIG_HOME: drover().configHome },
+      allowFailure: true,
+      timeoutMs,
+    });
+}
+
+/** Polls `check` every 100 ms until it is true; false when `timeoutMs` passes first. */
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
+}
+
+/** The value after `flag` on live process `pid`'s command line. */
+function argOf(pid: number, flag: string): string | undefined {
+  const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  return args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined;
+}
+
+/** The one-letter process state (R, S, T...) of `pid`. */
+function processState(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+interface StatusJson {
+  fence: string;
+  watchdog: string;
+  hardware: TestbedHardwareStatus | null;
+  hosts: TestbedHostStatus[];
+}
+
 describe('testbed: three hosts in their own network namespaces, joined to drover up', () => {
   const dataDir = makeDataDir();
   const testbedDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'drv-tb-')), 'testbed');
   let drover: TestDrover;
   let state: TestbedState;
 
-  /** Runs the CLI from source against this test's controller. */
-  const cli = (args: string[], timeoutMs = 180_000): Promise<RunResult> =>
-    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: drover.token, XDG_CONFIG_HOME: drover.configHome },
-      allowFailure: true,
-      timeoutMs,
-    });
+  const cli = droverCli(() => drover);
 
   before(async () => {
     // The hosts reach the controller at the testbed bridge's address, so it listens on every address.
@@ -110,10 +147,6 @@ describe('testbed: three hosts in their own network namespaces, joined to drover
     const qemuPid = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body.pid;
     assert.ok(qemuPid);
     const fault = (what: string) => cli(['testbed', 'fault', 'host2', what, '--dir', testbedDir, '-o', 'json']);
-    const processState = (pid: number) => {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    };
     const faultsNow = async () =>
       (JSON.parse((await cli(['testbed', 'status', '--dir', testbedDir, '-o', 'json'])).stdout) as { hosts: { name: string; faults: Record<string, boolean> }[] }).hosts.find((h) => h.name === 'host2')?.faults;
     const agentAnswers = async () => {
@@ -173,6 +206,38 @@ describe('testbed: three hosts in their own network namespaces, joined to drover
     state = JSON.parse(fs.readFileSync(path.join(testbedDir, 'testbed.json'), 'utf8')) as TestbedState;
   });
 
+  test('host3\'s simulated fence switch kills what runs on it; the testbed records it off by fence, and power-on switches it on again', { timeout: 180_000 }, async () => {
+    const host3 = state.hosts[2];
+    assert.ok(host3?.pid);
+    const agentPid = host3.pid;
+    const fenceDir = path.join(testbedDir, 'fence');
+    const status = async () => (JSON.parse((await cli(['testbed', 'status', '--dir', testbedDir, '-o', 'json'])).stdout) as StatusJson).hosts.find((h) => h.name === 'host3');
+    const before = await status();
+    assert.equal(before?.fence.kind, 'simulated');
+    // The controller takes the device once it has the fence route; until then `up` warned and the testbed still runs.
+    assert.ok(before.fence.kind === 'simulated' && (before.fence.registered === true || /fence/.test(before.fence.error ?? '')), JSON.stringify(before.fence));
+    assert.ok(await until(() => fs.readFileSync(path.join(fenceDir, 'host3.pids'), 'utf8').startsWith(`${agentPid} `), 2000), 'the hardware lists host3\'s agent first for the switch');
+
+    // What HA does: off, then status until the switch confirms off.
+    const outcome = await fenceHost(simulatedFenceDevice(fenceDir, 'host3'), { timeoutMs: 30_000 });
+    assert.equal(outcome.state, 'off');
+    assert.equal(alive(agentPid), false, 'the switch killed host3\'s agent');
+    assert.ok(await until(async () => (await status())?.faults.poweredOff === true, 3000), 'the testbed notices the power cut');
+    const off = await status();
+    assert.deepEqual([off?.poweredOffBy, off?.fence.kind === 'simulated' && off.fence.power], ['fence', 'off']);
+
+    const on = await cli(['testbed', 'fault', 'host3', 'power-on', '--dir', testbedDir, '-o', 'json']);
+    assert.equal(on.code, 0, on.stderr);
+    const newAgent = (JSON.parse(on.stdout) as { pids: number[] }).pids[0];
+    assert.ok(newAgent && alive(newAgent));
+    assert.equal(readSimulatedPower(fenceDir, 'host3').state, 'on', 'power-on switched the switch on');
+    // A few ticks: the hardware does not take the powered-on host for a fenced one.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const back = await status();
+    assert.deepEqual([back?.faults.poweredOff, back?.poweredOffBy, back?.agentRunning], [false, null, true]);
+    state = JSON.parse(fs.readFileSync(path.join(testbedDir, 'testbed.json'), 'utf8')) as TestbedState;
+  });
+
   test('join tokens: the CLI mints one; a spent one and an unknown one are refused with 401', async () => {
     const minted = await cli(['host', 'join-token', '-o', 'json']);
     assert.equal(minted.code, 0, minted.stderr);
@@ -202,6 +267,8 @@ describe('testbed: three hosts in their own network namespaces, joined to drover
     const vm = (await drover.api<Vm>('GET', '/api/v1/vms/tb-vm')).body;
     if (vm.pid) pids.push(vm.pid);
     assert.equal(pids.length, 4, 'three agents and one QEMU');
+    assert.ok(state.hardware?.pid && alive(state.hardware.pid), 'the hardware daemon runs');
+    pids.push(state.hardware.pid);
 
     const down = await cli(['testbed', 'down', '--dir', testbedDir, '-o', 'json']);
     assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
@@ -219,11 +286,101 @@ describe('testbed: three hosts in their own network namespaces, joined to drover
       assert.ok(!links.includes(`${host.veth}@`) && !links.includes(`${host.veth}:`), `${host.veth} is gone`);
     }
     assert.ok(!links.includes(`${state.bridge.name}:`), 'the bridge is gone');
-    assert.deepEqual(pids.filter(alive), [], 'no agent or QEMU process is left');
+    assert.deepEqual(pids.filter(alive), [], 'no agent, QEMU or hardware daemon is left');
     assert.equal(fs.existsSync(testbedDir), false, 'the testbed directory is gone');
 
     const again = await cli(['testbed', 'down', '--dir', testbedDir]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /nothing to remove/);
+  });
+});
+
+describe('testbed simulated hardware: one host with --fence none --watchdog simulated', () => {
+  const dataDir = makeDataDir();
+  const testbedDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'drv-tbw-')), 'testbed');
+  let drover: TestDrover;
+  let state: TestbedState;
+  const cli = droverCli(() => drover);
+  const status = async (): Promise<StatusJson> => JSON.parse((await cli(['testbed', 'status', '--dir', testbedDir, '-o', 'json'])).stdout) as StatusJson;
+  /** What HA's guard will write when it arms the watchdog; written by hand here, and then never fed. */
+  const armWithoutFeeding = (feedFile: string, timeoutSeconds: number) => {
+    const now = new Date().toISOString();
+    writeSimulatedWatchdogRecord(feedFile, { version: 1, armed: true, timeoutSeconds, armedAt: now, fedAt: now, feeds: 1, pid: process.pid });
+  };
+
+  before(async () => {
+    drover = await startDrover(dataDir, undefined, '0.0.0.0');
+  });
+  after(async () => {
+    await testbedDown(testbedDir).catch((err: unknown) => console.error('testbed cleanup:', err));
+    fs.rmSync(path.dirname(testbedDir), { recursive: true, force: true });
+    await cleanupDrover(drover, dataDir);
+  });
+
+  test('testbed up records both settings, runs the hardware daemon in the root namespace, and gives the agent its watchdog', { timeout: 180_000 }, async () => {
+    const up = await cli(['testbed', 'up', '--hosts', '1', '--fence', 'none', '--watchdog', 'simulated', '--dir', testbedDir, '-o', 'json']);
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+    state = JSON.parse(up.stdout) as TestbedState;
+    const host = state.hosts[0];
+    assert.ok(host?.pid && host.watchdogFile && state.hardware?.pid);
+    assert.deepEqual([state.fence, state.fenceDir, state.watchdog], ['none', null, 'simulated']);
+    assert.equal(host.watchdogFile, path.join(host.dataDir, 'watchdog'));
+    assert.equal(argOf(host.pid, '--watchdog'), `simulated:${host.watchdogFile}`);
+    assert.ok(alive(state.hardware.pid));
+    assert.equal(await namespaceOf(state.hardware.pid), '', 'the hardware daemon is in the root namespace, not the host\'s');
+    assert.equal(fs.existsSync(path.join(testbedDir, 'fence')), false, 'no switch records without --fence simulated');
+
+    const now = await status();
+    assert.deepEqual([now.fence, now.watchdog, now.hardware?.running], ['none', 'simulated', true]);
+    assert.deepEqual([now.hosts[0]?.fence, now.hosts[0]?.watchdog], [{ kind: 'none' }, { kind: 'simulated', file: host.watchdogFile, armed: false, resets: 0 }]);
+    assert.match((await cli(['testbed', 'status', '--dir', testbedDir])).stdout, /host1 .*running \(pid \d+\).* none +disarmed/);
+  });
+
+  test('an armed watchdog left unfed powers the host off within its timeout + 2 s; power-on starts the agent with the same --watchdog', { timeout: 180_000 }, async () => {
+    const host = state.hosts[0];
+    assert.ok(host?.pid && host.watchdogFile);
+    const agentPid = host.pid;
+    const started = Date.now();
+    armWithoutFeeding(host.watchdogFile, 3);
+    assert.ok(await until(() => !alive(agentPid), 5000), 'the agent was killed within 5 s');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 3000, `not before the timeout (${elapsed} ms)`);
+    const off = (await status()).hosts[0];
+    assert.deepEqual([off?.faults.poweredOff, off?.poweredOffBy, off?.watchdog], [true, 'watchdog', { kind: 'simulated', file: host.watchdogFile, armed: false, resets: 1 }]);
+    assert.match(fs.readFileSync(path.join(testbedDir, 'hardware.log'), 'utf8'), /host1: watchdog expired \(timeout 3 s, not fed for 3\.\d s\); powered off, killed \d+/);
+
+    const on = await cli(['testbed', 'fault', 'host1', 'power-on', '--dir', testbedDir, '-o', 'json']);
+    assert.equal(on.code, 0, on.stderr);
+    const newAgent = (JSON.parse(on.stdout) as { pids: number[] }).pids[0];
+    assert.ok(newAgent && alive(newAgent) && newAgent !== agentPid);
+    assert.equal(argOf(newAgent, '--watchdog'), `simulated:${host.watchdogFile}`);
+    const back = (await status()).hosts[0];
+    assert.deepEqual([back?.faults.poweredOff, back?.poweredOffBy, back?.agentRunning], [false, null, true]);
+    state = JSON.parse(fs.readFileSync(path.join(testbedDir, 'testbed.json'), 'utf8')) as TestbedState;
+  });
+
+  test('a frozen host is reset by its watchdog: the hardware is not frozen with it', { timeout: 60_000 }, async () => {
+    const host = state.hosts[0];
+    assert.ok(host?.pid && host.watchdogFile && state.hardware?.pid);
+    const agentPid = host.pid;
+    assert.equal((await cli(['testbed', 'fault', 'host1', 'freeze', '--dir', testbedDir])).code, 0);
+    assert.equal(processState(agentPid), 'T');
+    armWithoutFeeding(host.watchdogFile, 2);
+    assert.ok(await until(() => !alive(agentPid), 4000), 'the frozen agent was killed within 4 s');
+    assert.notEqual(processState(state.hardware.pid), 'T');
+    const off = (await status()).hosts[0];
+    assert.deepEqual([off?.faults, off?.poweredOffBy, off?.watchdog.kind === 'simulated' && off.watchdog.resets], [{ poweredOff: true, networkDown: false, frozen: false }, 'watchdog', 2]);
+    const record = readSimulatedWatchdogRecord(host.watchdogFile);
+    assert.ok(record && !record.armed, 'the reset disarmed it');
+  });
+
+  test('testbed down stops the hardware daemon by its pid and leaves nothing', { timeout: 120_000 }, async () => {
+    const hardwarePid = state.hardware?.pid;
+    assert.ok(hardwarePid && alive(hardwarePid));
+    const down = await cli(['testbed', 'down', '--dir', testbedDir, '-o', 'json']);
+    assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
+    assert.ok((JSON.parse(down.stdout) as { pids: number[] }).pids.includes(hardwarePid));
+    assert.equal(alive(hardwarePid), false);
+    assert.equal(fs.existsSync(testbedDir), false, 'the testbed directory is gone');
   });
 });

@@ -69,7 +69,7 @@ export class HostHaGuard {
 
   /** Arms the watchdog and starts the one-second loop. */
   async start(): Promise<void> {
-    if (this.opts.watchdog.armed === false) await this.opts.watchdog.arm(Math.max(1, Math.floor(this.saved.timings.selfFenceMs / 1000)));
+    if (this.opts.watchdog.present && !this.opts.watchdog.armed) await this.opts.watchdog.arm(Math.max(1, Math.floor(this.saved.timings.selfFenceMs / 1000)));
     this.timer = setInterval(() => this.tick(), this.saved.timings.leaseIntervalMs);
     this.tick();
   }

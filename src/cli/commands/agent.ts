@@ -4,6 +4,7 @@ import { DroverError } from '../../shared/errors.js';
 import { defaultDataDir } from '../../shared/paths.js';
 import { TAG_PATTERN } from '../../shared/names.js';
 import { ratioIn } from '../parse.js';
+import { parseWatchdogSpec, type WatchdogSpec } from '../../agent/watchdog.js';
 
 interface AgentCommandOptions {
   dataDir: string;
@@ -16,12 +17,22 @@ interface AgentCommandOptions {
   cpuOvercommit?: number;
   memoryOvercommit?: number;
   sharedStorage?: string;
+  watchdog?: WatchdogSpec;
 }
 
 /** Commander accumulator for a repeatable --tag (`key=value` or a plain `key`). */
 export function collectTag(value: string, previous: string[] = []): string[] {
   if (!TAG_PATTERN.test(value)) throw new InvalidArgumentError('expected key=value or key (letters, digits, ".", "_", "/", "-")');
   return previous.includes(value) ? previous : [...previous, value];
+}
+
+/** Commander parser for --watchdog: a bad spec is a usage error naming the flag. */
+function watchdogOption(value: string): WatchdogSpec {
+  try {
+    return parseWatchdogSpec(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof DroverError && err.detail ? err.detail : (err as Error).message);
+  }
 }
 
 /** This machine's host name as a Drover name (lowercase letters, digits and "-"). */
@@ -44,6 +55,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--cpu-overcommit <ratio>', 'vCPUs that may be placed per physical CPU (default 1.0)', ratioIn(0.1, 64))
     .option('--memory-overcommit <ratio>', 'VM memory that may be placed per byte of host memory (default 1.0)', ratioIn(0.1, 16))
     .option('--shared-storage <dir>', 'a directory every host sees at the same path (NAS/NFS), for shared storage')
+    .option('--watchdog <spec>', 'the watchdog that resets this host when the agent stops feeding it (HA): /dev/watchdogN, simulated:FILE (testbed hosts) or none', watchdogOption)
     .action(async (opts: AgentCommandOptions) => {
       if ((opts.controller === undefined) !== (opts.joinToken === undefined)) {
         throw new DroverError('INVALID_ARGUMENT', '--controller and --join-token go together');
@@ -66,6 +78,7 @@ export function registerAgentCommand(program: Command): void {
         listen: opts.listen,
         ...(join ? { join } : {}),
         ...(opts.sharedStorage ? { sharedStorageDir: opts.sharedStorage } : {}),
+        ...(opts.watchdog ? { watchdog: opts.watchdog } : {}),
       });
     });
 }

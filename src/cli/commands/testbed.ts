@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Argument, Option, type Command } from 'commander';
 import type { HostWire } from '../../controller/hosts/schema.js';
 import { defaultTestbedDir } from '../../testbed/state.js';
+import type { TestbedHostStatus } from '../../testbed/status.js';
 import { FAULTS, type Fault } from '../../testbed/faults.js';
 import type { TestbedController } from '../../testbed/up.js';
 import { ApiError, apiPath } from '../client.js';
@@ -29,10 +30,35 @@ function controller(): TestbedController {
     removeHost: async (name) => {
       await client.request('DELETE', apiPath('hosts', name));
     },
+    setFenceDevice: async (name, device) => {
+      const route = apiPath('hosts', name, 'fence');
+      try {
+        await client.request('PUT', route, device);
+      } catch (err) {
+        // The host has just joined, so a 404 means the route: a controller from before fence devices.
+        if (err instanceof ApiError && err.status === 404) throw new Error(`PUT ${route} answered 404: this controller does not take fence devices (${err.message})`, { cause: err });
+        throw err;
+      }
+    },
   };
 }
 
 const dirOption = (): Option => new Option('--dir <dir>', 'the testbed\'s directory (state file, host data, shared storage)').default(defaultTestbedDir());
+
+const simulatedOrNone = (flag: string, what: string): Option => new Option(`--${flag} <kind>`, what).choices(['simulated', 'none']).default('simulated');
+
+/** `drover testbed status`'s fence column: none, or the switch's power record, or why the controller has no device. */
+function fenceText(host: TestbedHostStatus): string {
+  if (host.fence.kind === 'none') return 'none';
+  return host.fence.registered === false ? `simulated, ${host.fence.power}, not registered` : `simulated, ${host.fence.power}`;
+}
+
+/** `drover testbed status`'s watchdog column: none, disarmed, or armed with its timeout; and its resets. */
+function watchdogText(host: TestbedHostStatus): string {
+  if (host.watchdog.kind === 'none') return 'none';
+  const resets = host.watchdog.resets > 0 ? `, ${host.watchdog.resets} reset${host.watchdog.resets === 1 ? '' : 's'}` : '';
+  return `${host.watchdog.armed ? `armed ${host.watchdog.timeoutSeconds} s` : 'disarmed'}${resets}`;
+}
 
 /**
  * `drover testbed up|down|status`: several hosts on this machine, each in its own network namespace
@@ -50,8 +76,11 @@ export function registerTestbedCommands(program: Command): void {
     .addOption(dirOption())
     .option('--controller-url <url>', 'the controller\'s URL as the hosts reach it (default: the testbed bridge address, on the controller\'s port)')
     .option('--name-prefix <prefix>', 'host names are this plus 1..N', 'host')
-    .option('--cpu-overcommit <ratio>', 'vCPUs each host may place per physical CPU (default: the agent\'s, 1.0)', ratioIn(0.1, 64));
-  withOutput(up).action(async (opts: OutputOptions & { hosts: number; storage: 'shared' | 'local'; dir: string; controllerUrl?: string; namePrefix: string; cpuOvercommit?: number }) => {
+    .option('--cpu-overcommit <ratio>', 'vCPUs each host may place per physical CPU (default: the agent\'s, 1.0)', ratioIn(0.1, 64))
+    .addOption(simulatedOrNone('fence', 'simulated: every host gets a simulated power switch (fence_drover_simulated), registered at the controller as its fence device'))
+    .addOption(simulatedOrNone('watchdog', 'simulated: every agent gets a simulated watchdog, which powers its host off when the agent stops feeding it'));
+  type UpOptions = OutputOptions & { hosts: number; storage: 'shared' | 'local'; dir: string; controllerUrl?: string; namePrefix: string; cpuOvercommit?: number; fence: 'simulated' | 'none'; watchdog: 'simulated' | 'none' };
+  withOutput(up).action(async (opts: UpOptions) => {
     const { testbedUp } = await import('../../testbed/up.js');
     const state = await testbedUp({
       dir: opts.dir,
@@ -59,9 +88,12 @@ export function registerTestbedCommands(program: Command): void {
       storage: opts.storage,
       controller: controller(),
       namePrefix: opts.namePrefix,
+      fence: opts.fence,
+      watchdog: opts.watchdog,
       ...(opts.cpuOvercommit !== undefined ? { cpuOvercommit: opts.cpuOvercommit } : {}),
       ...(opts.controllerUrl ? { controllerUrl: opts.controllerUrl.replace(/\/+$/, '') } : {}),
       onProgress: (message) => void process.stderr.write(`${message}\n`),
+      onWarning: (message) => void process.stderr.write(`warning: ${message}\n`),
     });
     if (opts.output === 'json') return printJson(state);
     printTable(state.hosts, { name: (h) => h.name, namespace: (h) => h.namespace, address: (h) => h.agentUrl, pid: (h) => h.pid }, 'table');
@@ -115,8 +147,10 @@ export function registerTestbedCommands(program: Command): void {
         // No controller configured: show what this machine knows.
       }
       const { testbedStatus } = await import('../../testbed/status.js');
-      const { state, hosts } = await testbedStatus(opts.dir, async (name) => (api ? ((await api.getHost(name))?.health ?? 'not joined') : null));
-      if (opts.output === 'json') return printJson({ id: state.id, dir: state.dir, storage: state.storage, sharedDir: state.sharedDir, controllerUrl: state.controllerUrl, bridge: state.bridge, hosts });
+      const { state, hosts, hardware } = await testbedStatus(opts.dir, async (name) => (api ? ((await api.getHost(name))?.health ?? 'not joined') : null));
+      if (opts.output === 'json') {
+        return printJson({ id: state.id, dir: state.dir, storage: state.storage, sharedDir: state.sharedDir, controllerUrl: state.controllerUrl, bridge: state.bridge, fence: state.fence ?? 'none', fenceDir: state.fenceDir ?? null, watchdog: state.watchdog ?? 'none', hardware, hosts });
+      }
       printTable(
         hosts,
         {
@@ -126,10 +160,24 @@ export function registerTestbedCommands(program: Command): void {
           agent: (h) => (h.agentRunning ? `running (pid ${h.pid})` : 'stopped'),
           vms: (h) => h.qemuPids.length,
           health: (h) => h.health,
-          faults: (h) => Object.entries(h.faults).filter(([, on]) => on).map(([name]) => name).join(',') || '-',
+          faults: (h) => Object.entries(h.faults).filter(([, on]) => on).map(([name]) => (name === 'poweredOff' && h.poweredOffBy !== 'fault' ? `poweredOff(${h.poweredOffBy})` : name)).join(',') || '-',
+          fence: fenceText,
+          watchdog: watchdogText,
         },
         'table',
       );
+      if (hardware) process.stdout.write(`simulated hardware: ${hardware.running ? `running (pid ${hardware.pid})` : 'not running'}, log ${hardware.logFile}\n`);
     },
   );
+
+  // Started by `testbed up`, never by people: hidden from help.
+  testbed
+    .command('hardware', { hidden: true })
+    .description('The testbed\'s simulated hardware (fence switch records, watchdogs), run by `testbed up` until the testbed is gone')
+    .requiredOption('--dir <dir>', 'the testbed\'s directory')
+    .requiredOption('--id <id>', 'the testbed\'s id: the daemon exits when the directory holds another')
+    .action(async (opts: { dir: string; id: string }) => {
+      const { runHardware } = await import('../../testbed/hardware.js');
+      await runHardware(path.resolve(opts.dir), opts.id);
+    });
 }
