@@ -8,7 +8,6 @@ import { DroverError } from '../../shared/errors.js';
 import { apiPath } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
 import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
-import { printJson } from '../output.js';
 import { integerIn, parseRateMbit } from '../parse.js';
 import type { VmOperationResponse } from './vm.js';
 import { formatNic, getVm, printVm } from './vm-view.js';
