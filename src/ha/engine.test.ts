@@ -5,7 +5,7 @@ import type { HaReport, HaVmSettings, HostObservation, HostVmReport } from './mo
 import type { HaAction } from './outputs.js';
 import { createHaState, type HaState, nextGeneration, restoreHaState, serializeHaState } from './state.js';
 import { haInput, haVm, observation, running, smallCluster } from './testing.js';
-import { DEFAULT_HA_CONFIG } from './timings.js';
+import { SCENARIO_CONFIG as DEFAULT_HA_CONFIG } from './testing.js';
 import { cluster, host, vm } from '../scheduler/testing.js';
 
 /** h1 died at 0 (last renewal and heartbeat); h2 and h3 are alive. VMs on h1 run at generation 1. */

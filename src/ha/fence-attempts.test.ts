@@ -5,7 +5,7 @@ import { classifyHost } from './liveness.js';
 import type { HostObservation } from './model.js';
 import type { HostHaRecord } from './state.js';
 import { observation, running } from './testing.js';
-import { DEFAULT_HA_TIMINGS as T } from './timings.js';
+import { SCENARIO_TIMINGS as T } from './testing.js';
 
 /** A host that last renewed and wrote its heartbeat at 0 and was found failed at 10 s. */
 function failedHost(overrides: Partial<HostObservation> = {}): HostObservation {

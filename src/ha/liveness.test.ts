@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyHost, cutOffAt, type LivenessContext } from './liveness.js';
 import { observation } from './testing.js';
-import { DEFAULT_HA_TIMINGS as T } from './timings.js';
+import { SCENARIO_TIMINGS as T } from './testing.js';
 
 const at = (now: number, extra: Partial<LivenessContext> = {}): LivenessContext => ({ now, storageReadAt: now, watchingSince: 0, ...extra });
 

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkAdmission } from './admission.js';
 import { cluster, GiB, host, vm } from '../scheduler/testing.js';
+import { SCENARIO_CONFIG } from './testing.js';
 import { type SimulatedFault, SimulatedCluster, type SimulatedHostSpec, type SimulatedVmSpec } from './simulation.js';
 
 interface Scenario {
@@ -20,7 +21,7 @@ interface Scenario {
 
 /** Runs a scenario, checking at every step that no VM has two instances; returns the simulation. */
 function play({ hosts, vms, faults, until }: Scenario): SimulatedCluster {
-  const sim = new SimulatedCluster(hosts, vms).schedule(faults);
+  const sim = new SimulatedCluster(hosts, vms, { config: SCENARIO_CONFIG }).schedule(faults);
   sim.onStep((s) => {
     for (const v of vms) assert.ok(s.instancesOf(v.id).length <= 1, `${v.id} runs twice at ${s.now} ms: ${JSON.stringify(s.instancesOf(v.id))}`);
   });

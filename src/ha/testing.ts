@@ -5,6 +5,7 @@
 import type { ClusterView } from '../scheduler/model.js';
 import { cluster, host, vm } from '../scheduler/testing.js';
 import type { HaInput, HaVmSettings, HostObservation, HostVmReport } from './model.js';
+import { DEFAULT_HA_CONFIG, DEFAULT_HA_TIMINGS, type HaConfig, type HaTimings } from './timings.js';
 
 /** A host that renewed its lease and wrote its heartbeat at `at`, reporting no VMs, with neither watchdog nor fence device. */
 export function observation(hostId: string, at: number, overrides: Partial<HostObservation> = {}): HostObservation {
@@ -33,3 +34,11 @@ export function smallCluster(hostIds: readonly string[], vms: Record<string, str
 export function haInput(now: number, view: ClusterView, hosts: HostObservation[], haVms: HaVmSettings[], extra: Partial<HaInput> = {}): HaInput {
   return { now, cluster: view, hosts, haVms, reports: [], storageReadAt: now, ...extra };
 }
+
+/**
+ * The timings the engine's logic tests and their expected logs were written for (a 10 s lease and
+ * self-fence, 5 s margin). The tests pin them, so changing the defaults (timings.ts) changes what
+ * a cluster does, not what these tests check; timings.test.ts checks the defaults themselves.
+ */
+export const SCENARIO_TIMINGS: Readonly<HaTimings> = Object.freeze({ ...DEFAULT_HA_TIMINGS, leaseExpiryMs: 10_000, storageHeartbeatExpiryMs: 10_000, selfFenceMs: 10_000, safetyMarginMs: 5_000 });
+export const SCENARIO_CONFIG: Readonly<HaConfig> = Object.freeze({ ...DEFAULT_HA_CONFIG, timings: SCENARIO_TIMINGS });

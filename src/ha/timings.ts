@@ -43,16 +43,16 @@ export interface HaTimings {
  * heartbeats; Proxmox waits for its 120 s lock timeout plus a 60 s watchdog, about 2 minutes.
  *
  * - Lease renewal every 1 s; suspect after 3 s (three missed renewals: one dropped packet or a
- *   garbage-collection pause must not alarm anyone); expired after 10 s (long enough for systemd
+ *   garbage-collection pause must not alarm anyone); expired after 6 s (long enough for systemd
  *   to restart a crashed agent, which re-attaches to its QEMUs in about 2 s).
- * - Storage heartbeat every 1 s, expired after 10 s, matching the lease so "isolated" and "failed"
+ * - Storage heartbeat every 1 s, expired after 6 s, matching the lease so "isolated" and "failed"
  *   are told apart at the same moment.
- * - Self-fence 10 s: killing QEMU takes milliseconds; the rest is for a QEMU stuck in I/O, after
- *   which the watchdog (softdog or iTCO, both take a 10 s timeout) resets the host.
- * - Margin 5 s: covers clock rate drift (parts per million), 1 s watchdog and storage-poll
- *   granularity and the kernel reaping processes, with room to spare.
- * So a host with a fence device is restarted from about 10 s after it dies plus the fence (IPMI
- * power-off and status check: 1-5 s); one relying on its watchdog at 10 + 10 + 5 = 25 s.
+ * - Self-fence 6 s: killing QEMU takes milliseconds; the rest is for a QEMU stuck in I/O, after
+ *   which the watchdog (armed with this timeout) resets the host.
+ * - Margin 3 s: covers clock rate drift (parts per million), 1 s watchdog and storage-poll
+ *   granularity and the kernel reaping processes.
+ * So a host with a fence device is restarted from about 6 s after it dies plus the fence (IPMI
+ * power-off and status check: 1-5 s); one relying on its watchdog at 6 + 6 + 3 = 15 s.
  * - Fence timeout 10 s (an IPMI power-off and status check answer in 1-5 s), retried every 5 s.
  * - A restart unacknowledged after 10 s is re-checked every 5 s; QEMU is up in well under a second.
  * - Tier timeout 30 s: a guest that boots slower than that does not hold up the tiers below it.
@@ -60,11 +60,11 @@ export interface HaTimings {
 export const DEFAULT_HA_TIMINGS: Readonly<HaTimings> = Object.freeze({
   leaseIntervalMs: 1_000,
   suspectAfterMs: 3_000,
-  leaseExpiryMs: 10_000,
+  leaseExpiryMs: 6_000,
   storageHeartbeatIntervalMs: 1_000,
-  storageHeartbeatExpiryMs: 10_000,
-  selfFenceMs: 10_000,
-  safetyMarginMs: 5_000,
+  storageHeartbeatExpiryMs: 6_000,
+  selfFenceMs: 6_000,
+  safetyMarginMs: 3_000,
   fenceTimeoutMs: 10_000,
   fenceRetryMs: 5_000,
   startTimeoutMs: 10_000,

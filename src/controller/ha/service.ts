@@ -23,8 +23,9 @@ import { readClusterSettings } from '../cluster/settings.js';
 import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
 import type { HostRecord, VmRecord } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { Repositories, Store } from '../store/store.js';
 import { recordPlacement } from '../vms/placements.js';
+import { recordGuestReady } from '../vms/guest-ready.js';
 import { leaseCredential, type LeaseAnswer, type LeaseRenewal } from './lease-schema.js';
 
 /** Powers hosts off through their fence devices (src/controller/hosts/fence.ts). */
@@ -187,19 +188,19 @@ export class HaService {
   }
 
   /** The cluster's HA admission figures as they stand, or with `change` applied to one VM (its policy, or where it would run). */
-  async admission(change?: { vm: VmRecord }): Promise<{ haHostFailures: number; admitted: boolean; reason: string }> {
-    const settings = await readClusterSettings(this.store);
+  async admission(change?: { vm: VmRecord }, repos: Repositories = this.store): Promise<{ haHostFailures: number; admitted: boolean; reason: string }> {
+    const settings = await readClusterSettings(repos);
     const { haHostFailures } = settings;
-    const vms = (await this.store.vms.list()).map((vm) => (change && vm.id === change.vm.id ? change.vm : vm));
+    const vms = (await repos.vms.list()).map((vm) => (change && vm.id === change.vm.id ? change.vm : vm));
     const running = vms.filter((vm) => vm.desiredState === 'running' || LIVE_STATES.has(vm.state));
-    const view = clusterViewOf(await this.store.hosts.list(), running, settings);
+    const view = clusterViewOf(await repos.hosts.list(), running, settings);
     const result = checkAdmission(view, running.filter((vm) => vm.spec.ha).map((vm) => vm.id), haHostFailures);
     return { haHostFailures, admitted: result.admitted, reason: result.reason };
   }
 
   /** HA_ADMISSION_REFUSED, with the figures, when `vm` as given (protected, running where it says) would break admission control. */
-  async requireAdmission(vm: VmRecord): Promise<void> {
-    const result = await this.admission({ vm });
+  async requireAdmission(vm: VmRecord, repos: Repositories = this.store): Promise<void> {
+    const result = await this.admission({ vm }, repos);
     if (!result.admitted) throw new DroverError('HA_ADMISSION_REFUSED', `${vm.name}: ${result.reason}`);
   }
 
@@ -393,6 +394,11 @@ export class HaService {
         runtime: { hostVmId: view.id, guestReady: view.guestReady, generation: action.generation, ...(view.pid ? { pid: view.pid } : {}), ...(view.startedAt ? { startedAt: view.startedAt } : {}) },
       });
       report('started', `${target.name} runs it`);
+      // The guest's answer moves the next priority tier on, and the console shows it.
+      void client
+        .waitReady(vm.name, this.config.timings.tierTimeoutMs * 4)
+        .then((ready) => recordGuestReady({ store: this.store, events: this.events }, vm.id, ready))
+        .catch((err: unknown) => this.logger?.info({ err, vm: vm.name }, 'the restarted guest did not answer'));
     } catch (err) {
       report('failed', (err as Error).message);
     } finally {
@@ -421,6 +427,8 @@ export class HaService {
   private async record(events: HaEvent[], hosts: HostRecord[], vms: VmRecord[]): Promise<void> {
     if (events.length === 0) return;
     const hostName = (id: string | undefined) => (id ? (hosts.find((h) => h.id === id)?.name ?? id) : undefined);
+    // The engine speaks in ids; people read names.
+    const named = (text: string) => [...hosts, ...vms].reduce((out, thing) => out.replaceAll(thing.id, thing.name), text);
     await this.store.transaction(async (tx) => {
       for (const event of events) {
         const vm = event.vmId ? vms.find((v) => v.id === event.vmId) : undefined;
@@ -436,7 +444,7 @@ export class HaService {
             action: event.name,
             hostId: event.hostId ?? null,
             result: /failed|refused|limit/.test(event.name) ? 'failure' : 'success',
-            detail: JSON.parse(JSON.stringify({ reason: event.reason, ...(event.waiting ? { waiting: event.waiting } : {}), ...(restart ? { restart } : {}) })) as never,
+            detail: JSON.parse(JSON.stringify({ reason: named(event.reason), ...(event.waiting ? { waiting: event.waiting } : {}), ...(restart ? { restart } : {}) })) as never,
           },
           tx,
         );

@@ -91,7 +91,7 @@ export class VmService {
       vm.hostId = host.id;
       if (vm.spec.ha) {
         await requireProtectable(tx, vm, host);
-        if (body.start) await this.ha?.requireAdmission(vm);
+        if (body.start) await this.ha?.requireAdmission(vm, tx);
       }
       // Assigned in the transaction that records them, so no two VMs get one address.
       const networks = await assignNetworkNics(tx, vm.id, body.networks ?? []);
@@ -178,7 +178,7 @@ export class VmService {
         const host = vm.hostId ? await tx.hosts.get(vm.hostId) : undefined;
         await requireProtectable(tx, { ...vm, spec }, host);
       }
-      if (spec.ha && LIVE.includes(vm.state)) await this.ha?.requireAdmission({ ...vm, spec });
+      if (spec.ha && LIVE.includes(vm.state)) await this.ha?.requireAdmission({ ...vm, spec }, tx);
       const saved = await tx.vms.update(vm.id, { spec });
       await this.events.record(
         { actor, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: spec.ha ? (previous ? 'vm.ha-changed' : 'vm.ha-enabled') : 'vm.ha-disabled', hostId: vm.hostId, result: 'success', detail: { before: previous ? { ...previous } : null, after: spec.ha ? { ...spec.ha } : null } },
