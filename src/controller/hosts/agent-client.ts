@@ -89,7 +89,7 @@ export class AgentClient {
 
   /** Starts the VM; `generation` is HA's, for a VM it protects. */
   start(name: string, generation?: number): Promise<VmView> {
-    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/start`, generation !== undefined ? { generation } : undefined, 60_000);
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/start`, generation !== undefined ? { generation } : {}, 60_000);
   }
 
   /** start, kill, reboot, pause or resume. */
