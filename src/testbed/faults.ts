@@ -16,11 +16,14 @@ import { writeSimulatedPower } from '../fencing/simulated-device.js';
 import { DroverError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
 import { resetSimulatedWatchdog } from './hardware.js';
-import { agentLaunch, hostProcesses, killHostProcesses, signal, startHostAgent } from './processes.js';
+import { agentLaunch, hostProcesses, isHostAgent, killHostProcesses, signal, startHostAgent, waitGone } from './processes.js';
 import { hostFaults, readState, updateHost, type TestbedHostFaults, type TestbedState } from './state.js';
 import { type TestbedController, waitForAgentBack } from './up.js';
 
-export const FAULTS = ['power-off', 'power-on', 'network-down', 'network-up', 'freeze', 'thaw'] as const;
+export const FAULTS = ['power-off', 'power-on', 'network-down', 'network-up', 'freeze', 'thaw', 'agent-crash'] as const;
+
+/** How long a crashed agent stays down before it is started again: systemd's RestartSec for drover-agent. */
+const AGENT_RESTART_DELAY_MS = 2_000;
 export type Fault = (typeof FAULTS)[number];
 
 /** What a fault did. */
@@ -47,6 +50,10 @@ export function faultRefusal(fault: Fault, faults: TestbedHostFaults): string | 
     case 'freeze':
       if (faults.poweredOff) return 'it is powered off';
       return faults.frozen ? 'it is already frozen' : undefined;
+    case 'agent-crash':
+      if (faults.poweredOff) return 'it is powered off';
+      if (faults.frozen) return 'it is frozen';
+      return undefined;
     case 'thaw':
       return faults.frozen ? undefined : 'it is not frozen';
   }
@@ -75,11 +82,21 @@ export async function applyFault(dir: string, hostName: string, fault: Fault, co
       // A powered-off host is no longer frozen: nothing is left to thaw.
       change = { poweredOff: true, frozen: false };
       break;
+    case 'agent-crash':
     case 'power-on': {
-      // A power cycle, before the agent starts: the switch reads on again (else the hardware daemon would take the
-      // running host for a fenced one), and the watchdog comes up disarmed, as a reset leaves real hardware.
-      if (state.fenceDir) writeSimulatedPower(state.fenceDir, host.name, 'on');
-      if (host.watchdogFile) resetSimulatedWatchdog(host.watchdogFile, 'reset: the host was powered on');
+      if (fault === 'agent-crash') {
+        // The agent alone dies, as on a bug; its QEMUs keep running. systemd starts it again shortly after.
+        if (host.pid !== null && isHostAgent(host.pid, host)) {
+          signal(host.pid, 'SIGKILL');
+          await waitGone([host.pid], 5_000);
+        }
+        await new Promise((resolve) => setTimeout(resolve, AGENT_RESTART_DELAY_MS));
+      } else {
+        // A power cycle, before the agent starts: the switch reads on again (else the hardware daemon would take the
+        // running host for a fenced one), and the watchdog comes up disarmed, as a reset leaves real hardware.
+        if (state.fenceDir) writeSimulatedPower(state.fenceDir, host.name, 'on');
+        if (host.watchdogFile) resetSimulatedWatchdog(host.watchdogFile, 'reset: the host was powered on');
+      }
       const logOffset = fs.existsSync(host.logFile) ? fs.statSync(host.logFile).size : 0;
       // The token it first joined with: the agent sees it already joined. A testbed from before tokens were kept gets a fresh one.
       const pid = startHostAgent(host, agentLaunch(state, host, host.joinToken ?? (await controller.mintJoinToken())));

@@ -21,10 +21,11 @@ export interface TestDrover {
 
 /**
  * Starts `drover up --port 0` from source on `dataDir` and waits until it prints its URL and token.
- * `listen` is passed as `--listen` when given (drover up's default is 127.0.0.1).
+ * `listen` is passed as `--listen` when given (drover up's default is 127.0.0.1); `port` 0 picks a free one
+ * (a controller restarted for agents that know its address needs the same port again).
  */
-export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'drv-cfg-')), listen?: string): Promise<TestDrover> {
-  const args = ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'up', '--data-dir', dataDir, '--port', '0', ...(listen ? ['--listen', listen] : [])];
+export async function startDrover(dataDir: string, configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'drv-cfg-')), listen?: string, port = 0): Promise<TestDrover> {
+  const args = ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'up', '--data-dir', dataDir, '--port', String(port), ...(listen ? ['--listen', listen] : [])];
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],

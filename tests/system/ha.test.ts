@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isOurQemu, readPidFile } from '../../src/drivers/qemu/process.js';
+import { isOurQemu, qemuBinary, readPidFile } from '../../src/drivers/qemu/process.js';
 import { run, type RunResult } from '../../src/shared/exec.js';
 import { repoRoot } from '../../src/shared/paths.js';
 import { testbedDown } from '../../src/testbed/down.js';
@@ -114,11 +114,31 @@ describe('HA on a 3-host testbed: restarts after a host fails, never twice', () 
     }
   });
 
+  test('an agent crash alone (its QEMUs are fine): no failover, the restarted agent re-attaches to the same QEMU', { timeout: 180_000 }, async () => {
+    await createHa('ha-crash', 'host2', { ha: { priority: 2 } });
+    const [pid] = await qemusOf('ha-crash');
+    const before = (await events()).length;
+    await fault('host2', 'agent-crash');
+    assert.ok(await until(async () => (await ha()).hosts.find((h) => h.name === 'host2')?.liveness === 'ok', 30_000));
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    assert.deepEqual(await qemusOf('ha-crash'), [pid], 'the same QEMU runs on');
+    const since = (await events()).slice(before).map((e) => e.action);
+    assert.ok(!since.some((a) => a === 'vm.ha-restart' || a === 'host.failed' || a === 'host.fenced'), since.join(', '));
+    const after = await vm('ha-crash');
+    assert.deepEqual([after.host, after.state], ['host2', 'running']);
+    const killed = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms/ha-crash/kill');
+    await drover.waitOp(killed.body.operation.id);
+  });
+
   test('power-off: HA VMs restart on the other hosts in priority order, a non-HA VM is shown lost, nothing runs twice', { timeout: 300_000 }, async () => {
     await createHa('ha-high', 'host1', { ha: { priority: 5 } });
     await createHa('ha-low', 'host1', { ha: { priority: 1 } });
     await createHa('plain', 'host1');
     await exactlyOnce(['ha-high', 'ha-low', 'plain']);
+    // A guest writing and syncing: every write acknowledged after its sync must survive the failover.
+    const exec = async (name: string, script: string) =>
+      (await drover.api<{ exitCode: number; stdout: string }>('POST', `/api/v1/vms/${name}/exec`, { command: '/bin/sh', args: ['-c', script] })).body;
+    for (let i = 1; i <= 20; i++) assert.equal((await exec('ha-high', `echo line-${i} >> /var/synced && sync`)).exitCode, 0);
 
     const cut = Date.now();
     await fault('host1', 'power-off');
@@ -146,6 +166,19 @@ describe('HA on a 3-host testbed: restarts after a host fails, never twice', () 
     const history = (await drover.api<{ placements: Array<{ host: string; reason: string; detail: { why?: string } }> }>('GET', '/api/v1/vms/ha-high/history')).body.placements;
     assert.ok(history.some((p) => p.reason === 'ha' && p.detail.why === 'restarted after host host1 failed'), JSON.stringify(history));
     console.log(`power-off → both HA VMs running elsewhere in ${(restartedAfterMs / 1000).toFixed(1)} s`);
+    assert.equal((await drover.api('POST', '/api/v1/vms/ha-high/wait-ready', { timeoutMs: 120_000 })).status, 200);
+    const synced = await exec('ha-high', 'cat /var/synced; dmesg | grep -ci "EXT4-fs error" || true');
+    const lines = synced.stdout.trim().split('\n');
+    assert.deepEqual(lines.slice(0, 20), Array.from({ length: 20 }, (_, i) => `line-${i + 1}`), 'every synced write survived');
+    assert.equal(lines[20], '0', 'the file system came back without errors');
+
+    // QEMU's own image locking is the last guard: a second QEMU on the same disk is refused.
+    const runsOn = (await vm('ha-high')).host;
+    const owner = (readState(testbedDir) as TestbedState).hosts.find((h) => h.name === runsOn);
+    const record = JSON.parse(fs.readFileSync(path.join(owner?.dataDir ?? '', 'vms', 'ha-high', 'vm.json'), 'utf8')) as { storageDir: string };
+    const second = await run(qemuBinary(), ['-machine', 'q35', '-display', 'none', '-S', '-drive', `file=${path.join(record.storageDir, 'root.qcow2')},if=virtio`], { allowFailure: true, timeoutMs: 30_000 });
+    assert.notEqual(second.code, 0);
+    assert.match(second.stderr, /Failed to get "write" lock/);
 
     await fault('host1', 'power-on');
     assert.ok(await until(async () => (await ha()).hosts.find((h) => h.name === 'host1')?.liveness === 'ok', 60_000), 'host1 renews its lease again');
@@ -184,6 +217,65 @@ describe('HA on a 3-host testbed: restarts after a host fails, never twice', () 
     await exactlyOnce(['ha-keep']);
     const status = (await ha()).hosts.find((h) => h.name === where);
     assert.equal(status?.liveness, 'fenced');
+  });
+  test('network-down with power-off isolation: the isolated host stops the VM itself, then it restarts elsewhere; nothing runs twice after the link returns', { timeout: 240_000 }, async () => {
+    await createHa('ha-iso', 'host3', { ha: { priority: 3, isolation: 'power-off' } });
+    await fault('host3', 'network-down');
+    assert.ok(await until(async () => {
+      const now = await vm('ha-iso');
+      return now.host !== 'host3' && now.state === 'running';
+    }, 90_000), JSON.stringify(await ha()));
+    const restart = (await events()).find((e) => e.action === 'vm.ha-restart' && e.object.name === 'ha-iso');
+    assert.match(restart?.detail.reason ?? '', /isolated/);
+    await exactlyOnce(['ha-iso']);
+    await fault('host3', 'network-up');
+    assert.ok(await until(async () => (await ha()).hosts.find((h) => h.name === 'host3')?.liveness === 'ok', 30_000));
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await exactlyOnce(['ha-iso']);
+  });
+
+  test('a fence device that fails: no restart on its word, the event says why; the watchdog ground follows after lease, self-fence and margin', { timeout: 240_000 }, async () => {
+    const isoHost = (await vm('ha-iso')).host;
+    const host = (await ha()).hosts.find((h) => h.name !== isoHost && h.liveness === 'ok' && /^host/.test(h.name))?.name ?? 'host3';
+    const state = readState(testbedDir) as TestbedState;
+    const failing = await drover.api('PUT', `/api/v1/hosts/${host}/fence`, { agent: 'fence_drover_simulated', options: { plug: host, 'state-dir': state.fenceDir, simulate: 'fail' } });
+    assert.equal(failing.status, 200, JSON.stringify(failing.body));
+    await createHa('ha-nofence', host, { ha: { priority: 3 } });
+    const cut = Date.now();
+    await fault(host, 'power-off');
+    assert.ok(await until(async () => {
+      const now = await vm('ha-nofence');
+      return now.host !== host && now.state === 'running';
+    }, 90_000), JSON.stringify(await ha()));
+    const log = await events();
+    const failed = log.find((e) => e.action === 'host.fence-failed' && e.object.name === host);
+    assert.ok(failed, 'the failed fence is recorded');
+    assert.match(failed.detail.reason ?? '', /fail/i);
+    const restart = log.find((e) => e.action === 'vm.ha-restart' && e.object.name === 'ha-nofence');
+    assert.match(restart?.detail.reason ?? '', /watchdog/);
+    assert.ok(Date.parse(restart?.time ?? '') - cut >= 15_000 - 1_000, 'not before lease expiry + self-fence + margin');
+    await exactlyOnce(['ha-nofence']);
+    await drover.api('PUT', `/api/v1/hosts/${host}/fence`, { agent: 'fence_drover_simulated', options: { plug: host, 'state-dir': state.fenceDir } });
+    await fault(host, 'power-on');
+  });
+
+  test('controller kill -9 in the middle of a failover: the restarted controller carries it on, every VM runs exactly once', { timeout: 300_000 }, async () => {
+    const alive = (await ha()).hosts.filter((h) => h.liveness === 'ok' && /^host/.test(h.name)).map((h) => h.name);
+    const victim = alive[0] ?? 'host1';
+    await createHa('ha-ctl-a', victim, { ha: { priority: 4 } });
+    await createHa('ha-ctl-b', victim, { ha: { priority: 2 } });
+    const port = new URL(drover.url).port;
+    await fault(victim, 'power-off');
+    assert.ok(await until(async () => (await events()).some((e) => e.action === 'host.failed' && e.object.name === victim && Date.parse(e.time) > Date.now() - 60_000), 60_000));
+    await drover.stop('SIGKILL');
+    drover = await startDrover(dataDir, drover.configHome, '0.0.0.0', Number(port));
+    assert.ok(await until(async () => {
+      const [a, b] = [await vm('ha-ctl-a'), await vm('ha-ctl-b')];
+      return a.host !== victim && b.host !== victim && a.state === 'running' && b.state === 'running';
+    }, 120_000), JSON.stringify(await ha()));
+    await exactlyOnce(['ha-ctl-a', 'ha-ctl-b']);
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    await exactlyOnce(['ha-ctl-a', 'ha-ctl-b']);
   });
 });
 

@@ -126,7 +126,7 @@ export function registerTestbedCommands(program: Command): void {
   withOutput(
     testbed
       .command('fault')
-      .description('Do to a testbed host what goes wrong with real ones: power-off (SIGKILL its agent and QEMUs), power-on, network-down/up (its link), freeze/thaw (SIGSTOP/SIGCONT)')
+      .description('Do to a testbed host what goes wrong with real ones: power-off (SIGKILL its agent and QEMUs), power-on, network-down/up (its link), freeze/thaw (SIGSTOP/SIGCONT), agent-crash (SIGKILL the agent alone, started again 2 s later)')
       .argument('<host>', 'the testbed host, e.g. host2')
       .addArgument(new Argument('<fault>', 'what to do').choices(FAULT_NAMES))
       .addOption(dirOption()),
