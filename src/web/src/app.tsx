@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { DroverApi } from './api';
 import { useFleet, Fleet } from './live/fleet';
+import { HaMonitor } from './live/ha';
 import { Link, navigate, parseRoute, useLocation } from './router';
 import { clearToken, loadToken, saveToken, SessionContext, useSession, type Session } from './features/auth/session';
 import { SignIn } from './features/auth/SignIn';
@@ -49,7 +50,7 @@ function SignedIn({ token, onSignedOut }: { token: string; onSignedOut: (reason:
   const session = useMemo<Session>(() => {
     const api = new DroverApi(token, (error) => onSignedOut(`Your session has ended: the controller no longer accepts this token (${error.detail ?? error.message}). Sign in again.`));
     const fleet = new Fleet(api);
-    return { api, fleet, operations: new OperationTracker(api, fleet), signOut: () => onSignedOut('You have signed out.') };
+    return { api, fleet, ha: new HaMonitor(api, fleet), operations: new OperationTracker(api, fleet), signOut: () => onSignedOut('You have signed out.') };
     // One session per token (the component is keyed by it); onSignedOut only clears state.
   }, [token]);
   useEffect(() => {
@@ -57,6 +58,7 @@ function SignedIn({ token, onSignedOut }: { token: string; onSignedOut: (reason:
     session.operations.start();
     return () => {
       session.operations.stop();
+      session.ha.stop();
       session.fleet.stop();
     };
   }, [session]);

@@ -37,6 +37,13 @@ export function formatDuration(ms: number): string {
     .join(' ');
 }
 
+/** Milliseconds for short spans: 400 → "0.4 s", 6000 → "6 s"; a minute or more as formatDuration; null → "-". */
+export function formatSeconds(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '-';
+  if (ms >= 60_000) return formatDuration(ms);
+  return `${(ms / 1000).toFixed(1).replace(/\.0$/, '')} s`;
+}
+
 /** "5s ago", "3m ago", or the date for anything older than a day. */
 export function formatAge(iso: string | null, now: number): string {
   if (!iso) return 'never';

@@ -8,10 +8,12 @@ import {
   parseBalanceRun,
   parseBalanceSchedule,
   parseClusterPolicy,
+  parseConfirmDown,
   parseErrorBody,
   parseNetwork,
   parseNetworkList,
   parseEventList,
+  parseHaStatus,
   parseHost,
   parseHostList,
   parseImageList,
@@ -34,6 +36,8 @@ import {
   type Network,
   type DroverEvent,
   type EventQuery,
+  type HaPolicyChange,
+  type HaStatus,
   type Host,
   type Image,
   type MaintenanceEntry,
@@ -248,6 +252,21 @@ export class DroverApi {
   /** Deletes a network no VM uses (VIRTUAL_NETWORK_IN_USE otherwise). */
   async deleteNetwork(name: string): Promise<void> {
     await this.request('DELETE', `/networks/${enc(name)}`, () => undefined);
+  }
+
+  /** Switches HA on with `policy` (fields left out keep their value), or off with null; answers the VM. HA_DISK_NOT_SHARED and the like when it cannot be protected. */
+  updateVmHa(name: string, policy: HaPolicyChange | null): Promise<Vm> {
+    return this.request('PATCH', `/vms/${enc(name)}`, parseVm, { ha: policy });
+  }
+
+  /** HA's view: hosts' liveness, leases and fencing, the protected VMs and failovers, admission, timings. */
+  haStatus(): Promise<HaStatus> {
+    return this.request('GET', '/ha/status', parseHaStatus);
+  }
+
+  /** States that a host is powered off, so HA may restart its VMs elsewhere; HA_HOST_NOT_DOWN while it renews its lease or writes its storage heartbeat. */
+  async confirmHostDown(host: string): Promise<void> {
+    await this.request('POST', `/hosts/${enc(host)}/confirm-down`, parseConfirmDown);
   }
 
   getClusterPolicy(): Promise<ClusterPolicy> {

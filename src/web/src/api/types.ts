@@ -30,6 +30,8 @@ export const parseVm = object({
   pool: oneOf(['local', 'shared'] as const),
   cpuModel: nullable(string),
   placement: object({ requiredTags: array(string), affinityGroups: array(string), antiAffinityGroups: array(string) }),
+  /** HA protection: restarted on another host when its host fails; null when not protected. */
+  ha: nullable(object({ priority: number, isolation: string, monitoring: boolean })),
   startedAt: nullable(string),
   createdAt: string,
   updatedAt: string,
@@ -63,6 +65,8 @@ export const parseHost = object({
   pools: array(object({ name: string, kind: string })),
   /** CPU models the host can present to guests; "*" means any. */
   cpuModels: array(string),
+  /** The fence device that can power the host off (its agent program); null when none is set. */
+  fence: nullable(object({ agent: string, setAt: string })),
   vmCount: number,
   unmanagedVms: array(object({ name: string, state: string, pid: optional(number), seenSince: string })),
 });
@@ -281,8 +285,11 @@ export interface CreateNetworkRequest {
 export const CLUSTER_WEIGHTS = ['spread', 'pack'] as const;
 export type ClusterWeight = (typeof CLUSTER_WEIGHTS)[number];
 
-/** The scheduler's policy (GET/PUT /cluster/policy): where new VMs go, and the baseline CPU model every VM gets. */
-export const parseClusterPolicy = object({ weight: oneOf(CLUSTER_WEIGHTS), cpuModel: string });
+/**
+ * The scheduler's policy (GET/PUT /cluster/policy): where new VMs go, the baseline CPU model every
+ * VM gets, and HA admission control (how many failed hosts the HA VMs must survive; 0 is off).
+ */
+export const parseClusterPolicy = object({ weight: oneOf(CLUSTER_WEIGHTS), cpuModel: string, haHostFailures: number });
 export type ClusterPolicy = Parsed<typeof parseClusterPolicy>;
 
 /** A balancing plan: the moves that even out host load, and the imbalance before and after (ratio points). */
@@ -302,3 +309,68 @@ export const parseBalanceRun = object({ plan: parseBalancePlan, operation: nulla
 /** When the balancer runs by itself (GET/PUT /balance/schedule; stored with the cluster settings). */
 export const parseBalanceSchedule = object({ enabled: boolean, intervalMinutes: number, threshold: number });
 export type BalanceSchedule = Parsed<typeof parseBalanceSchedule>;
+
+/**
+ * A host's liveness as HA judges it. suspect: its lease renewals are late (reported, nothing
+ * else); isolated: no lease but its storage heartbeat is fresh (alive, cut off from the
+ * controller); failed: neither; fenced: powered off by its fence device; confirmed-down: an
+ * administrator stated it is off; unknown: not judged yet.
+ */
+export const HOST_LIVENESS = ['ok', 'suspect', 'isolated', 'failed', 'fenced', 'confirmed-down', 'unknown'] as const;
+export type HostLiveness = (typeof HOST_LIVENESS)[number];
+
+/** What a host cut off from the controller (but alive) does with an HA VM. */
+export const HA_ISOLATION_RESPONSES = ['keep-running', 'power-off'] as const;
+export type HaIsolationResponse = (typeof HA_ISOLATION_RESPONSES)[number];
+
+/**
+ * GET /ha/status: each host's lease, storage heartbeat and fencing; each protected VM's failover
+ * phase (protected, waiting, queued, starting, started, failed) and generation; the admission
+ * figures; the timings HA runs with (milliseconds, by name). Liveness, isolation, phase and fence
+ * stay strings, so a value a newer controller adds shows as it is instead of failing the page.
+ */
+export const parseHaStatus = object({
+  hosts: array(
+    object({
+      name: string,
+      liveness: string,
+      reason: string,
+      leaseAgeMs: nullable(number),
+      storageHeartbeatAgeMs: nullable(number),
+      watchdog: boolean,
+      fenceDevice: boolean,
+      /** none, in-progress, fenced, or "failed: why". */
+      fence: string,
+    }),
+  ),
+  vms: array(
+    object({
+      name: string,
+      host: nullable(string),
+      priority: number,
+      isolation: string,
+      phase: string,
+      generation: number,
+      /** While waiting: what for, as a code. */
+      waiting: optional(string),
+      failedReason: optional(string),
+    }),
+  ),
+  admission: object({ haHostFailures: number, admitted: boolean, reason: string }),
+  timings: record(number),
+});
+export type HaStatus = Parsed<typeof parseHaStatus>;
+export type HaHostStatus = HaStatus['hosts'][number];
+export type HaVmStatus = HaStatus['vms'][number];
+
+/** Answer of POST /hosts/:name/confirm-down (202). */
+export const parseConfirmDown = object({ host: string, accepted: boolean });
+
+/** The HA policy in PATCH /vms/:name: fields left out keep their value (or the default when HA is switched on). */
+export interface HaPolicyChange {
+  /** 1 (restarts last) to 5 (first); default 3. */
+  priority?: number;
+  isolation?: HaIsolationResponse;
+  /** Reset the guest when its guest agent stops answering. */
+  monitoring?: boolean;
+}

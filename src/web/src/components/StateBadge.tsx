@@ -1,5 +1,7 @@
 /** A state or health word in a coloured pill; colour groups: ok, busy, off, bad. */
 const TONES: Record<string, string> = {
+  ok: 'ok',
+  protected: 'ok',
   running: 'ok',
   healthy: 'ok',
   ready: 'ok',
@@ -11,11 +13,16 @@ const TONES: Record<string, string> = {
   deleting: 'busy',
   queued: 'busy',
   joining: 'busy',
+  started: 'busy',
+  'in-progress': 'busy',
   maintenance: 'warn',
   paused: 'warn',
   degraded: 'warn',
   warning: 'warn',
   'cancel-requested': 'warn',
+  suspect: 'warn',
+  isolated: 'warn',
+  waiting: 'warn',
   cancelled: 'off',
   stopped: 'off',
   unknown: 'off',
@@ -25,6 +32,8 @@ const TONES: Record<string, string> = {
   failed: 'bad',
   failure: 'bad',
   unreachable: 'bad',
+  fenced: 'bad',
+  'confirmed-down': 'bad',
 };
 
 export function toneOf(word: string): string {

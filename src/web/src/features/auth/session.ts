@@ -5,6 +5,7 @@
 import { createContext, useContext } from 'react';
 import type { DroverApi } from '../../api';
 import type { Fleet } from '../../live/fleet';
+import type { HaMonitor } from '../../live/ha';
 import type { OperationTracker } from '../operations/tracker';
 
 const KEY = 'drover.token';
@@ -29,6 +30,8 @@ export function clearToken(): void {
 export interface Session {
   api: DroverApi;
   fleet: Fleet;
+  /** HA's status, read while a page shows it. */
+  ha: HaMonitor;
   operations: OperationTracker;
   signOut: () => void;
 }

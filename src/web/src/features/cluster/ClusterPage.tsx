@@ -1,9 +1,10 @@
+import { ClusterHaPanel } from '../ha/ClusterHaPanel';
 import { NetworksPanel } from '../networks/NetworksPanel';
 import { BalancePanel } from './BalancePanel';
 import { PolicyPanel } from './PolicyPanel';
 import { SchedulePanel } from './SchedulePanel';
 
-/** The cluster as a whole: the scheduler's policy, balancing (plan, run, schedule) and the virtual networks. */
+/** The cluster as a whole: high availability, the scheduler's policy, balancing (plan, run, schedule) and the virtual networks. */
 export function ClusterPage() {
   return (
     <main className="page" id="cluster-page">
@@ -11,6 +12,7 @@ export function ClusterPage() {
         <h1>Cluster</h1>
       </div>
       <div className="cluster-grid">
+        <ClusterHaPanel />
         <PolicyPanel />
         <SchedulePanel />
         <BalancePanel />

@@ -7,18 +7,30 @@ import { useNow } from '../../components/useNow';
 import { useSubmit } from '../../components/useSubmit';
 import { formatAge, formatBytes, formatTime } from '../../format';
 import { useFleet } from '../../live/fleet';
+import { useHaStatus } from '../../live/ha';
 import { Link } from '../../router';
 import { useSession } from '../auth/session';
 import { OperationCard } from '../operations/OperationCard';
 import { useTrackedOperations } from '../operations/tracker';
 import { EventTable } from '../events/EventTable';
 import { useEventTimeline } from '../events/useEventTimeline';
+import { HostHaPanel, HostLivenessNotice } from '../ha/HostHa';
+import { needsAttention } from '../ha/liveness';
 import { VmTable } from '../vms/VmTable';
 import { MaintenanceDialog } from './MaintenanceDialog';
 
-/** One host: health, accelerator, tags, storage pools, CPU models, capacity and usage, maintenance mode, its VMs, VMs it runs that Drover does not know, and its events. */
+/** Lease and storage heartbeat ages change without events: read HA's status this often while the page shows. */
+const HA_REFRESH_MS = 2_000;
+
+/**
+ * One host: health, HA liveness (with "Confirm host is down" when HA cannot be sure it is off),
+ * accelerator, tags, storage pools, CPU models, fence device, capacity and usage, maintenance mode,
+ * its VMs, VMs it runs that Drover does not know, and its events.
+ */
 export function HostPage({ name }: { name: string }) {
-  const { api, fleet, operations } = useSession();
+  const { api, fleet, ha, operations } = useSession();
+  const haView = useHaStatus(ha, HA_REFRESH_MS);
+  const haHost = haView.status?.hosts.find((h) => h.name === name);
   const state = useFleet(fleet);
   const now = useNow(5_000);
   const host = state.hosts.get(name);
@@ -53,6 +65,7 @@ export function HostPage({ name }: { name: string }) {
         <h1>{host.name}</h1>
         <StateBadge state={host.health} id="host-health" />
         <StateBadge state={host.state} id="host-state" />
+        {haHost && needsAttention(haHost.liveness) && <StateBadge state={haHost.liveness} id="host-liveness" />}
         <span className="spacer" />
         <MaintenanceControls
           state={host.state}
@@ -66,6 +79,7 @@ export function HostPage({ name }: { name: string }) {
           }
         />
       </div>
+      <HostLivenessNotice host={host} status={haHost} />
       {actionError && <ErrorNotice error={actionError} id="host-action-error" onDismiss={clearActionError} />}
       {evacuation && (
         <div id="host-maintenance-operation">
@@ -138,6 +152,7 @@ export function HostPage({ name }: { name: string }) {
             {host.vmCount} VMs placed here, {running.length} running or paused.
           </p>
         </section>
+        <HostHaPanel host={host} status={haHost} error={haView.error} />
       </div>
       {host.unmanagedVms.length > 0 && (
         <section className="panel" aria-labelledby="unmanaged-title" id="host-unmanaged">

@@ -10,6 +10,7 @@ import { hostPath, Link, navigate, useLocation, vmPath } from '../../router';
 import { useSession } from '../auth/session';
 import { EventTable } from '../events/EventTable';
 import { useEventTimeline } from '../events/useEventTimeline';
+import { VmHaPanel } from '../ha/VmHaPanel';
 import { PlacementRules } from '../placement/PlacementRules';
 import { PlacementTimeline } from '../placement/PlacementTimeline';
 import { Hardware } from './Hardware';
@@ -30,7 +31,7 @@ const TABS = [
 ] as const;
 type TabId = (typeof TABS)[number]['id'];
 
-/** One VM: actions, details, placement history and rules, disks, NICs, snapshots, usage charts, consoles and its events. */
+/** One VM: actions, details, HA protection, placement history and rules, disks, NICs, snapshots, usage charts, consoles and its events. */
 export function VmPage({ name }: { name: string }) {
   const { fleet } = useSession();
   const state = useFleet(fleet);
@@ -120,6 +121,7 @@ function Overview({ vm }: { vm: Vm }) {
           </dd>
         </dl>
       </section>
+      <VmHaPanel vm={vm} />
       <PlacementTimeline vm={vm} />
       <PlacementRules vm={vm} />
       <Hardware vm={vm} />

@@ -189,11 +189,16 @@ function uptimeText(vm: Vm, now: number): string {
 
 const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; index: number; uptime: string; hideHost: boolean }) {
   return (
-    <tr id={`vm-row-${vm.name}`} data-state={vm.state} data-host={vm.host ?? ''} data-moving-to={vm.movingTo ?? ''} aria-rowindex={index + 2}>
+    <tr id={`vm-row-${vm.name}`} data-state={vm.state} data-host={vm.host ?? ''} data-moving-to={vm.movingTo ?? ''} data-ha={vm.ha ? 'on' : 'off'} aria-rowindex={index + 2}>
       <td>
         <Link to={vmPath(vm.name)} className="vm-link" data-index={index}>
           {vm.name}
         </Link>
+        {vm.ha && (
+          <span className="tag ha-tag" title={`Protected by HA (priority ${vm.ha.priority})`}>
+            HA
+          </span>
+        )}
       </td>
       <td>
         <StateBadge state={vm.state} />
