@@ -279,3 +279,75 @@ describe('HA on a 3-host testbed: restarts after a host fails, never twice', () 
   });
 });
 
+
+describe('HA without fence devices: the watchdog, and without either an administrator\'s word', () => {
+  const dataDir = makeDataDir();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'drv-ha2-'));
+  const watchdogDir = path.join(root, 'watchdog');
+  const bareDir = path.join(root, 'bare');
+  let drover: TestDrover;
+
+  const cli = (args: string[], timeoutMs = 180_000): Promise<RunResult> =>
+    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: drover.token, XDG_CONFIG_HOME: drover.configHome },
+      allowFailure: true,
+      timeoutMs,
+    });
+  const vm = async (name: string) => (await drover.api<Vm>('GET', `/api/v1/vms/${name}`)).body;
+  const createHa = async (name: string, host: string) => {
+    const created = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms', { name, image: 'tiny', host, pool: 'shared', start: true, ha: {} });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const op = await drover.waitOp(created.body.operation.id);
+    assert.equal(op.state, 'succeeded', JSON.stringify(op));
+  };
+  const up = async (dir: string, args: string[]) => {
+    const result = await cli(['testbed', 'up', '--hosts', '2', '--storage', 'shared', '--cpu-overcommit', '4', '--fence', 'none', ...args, '--dir', dir], 240_000);
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  };
+
+  before(async () => {
+    drover = await startDrover(dataDir, undefined, '0.0.0.0');
+  });
+  after(async () => {
+    for (const dir of [watchdogDir, bareDir]) await testbedDown(dir).catch((err: unknown) => console.error('testbed cleanup:', err));
+    fs.rmSync(root, { recursive: true, force: true });
+    await cleanupDrover(drover, dataDir);
+  });
+
+  test('power-off of a host with a watchdog and no fence device: restarted once lease expiry, self-fence time and margin have passed', { timeout: 300_000 }, async () => {
+    await up(watchdogDir, ['--watchdog', 'simulated']);
+    await createHa('wd-vm', 'host1');
+    const cut = Date.now();
+    assert.equal((await cli(['testbed', 'fault', 'host1', 'power-off', '--dir', watchdogDir])).code, 0);
+    assert.ok(await until(async () => {
+      const now = await vm('wd-vm');
+      return now.host === 'host2' && now.state === 'running';
+    }, 90_000));
+    const elapsed = Date.now() - cut;
+    assert.ok(elapsed >= 14_000, `not before 6 + 6 + 3 s: ${elapsed} ms`);
+    console.log(`power-off → running elsewhere by the watchdog ground in ${(elapsed / 1000).toFixed(1)} s`);
+    const deleted = await drover.api<{ operation: { id: string } }>('DELETE', '/api/v1/vms/wd-vm?force=true');
+    await drover.waitOp(deleted.body.operation.id);
+    assert.equal((await cli(['testbed', 'down', '--dir', watchdogDir])).code, 0);
+  });
+
+  test('neither fence device nor watchdog: nothing restarts until confirm-down, which is refused for a live host', { timeout: 300_000 }, async () => {
+    await up(bareDir, ['--watchdog', 'none']);
+    await createHa('bare-vm', 'host1');
+    const live = await cli(['host', 'confirm-down', 'host2', '-o', 'json']);
+    assert.notEqual(live.code, 0);
+    assert.match(live.stderr, /HA_HOST_NOT_DOWN/);
+    assert.equal((await cli(['testbed', 'fault', 'host1', 'power-off', '--dir', bareDir])).code, 0);
+    await new Promise((resolve) => setTimeout(resolve, 25_000));
+    assert.equal((await vm('bare-vm')).host, 'host1', 'Drover does not guess');
+    const status = (await drover.api<HaStatus>('GET', '/api/v1/ha/status')).body;
+    assert.equal(status.vms.find((v) => v.name === 'bare-vm')?.phase, 'waiting');
+    const confirmed = await cli(['host', 'confirm-down', 'host1']);
+    assert.equal(confirmed.code, 0, confirmed.stderr);
+    assert.ok(await until(async () => {
+      const now = await vm('bare-vm');
+      return now.host === 'host2' && now.state === 'running';
+    }, 60_000));
+  });
+});

@@ -231,6 +231,7 @@ export class HaService {
     const vms = await this.store.vms.list();
     const settings = await readClusterSettings(this.store);
     const cluster = haClusterView(clusterViewOf(hosts, vms, settings), vms);
+    for (const hostId of this.leases.keys()) if (!hosts.some((h) => h.id === hostId)) this.leases.delete(hostId);
     void this.readSlots(hosts);
     const reports = this.reports;
     this.reports = [];
@@ -295,6 +296,8 @@ export class HaService {
     try {
       const pools = new Map<string, HostRecord[]>();
       for (const host of hosts) for (const pool of sharedPoolsOf(host)) pools.set(pool, [...(pools.get(pool) ?? []), host]);
+      // A pool no host reports any more (its hosts were removed) must not hold every verdict back with its old read.
+      for (const pool of this.storageReads.keys()) if (!pools.has(pool)) this.storageReads.delete(pool);
       const now = Date.now();
       await Promise.all(
         [...pools].map(async ([pool, members]) => {
