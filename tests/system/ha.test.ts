@@ -277,6 +277,27 @@ describe('HA on a 3-host testbed: restarts after a host fails, never twice', () 
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     await exactlyOnce(['ha-ctl-a', 'ha-ctl-b']);
   });
+  test('guest monitoring: a guest whose agent stops answering is reset, then answers again; the settings are the cluster\'s to change', { timeout: 240_000 }, async () => {
+    const set = await cli(['ha', 'settings', 'set', 'noAnswerResetMs=4s', 'startupGraceMs=5s', '-o', 'json']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal((JSON.parse(set.stdout) as { guestMonitoring: { noAnswerResetMs: number } }).guestMonitoring.noAnswerResetMs, 4_000);
+    const bad = await cli(['ha', 'settings', 'set', 'suspectAfterMs=60s']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /suspectAfterMs must be below leaseExpiryMs/);
+    const host = (await ha()).hosts.find((h) => h.liveness === 'ok' && /^host/.test(h.name))?.name ?? 'host2';
+    await createHa('ha-mon', host, { ha: { monitoring: true } });
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const before = (await events()).length;
+    // The guest agent hangs (stopped, not gone), as a guest whose kernel wedged would look from outside.
+    const hang = await drover.api<{ exitCode: number }>('POST', '/api/v1/vms/ha-mon/exec', { command: '/bin/sh', args: ['-c', '(sleep 1; kill -STOP $(pidof qemu-ga)) >/dev/null 2>&1 &'] });
+    assert.equal(hang.body.exitCode, 0);
+    assert.ok(await until(async () => (await events()).slice(before).some((e) => e.action === 'vm.ha-guest-reset' && e.object.name === 'ha-mon'), 60_000), 'the guest was reset');
+    const ready = await drover.api<Vm>('POST', '/api/v1/vms/ha-mon/wait-ready', { timeoutMs: 120_000 });
+    assert.equal(ready.status, 200, 'the reset guest answers again');
+    assert.equal((await vm('ha-mon')).host, host, 'a reset, not a restart elsewhere');
+    await exactlyOnce(['ha-mon']);
+    assert.equal((await cli(['ha', 'settings', 'set', 'noAnswerResetMs=30s', 'startupGraceMs=120s'])).code, 0);
+  });
 });
 
 

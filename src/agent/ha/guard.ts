@@ -33,6 +33,8 @@ interface SavedLease {
   /** When the last renewal the controller accepted was sent (this host's clock, ms). */
   acceptedAt: number;
   haVms: Record<string, Isolation>;
+  /** The VMs under guest monitoring, by name. */
+  monitored?: string[];
   timings: AgentTimings;
 }
 
@@ -61,6 +63,9 @@ export class HostHaGuard {
   /** VM ids that must not run, and since when; the watchdog is fed only while none of them still does after a grace. */
   private readonly mustStop = new Map<string, number>();
   private readonly file: string;
+  /** When each monitored guest's agent last answered a ping (this host's clock), by VM id. */
+  private readonly guestAnswers = new Map<string, number>();
+  private readonly pinging = new Set<string>();
 
   constructor(private readonly opts: HaGuardOptions) {
     this.file = path.join(opts.dataDir, 'ha-lease.json');
@@ -135,6 +140,7 @@ export class HostHaGuard {
 
   private tick(): void {
     const now = Date.now();
+    this.pingMonitored();
     void this.renew(now);
     this.writeHeartbeat(now);
     const done = this.enforce(now);
@@ -161,6 +167,7 @@ export class HostHaGuard {
         guestReady,
         ...(record.haGeneration !== undefined ? { generation: record.haGeneration } : {}),
         ...(startedAt ? { startedAt } : {}),
+        ...(this.guestAnswers.get(record.id) !== undefined ? { guestAnsweredAgoMs: Math.max(0, sentAt - (this.guestAnswers.get(record.id) ?? sentAt)) } : {}),
       }));
       const body: LeaseRenewal = { host: this.opts.hostName, vms, watchdog: this.opts.watchdog.armed, leaseLost: this.leaseLapsed(sentAt) };
       const res = await fetch(`${this.opts.controllerUrl.replace(/\/+$/, '')}/api/v1/ha/lease`, {
@@ -176,7 +183,12 @@ export class HostHaGuard {
       }
       const answer = (await res.json()) as LeaseAnswer;
       const wasLapsed = this.leaseLapsed();
-      this.saved = { acceptedAt: Math.max(this.saved.acceptedAt, sentAt), haVms: Object.fromEntries(answer.haVms.map((v) => [v.name, v.isolation])), timings: answer.timings };
+      this.saved = {
+        acceptedAt: Math.max(this.saved.acceptedAt, sentAt),
+        haVms: Object.fromEntries(answer.haVms.map((v) => [v.name, v.isolation])),
+        monitored: answer.haVms.filter((v) => v.monitoring).map((v) => v.name),
+        timings: answer.timings,
+      };
       this.adoptGenerations(answer.haVms);
       this.selfFenced = false;
       this.save();
@@ -185,6 +197,23 @@ export class HostHaGuard {
       this.opts.logger?.debug({ err }, 'lease renewal failed');
     } finally {
       this.renewing = false;
+    }
+  }
+
+  /** Pings the guest agent of every running VM under guest monitoring, one ping in flight per VM; a QEMU that started again forgets its old answers. */
+  private pingMonitored(): void {
+    const monitored = new Set(this.saved.monitored ?? []);
+    for (const { record, startedAt } of this.liveVms()) {
+      const answered = this.guestAnswers.get(record.id);
+      if (answered !== undefined && startedAt && Date.parse(startedAt) > answered) this.guestAnswers.delete(record.id);
+      if (!monitored.has(record.name) || this.pinging.has(record.id)) continue;
+      this.pinging.add(record.id);
+      void this.opts.driver
+        .pingGuest(record.id, 3_000)
+        .then((answeredNow) => {
+          if (answeredNow) this.guestAnswers.set(record.id, Date.now());
+        })
+        .finally(() => this.pinging.delete(record.id));
     }
   }
 

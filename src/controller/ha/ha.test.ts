@@ -79,7 +79,7 @@ test('protection: refused for local disks and for a pool no other host reaches; 
   // The host's agent learns which of its VMs HA protects, and how, from its next lease answer.
   await controller.services.ha.step();
   const answer = (await lease('alpha', leaseCredential('drva_alpha-credential-0123456789'))).json<{ haVms: unknown[] }>();
-  assert.deepEqual(answer.haVms, [{ name: 'db', isolation: 'power-off', generation: 0 }]);
+  assert.deepEqual(answer.haVms, [{ name: 'db', isolation: 'power-off', monitoring: false, generation: 0 }]);
   const off = await patch('db', { ha: null });
   assert.equal(off.json<{ ha: unknown }>().ha, null);
   const actions = (await controller.store.events.query({ vm: 'db', order: 'asc', limit: 10 })).map((e) => e.action);

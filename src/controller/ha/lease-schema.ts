@@ -24,6 +24,8 @@ export const LeaseVm = Type.Object(
     generation: Type.Optional(Type.Integer({ minimum: 1 })),
     startedAt: Type.Optional(Type.String({ maxLength: 40 })),
     guestReady: Type.Boolean(),
+    /** For a VM under guest monitoring: how long ago its guest agent last answered a ping; absent: not since the QEMU started. */
+    guestAnsweredAgoMs: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -54,6 +56,8 @@ export const LeaseAnswer = Type.Object(
         {
           name: Name,
           isolation: IsolationResponse,
+          /** Ping its guest agent, for guest monitoring. */
+          monitoring: Type.Boolean(),
           /** The newest generation HA issued; a running instance that has none yet (HA switched on while it ran) takes it. */
           generation: Type.Integer({ minimum: 0 }),
         },

@@ -5,7 +5,7 @@ import type { DomainRoutes } from '../api/services.js';
 import { actorOf } from '../auth/hook.js';
 import { HostNameParams } from '../hosts/schema.js';
 import { LeaseAnswer, LeaseRenewal } from './lease-schema.js';
-import { HaStatusSchema } from './schema.js';
+import { HaSettingsBody, HaSettingsSchema, HaStatusSchema } from './schema.js';
 
 /**
  * /ha: agents renew their leases here (public: the lease credential, checked by the service, is
@@ -28,6 +28,16 @@ export const haRoutes: DomainRoutes = async (app, { services }) => {
   app.get('/ha/status', {
     schema: { operationId: 'getHaStatus', summary: 'Hosts\' leases, storage heartbeats and fencing; the protected VMs and failovers in progress; admission figures', tags, response: { 200: HaStatusSchema, ...errorResponses } },
     handler: async () => ha.status(),
+  });
+
+  app.get('/ha/settings', {
+    schema: { operationId: 'getHaSettings', summary: 'The HA timings, guest monitoring and relocation limit in force', tags, response: { 200: HaSettingsSchema, ...errorResponses } },
+    handler: async () => ha.settings(),
+  });
+
+  app.put('/ha/settings', {
+    schema: { operationId: 'setHaSettings', summary: 'Change HA timings, guest monitoring or the relocation limit; checked as a whole', tags, body: HaSettingsBody, response: { 200: HaSettingsSchema, ...errorResponses } },
+    handler: async (request) => ha.updateSettings(request.body, actorOf(request)),
   });
 
   app.post('/hosts/:name/confirm-down', {

@@ -14,7 +14,7 @@ import { checkAdmission } from '../../ha/admission.js';
 import type { HaInput, HaReport, HaVmSettings, HostObservation, HostVmReport } from '../../ha/model.js';
 import type { HaAction, HaEvent } from '../../ha/outputs.js';
 import { createHaState, nextGeneration, restoreHaState, serializeHaState, type HaState } from '../../ha/state.js';
-import { DEFAULT_HA_CONFIG, type HaConfig } from '../../ha/timings.js';
+import { assertHaConfig, DEFAULT_HA_CONFIG, haConfigProblems, type GuestMonitoringSettings, type HaConfig, type HaTimings } from '../../ha/timings.js';
 import type { LivenessVerdict } from '../../ha/liveness.js';
 import type { ClusterView } from '../../scheduler/model.js';
 import { SYSTEM_ACTOR, type Actor } from '../actor.js';
@@ -72,9 +72,59 @@ export class HaService {
     private readonly events: EventLog,
     private readonly hosts: HostService,
     private readonly fencer: HostFencer | undefined,
-    private readonly config: HaConfig = DEFAULT_HA_CONFIG,
+    /** The configuration before any `ha settings set`: the defaults. */
+    private readonly baseConfig: HaConfig = DEFAULT_HA_CONFIG,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.config = baseConfig;
+  }
+
+  /** The configuration in force: the defaults with the stored changes (`ha settings set`). */
+  private config: HaConfig;
+  private configLoaded = false;
+
+  /** The HA configuration in force. */
+  async settings(): Promise<HaConfig> {
+    await this.loadConfig();
+    return this.config;
+  }
+
+  /**
+   * Changes the HA configuration (timings, guest monitoring, relocation limit): merged over what is
+   * in force, checked as a whole (INVALID_ARGUMENT naming every problem), stored with an event.
+   * Agents learn the timings that concern them from their next lease answer.
+   */
+  async updateSettings(change: HaSettingsChange, actor: Actor): Promise<HaConfig> {
+    const before = await this.settings();
+    const next: HaConfig = assertHaConfig({
+      ...before,
+      timings: { ...before.timings, ...change.timings },
+      guestMonitoring: { ...before.guestMonitoring, ...change.guestMonitoring },
+      ...(change.relocationLimit !== undefined ? { relocationLimit: change.relocationLimit } : {}),
+    });
+    await this.store.transaction(async (tx) => {
+      await tx.settings.set('haConfig', JSON.parse(JSON.stringify(next)) as never);
+      await this.events.record({ actor, objectType: 'cluster', objectId: null, objectName: null, action: 'ha.settings-changed', hostId: null, result: 'success', detail: JSON.parse(JSON.stringify({ change })) as never }, tx);
+    });
+    this.config = next;
+    return next;
+  }
+
+  private async loadConfig(): Promise<void> {
+    if (this.configLoaded) return;
+    const stored = (await this.store.settings.get('haConfig')) as Partial<HaConfig> | undefined;
+    if (stored && typeof stored === 'object') {
+      const merged: HaConfig = {
+        ...this.baseConfig,
+        ...stored,
+        timings: { ...this.baseConfig.timings, ...stored.timings },
+        guestMonitoring: { ...this.baseConfig.guestMonitoring, ...stored.guestMonitoring },
+      };
+      if (haConfigProblems(merged).length === 0) this.config = merged;
+      else this.logger?.error({ problems: haConfigProblems(merged) }, 'the stored HA settings are inconsistent; using the defaults');
+    }
+    this.configLoaded = true;
+  }
 
   /** Steps every `intervalMs`. */
   start(intervalMs = 500): void {
@@ -96,6 +146,7 @@ export class HaService {
   /** Accepts a lease renewal from a host's agent; HA_LEASE_REJECTED when the credential is not the host's. */
   async renew(credential: string | undefined, renewal: LeaseRenewal): Promise<LeaseAnswer> {
     const at = Date.now();
+    await this.loadConfig();
     const host = await this.store.hosts.getByName(renewal.host);
     if (!host?.credential || !credential || !sameText(credential, leaseCredential(host.credential))) throw new DroverError('HA_LEASE_REJECTED', renewal.host);
     this.leases.set(host.id, { at, renewal });
@@ -225,6 +276,7 @@ export class HaService {
   }
 
   private async stepOnce(): Promise<void> {
+    await this.loadConfig();
     const now = Date.now();
     const state = await this.loadState();
     const hosts = await this.store.hosts.list();
@@ -256,16 +308,18 @@ export class HaService {
     const lease = this.leases.get(host.id);
     const slot = this.slots.get(host.name);
     const byName = new Map(vms.map((vm) => [vm.name, vm]));
-    const reportOf = (name: string, generation: number | undefined, startedAt: string | undefined, guestReady: boolean): HostVmReport | undefined => {
+    const reportOf = (name: string, generation: number | undefined, startedAt: string | undefined, guestReady: boolean, answeredAgoMs: number | undefined): HostVmReport | undefined => {
       const vm = byName.get(name);
       if (!vm) return undefined;
+      // Under guest monitoring only the agent's pings count; otherwise an answering guest counts as answering now.
+      const lastGuestAnswerAt = vm.spec.ha?.monitoring ? (answeredAgoMs !== undefined && lease ? lease.at - answeredAgoMs : undefined) : guestReady && lease ? lease.at : undefined;
       // An instance started before HA protected it carries no generation yet: it is the one the engine knows.
       const known = state.vms[vm.id]?.generation ?? 0;
       return {
         vmId: vm.id,
         generation: generation ?? known,
         startedAt: startedAt ? Date.parse(startedAt) : lease?.at ?? Date.now(),
-        ...(guestReady && lease ? { lastGuestAnswerAt: lease.at } : {}),
+        ...(lastGuestAnswerAt !== undefined ? { lastGuestAnswerAt } : {}),
       };
     };
     return {
@@ -273,7 +327,7 @@ export class HaService {
       ...(lease ? { lastLeaseRenewalAt: lease.at } : {}),
       ...(slot ? { lastStorageHeartbeatAt: slot.changedAt } : {}),
       ...(lease
-        ? { vms: lease.renewal.vms.filter((v) => LIVE_STATES.has(v.state)).flatMap((v) => reportOf(v.name, v.generation, v.startedAt, v.guestReady) ?? []) }
+        ? { vms: lease.renewal.vms.filter((v) => LIVE_STATES.has(v.state)).flatMap((v) => reportOf(v.name, v.generation, v.startedAt, v.guestReady, v.guestAnsweredAgoMs) ?? []) }
         : {}),
       ...(slot
         ? { storageSlot: { leaseLost: slot.leaseLost, vms: slot.vms.flatMap((v) => (byName.get(v.name) ? [{ vmId: byName.get(v.name)?.id ?? '', generation: v.generation }] : [])) } }
@@ -507,7 +561,14 @@ function leaseAnswersByHost(vms: VmRecord[], state: HaState): Map<string, LeaseA
   for (const vm of vms) {
     const hostId = state.vms[vm.id]?.hostId ?? vm.hostId;
     if (!vm.spec.ha || !hostId) continue;
-    out.set(hostId, [...(out.get(hostId) ?? []), { name: vm.name, isolation: vm.spec.ha.isolation, generation: state.vms[vm.id]?.generation ?? 0 }]);
+    out.set(hostId, [...(out.get(hostId) ?? []), { name: vm.name, isolation: vm.spec.ha.isolation, monitoring: vm.spec.ha.monitoring, generation: state.vms[vm.id]?.generation ?? 0 }]);
   }
   return out;
+}
+
+/** What `ha settings set` may change. */
+export interface HaSettingsChange {
+  timings?: Partial<HaTimings>;
+  guestMonitoring?: Partial<GuestMonitoringSettings>;
+  relocationLimit?: number;
 }

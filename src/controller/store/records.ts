@@ -313,7 +313,7 @@ export interface ClusterSettings {
 }
 
 /** Names in the cluster settings table: the cluster policy's, and the balancer's schedule (a JSON object, see cluster/balance.ts). */
-export type SettingName = keyof ClusterSettings | 'balanceSchedule' | 'haState';
+export type SettingName = keyof ClusterSettings | 'balanceSchedule' | 'haState' | 'haConfig';
 
 /** The current time as a record timestamp. */
 export function now(): Timestamp {

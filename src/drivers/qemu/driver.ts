@@ -221,6 +221,19 @@ export class QemuDriver implements Driver {
     this.emit(rt);
   }
 
+  /** True when the guest agent answers guest-ping within `timeoutMs`; false when it does not, or the VM does not run. */
+  async pingGuest(id: string, timeoutMs: number): Promise<boolean> {
+    const rt = this.runtimes.get(id);
+    if (!rt || rt.file.state !== 'running') return false;
+    try {
+      const agent = await this.guestAgent(rt, timeoutMs);
+      await agent.ping(timeoutMs);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async exec(id: string, path: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
     const rt = this.requireRunning(id);
     const agent = await this.guestAgent(rt, 5_000);
