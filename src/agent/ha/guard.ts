@@ -99,7 +99,7 @@ export class HostHaGuard {
   beforeStart(record: VmRecord, generation: number | undefined): VmRecord {
     const wanted = generation ?? record.haGeneration;
     if (wanted === undefined) return record;
-    if (this.leaseLapsed()) throw new DroverError('HA_LEASE_LOST', `${this.opts.hostName} last renewed its lease ${Math.round((Date.now() - this.saved.acceptedAt) / 1000)} s ago`);
+    if (this.leaseLapsed()) throw new DroverError('HA_LEASE_LOST', this.leaseText());
     if (!record.storageDir) throw new DroverError('HA_DISK_NOT_SHARED', `${record.name} keeps its disks on this host only`);
     const newest = readGeneration(record.storageDir);
     const verdict = checkStartGeneration(record.name, wanted, newest?.generation);
@@ -114,10 +114,15 @@ export class HostHaGuard {
   /** A resume is a start for never-twice purposes: refused without a lease, or at a superseded generation. */
   beforeResume(record: VmRecord): void {
     if (record.haGeneration === undefined) return;
-    if (this.leaseLapsed()) throw new DroverError('HA_LEASE_LOST', `${this.opts.hostName} has no lease`);
+    if (this.leaseLapsed()) throw new DroverError('HA_LEASE_LOST', this.leaseText());
     const newest = record.storageDir ? readGeneration(record.storageDir) : undefined;
     const verdict = checkStartGeneration(record.name, record.haGeneration, newest?.generation);
     if (!verdict.allowed) throw new DroverError(verdict.code, verdict.reason);
+  }
+
+  private leaseText(): string {
+    const { acceptedAt } = this.saved;
+    return acceptedAt === 0 ? `${this.opts.hostName} has not renewed its lease with the controller yet` : `${this.opts.hostName} last renewed its lease ${((Date.now() - acceptedAt) / 1000).toFixed(1)} s ago`;
   }
 
   /** The heartbeat slots of every host in this host's shared pool, for the controller. */
