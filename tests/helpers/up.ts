@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../src/shared/paths.js';
+import { run, type RunResult } from '../../src/shared/exec.js';
 import { jsonApi, type ApiCall } from './http.js';
 import { cleanupDataDir } from './agent.js';
 
@@ -106,4 +107,25 @@ export function qemuPidsUnder(dir: string): number[] {
     }
   }
   return pids;
+}
+
+/** Runs the CLI from source against `drover`'s controller. */
+export function droverCli(drover: () => TestDrover): (args: string[], timeoutMs?: number) => Promise<RunResult> {
+  return (args, timeoutMs = 180_000) =>
+    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, DROVER_URL: drover().url, DROVER_TOKEN: drover().token, XDG_CONFIG_HOME: drover().configHome },
+      allowFailure: true,
+      timeoutMs,
+    });
+}
+
+/** Polls `check` every 100 ms until it is true; false when `timeoutMs` passes first. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
 }

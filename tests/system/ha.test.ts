@@ -10,12 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isOurQemu, qemuBinary, readPidFile } from '../../src/drivers/qemu/process.js';
-import { run, type RunResult } from '../../src/shared/exec.js';
-import { repoRoot } from '../../src/shared/paths.js';
+import { run } from '../../src/shared/exec.js';
 import { testbedDown } from '../../src/testbed/down.js';
 import { readState, type TestbedState } from '../../src/testbed/state.js';
 import { makeDataDir } from '../helpers/agent.js';
-import { cleanupDrover, startDrover, type TestDrover } from '../helpers/up.js';
+import { cleanupDrover, droverCli, startDrover, until, type TestDrover } from '../helpers/up.js';
 
 interface Vm {
   name: string;
@@ -36,27 +35,12 @@ interface Event {
   detail: { reason?: string; restart?: { from: string; to: string } };
 }
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return true;
-}
-
 describe('HA on a 3-host testbed: restarts after a host fails, never twice', () => {
   const dataDir = makeDataDir();
   const testbedDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'drv-ha-')), 'testbed');
   let drover: TestDrover;
 
-  const cli = (args: string[], timeoutMs = 180_000): Promise<RunResult> =>
-    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: drover.token, XDG_CONFIG_HOME: drover.configHome },
-      allowFailure: true,
-      timeoutMs,
-    });
+  const cli = droverCli(() => drover);
   const fault = async (host: string, what: string) => {
     const result = await cli(['testbed', 'fault', host, what, '--dir', testbedDir]);
     assert.equal(result.code, 0, `${what} ${host}: ${result.stdout}${result.stderr}`);
@@ -308,13 +292,7 @@ describe('HA without fence devices: the watchdog, and without either an administ
   const bareDir = path.join(root, 'bare');
   let drover: TestDrover;
 
-  const cli = (args: string[], timeoutMs = 180_000): Promise<RunResult> =>
-    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: drover.token, XDG_CONFIG_HOME: drover.configHome },
-      allowFailure: true,
-      timeoutMs,
-    });
+  const cli = droverCli(() => drover);
   const vm = async (name: string) => (await drover.api<Vm>('GET', `/api/v1/vms/${name}`)).body;
   const createHa = async (name: string, host: string) => {
     const created = await drover.api<{ operation: { id: string } }>('POST', '/api/v1/vms', { name, image: 'tiny', host, pool: 'shared', start: true, ha: {} });

@@ -6,13 +6,12 @@ import path from 'node:path';
 import { readSimulatedWatchdogRecord, writeSimulatedWatchdogRecord } from '../../src/agent/watchdog.js';
 import { fenceHost } from '../../src/fencing/fence.js';
 import { readSimulatedPower, simulatedFenceDevice } from '../../src/fencing/simulated-device.js';
-import { run, type RunResult } from '../../src/shared/exec.js';
-import { repoRoot } from '../../src/shared/paths.js';
+import { run } from '../../src/shared/exec.js';
 import { testbedDown } from '../../src/testbed/down.js';
 import type { TestbedState } from '../../src/testbed/state.js';
 import type { TestbedHardwareStatus, TestbedHostStatus } from '../../src/testbed/status.js';
 import { makeDataDir } from '../helpers/agent.js';
-import { cleanupDrover, startDrover, type TestDrover } from '../helpers/up.js';
+import { cleanupDrover, droverCli, startDrover, until, type TestDrover } from '../helpers/up.js';
 
 interface Host {
   name: string;
@@ -39,27 +38,6 @@ function alive(pid: number): boolean {
 
 async function namespaceOf(pid: number): Promise<string> {
   return (await run('ip', ['netns', 'identify', String(pid)])).stdout.trim();
-}
-
-/** Runs the CLI from source against `drover`'s controller. */
-function droverCli(drover: () => TestDrover): (args: string[], timeoutMs?: number) => Promise<RunResult> {
-  return (args, timeoutMs = 180_000) =>
-    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, DROVER_URL: drover().url, DROVER_TOKEN: drover().token, XDG_CONFIG_HOME: drover().configHome },
-      allowFailure: true,
-      timeoutMs,
-    });
-}
-
-/** Polls `check` every 100 ms until it is true; false when `timeoutMs` passes first. */
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return true;
 }
 
 /** The value after `flag` on live process `pid`'s command line. */
