@@ -34,16 +34,9 @@ export function vmRoutes(service: HostVmService, consolePath: (name: string) => 
         return reply.status(204).send();
       },
     );
-    app.post(
-      '/api/v1/vms/:name/start',
-      {
-        schema: {
-          params: NameParams,
-          body: Type.Optional(Type.Object({ generation: Type.Optional(Type.Integer({ minimum: 1, description: 'The HA generation this start carries.' })) }, { additionalProperties: false })),
-          response: { 200: VmView },
-        },
-      },
-      async (req) => service.start(req.params.name, req.body?.generation),
+    // The body is optional (a plain start sends none), which a body schema cannot say: checked here.
+    app.post('/api/v1/vms/:name/start', { schema: { params: NameParams, response: { 200: VmView } } }, async (req) =>
+      service.start(req.params.name, startGeneration(req.body)),
     );
     app.post(
       '/api/v1/vms/:name/stop',
@@ -175,4 +168,15 @@ export function vmRoutes(service: HostVmService, consolePath: (name: string) => 
       attach(socket, (req.params as { name: string }).name, 'vnc'),
     );
   };
+}
+
+/** The HA generation a start request carries: none for no body or `{}`, else `{ generation: N }` with N a whole number from 1. */
+export function startGeneration(body: unknown): number | undefined {
+  if (body === undefined || body === null || body === '') return undefined;
+  if (typeof body !== 'object' || Array.isArray(body)) throw new DroverError('INVALID_ARGUMENT', 'the start body is {"generation": N} or nothing');
+  const { generation, ...rest } = body as { generation?: unknown };
+  if (Object.keys(rest).length > 0) throw new DroverError('INVALID_ARGUMENT', `unknown start field ${Object.keys(rest).join(', ')}`);
+  if (generation === undefined) return undefined;
+  if (typeof generation !== 'number' || !Number.isInteger(generation) || generation < 1) throw new DroverError('INVALID_ARGUMENT', 'generation is a whole number from 1');
+  return generation;
 }
