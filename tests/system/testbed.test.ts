@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readSimulatedWatchdogRecord, writeSimulatedWatchdogRecord } from '../../src/agent/watchdog.js';
+import { readSimulatedWatchdogRecord } from '../../src/agent/watchdog.js';
 import { fenceHost } from '../../src/fencing/fence.js';
 import { readSimulatedPower, simulatedFenceDevice } from '../../src/fencing/simulated-device.js';
 import { run } from '../../src/shared/exec.js';
 import { testbedDown } from '../../src/testbed/down.js';
-import type { TestbedState } from '../../src/testbed/state.js';
+import { readState, type TestbedState } from '../../src/testbed/state.js';
 import type { TestbedHardwareStatus, TestbedHostStatus } from '../../src/testbed/status.js';
 import { makeDataDir } from '../helpers/agent.js';
 import { cleanupDrover, droverCli, startDrover, until, type TestDrover } from '../helpers/up.js';
@@ -280,11 +280,8 @@ describe('testbed simulated hardware: one host with --fence none --watchdog simu
   let state: TestbedState;
   const cli = droverCli(() => drover);
   const status = async (): Promise<StatusJson> => JSON.parse((await cli(['testbed', 'status', '--dir', testbedDir, '-o', 'json'])).stdout) as StatusJson;
-  /** What HA's guard will write when it arms the watchdog; written by hand here, and then never fed. */
-  const armWithoutFeeding = (feedFile: string, timeoutSeconds: number) => {
-    const now = new Date().toISOString();
-    writeSimulatedWatchdogRecord(feedFile, { version: 1, armed: true, timeoutSeconds, armedAt: now, fedAt: now, feeds: 1, pid: process.pid });
-  };
+  /** The agent's HA guard arms the watchdog with the self-fence time. */
+  const SELF_FENCE_S = 6;
 
   before(async () => {
     drover = await startDrover(dataDir, undefined, '0.0.0.0');
@@ -310,22 +307,30 @@ describe('testbed simulated hardware: one host with --fence none --watchdog simu
 
     const now = await status();
     assert.deepEqual([now.fence, now.watchdog, now.hardware?.running], ['none', 'simulated', true]);
-    assert.deepEqual([now.hosts[0]?.fence, now.hosts[0]?.watchdog], [{ kind: 'none' }, { kind: 'simulated', file: host.watchdogFile, armed: false, resets: 0 }]);
-    assert.match((await cli(['testbed', 'status', '--dir', testbedDir])).stdout, /host1 .*running \(pid \d+\).* none +disarmed/);
+    assert.deepEqual(now.hosts[0]?.fence, { kind: 'none' });
+    // The agent's HA guard armed it at start, with the self-fence time, and keeps feeding it.
+    const watchdog = now.hosts[0]?.watchdog as { kind: string; file: string; armed: boolean; resets: number; timeoutSeconds?: number };
+    assert.deepEqual([watchdog.kind, watchdog.file, watchdog.armed, watchdog.resets, watchdog.timeoutSeconds], ['simulated', host.watchdogFile, true, 0, SELF_FENCE_S]);
+    const fed = readSimulatedWatchdogRecord(host.watchdogFile);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const later = readSimulatedWatchdogRecord(host.watchdogFile);
+    assert.ok(fed?.armed && later?.armed && later.feeds > fed.feeds, 'fed about every second');
   });
 
-  test('an armed watchdog left unfed powers the host off within its timeout + 2 s; power-on starts the agent with the same --watchdog', { timeout: 180_000 }, async () => {
+  test('an agent that dies and is not started again leaves its watchdog unfed: the host is powered off within its timeout + 2 s; power-on starts the agent with the same --watchdog', { timeout: 180_000 }, async () => {
     const host = state.hosts[0];
     assert.ok(host?.pid && host.watchdogFile);
     const agentPid = host.pid;
-    const started = Date.now();
-    armWithoutFeeding(host.watchdogFile, 3);
-    assert.ok(await until(() => !alive(agentPid), 5000), 'the agent was killed within 5 s');
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 3000, `not before the timeout (${elapsed} ms)`);
+    const record = readSimulatedWatchdogRecord(host.watchdogFile);
+    const lastFed = record?.armed ? Date.parse(record.fedAt) : Date.now();
+    process.kill(agentPid, 'SIGKILL');
+    assert.ok(await until(() => (readState(testbedDir)?.hosts[0]?.faults?.poweredOff ?? false), (SELF_FENCE_S + 3) * 1000), 'powered off within the timeout + 2 s');
+    const elapsed = Date.now() - lastFed;
+    assert.ok(elapsed >= SELF_FENCE_S * 1000, `not before the timeout (${elapsed} ms after the last feed)`);
     const off = (await status()).hosts[0];
-    assert.deepEqual([off?.faults.poweredOff, off?.poweredOffBy, off?.watchdog], [true, 'watchdog', { kind: 'simulated', file: host.watchdogFile, armed: false, resets: 1 }]);
-    assert.match(fs.readFileSync(path.join(testbedDir, 'hardware.log'), 'utf8'), /host1: watchdog expired \(timeout 3 s, not fed for 3\.\d s\); powered off, killed \d+/);
+    const watchdog = off?.watchdog as { armed: boolean; resets: number };
+    assert.deepEqual([off?.faults.poweredOff, off?.poweredOffBy, watchdog.armed, watchdog.resets], [true, 'watchdog', false, 1]);
+    assert.match(fs.readFileSync(path.join(testbedDir, 'hardware.log'), 'utf8'), new RegExp(`host1: watchdog expired \\(timeout ${SELF_FENCE_S} s, not fed for ${SELF_FENCE_S}\\.\\d s\\); powered off`));
 
     const on = await cli(['testbed', 'fault', 'host1', 'power-on', '--dir', testbedDir, '-o', 'json']);
     assert.equal(on.code, 0, on.stderr);
@@ -343,8 +348,7 @@ describe('testbed simulated hardware: one host with --fence none --watchdog simu
     const agentPid = host.pid;
     assert.equal((await cli(['testbed', 'fault', 'host1', 'freeze', '--dir', testbedDir])).code, 0);
     assert.equal(processState(agentPid), 'T');
-    armWithoutFeeding(host.watchdogFile, 2);
-    assert.ok(await until(() => !alive(agentPid), 4000), 'the frozen agent was killed within 4 s');
+    assert.ok(await until(() => !alive(agentPid), (SELF_FENCE_S + 3) * 1000), 'the frozen agent was killed within the timeout + 2 s');
     assert.notEqual(processState(state.hardware.pid), 'T');
     const off = (await status()).hosts[0];
     assert.deepEqual([off?.faults, off?.poweredOffBy, off?.watchdog.kind === 'simulated' && off.watchdog.resets], [{ poweredOff: true, networkDown: false, frozen: false }, 'watchdog', 2]);
