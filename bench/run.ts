@@ -23,6 +23,7 @@ const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchma
   { name: 'scheduler', load: () => import('./scheduler.js') },
   { name: 'web', load: () => import('./web.js') },
   { name: 'migration', load: () => import('./migration.js') },
+  { name: 'ha', load: () => import('./ha.js') },
 ];
 
 const log = (message: string): void => {

@@ -70,12 +70,15 @@ function machineTable(m: MachineFacts): string[] {
 }
 
 function variantTable(variants: VariantResult[]): string[] {
+  const withP95 = variants.some((v) => v.p95 !== undefined);
   const rows = variants.map((v) => {
     const status = v.status === 'ok' ? (v.failures.length ? `ok, ${v.failures.length} failed run(s)` : 'ok') : `${v.status}: ${v.reason ?? ''}`;
     const samples = v.samples.map((s) => formatMs(s)).join(', ') || '-';
-    return `| ${escape(v.label)} | ${formatMs(v.median)} | ${formatMs(v.min)} | ${formatMs(v.max)} | ${escape(status)} | ${samples} |`;
+    const figures = [v.median, ...(withP95 ? [v.p95] : []), v.min, v.max].map(formatMs);
+    return `| ${escape(v.label)} | ${figures.join(' | ')} | ${escape(status)} | ${samples} |`;
   });
-  return ['| Variant | Median | Min | Max | Status | Samples |', '|---|---|---|---|---|---|', ...rows];
+  const headers = ['Variant', 'Median', ...(withP95 ? ['p95'] : []), 'Min', 'Max', 'Status', 'Samples'];
+  return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---|').join('')}`, ...rows];
 }
 
 /** For many samples per variant: percentiles (and, for load benchmarks, throughput) instead of the samples. */

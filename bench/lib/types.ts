@@ -37,6 +37,8 @@ export interface VariantResult {
   median?: number;
   min?: number;
   max?: number;
+  /** Set by benchmarks whose targets are on the 95th percentile (nearest rank); the sample table then shows it beside the median. */
+  p95?: number;
   /** Set by benchmarks with many samples per variant (request latencies); the tables then show them. */
   p90?: number;
   p99?: number;
@@ -100,4 +102,25 @@ export interface Benchmark {
   /** One or two sentences: what is measured, from where to where. */
   description: string;
   run: (ctx: BenchmarkContext) => Promise<BenchmarkOutcome>;
+}
+
+/** What a soak (`npm run soak -- <name>`, bench/soak/<name>.ts) is given. */
+export interface SoakContext {
+  repoRoot: string;
+  /** How often each fault is repeated (--trials). */
+  trials: number;
+  log: (message: string) => void;
+}
+
+/** A soak's outcome: a benchmark outcome whose targets are its goals, and whether every goal held. */
+export interface SoakOutcome extends BenchmarkOutcome {
+  passed: boolean;
+}
+
+/** A soak module's export: `export const soak: Soak`; results go to bench/results/soak-<name>.json and .md. */
+export interface Soak {
+  name: string;
+  title: string;
+  description: string;
+  run: (ctx: SoakContext) => Promise<SoakOutcome>;
 }

@@ -37,6 +37,8 @@ export interface HostFencer {
 
 /** The setting the engine's state is saved under. */
 const STATE_SETTING = 'haState';
+/** Hosts a slot read tries before it gives up until the next step (a pool nobody can read must not cost a request per host). */
+const SLOT_READERS_PER_READ = 3;
 
 interface Lease {
   at: number;
@@ -66,6 +68,10 @@ export class HaService {
   private readonly restarting = new Set<string>();
   /** Per host, its HA VMs for lease answers, refreshed every step. */
   private haVmsByHost = new Map<string, LeaseAnswer['haVms']>();
+  /** Per host name, the lease credential its agent must present, refreshed every step: a renewal (1,000 a second at 1,000 hosts) reads no store. */
+  private leaseHosts = new Map<string, LeaseHost>();
+  /** The state as last written to the store, so a step that changed nothing writes nothing. */
+  private savedState: string | undefined;
 
   constructor(
     private readonly store: Store,
@@ -147,8 +153,8 @@ export class HaService {
   async renew(credential: string | undefined, renewal: LeaseRenewal): Promise<LeaseAnswer> {
     const at = Date.now();
     await this.loadConfig();
-    const host = await this.store.hosts.getByName(renewal.host);
-    if (!host?.credential || !credential || !sameText(credential, leaseCredential(host.credential))) throw new DroverError('HA_LEASE_REJECTED', renewal.host);
+    const host = credential ? await this.leaseHost(renewal.host, credential) : undefined;
+    if (!host) throw new DroverError('HA_LEASE_REJECTED', renewal.host);
     this.leases.set(host.id, { at, renewal });
     const t = this.config.timings;
     return {
@@ -284,6 +290,7 @@ export class HaService {
     const settings = await readClusterSettings(this.store);
     const cluster = haClusterView(clusterViewOf(hosts, vms, settings), vms);
     for (const hostId of this.leases.keys()) if (!hosts.some((h) => h.id === hostId)) this.leases.delete(hostId);
+    this.refreshLeaseHosts(hosts);
     void this.readSlots(hosts);
     const reports = this.reports;
     this.reports = [];
@@ -343,7 +350,13 @@ export class HaService {
     return Math.min(...this.storageReads.values());
   }
 
-  /** Reads every shared pool's heartbeat slots through one host with a fresh lease that reaches it. Runs beside the step, never blocking it. */
+  /**
+   * Reads every shared pool's heartbeat slots through a host with a fresh lease that reaches it: the
+   * first that answers, in the order of `hosts`, of at most SLOT_READERS_PER_READ. Trying the next one at once matters when the first
+   * has just died: until its lease is overdue it still looks fresh, and a slot change first seen
+   * after a gap in the reads is dated at that later read, which delays finding a dead host failed.
+   * Runs beside the step, never blocking it.
+   */
   private async readSlots(hosts: HostRecord[]): Promise<void> {
     if (this.readingSlots) return;
     this.readingSlots = true;
@@ -355,22 +368,24 @@ export class HaService {
       const now = Date.now();
       await Promise.all(
         [...pools].map(async ([pool, members]) => {
-          const reader = members.find((h) => {
+          const readers = members.filter((h) => {
             const lease = this.leases.get(h.id);
             return lease && now - lease.at < this.config.timings.suspectAfterMs;
           });
-          if (!reader) return;
-          const startedAt = Date.now();
-          try {
-            const client = await this.hosts.client(reader.id);
-            const slots = await client.request<Array<{ host: string; seq: number; leaseLost: boolean; vms: Array<{ name: string; generation: number }> }>>('GET', '/api/v1/ha/slots', undefined, 2_000);
-            for (const slot of slots) {
-              const seen = this.slots.get(slot.host);
-              if (!seen || seen.seq !== slot.seq) this.slots.set(slot.host, { seq: slot.seq, changedAt: startedAt, leaseLost: slot.leaseLost, vms: slot.vms });
+          for (const reader of readers.slice(0, SLOT_READERS_PER_READ)) {
+            const startedAt = Date.now();
+            try {
+              const client = await this.hosts.client(reader.id);
+              const slots = await client.request<Array<{ host: string; seq: number; leaseLost: boolean; vms: Array<{ name: string; generation: number }> }>>('GET', '/api/v1/ha/slots', undefined, 2_000);
+              for (const slot of slots) {
+                const seen = this.slots.get(slot.host);
+                if (!seen || seen.seq !== slot.seq) this.slots.set(slot.host, { seq: slot.seq, changedAt: startedAt, leaseLost: slot.leaseLost, vms: slot.vms });
+              }
+              this.storageReads.set(pool, startedAt);
+              return;
+            } catch (err) {
+              this.logger?.debug({ err, pool, via: reader.name }, 'reading the heartbeat slots failed');
             }
-            this.storageReads.set(pool, startedAt);
-          } catch (err) {
-            this.logger?.debug({ err, pool, via: reader.name }, 'reading the heartbeat slots failed');
           }
         }),
       );
@@ -524,8 +539,36 @@ export class HaService {
   }
 
   private async saveState(state: HaState): Promise<void> {
-    await this.store.settings.set(STATE_SETTING, serializeHaState(state));
+    const serialized = serializeHaState(state);
+    if (serialized !== this.savedState) {
+      await this.store.settings.set(STATE_SETTING, serialized);
+      this.savedState = serialized;
+    }
     this.state = state;
+  }
+
+  /**
+   * The host named `name` when `credential` is its lease credential. Answered from the names and
+   * credentials of the last step's host list; a host it does not know or whose credential does not
+   * match there (joined or re-joined since) is read from the store. So a host removed, or a
+   * credential replaced (until the new one is first presented), within the last step (500 ms) is
+   * still honoured until the next step.
+   */
+  private async leaseHost(name: string, credential: string): Promise<LeaseHost | undefined> {
+    const known = this.leaseHosts.get(name);
+    if (known && sameText(credential, known.leaseCredential)) return known;
+    const host = await this.store.hosts.getByName(name);
+    if (!host?.credential) return undefined;
+    const current = leaseHostOf(host, known);
+    this.leaseHosts.set(name, current);
+    return sameText(credential, current.leaseCredential) ? current : undefined;
+  }
+
+  /** Rebuilds the lease credentials by host name from `hosts`, deriving a credential again only when the agent token changed. */
+  private refreshLeaseHosts(hosts: HostRecord[]): void {
+    const next = new Map<string, LeaseHost>();
+    for (const host of hosts) if (host.credential) next.set(host.name, leaseHostOf(host, this.leaseHosts.get(host.name)));
+    this.leaseHosts = next;
   }
 }
 
@@ -535,6 +578,20 @@ export interface HaStatus {
   vms: Array<{ name: string; host: string | null; priority: number; isolation: string; phase: string; generation: number; waiting?: string; failedReason?: string }>;
   admission: { haHostFailures: number; admitted: boolean; reason: string };
   timings: Record<string, number>;
+}
+
+/** A host as lease renewals need it: its id, and the lease credential derived from its agent token. */
+interface LeaseHost {
+  id: string;
+  agentToken: string;
+  leaseCredential: string;
+}
+
+/** `host`'s lease credential, reusing `previous` when it was derived from the same host and agent token (an HMAC per renewal adds up). */
+function leaseHostOf(host: HostRecord, previous: LeaseHost | undefined): LeaseHost {
+  const token = host.credential ?? '';
+  if (previous && previous.id === host.id && previous.agentToken === token) return previous;
+  return { id: host.id, agentToken: token, leaseCredential: leaseCredential(token) };
 }
 
 function sameText(a: string, b: string): boolean {
