@@ -11,14 +11,16 @@ import { median, percentile, summarize } from './lib/stats.js';
 import type { Benchmark, BenchmarkContext, TargetResult, VariantResult } from './lib/types.js';
 import { HaCluster, errorText } from './ha/cluster.js';
 import { CPU_WINDOW_MS, HA_STEP_MS, LEASE_HOSTS, detectionBudgets, runLeaseScale, type LeaseScaleResult } from './ha/lease-scale.js';
-import { POLL_MS, recover, rtoTrial, type RtoTrial } from './ha/rto.js';
+import { POLL_MS, recoverHosts, rtoTrial, type RtoTrial } from './ha/rto.js';
 
 /** The issue asks for at least this many trials per case; BENCH_RUNS counts when higher. */
 const MIN_TRIALS = 10;
 /** A case that fails this many trials in a row is given up on. */
 const MAX_FAILURES_IN_A_ROW = 3;
-/** The VM each RTO case fails over. */
-const VM = 'ha-rto';
+/** The VMs the RTO trials fail over: ha-rto-1, ha-rto-2, ..., one per trial. */
+const VM_PREFIX = 'ha-rto';
+/** Each trial's VM starts on the next of these, so every host fails in turn (the one the controller reads the heartbeat slots through among them). */
+const TRIAL_HOSTS = ['host1', 'host2', 'host3'];
 /** The controller may spend at most this share of one core on 1,000 hosts' renewals. */
 const CPU_TARGET_PERCENT = 25;
 
@@ -72,7 +74,7 @@ function selectedCases(): Set<string> {
 function trialText(t: RtoTrial): string {
   const s = t.steps;
   const step = (name: string, ms: number | undefined) => (ms === undefined ? `${name} -` : `${name} ${formatMs(ms)}`);
-  return `${t.from} → ${t.to}: running ${formatMs(t.runningMs)}, guest ready ${formatMs(t.readyMs)} (HA: ${[step('suspect', s.suspect), step('failed', s.failed), step('fenced', s.fenced), step('restart', s.restart), step('guest-ready event', s.guestReady)].join(', ')}; ground ${t.ground ?? '?'}); QEMUs of the VM: ${t.qemusAfterRestart} after the restart, ${t.qemusAfterPowerOn} after power-on, at most ${t.mostQemusAtOnce} at once`;
+  return `${t.from}${t.slotReader ? ' (the slot reader)' : ''} → ${t.to}: running ${formatMs(t.runningMs)}, guest ready ${formatMs(t.readyMs)} (HA: ${[step('suspect', s.suspect), step('failed', s.failed), step('fenced', s.fenced), step('restart', s.restart), step('guest-ready event', s.guestReady)].join(', ')}; ground ${t.ground ?? '?'}); QEMUs of the VM: ${t.qemusAfterRestart} after the restart, ${t.qemusAfterPowerOn} after power-on, at most ${t.mostQemusAtOnce} at once`;
 }
 
 async function runRtoCase(ctx: BenchmarkContext, c: RtoCase, trials: number): Promise<RtoOutcome> {
@@ -80,14 +82,15 @@ async function runRtoCase(ctx: BenchmarkContext, c: RtoCase, trials: number): Pr
   let cluster: HaCluster | undefined;
   try {
     cluster = await HaCluster.start(ctx.repoRoot, c.id, c.fence, ctx.log);
-    await cluster.createHaVm(VM, 'host1');
     let failuresInARow = 0;
     const total = ctx.warmupRuns + trials;
     for (let index = 0; index < total && failuresInARow < MAX_FAILURES_IN_A_ROW; index++) {
       const counted = index >= ctx.warmupRuns;
       const label = counted ? `trial ${index - ctx.warmupRuns + 1}/${trials}` : `warm-up ${index + 1}/${ctx.warmupRuns}`;
+      const vm = `${VM_PREFIX}-${index + 1}`;
       try {
-        const trial = await rtoTrial(cluster, VM);
+        await cluster.createHaVm(vm, TRIAL_HOSTS[index % TRIAL_HOSTS.length] as string); // index modulo length
+        const trial = await rtoTrial(cluster, vm);
         if (counted) outcome.trials.push(trial);
         failuresInARow = 0;
         ctx.log(`ha ${c.id} ${label}: ${trialText(trial)}`);
@@ -95,7 +98,9 @@ async function runRtoCase(ctx: BenchmarkContext, c: RtoCase, trials: number): Pr
         failuresInARow++;
         if (counted) outcome.failures.push(`${label}: ${errorText(err)}`);
         ctx.log(`ha ${c.id} ${label} failed: ${errorText(err)}`);
-        await recover(cluster, VM, ctx.log).catch((recoverErr: unknown) => ctx.log(`ha ${c.id}: recovery failed: ${errorText(recoverErr)}`));
+        await recoverHosts(cluster, ctx.log).catch((recoverErr: unknown) => ctx.log(`ha ${c.id}: recovery failed: ${errorText(recoverErr)}`));
+      } finally {
+        await cluster.deleteVm(vm).catch((err: unknown) => ctx.log(`ha ${c.id}: deleting ${vm}: ${errorText(err)}`));
       }
     }
     if (failuresInARow >= MAX_FAILURES_IN_A_ROW) outcome.failures.push(`stopped after ${MAX_FAILURES_IN_A_ROW} failed trials in a row`);
@@ -103,11 +108,7 @@ async function runRtoCase(ctx: BenchmarkContext, c: RtoCase, trials: number): Pr
     outcome.setupError = errorText(err);
     ctx.log(`ha ${c.id}: ${outcome.setupError}`);
   } finally {
-    if (cluster) {
-      const running = cluster;
-      await running.deleteVm(VM).catch((err: unknown) => ctx.log(`ha ${c.id}: deleting ${VM}: ${errorText(err)}`));
-      await running.close().catch((err: unknown) => ctx.log(`ha ${c.id}: clean-up: ${errorText(err)}`));
-    }
+    await cluster?.close().catch((err: unknown) => ctx.log(`ha ${c.id}: clean-up: ${errorText(err)}`));
   }
   return outcome;
 }
@@ -159,7 +160,9 @@ function stepMedians(c: RtoCase, trials: RtoTrial[]): string {
     return values.length ? [`${name === 'guestReady' ? 'guest-ready event' : `host ${name}`.replace('host restart', 'vm.ha-restart')} ${formatMs(median(values))} (${values.length})`] : [];
   });
   const grounds = [...new Set(trials.map((t) => t.ground ?? '?'))].join(', ');
-  return `${c.label}, medians from the power-off of the controller's event times: ${parts.join('; ')}; restart ground: ${grounds}.`;
+  const failedOf = (reader: boolean) => trials.flatMap((t) => (t.slotReader === reader && t.steps.failed !== undefined ? [t.steps.failed] : []));
+  const readerText = `host failed when it was the host the slots are read through ${formatMs(median(failedOf(true)))} (${failedOf(true).length}), otherwise ${formatMs(median(failedOf(false)))} (${failedOf(false).length})`;
+  return `${c.label}, medians from the power-off of the controller's event times: ${parts.join('; ')}; ${readerText}; restart ground: ${grounds}.`;
 }
 
 function leaseVariants(lease: LeaseScaleResult | undefined, error: string | undefined, selected: boolean): VariantResult[] {
@@ -251,7 +254,7 @@ export const benchmark: Benchmark = {
     if (outcomes.size > 0) {
       notes.unshift(
         `Testbed: \`drover up --listen 0.0.0.0\` on a temporary data dir (its own local host put in maintenance: it does not reach the shared storage) and \`drover testbed up --hosts 3 --storage shared\` (network namespaces, one agent each, simulated watchdogs), with \`--fence simulated\` (a simulated power switch registered as each host's fence device) or \`--fence none\`; a fresh controller and testbed per case. HA timings: the defaults (lease renewal ${formatMs(DEFAULT_HA_TIMINGS.leaseIntervalMs)}, suspect after ${formatMs(DEFAULT_HA_TIMINGS.suspectAfterMs)}, lease and storage heartbeat expiry ${formatMs(DEFAULT_HA_TIMINGS.leaseExpiryMs)}, self-fence ${formatMs(DEFAULT_HA_TIMINGS.selfFenceMs)}, margin ${formatMs(DEFAULT_HA_TIMINGS.safetyMarginMs)}), HA step every ${HA_STEP_MS} ms.`,
-        `Each case: one HA VM (\`drover vm create ${VM} --image tiny --pool shared --ha --host host1 --start --wait\`: 256 MiB, 1 vCPU, TCG). Each trial waits until the VM runs with its guest answering, HA has it protected and every host is ok, then powers off the VM's host with the testbed's own fault code (\`testbed fault HOST power-off\`: SIGKILL of its agent and QEMUs), run in the benchmark's process so the moment is exact; GET /api/v1/vms/${VM} every ${POLL_MS} ms gives the moment the record shows it running on another host, and the moment its guest agent answers there (a new QEMU pid with guestReady), so each figure is late by up to ${POLL_MS} ms plus a request. Then the QEMU processes of the VM on all hosts are counted (pid files and /proc), the host is powered on (\`drover testbed fault HOST power-on\`, which waits until its agent answers), and counted again once every host is ok. The VM stays where HA put it: the next trial powers off that host.`,
+        `Each trial creates a fresh HA VM on ${TRIAL_HOSTS.join(', ')} in turn (\`drover vm create ${VM_PREFIX}-N --image tiny --pool shared --ha --host HOST --start --wait\`: 256 MiB, 1 vCPU, TCG), so every host fails in turn, the one the controller reads the heartbeat slots through among them. It waits until the VM runs with its guest answering, HA has it protected and every host is ok, then powers off the VM's host with the testbed's own fault code (\`testbed fault HOST power-off\`: SIGKILL of its agent and QEMUs), run in the benchmark's process so the moment is exact; GET /api/v1/vms/NAME every ${POLL_MS} ms gives the moment the record shows it running on another host, and the moment its guest agent answers there (a new QEMU pid with guestReady), so each figure is late by up to ${POLL_MS} ms plus a request. Then the QEMU processes of the VM on all hosts are counted (pid files and /proc), the host is powered on (\`drover testbed fault HOST power-on\`, which waits until its agent answers), and counted again once every host is ok; then the VM is deleted.`,
         `Drover beside the published figures of other systems (not measured here): Drover with a fence device, p95 ${formatMs(fenceP95)} to running elsewhere; by lease expiry, p95 ${formatMs(leaseP95)}. ${ANCHORS.join('; ')}.`,
         `p95 is the nearest-rank 95th percentile: with ${trials} trials, sample ${Math.ceil(0.95 * trials)} of ${trials} in order${Math.ceil(0.95 * trials) === trials ? ', the largest' : ''}.`,
       );
