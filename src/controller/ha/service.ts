@@ -445,7 +445,8 @@ export class HaService {
     try {
       if (vm.hostId !== target.id) {
         await this.store.transaction(async (tx) => {
-          await tx.vms.update(vm.id, { hostId: target.id, state: 'starting', desiredState: 'running' });
+          // The dead instance's pid and guest readiness are not the new one's: nothing may read it as ready meanwhile.
+          await tx.vms.update(vm.id, { hostId: target.id, state: 'starting', desiredState: 'running', runtime: vm.runtime.hostVmId ? { hostVmId: vm.runtime.hostVmId } : {} });
           await recordPlacement(
             tx,
             vm,
