@@ -52,6 +52,14 @@ export interface HaGuardOptions {
 
 const LIVE = new Set(['running', 'paused', 'starting', 'stopping']);
 
+/** A VM whose QEMU runs here, in any state, as one tick sees it. */
+interface LiveVm {
+  record: VmRecord;
+  state: string;
+  guestReady: boolean;
+  startedAt?: string;
+}
+
 export class HostHaGuard {
   private saved: SavedLease;
   private seq = 0;
@@ -145,15 +153,17 @@ export class HostHaGuard {
 
   private tick(): void {
     const now = Date.now();
-    this.pingMonitored();
-    void this.renew(now);
-    this.writeHeartbeat(now);
-    const done = this.enforce(now);
+    // One look at the host's VMs serves the whole tick.
+    const live = this.liveVms();
+    this.pingMonitored(live);
+    void this.renew(now, live);
+    this.writeHeartbeat(now, live);
+    const done = this.enforce(now, live);
     if (done) this.opts.watchdog.feed();
   }
 
-  private liveVms(): Array<{ record: VmRecord; state: string; guestReady: boolean; startedAt?: string }> {
-    const out = [];
+  private liveVms(): LiveVm[] {
+    const out: LiveVm[] = [];
     for (const record of this.opts.records.list()) {
       const status = this.opts.driver.status(record.id);
       if (LIVE.has(status.state)) out.push({ record, state: status.state, guestReady: status.guestReady, ...(status.startedAt ? { startedAt: status.startedAt } : {}) });
@@ -161,11 +171,11 @@ export class HostHaGuard {
     return out;
   }
 
-  private async renew(sentAt: number): Promise<void> {
+  private async renew(sentAt: number, live: LiveVm[]): Promise<void> {
     if (this.renewing) return;
     this.renewing = true;
     try {
-      const vms: LeaseVm[] = this.liveVms().map(({ record, state, guestReady, startedAt }) => ({
+      const vms: LeaseVm[] = live.map(({ record, state, guestReady, startedAt }) => ({
         name: record.name,
         id: record.id,
         state,
@@ -206,9 +216,9 @@ export class HostHaGuard {
   }
 
   /** Pings the guest agent of every running VM under guest monitoring, one ping in flight per VM; a QEMU that started again forgets its old answers. */
-  private pingMonitored(): void {
+  private pingMonitored(live: LiveVm[]): void {
     const monitored = new Set(this.saved.monitored ?? []);
-    for (const { record, startedAt } of this.liveVms()) {
+    for (const { record, startedAt } of live) {
       const answered = this.guestAnswers.get(record.id);
       if (answered !== undefined && startedAt && Date.parse(startedAt) > answered) this.guestAnswers.delete(record.id);
       if (!monitored.has(record.name) || this.pinging.has(record.id)) continue;
@@ -237,11 +247,11 @@ export class HostHaGuard {
     }
   }
 
-  private writeHeartbeat(now: number): void {
+  private writeHeartbeat(now: number, live: LiveVm[]): void {
     const shared = this.opts.sharedStorageDir;
     if (!shared) return;
     try {
-      const vms = this.liveVms()
+      const vms = live
         .filter(({ record }) => record.haGeneration !== undefined)
         .map(({ record }) => ({ name: record.name, id: record.id, generation: record.haGeneration ?? 0 }));
       writeSlot(shared, { host: this.opts.hostName, seq: ++this.seq, leaseLost: this.leaseLapsed(now), vms, writtenAt: new Date(now).toISOString() });
@@ -252,7 +262,7 @@ export class HostHaGuard {
   }
 
   /** Does what the lease and the generations require; true when nothing that must be dead still runs past its grace. */
-  private enforce(now: number): boolean {
+  private enforce(now: number, live: LiveVm[]): boolean {
     const { timings } = this.saved;
     const lapsed = this.leaseLapsed(now);
     const storageLapsed = this.storageWrittenAt === undefined || now - this.storageWrittenAt > timings.storageHeartbeatExpiryMs;
@@ -260,7 +270,7 @@ export class HostHaGuard {
       this.selfFenced = true;
       this.opts.logger?.error('lease and storage heartbeat lapsed: killing every HA guest (self-fence)');
     }
-    for (const { record } of this.liveVms()) {
+    for (const { record } of live) {
       const reason = this.mustNotRun(record, lapsed);
       if (!reason) continue;
       if (!this.mustStop.has(record.id)) {
