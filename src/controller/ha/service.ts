@@ -289,6 +289,8 @@ export class HaService {
     const vms = await this.store.vms.list();
     const settings = await readClusterSettings(this.store);
     const cluster = haClusterView(clusterViewOf(hosts, vms, settings), vms);
+    // Built once a step: every host's observation looks its VMs up by name.
+    const byName = new Map(vms.map((vm) => [vm.name, vm]));
     for (const hostId of this.leases.keys()) if (!hosts.some((h) => h.id === hostId)) this.leases.delete(hostId);
     this.refreshLeaseHosts(hosts);
     void this.readSlots(hosts);
@@ -297,7 +299,7 @@ export class HaService {
     const input: HaInput = {
       now,
       cluster,
-      hosts: hosts.map((host) => this.observe(host, vms, state)),
+      hosts: hosts.map((host) => this.observe(host, byName, state)),
       haVms: vms.filter((vm) => vm.spec.ha).map((vm) => haSettings(vm)),
       reports,
       ...(this.storageReadAt() !== undefined ? { storageReadAt: this.storageReadAt() } : {}),
@@ -311,10 +313,9 @@ export class HaService {
     for (const action of result.actions) void this.carryOut(action, hosts, vms).catch((err: unknown) => this.logger?.error({ err, action }, 'HA action failed'));
   }
 
-  private observe(host: HostRecord, vms: VmRecord[], state: HaState): HostObservation {
+  private observe(host: HostRecord, byName: ReadonlyMap<string, VmRecord>, state: HaState): HostObservation {
     const lease = this.leases.get(host.id);
     const slot = this.slots.get(host.name);
-    const byName = new Map(vms.map((vm) => [vm.name, vm]));
     const reportOf = (name: string, generation: number | undefined, startedAt: string | undefined, guestReady: boolean, answeredAgoMs: number | undefined): HostVmReport | undefined => {
       const vm = byName.get(name);
       if (!vm) return undefined;
