@@ -10,6 +10,8 @@ import { DroverError } from '../shared/errors.js';
 import { requireBearer, sameSecret } from '../shared/http.js';
 import { installErrorHandling } from '../shared/http-errors.js';
 import { QemuDriver } from '../drivers/qemu/driver.js';
+import { ContainerDriver } from '../drivers/container/driver.js';
+import { GuestDrivers } from '../drivers/registry.js';
 import type { AcceleratorProbe } from '../drivers/qemu/accel.js';
 import { ImageLibrary } from '../images/library.js';
 import { imageRoutes } from '../images/routes.js';
@@ -45,7 +47,10 @@ export interface HaLeaseTarget {
 
 export interface Agent {
   app: FastifyInstance;
+  /** The QEMU driver (live migration speaks QEMU's protocol). */
   driver: QemuDriver;
+  /** Every driver this host runs guests with, one per guest type. */
+  drivers: GuestDrivers;
   vms: HostVmService;
   images: ImageLibrary;
   migrations: MigrationService;
@@ -78,12 +83,13 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const token = ensureAgentToken(opts.dataDir);
   const driver = new QemuDriver({ runDir: opts.runDir ?? path.join(opts.dataDir, 'run'), accelerator: opts.accelerator.accelerator });
+  const drivers = new GuestDrivers([driver, new ContainerDriver({ runDir: path.join(opts.dataDir, 'containers') })]);
   const images = new ImageLibrary(path.join(opts.dataDir, 'images'));
   const records = new VmRecords(path.join(opts.dataDir, 'vms'));
   const sharedStorageDir = opts.sharedStorageDir ? path.resolve(opts.sharedStorageDir) : undefined;
-  const vms = new HostVmService(records, images, driver, path.join(opts.dataDir, 'bases'), sharedStorageDir);
+  const vms = new HostVmService(records, images, drivers, path.join(opts.dataDir, 'bases'), sharedStorageDir);
   const migrations = new MigrationService({ records, vms, driver, images, ...(sharedStorageDir ? { sharedStorageDir } : {}) });
-  await driver.recover();
+  for (const d of drivers.all()) await d.recover();
   await migrations.recover();
   let guard: HostHaGuard | undefined;
 
@@ -98,10 +104,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   // An image is in use while any VM disk is backed by its file.
   await app.register(imageRoutes(images, (name) => records.list().some((r) => r.image === name)));
   await app.register(
-    vmRoutes(vms, (name) => {
-      const paths = driver.paths(vms.get(name).id);
-      return { socket: paths.console, log: paths.serialLog, vnc: paths.vnc };
-    }),
+    vmRoutes(vms),
   );
   await app.register(migrationRoutes(migrations));
   await app.register(overlayRoutes());
@@ -114,15 +117,15 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
       vms,
       records,
       images,
-      driver,
+      drivers,
       ...(sharedStorageDir ? { sharedStorageDir } : {}),
     }),
   );
-  app.get('/api/v1/vm-stats', async () => collectVmStats(records, driver));
+  app.get('/api/v1/vm-stats', async () => collectVmStats(records, drivers));
   app.addHook('onClose', async () => {
     guard?.stop();
     migrations.close();
-    driver.detach();
+    for (const d of drivers.all()) void d.detach();
     // Only a clean close disarms: an agent that crashes or is killed leaves it armed, and the host is reset.
     try {
       watchdog.disarm();
@@ -139,12 +142,12 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
       dataDir: opts.dataDir,
       ...(sharedStorageDir ? { sharedStorageDir } : {}),
       records,
-      driver,
+      drivers,
       watchdog,
       ...(opts.logger ? { logger: app.log as unknown as Logger } : {}),
     });
     vms.gate = guard;
     await guard.start();
   };
-  return { app, driver, vms, images, migrations, token, accelerator: opts.accelerator, watchdog, startHa };
+  return { app, driver, drivers, vms, images, migrations, token, accelerator: opts.accelerator, watchdog, startHa };
 }

@@ -44,6 +44,10 @@ export interface ImageMetadata {
   osNotes: string;
   detected: DetectedLayout;
   boot?: BootInfo;
+  /** 'vm' or 'container'; metadata written before containers existed has none and is 'vm'. */
+  type?: 'vm' | 'container';
+  /** A container image's init and the signal that powers it off. */
+  container?: { init: string[]; stopSignal: string };
 }
 
 /** An image as the library hands it out: its metadata, with `path` and any boot files as absolute paths. */

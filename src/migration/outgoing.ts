@@ -130,6 +130,13 @@ export class OutgoingMigrations {
   start(name: string, request: MigrateRequest): Migration {
     const { vms, driver, registry } = this.host;
     const record = vms.record(name);
+    const capabilities = vms.driverFor(name).capabilities;
+    if (!capabilities.liveMigrate) {
+      throw new DroverError(
+        'GUEST_TYPE_UNSUPPORTED',
+        `${name} cannot move while it runs: checkpointing a running ${record.type ?? 'vm'} (CRIU) does not work on these hosts${capabilities.coldMigrate ? '; it moves by a restart (cold migration) instead' : ''}`,
+      );
+    }
     const state = driver.status(record.id).state;
     if (state !== 'running' && state !== 'paused') throw new DroverError('VM_NOT_RUNNING', name);
     if (request.storage === 'shared' && !record.storageDir) {

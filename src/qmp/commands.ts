@@ -257,6 +257,8 @@ export interface QmpCommands {
   'system_powerdown': { args: Empty; return: Empty };
   'system_reset': { args: Empty; return: Empty };
   'quit': { args: Empty; return: Empty };
+  /** qemu-storage-daemon: ends an export (a FUSE export unmounts its file). */
+  'block-export-del': { args: { id: string; mode?: 'safe' | 'hard' }; return: Empty };
   'query-cpus-fast': { args: Empty; return: CpuInfoFast[] };
   'query-block': { args: Empty; return: BlockInfo[] };
   'query-blockstats': { args: { 'query-nodes'?: boolean }; return: BlockStats[] };

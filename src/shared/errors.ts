@@ -99,6 +99,18 @@ export const ERRORS = {
   VM_NOT_STOPPED: { status: 409, message: 'The VM is running. Stop it first, or pass --force.' },
   VM_ALREADY_RUNNING: { status: 409, message: 'The VM is already running.' },
   VM_NOT_PAUSED: { status: 409, message: 'The VM is not paused.' },
+  GUEST_TYPE_UNSUPPORTED: {
+    status: 409,
+    message: 'This kind of guest cannot do that (a container has no live migration, kernel or user-mode NIC, for instance); the detail says why and what to use instead.',
+  },
+  IMAGE_TYPE_MISMATCH: {
+    status: 409,
+    message: 'The image is for the other kind of guest: VMs boot VM images, containers run container images. Run `drover image list` to see each image\'s TYPE.',
+  },
+  CONTAINER_ID_RANGES_EXHAUSTED: {
+    status: 409,
+    message: 'Every block of user ids this host keeps for containers is in use. Delete containers here, or widen root\'s range in /etc/subuid and /etc/subgid.',
+  },
   VM_BUSY: { status: 409, message: 'Another operation is in progress on this VM. Wait for it or cancel it.' },
   VM_START_FAILED: { status: 500, message: 'QEMU failed to start the VM; see the detail for its error output.' },
   GUEST_AGENT_UNAVAILABLE: {

@@ -6,13 +6,12 @@ import { validateName } from '../shared/names.js';
 import type { Image, ImageLibrary } from '../images/library.js';
 import * as disks from '../storage/disks.js';
 import * as qemuImg from '../storage/qemu-img.js';
-import type { QemuDriver } from '../drivers/qemu/driver.js';
-import type { ExecResult, RuntimeStatus } from '../drivers/types.js';
+import type { GuestDrivers } from '../drivers/registry.js';
+import type { Driver, ExecResult, LiveLimits, RuntimeStatus } from '../drivers/types.js';
 import { VmRecords, type VmRecord } from './records.js';
 import type { CreateVmRequest, VmView, SnapshotView } from './schemas.js';
 import { macFor } from './mac.js';
-import { DEFAULT_CPU_MODEL } from './spec.js';
-import { hostCpuModels, requireOfferedCpuModel } from '../drivers/qemu/cpu-models.js';
+import { DEFAULT_CPU_MODEL, type GuestType } from './spec.js';
 import { GuestNetworkSetups } from './guest-network.js';
 import { tapName } from '../drivers/qemu/cmdline.js';
 import { validateRateKbit } from '../network/rate-limit.js';
@@ -39,14 +38,17 @@ export class HostVmService {
   constructor(
     private readonly records: VmRecords,
     private readonly images: ImageLibrary,
-    private readonly driver: QemuDriver,
+    private readonly drivers: GuestDrivers,
     private readonly basesDir: string,
     /** A directory every host reaches at the same path; VMs created with pool 'shared' keep their disks there. */
     private readonly sharedStorageDir?: string,
   ) {
     fs.mkdirSync(basesDir, { recursive: true });
-    this.guestNetworkSetups = new GuestNetworkSetups(driver);
-    driver.onGuestReset((id) => this.onGuestReset(id));
+    this.guestNetworkSetups = new GuestNetworkSetups({
+      waitReady: (id, timeoutMs) => this.driverOf(id).waitReady(id, timeoutMs),
+      exec: (id, command, args, opts) => this.driverOf(id).exec(id, command, args, opts),
+    });
+    for (const driver of drivers.all()) driver.onGuestReset((id) => this.onGuestReset(id));
   }
 
   list(): VmView[] {
@@ -65,8 +67,12 @@ export class HostVmService {
     // A directory without a record belongs to an incoming migration that has not finished.
     if (fs.existsSync(this.records.vmDir(req.name))) throw new DroverError('VM_EXISTS', `${req.name} (an incoming migration holds the name)`);
     const shared = req.pool === 'shared' ? this.requireSharedStorage() : undefined;
-    const cpuModel = req.cpuModel ?? DEFAULT_CPU_MODEL;
-    requireOfferedCpuModel(cpuModel, await hostCpuModels(this.driver.accelerator));
+    const type: GuestType = req.type ?? 'vm';
+    const driver = this.drivers.forType(type);
+    if (req.cpuModel && !driver.capabilities.cpuModels) throw new DroverError('GUEST_TYPE_UNSUPPORTED', `a ${type} sees the host's CPU; it takes no --cpu-model`);
+    if (!req.image && !driver.capabilities.deviceModels.length) throw new DroverError('INVALID_ARGUMENT', `a ${type} is made from an image: give --image`);
+    // A guest that cannot choose its CPU model sees the host's own.
+    const cpuModel = driver.capabilities.cpuModels ? (req.cpuModel ?? DEFAULT_CPU_MODEL) : 'host';
     const id = crypto.randomUUID();
     const staging = path.join(this.records.dir, `.creating-${req.name}-${id.slice(0, 8)}`);
     // Shared-pool disks are made inside the shared directory, so publishing them is a rename there.
@@ -78,8 +84,21 @@ export class HostVmService {
       const diskFile = path.join(diskStaging, 'root.qcow2');
       let sizeBytes = (req.diskGiB ?? 0) * GiB;
       let boot: VmRecord['boot'];
+      let container: VmRecord['container'];
       if (req.image) {
         const image = this.images.get(req.image);
+        const imageType = image.type ?? 'vm';
+        if (imageType !== type) {
+          throw new DroverError('IMAGE_TYPE_MISMATCH', `image ${image.name} is a ${imageType} image; create it with --type ${imageType}, or pick a ${type} image`);
+        }
+        if (image.container) {
+          container = {
+            ...image.container,
+            ...(req.privileged ? { privileged: true } : {}),
+            ...(req.pidsLimit ? { pidsLimit: req.pidsLimit } : {}),
+            ...(req.swapMiB !== undefined ? { swapMiB: req.swapMiB } : {}),
+          };
+        }
         if (req.clone === 'full') await disks.createFullClone(diskFile, image.path);
         else await disks.createLinkedClone(diskFile, shared ? await this.sharedBase(shared, image) : image.path);
         if (sizeBytes && sizeBytes < image.virtualSizeBytes) {
@@ -101,6 +120,8 @@ export class HostVmService {
       const record: VmRecord = {
         id,
         name: req.name,
+        ...(type !== 'vm' ? { type } : {}),
+        ...(container ? { container } : {}),
         ...(req.image ? { image: req.image } : {}),
         cpus: req.cpus ?? 1,
         cpuModel,
@@ -110,16 +131,16 @@ export class HostVmService {
           { name: 'root', file: 'root.qcow2', sizeBytes, ...(req.diskThrottle ? { throttle: req.diskThrottle } : {}) },
           ...extra,
         ],
-        nics: [this.nicFor(id, req), ...(req.networkNics ?? []).map((n) => ({ mode: 'network' as const, ...n }))],
+        nics: [...this.nicFor(id, req, driver), ...(req.networkNics ?? []).map((n) => ({ mode: 'network' as const, ...n }))],
         ...(boot ? { boot } : {}),
         ...(req.cpuPinning ? { cpuPinning: req.cpuPinning } : {}),
         ...(req.cpuLimitPercent ? { cpuLimitPercent: req.cpuLimitPercent } : {}),
-        vnc: req.vnc ?? true,
+        vnc: req.vnc ?? driver.capabilities.vnc,
         ...(storageDir ? { storageDir } : {}),
         createdAt: new Date().toISOString(),
       };
       // Validates the combination (e.g. read-only IDE disks) before anything becomes visible.
-      this.driver.commandLine(this.records.toSpec({ ...record, name: record.name }));
+      await driver.validate(this.records.toSpec(record));
       fs.writeFileSync(path.join(staging, 'vm.json'), JSON.stringify(record, null, 2));
       if (storageDir) fs.renameSync(diskStaging, storageDir);
       fs.renameSync(staging, this.records.vmDir(req.name));
@@ -141,7 +162,7 @@ export class HostVmService {
         record = this.gate.beforeStart(record, generation);
         this.records.write(record);
       }
-      await this.driver.start(this.records.toSpec(record));
+      await this.drivers.for(record).start(this.records.toSpec(record));
       this.guestNetworkSetups.afterStart(record.name, record.id, record.nics);
       return this.view(record);
     });
@@ -150,7 +171,7 @@ export class HostVmService {
   async stop(name: string, timeoutMs?: number): Promise<VmView> {
     const record = this.require(name);
     return this.exclusive(name, async () => {
-      await this.driver.stop(record.id, timeoutMs !== undefined ? { timeoutMs } : {});
+      await this.drivers.for(record).stop(record.id, timeoutMs !== undefined ? { timeoutMs } : {});
       return this.view(record);
     });
   }
@@ -160,7 +181,7 @@ export class HostVmService {
     const record = this.require(name);
     if (action !== 'kill' && this.migrating.has(name)) throw new DroverError('VM_BUSY', `${name} is migrating`);
     if (action === 'resume') this.gate?.beforeResume(record);
-    await this.driver[action](record.id);
+    await this.drivers.for(record)[action](record.id);
     return this.view(record);
   }
 
@@ -177,12 +198,13 @@ export class HostVmService {
       });
       await Promise.race([setup, timedOut]).finally(() => clearTimeout(timer));
     }
-    await this.driver.waitReady(record.id, Math.max(1, timeoutMs - (Date.now() - started)));
+    await this.drivers.for(record).waitReady(record.id, Math.max(1, timeoutMs - (Date.now() - started)));
     return this.view(record);
   }
 
   async exec(name: string, cmd: string, args: string[], opts: { input?: string; timeoutMs?: number }): Promise<ExecResult> {
-    return this.driver.exec(this.require(name).id, cmd, args, opts);
+    const record = this.require(name);
+    return this.drivers.for(record).exec(record.id, cmd, args, opts);
   }
 
   /** Deletes a stopped VM and its disks; `force` kills a running one first. */
@@ -191,9 +213,9 @@ export class HostVmService {
     await this.exclusive(name, async () => {
       if (this.isLive(record)) {
         if (!force) throw new DroverError('VM_NOT_STOPPED', name);
-        await this.driver.kill(record.id);
+        await this.drivers.for(record).kill(record.id);
       }
-      this.driver.forget(record.id);
+      this.drivers.for(record).forget(record.id);
       this.guestNetworkSetups.forget(name);
       fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
       if (record.storageDir) fs.rmSync(record.storageDir, { recursive: true, force: true });
@@ -260,7 +282,7 @@ export class HostVmService {
    */
   removeMigratedAway(name: string, sharedDisksInUse: boolean): void {
     const record = this.require(name);
-    this.driver.forget(record.id);
+    this.drivers.for(record).forget(record.id);
     this.guestNetworkSetups.forget(name);
     fs.rmSync(this.records.vmDir(name), { recursive: true, force: true });
     if (record.storageDir && !sharedDisksInUse) fs.rmSync(record.storageDir, { recursive: true, force: true });
@@ -273,10 +295,7 @@ export class HostVmService {
       if ((await this.snapshotList(name)).some((s) => s.name === snapshot)) throw new DroverError('SNAPSHOT_EXISTS', snapshot);
       const writable = record.disks.filter((d) => !d.readOnly);
       if (this.isLive(record)) {
-        const qmp = await this.driver.qmp(record.id);
-        for (const d of writable) {
-          await qmp.execute('blockdev-snapshot-internal-sync', { device: `drive-${d.name}`, name: snapshot });
-        }
+        await this.drivers.for(record).snapshotLive(record.id, writable.map((d) => d.name), snapshot, 'create');
       } else {
         for (const d of writable) await disks.snapshotCreate(this.records.diskPath(record, d), snapshot);
       }
@@ -309,10 +328,7 @@ export class HostVmService {
       await this.requireSnapshot(name, snapshot);
       const writable = record.disks.filter((d) => !d.readOnly);
       if (this.isLive(record)) {
-        const qmp = await this.driver.qmp(record.id);
-        for (const d of writable) {
-          await qmp.execute('blockdev-snapshot-delete-internal-sync', { device: `drive-${d.name}`, name: snapshot });
-        }
+        await this.drivers.for(record).snapshotLive(record.id, writable.map((d) => d.name), snapshot, 'delete');
       } else {
         for (const d of writable) await disks.snapshotDelete(this.records.diskPath(record, d), snapshot);
       }
@@ -365,7 +381,35 @@ export class HostVmService {
 
   /** Host-side view of the VM used for crash reports and reconciliation. */
   status(name: string): RuntimeStatus {
-    return this.driver.status(this.require(name).id);
+    const record = this.require(name);
+    return this.drivers.for(record).status(record.id);
+  }
+
+  /** The driver that runs VM `name`. */
+  driverFor(name: string): Driver {
+    return this.drivers.for(this.require(name));
+  }
+
+  /**
+   * Changes limits (CPU cap, memory, processes): kept in the record for the next start, and applied at once to a
+   * running guest whose driver can; the record is put back when the live change fails.
+   */
+  async setLimits(name: string, limits: LiveLimits): Promise<VmView> {
+    const record = this.require(name);
+    return this.exclusive(name, async () => {
+      const updated: VmRecord = { ...record, ...(record.container ? { container: { ...record.container } } : {}) };
+      if (limits.memoryMiB !== undefined) updated.memoryMiB = limits.memoryMiB;
+      if (limits.cpuLimitPercent === null) delete updated.cpuLimitPercent;
+      else if (limits.cpuLimitPercent !== undefined) updated.cpuLimitPercent = limits.cpuLimitPercent;
+      if (limits.pidsLimit !== undefined) {
+        if (!updated.container) throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${name} is a VM; process limits are for containers`);
+        if (limits.pidsLimit === null) delete updated.container.pidsLimit;
+        else updated.container.pidsLimit = limits.pidsLimit;
+      }
+      if (this.isLive(record)) await this.drivers.for(record).setLimits(record.id, limits);
+      this.records.write(updated);
+      return this.view(updated);
+    });
   }
 
   private async linkDisk(src: VmRecord, disk: VmRecord['disks'][number], target: string, undo: Array<() => void>): Promise<void> {
@@ -440,13 +484,18 @@ export class HostVmService {
     return out;
   }
 
-  private nicFor(id: string, req: CreateVmRequest): VmRecord['nics'][number] {
+  /** The first NIC: bridged when asked, else user-mode where the driver has it (a container without a bridge has none). */
+  private nicFor(id: string, req: CreateVmRequest, driver: Driver): VmRecord['nics'] {
     const mac = macFor(id, 0);
     if (req.bridge) {
-      return { mode: 'bridge', mac, bridge: req.bridge, ...(req.nicRateLimitKbit ? { rateLimitKbit: req.nicRateLimitKbit } : {}) };
+      return [{ mode: 'bridge', mac, bridge: req.bridge, ...(req.nicRateLimitKbit ? { rateLimitKbit: req.nicRateLimitKbit } : {}) }];
     }
     if (req.nicRateLimitKbit) throw new DroverError('INVALID_ARGUMENT', 'NIC rate limits need a bridged NIC (--bridge)');
-    return { mode: 'user', mac, ...(req.portForwards ? { portForwards: req.portForwards } : {}) };
+    if (!driver.capabilities.userNetworking) {
+      if (req.portForwards?.length) throw new DroverError('GUEST_TYPE_UNSUPPORTED', `a ${driver.guestType} has no user-mode NIC for port forwards; give a bridge or a virtual network`);
+      return [];
+    }
+    return [{ mode: 'user', mac, ...(req.portForwards ? { portForwards: req.portForwards } : {}) }];
   }
 
   /** A guest that reset (rebooted) comes back without its virtual-network addresses: set them again. */
@@ -456,7 +505,13 @@ export class HostVmService {
   }
 
   private isLive(record: VmRecord): boolean {
-    return ['running', 'paused', 'starting', 'stopping'].includes(this.driver.status(record.id).state);
+    return ['running', 'paused', 'starting', 'stopping'].includes(this.drivers.for(record).status(record.id).state);
+  }
+
+  /** The driver of the guest with runtime id `id` (a reset or a guest-network setup names guests by id). */
+  private driverOf(id: string): Driver {
+    const record = this.records.list().find((r) => r.id === id);
+    return record ? this.drivers.for(record) : this.drivers.forType('vm');
   }
 
   private require(name: string): VmRecord {
@@ -477,10 +532,15 @@ export class HostVmService {
   }
 
   private view(record: VmRecord): VmView {
-    const status = this.driver.status(record.id);
+    const driver = this.drivers.for(record);
+    const status = driver.status(record.id);
     return {
       id: record.id,
       name: record.name,
+      type: record.type ?? 'vm',
+      ...(record.container?.privileged ? { privileged: true } : {}),
+      ...(record.container?.pidsLimit ? { pidsLimit: record.container.pidsLimit } : {}),
+      ...(record.cpuLimitPercent ? { cpuLimitPercent: record.cpuLimitPercent } : {}),
       ...(record.image ? { image: record.image } : {}),
       cpus: record.cpus,
       cpuModel: record.cpuModel ?? DEFAULT_CPU_MODEL,
@@ -491,7 +551,7 @@ export class HostVmService {
       ...(status.pid ? { pid: status.pid } : {}),
       ...(status.startedAt ? { startedAt: status.startedAt } : {}),
       ...(status.crashReason ? { crashReason: status.crashReason } : {}),
-      ...(this.driver.addresses(record.id).length ? { addresses: this.driver.addresses(record.id) } : {}),
+      ...(driver.addresses(record.id).length ? { addresses: driver.addresses(record.id) } : {}),
       ...(record.haGeneration !== undefined ? { generation: record.haGeneration } : {}),
       disks: record.disks.map((d) => ({
         name: d.name,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_CPU_MODEL, type BootSpec, type DeviceModel, type DiskThrottle, type NicSpec, type VmSpec } from './spec.js';
+import { DEFAULT_CPU_MODEL, type BootSpec, type ContainerSpec, type GuestType, type DeviceModel, type DiskThrottle, type NicSpec, type VmSpec } from './spec.js';
 
 /** A disk as a host records it; `file` is relative to the VM's directory. */
 export interface DiskRecord {
@@ -15,6 +15,10 @@ export interface DiskRecord {
 export interface VmRecord {
   id: string;
   name: string;
+  /** Absent: 'vm' (records written before containers existed). */
+  type?: GuestType;
+  /** A container's init, stop signal and container-only limits. */
+  container?: ContainerSpec;
   image?: string;
   cpus: number;
   /** The CPU model QEMU presents; records from before per-VM models have none and run DEFAULT_CPU_MODEL. */
@@ -80,6 +84,8 @@ export class VmRecords {
     return {
       id: record.id,
       name: record.name,
+      ...(record.type ? { type: record.type } : {}),
+      ...(record.container ? { container: record.container } : {}),
       cpus: record.cpus,
       cpuModel: record.cpuModel ?? DEFAULT_CPU_MODEL,
       memoryMiB: record.memoryMiB,

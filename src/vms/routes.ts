@@ -14,7 +14,7 @@ const Snapshots = Type.Array(SnapshotView);
 const Actions = ['kill', 'reboot', 'pause', 'resume'] as const;
 
 /** The host agent's VM routes: lifecycle, exec, snapshots, clones, the serial console and the VNC display. */
-export function vmRoutes(service: HostVmService, consolePath: (name: string) => { socket: string; log: string; vnc: string }) {
+export function vmRoutes(service: HostVmService) {
   return async function plugin(fastify: FastifyInstance): Promise<void> {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -135,37 +135,55 @@ export function vmRoutes(service: HostVmService, consolePath: (name: string) => 
       '/api/v1/vms/:name/console/log',
       { schema: { params: NameParams, querystring: Type.Object({ tailBytes: Type.Optional(Type.Integer({ minimum: 1 })) }) } },
       async (req, reply) => {
-        service.get(req.params.name);
-        const { log } = consolePath(req.params.name);
-        const text = fs.existsSync(log) ? fs.readFileSync(log) : Buffer.alloc(0);
-        const tail = req.query.tailBytes ? text.subarray(Math.max(0, text.length - req.query.tailBytes)) : text;
-        return reply.type('text/plain; charset=utf-8').send(tail);
+        const vm = service.get(req.params.name);
+        return reply.type('text/plain; charset=utf-8').send(service.driverFor(vm.name).consoleLog(vm.id, req.query.tailBytes));
       },
     );
-    const attach = (socket: WebSocket, name: string, which: 'socket' | 'vnc'): void => {
+    /** Closes the websocket with 4000 + the error's HTTP status when `err` says why the console cannot be reached. */
+    const refuse = (socket: WebSocket, err: unknown): void => {
+      socket.close(4000 + ((err as DroverError).status ?? 500) % 1000, (err as Error).message.slice(0, 120));
+    };
+    const requireLive = (name: string): void => {
+      if (service.status(name).state !== 'running' && service.status(name).state !== 'paused') throw new DroverError('VM_NOT_RUNNING', name);
+    };
+    // The guest's text console, both ways: QEMU's serial port or a container's pty, whichever its driver holds.
+    app.get('/api/v1/vms/:name/console', { websocket: true, schema: { params: NameParams } }, (socket, req) => {
+      const name = (req.params as { name: string }).name;
+      void (async () => {
+        try {
+          requireLive(name);
+          const vm = service.get(name);
+          const connection = await service.driverFor(name).attachConsole(vm.id);
+          connection.onOutput((d) => socket.send(d));
+          connection.onClose(() => socket.close());
+          socket.on('message', (d: Buffer) => connection.write(d));
+          socket.on('close', () => connection.close());
+        } catch (err) {
+          refuse(socket, err);
+        }
+      })();
+    });
+    const attachVnc = (socket: WebSocket, name: string): void => {
       let path: string;
       try {
-        if (service.status(name).state !== 'running' && service.status(name).state !== 'paused') {
-          throw new DroverError('VM_NOT_RUNNING', name);
-        }
-        path = consolePath(name)[which];
+        requireLive(name);
+        const vnc = service.driverFor(name).vncSocket(service.get(name).id);
+        if (!vnc) throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${name} has no VNC display`);
+        path = vnc;
       } catch (err) {
-        socket.close(4000 + ((err as DroverError).status ?? 500) % 1000, (err as Error).message.slice(0, 120));
+        refuse(socket, err);
         return;
       }
       const stream = net.connect(path);
       stream.on('data', (d) => socket.send(d));
       stream.on('close', () => socket.close());
-      stream.on('error', () => socket.close(1011, `${which === 'vnc' ? 'VNC display' : 'serial console'} unavailable`));
+      stream.on('error', () => socket.close(1011, 'VNC display unavailable'));
       socket.on('message', (d: Buffer) => stream.write(d));
       socket.on('close', () => stream.destroy());
     };
-    app.get('/api/v1/vms/:name/console', { websocket: true, schema: { params: NameParams } }, (socket, req) =>
-      attach(socket, (req.params as { name: string }).name, 'socket'),
-    );
     // The VM's VNC display (QEMU's unix socket), raw RFB bytes both ways, for noVNC.
     app.get('/api/v1/vms/:name/vnc', { websocket: true, schema: { params: NameParams } }, (socket, req) =>
-      attach(socket, (req.params as { name: string }).name, 'vnc'),
+      attachVnc(socket, (req.params as { name: string }).name),
     );
   };
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
-import { CpuModel, DeviceModel, DiskThrottle, NicSpec, PortForward, VmState } from './spec.js';
+import { CpuModel, DeviceModel, DiskThrottle, GuestType, NicSpec, PortForward, VmState } from './spec.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 63, description: 'Lowercase letters, digits and "-", starting with a letter.' });
 
@@ -7,7 +7,11 @@ const Name = Type.String({ minLength: 1, maxLength: 63, description: 'Lowercase 
 export const CreateVmRequest = Type.Object(
   {
     name: Name,
+    type: Type.Optional(GuestType),
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+    privileged: Type.Optional(Type.Boolean({ description: 'A container without a user namespace (root inside is root on the host).' })),
+    pidsLimit: Type.Optional(Type.Integer({ minimum: 8, maximum: 4_194_304 })),
+    swapMiB: Type.Optional(Type.Integer({ minimum: 0, maximum: 1024 * 1024 })),
     cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     cpuModel: Type.Optional(CpuModel),
     memoryMiB: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024 })),
@@ -68,6 +72,10 @@ export const DiskView = Type.Object({
 export const VmView = Type.Object({
   id: Type.String(),
   name: Type.String(),
+  type: GuestType,
+  privileged: Type.Optional(Type.Boolean()),
+  pidsLimit: Type.Optional(Type.Integer()),
+  cpuLimitPercent: Type.Optional(Type.Integer()),
   image: Type.Optional(Type.String()),
   cpus: Type.Integer(),
   cpuModel: Type.String({ description: 'The CPU model the guest sees.' }),

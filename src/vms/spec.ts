@@ -4,6 +4,23 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 export const DeviceModel = Type.Union([Type.Literal('virtio'), Type.Literal('emulated')]);
 export type DeviceModel = Static<typeof DeviceModel>;
 
+/** What kind of guest: a virtual machine (QEMU) or a system container (runc). One resource, two drivers. */
+export const GuestType = Type.Union([Type.Literal('vm'), Type.Literal('container')]);
+export type GuestType = Static<typeof GuestType>;
+
+/** What only a system container has: its init, how to ask it to power off, and its user-namespace choice. */
+export const ContainerSpec = Type.Object(
+  {
+    init: Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64, description: 'PID 1 and its arguments.' }),
+    stopSignal: Type.String({ pattern: '^SIG[A-Z0-9+]{2,16}$', description: 'The signal that asks init to power off (systemd: SIGRTMIN+3).' }),
+    privileged: Type.Optional(Type.Boolean({ description: 'No user namespace: root in the container is root on the host. For admins only.' })),
+    pidsLimit: Type.Optional(Type.Integer({ minimum: 8, maximum: 4_194_304, description: 'Most processes and threads at once.' })),
+    swapMiB: Type.Optional(Type.Integer({ minimum: 0, maximum: 1024 * 1024, description: 'Swap on top of memory; default 0.' })),
+  },
+  { additionalProperties: false },
+);
+export type ContainerSpec = Static<typeof ContainerSpec>;
+
 /** The model a VM gets when nothing chose one (and that every VM recorded before models were per VM runs). */
 export const DEFAULT_CPU_MODEL = 'qemu64';
 
@@ -92,6 +109,9 @@ export const VmSpec = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }),
     name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+    /** Absent: 'vm' (every spec written before containers existed). */
+    type: Type.Optional(GuestType),
+    container: Type.Optional(ContainerSpec),
     cpus: Type.Integer({ minimum: 1, maximum: 64 }),
     cpuModel: Type.Optional(CpuModel),
     memoryMiB: Type.Integer({ minimum: 32, maximum: 1024 * 1024 }),

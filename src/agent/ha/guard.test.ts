@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { isDroverError } from '../../shared/errors.js';
-import type { QemuDriver } from '../../drivers/qemu/driver.js';
+import type { Driver } from '../../drivers/types.js';
+import { GuestDrivers } from '../../drivers/registry.js';
 import { VmRecords, type VmRecord } from '../../vms/records.js';
 import { leaseCredential, type LeaseAnswer } from '../../controller/ha/lease-schema.js';
 import { NoWatchdog } from '../watchdog.js';
@@ -61,7 +62,8 @@ async function world(t: { after: (fn: () => Promise<void>) => void }): Promise<W
     },
     forget: () => undefined,
     pingGuest: async () => false,
-  } as unknown as QemuDriver;
+    guestType: 'vm',
+  } as unknown as Driver;
   const guard = new HostHaGuard({
     hostName: 'alpha',
     controllerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -69,7 +71,7 @@ async function world(t: { after: (fn: () => Promise<void>) => void }): Promise<W
     dataDir: dir,
     sharedStorageDir: shared,
     records,
-    driver,
+    drivers: new GuestDrivers([driver]),
     watchdog: new NoWatchdog(),
   });
   const close = async () => {

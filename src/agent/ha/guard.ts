@@ -20,7 +20,7 @@ import { DroverError } from '../../shared/errors.js';
 import { checkStartGeneration } from '../../ha/generation.js';
 import { DEFAULT_HA_TIMINGS } from '../../ha/timings.js';
 import { leaseCredential, type LeaseAnswer, type LeaseRenewal, type LeaseVm } from '../../controller/ha/lease-schema.js';
-import type { QemuDriver } from '../../drivers/qemu/driver.js';
+import type { GuestDrivers } from '../../drivers/registry.js';
 import type { VmRecord, VmRecords } from '../../vms/records.js';
 import type { Watchdog } from '../watchdog.js';
 import { claimGeneration, readGeneration, readSlots, writePortableRecord, writeSlot, type HeartbeatSlot } from './shared-records.js';
@@ -45,7 +45,7 @@ export interface HaGuardOptions {
   dataDir: string;
   sharedStorageDir?: string;
   records: VmRecords;
-  driver: QemuDriver;
+  drivers: GuestDrivers;
   watchdog: Watchdog;
   logger?: Logger;
 }
@@ -165,7 +165,7 @@ export class HostHaGuard {
   private liveVms(): LiveVm[] {
     const out: LiveVm[] = [];
     for (const record of this.opts.records.list()) {
-      const status = this.opts.driver.status(record.id);
+      const status = this.opts.drivers.for(record).status(record.id);
       if (LIVE.has(status.state)) out.push({ record, state: status.state, guestReady: status.guestReady, ...(status.startedAt ? { startedAt: status.startedAt } : {}) });
     }
     return out;
@@ -223,7 +223,8 @@ export class HostHaGuard {
       if (answered !== undefined && startedAt && Date.parse(startedAt) > answered) this.guestAnswers.delete(record.id);
       if (!monitored.has(record.name) || this.pinging.has(record.id)) continue;
       this.pinging.add(record.id);
-      void this.opts.driver
+      void this.opts.drivers
+        .for(record)
         .pingGuest(record.id, 3_000)
         .then((answeredNow) => {
           if (answeredNow) this.guestAnswers.set(record.id, Date.now());
@@ -237,7 +238,7 @@ export class HostHaGuard {
     for (const { name, generation } of haVms) {
       if (generation < 1) continue;
       const record = this.opts.records.read(name);
-      if (!record?.storageDir || record.haGeneration !== undefined || !LIVE.has(this.opts.driver.status(record.id).state)) continue;
+      if (!record?.storageDir || record.haGeneration !== undefined || !LIVE.has(this.opts.drivers.for(record).status(record.id).state)) continue;
       const newest = readGeneration(record.storageDir);
       if (newest && newest.generation > generation) continue;
       const updated = { ...record, haGeneration: generation };
@@ -277,12 +278,22 @@ export class HostHaGuard {
         this.mustStop.set(record.id, now);
         this.opts.logger?.warn({ vm: record.name, reason }, 'killing an HA guest');
       }
-      void this.opts.driver.kill(record.id).catch((err: unknown) => this.opts.logger?.error({ err, vm: record.name }, 'killing an HA guest failed'));
+      void this.opts.drivers.for(record).kill(record.id).catch((err: unknown) => this.opts.logger?.error({ err, vm: record.name }, 'killing an HA guest failed'));
     }
     this.forgetSuperseded();
-    const stillRunning = [...this.mustStop].filter(([id, since]) => LIVE.has(this.opts.driver.status(id).state) && now - since > timings.selfFenceMs / 2);
-    for (const [id] of this.mustStop) if (!LIVE.has(this.opts.driver.status(id).state)) this.mustStop.delete(id);
+    const stateOf = (id: string) => this.statusById(id).state;
+    const stillRunning = [...this.mustStop].filter(([id, since]) => LIVE.has(stateOf(id)) && now - since > timings.selfFenceMs / 2);
+    for (const [id] of this.mustStop) if (!LIVE.has(stateOf(id))) this.mustStop.delete(id);
     return stillRunning.length === 0;
+  }
+
+  /** The status of the guest with runtime id `id`, from whichever driver knows it running. */
+  private statusById(id: string): { state: string } {
+    for (const driver of this.opts.drivers.all()) {
+      const status = driver.status(id);
+      if (LIVE.has(status.state)) return status;
+    }
+    return { state: 'stopped' };
   }
 
   /** Why `record`'s running instance must be killed now, or undefined. */
@@ -303,10 +314,10 @@ export class HostHaGuard {
   private forgetSuperseded(): void {
     for (const record of this.opts.records.list()) {
       if (record.haGeneration === undefined || !record.storageDir) continue;
-      if (LIVE.has(this.opts.driver.status(record.id).state)) continue;
+      if (LIVE.has(this.opts.drivers.for(record).status(record.id).state)) continue;
       const newest = readGeneration(record.storageDir);
       if (!newest || newest.generation <= record.haGeneration || newest.host === this.opts.hostName) continue;
-      this.opts.driver.forget(record.id);
+      this.opts.drivers.for(record).forget(record.id);
       fs.rmSync(this.opts.records.vmDir(record.name), { recursive: true, force: true });
       this.opts.logger?.info({ vm: record.name, generation: newest.generation, host: newest.host }, 'forgot a VM that HA restarted on another host');
     }

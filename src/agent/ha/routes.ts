@@ -12,7 +12,7 @@ import type { ImageLibrary } from '../../images/library.js';
 import type { HostVmService } from '../../vms/host-vms.js';
 import type { VmRecord, VmRecords } from '../../vms/records.js';
 import { VmView } from '../../vms/schemas.js';
-import type { QemuDriver } from '../../drivers/qemu/driver.js';
+import type { GuestDrivers } from '../../drivers/registry.js';
 import type { HostHaGuard } from './guard.js';
 import { readPortableRecord } from './shared-records.js';
 
@@ -32,7 +32,7 @@ export interface HaRouteDeps {
   vms: HostVmService;
   records: VmRecords;
   images: ImageLibrary;
-  driver: QemuDriver;
+  drivers: GuestDrivers;
   sharedStorageDir?: string;
 }
 
@@ -55,7 +55,7 @@ async function startAt(deps: HaRouteDeps, name: string, id: string, generation: 
   const existing = deps.records.read(name);
   if (existing && existing.id !== id) throw new DroverError('VM_EXISTS', `another VM named ${name} is defined on this host`);
   if (existing) {
-    const state = deps.driver.status(existing.id).state;
+    const state = deps.drivers.for(existing).status(existing.id).state;
     if (LIVE.has(state) && existing.haGeneration === generation) return deps.vms.get(name);
     if (LIVE.has(state)) throw new DroverError('VM_ALREADY_RUNNING', `${name} runs here at generation ${existing.haGeneration ?? 'none'}`);
     return deps.vms.start(name, generation);
@@ -65,7 +65,7 @@ async function startAt(deps: HaRouteDeps, name: string, id: string, generation: 
     return await deps.vms.start(name, generation);
   } catch (err) {
     // Nothing of the failed start stays defined here; the disks are the shared pool's.
-    deps.driver.forget(adopted.id);
+    deps.drivers.for(adopted).forget(adopted.id);
     fs.rmSync(deps.records.vmDir(name), { recursive: true, force: true });
     throw err;
   }

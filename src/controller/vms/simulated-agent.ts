@@ -31,7 +31,7 @@ export interface SimulatedAgent {
 }
 
 /** A running VM as an agent reports it. */
-export const view = (name: string): VmView => ({ id: `id-${name}`, name, cpus: 1, cpuModel: 'qemu64', memoryMiB: 256, devices: 'virtio', state: 'running', guestReady: true, pid: 4242, disks: [], nics: [], createdAt: '2025-01-01T00:00:00.000Z' });
+export const view = (name: string): VmView => ({ id: `id-${name}`, name, type: 'vm', cpus: 1, cpuModel: 'qemu64', memoryMiB: 256, devices: 'virtio', state: 'running', guestReady: true, pid: 4242, disks: [], nics: [], createdAt: '2025-01-01T00:00:00.000Z' });
 /** The progress every simulated migration reports. */
 const progress = { pass: 1, ramTransferredBytes: 64 * 2 ** 20, ramRemainingBytes: 8 * 2 ** 20, ramTotalBytes: 256 * 2 ** 20, dirtyPagesRate: 100, mbps: 900, cpuThrottlePercent: 0, postcopy: false, disks: [] };
 /** The result every simulated migration completes with. */

@@ -1,11 +1,14 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DroverError } from '../../shared/errors.js';
 import { QmpClient } from '../../qmp/client.js';
 import { GuestAgentClient } from '../../guest-agent/client.js';
 import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
-import type { Driver, DriverCapabilities, ExecResult, RuntimeStatus } from '../types.js';
+import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, RuntimeStatus } from '../types.js';
+import { hostCpuModels, requireOfferedCpuModel } from './cpu-models.js';
+import { processUsage } from './usage.js';
 import { buildQemuArgs, runtimePaths, tapName, type LaunchOptions, type RuntimePaths } from './cmdline.js';
 import { bridgeExists, ensureBridge } from '../../network/bridge.js';
 import { ip } from '../../network/commands.js';
@@ -43,13 +46,17 @@ export interface QemuDriverOptions {
 /** Runs VMs as independent QEMU processes and manages them over QMP and the guest agent. */
 export class QemuDriver implements Driver {
   readonly kind = 'qemu';
+  readonly guestType = 'vm' as const;
   readonly capabilities: DriverCapabilities = {
     liveMigrate: true,
+    coldMigrate: false,
     snapshots: true,
     guestExec: true,
     serialConsole: true,
     vnc: true,
+    userNetworking: true,
     deviceModels: ['virtio', 'emulated'],
+    cpuModels: true,
   };
   private readonly runtimes = new Map<string, VmRuntime>();
   private readonly listeners: Array<(status: RuntimeStatus) => void> = [];
@@ -76,6 +83,13 @@ export class QemuDriver implements Driver {
   /** The QEMU arguments this driver would use for `spec`. */
   commandLine(spec: VmSpec): string[] {
     return buildQemuArgs(spec, this.paths(spec.id), this.options.accelerator);
+  }
+
+  /** Refuses a spec QEMU would refuse (read-only IDE disks, say) or a CPU model this host does not offer. */
+  async validate(spec: VmSpec): Promise<void> {
+    if (spec.container) throw new DroverError('IMAGE_TYPE_MISMATCH', `${spec.name}: a VM boots a VM image, not a container image`);
+    this.commandLine(spec);
+    requireOfferedCpuModel(spec.cpuModel ?? 'qemu64', await hostCpuModels(this.options.accelerator));
   }
 
   onStateChange(listener: (status: RuntimeStatus) => void): void {
@@ -257,6 +271,92 @@ export class QemuDriver implements Driver {
   /** The guest's IP addresses as its agent last reported them (empty until then, and after it stops). */
   addresses(id: string): string[] {
     return this.guestAddresses.get(id) ?? [];
+  }
+
+  /** CPU and memory from /proc, disk from QMP blockstats, network from the guest agent when it answers. */
+  async usage(id: string): Promise<GuestUsage | undefined> {
+    const status = this.status(id);
+    if (!status.pid || (status.state !== 'running' && status.state !== 'paused')) return undefined;
+    const process = processUsage(status.pid);
+    const usage: GuestUsage = { cpuSeconds: process.cpuSeconds, memoryRssBytes: process.rssBytes, diskReadBytes: 0, diskWriteBytes: 0, netRxBytes: 0, netTxBytes: 0 };
+    try {
+      const qmp = await this.qmp(id);
+      const block = (await qmp.executeRaw('query-blockstats', undefined, { timeoutMs: 2_000 })) as Array<{ stats: { rd_bytes: number; wr_bytes: number } }>;
+      for (const b of block) {
+        usage.diskReadBytes += b.stats.rd_bytes;
+        usage.diskWriteBytes += b.stats.wr_bytes;
+      }
+    } catch {
+      // The monitor is busy or gone; the next round will have figures.
+    }
+    if (status.guestReady) {
+      try {
+        for (const nic of await this.guestNetwork(id)) {
+          if (nic.name === 'lo') continue;
+          usage.netRxBytes += nic.statistics?.rxBytes ?? 0;
+          usage.netTxBytes += nic.statistics?.txBytes ?? 0;
+        }
+      } catch {
+        // The guest agent did not answer in time; network counters stay at zero this round.
+      }
+    }
+    return usage;
+  }
+
+  /** Internal snapshots of the named drives, one QMP command each, while QEMU runs. */
+  async snapshotLive(id: string, diskNames: string[], snapshot: string, action: 'create' | 'delete'): Promise<void> {
+    const qmp = await this.qmp(id);
+    for (const name of diskNames) {
+      if (action === 'create') await qmp.execute('blockdev-snapshot-internal-sync', { device: `drive-${name}`, name: snapshot });
+      else await qmp.execute('blockdev-snapshot-delete-internal-sync', { device: `drive-${name}`, name: snapshot });
+    }
+  }
+
+  /** A running VM's CPU cap changes at once (its cgroup); memory and process limits need a restart. */
+  async setLimits(id: string, limits: LiveLimits): Promise<void> {
+    const rt = this.requireLive(id);
+    if (limits.memoryMiB !== undefined || limits.pidsLimit !== undefined) {
+      throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${rt.spec.name}: a VM's memory changes at its next start; it has no process limit`);
+    }
+    if (limits.cpuLimitPercent === undefined) return;
+    if (limits.cpuLimitPercent === null) {
+      // 64 cores' worth, the most a VM can have: no cap, while the process stays in its cgroup.
+      if (rt.file.pid) applyCpuLimit(id, rt.file.pid, 6400);
+    } else if (!rt.file.pid || !applyCpuLimit(id, rt.file.pid, limits.cpuLimitPercent)) {
+      throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${rt.spec.name}: this host offers no CPU controller to cap it with`);
+    }
+    rt.spec = { ...rt.spec };
+    if (limits.cpuLimitPercent === null) delete rt.spec.cpuLimitPercent;
+    else rt.spec.cpuLimitPercent = limits.cpuLimitPercent;
+  }
+
+  consoleLog(id: string, tailBytes?: number): Buffer {
+    const log = this.paths(id).serialLog;
+    const text = fs.existsSync(log) ? fs.readFileSync(log) : Buffer.alloc(0);
+    return tailBytes ? text.subarray(Math.max(0, text.length - tailBytes)) : text;
+  }
+
+  /** Connects to QEMU's serial console socket. */
+  async attachConsole(id: string): Promise<ConsoleConnection> {
+    this.requireLive(id);
+    const stream = net.connect(this.paths(id).console);
+    await new Promise<void>((resolve, reject) => {
+      stream.once('connect', resolve);
+      stream.once('error', (err) => reject(new DroverError('VM_NOT_RUNNING', `serial console unavailable: ${err.message}`)));
+    });
+    return {
+      write: (data) => stream.write(data),
+      onOutput: (l) => stream.on('data', l),
+      onClose: (l) => {
+        stream.on('close', l);
+        stream.on('error', l);
+      },
+      close: () => stream.destroy(),
+    };
+  }
+
+  vncSocket(id: string): string | undefined {
+    return this.paths(id).vnc;
   }
 
   /** Sends one QMP command to a running VM (used by storage and migration code on the host). */

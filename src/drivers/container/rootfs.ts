@@ -1,0 +1,155 @@
+/**
+ * A container's root filesystem is a qcow2 disk like a VM's, so snapshots, linked and full clones, quotas
+ * (its virtual size) and shared pools work the same way. To mount it, qemu-storage-daemon exports the qcow2
+ * as a raw file over FUSE (this host has no nbd module), a loop device (direct I/O, so pages are not cached
+ * twice) reads that file, and ext4 is mounted from the loop device. The daemon's QMP monitor is the disk's
+ * monitor: live snapshots and block statistics go through it, as they go through QEMU's for a VM.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DroverError } from '../../shared/errors.js';
+import { QmpClient } from '../../qmp/client.js';
+import { runInHostMounts } from './host-namespace.js';
+import { isAlive, readPidFile, signalProcess } from '../qemu/process.js';
+
+/** A mounted root disk: the processes and devices that hold it, all found again from these fields after an agent restart. */
+export interface MountedRootDisk {
+  disk: string;
+  daemonPid: number;
+  monitorSocket: string;
+  exportFile: string;
+  loopDevice: string;
+  /** The loop device's block numbers, which its I/O limits (blkio cgroup) name. */
+  major: number;
+  minor: number;
+  mountPoint: string;
+}
+
+/** The node name of the root disk in the storage daemon: the same name QEMU gives a VM's root drive. */
+export const ROOT_NODE = 'drive-root';
+
+/** Exports `disk` (qcow2), loop-mounts its ext4 filesystem at `mountPoint`; undoes what it did when a step fails. */
+export async function mountRootDisk(disk: string, dir: string, mountPoint: string): Promise<MountedRootDisk> {
+  const exportFile = path.join(dir, 'disk.raw');
+  const monitorSocket = path.join(dir, 'disk.qmp');
+  const pidFile = path.join(dir, 'disk.pid');
+  await unmountQuietly(mountPoint);
+  await unmountQuietly(exportFile);
+  fs.rmSync(monitorSocket, { force: true });
+  fs.writeFileSync(exportFile, '');
+  fs.mkdirSync(mountPoint, { recursive: true });
+  const undo: Array<() => Promise<unknown>> = [];
+  try {
+    await runInHostMounts(
+      'qemu-storage-daemon',
+      [
+        '--blockdev', `driver=file,node-name=file-root,filename=${disk},cache.direct=off`,
+        '--blockdev', `driver=qcow2,node-name=${ROOT_NODE},file=file-root`,
+        '--export', `type=fuse,id=root,node-name=${ROOT_NODE},mountpoint=${exportFile},writable=on`,
+        '--chardev', `socket,id=monitor,path=${monitorSocket},server=on,wait=off`,
+        '--monitor', 'chardev=monitor',
+        '--pidfile', pidFile,
+        '--daemonize',
+      ],
+      { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' },
+    );
+    const daemonPid = readPidFile(pidFile);
+    if (!daemonPid) throw new DroverError('VM_START_FAILED', 'qemu-storage-daemon left no pid file');
+    undo.push(() => stopDaemon(daemonPid, monitorSocket, exportFile));
+    const loop = (await runInHostMounts('losetup', ['--find', '--show', '--direct-io=on', exportFile], { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' })).stdout.trim();
+    undo.push(() => runInHostMounts('losetup', ['-d', loop], { allowFailure: true }));
+    await runInHostMounts('mount', ['-t', 'ext4', '-o', 'nodev', loop, mountPoint], { timeoutMs: 60_000, errorCode: 'VM_START_FAILED' });
+    // A disk grown since the image was made (`--disk`) gets its filesystem grown too, online.
+    await runInHostMounts('resize2fs', [loop], { timeoutMs: 120_000, allowFailure: true });
+    const [major, minor] = blockNumbers(loop);
+    return { disk, daemonPid, monitorSocket, exportFile, loopDevice: loop, major, minor, mountPoint };
+  } catch (err) {
+    for (const step of undo.reverse()) await step().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Unmounts the filesystem, frees the loop device and stops the storage daemon; each step tolerates what is already gone. */
+export async function unmountRootDisk(mounted: MountedRootDisk): Promise<void> {
+  await unmountQuietly(mounted.mountPoint);
+  if (mounted.loopDevice) await runInHostMounts('losetup', ['-d', mounted.loopDevice], { allowFailure: true, timeoutMs: 30_000 });
+  await stopDaemon(mounted.daemonPid, mounted.monitorSocket, mounted.exportFile);
+}
+
+/** True while the storage daemon that exports the disk runs. */
+export function rootDiskAlive(mounted: MountedRootDisk): boolean {
+  return isAlive(mounted.daemonPid);
+}
+
+/** The storage daemon's monitor. */
+export function diskMonitor(mounted: MountedRootDisk): Promise<QmpClient> {
+  return QmpClient.connect(mounted.monitorSocket, { timeoutMs: 5_000 });
+}
+
+/** Freezes the mounted filesystem (FIFREEZE) so a snapshot of the disk under it is consistent; thaw() undoes it. */
+export async function freeze(mounted: MountedRootDisk): Promise<() => Promise<void>> {
+  await runInHostMounts('fsfreeze', ['--freeze', mounted.mountPoint], { timeoutMs: 30_000 });
+  return async () => {
+    await runInHostMounts('fsfreeze', ['--unfreeze', mounted.mountPoint], { timeoutMs: 30_000, allowFailure: true });
+  };
+}
+
+async function stopDaemon(pid: number, monitorSocket: string, exportFile: string): Promise<void> {
+  if (isAlive(pid)) {
+    try {
+      const qmp = await QmpClient.connect(monitorSocket, { timeoutMs: 2_000 });
+      // Deleting the export unmounts the FUSE file; quitting alone leaves a dead mount behind.
+      await qmp.execute('block-export-del', { id: 'root' }).catch(() => undefined);
+      await qmp.execute('quit').catch(() => undefined);
+      qmp.close();
+    } catch {
+      // The monitor is gone; the signal below ends it.
+    }
+    for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(20);
+    if (isAlive(pid)) signalProcess(pid, 'SIGKILL');
+  }
+  await unmountQuietly(exportFile);
+  fs.rmSync(exportFile, { force: true });
+  fs.rmSync(monitorSocket, { force: true });
+}
+
+async function unmountQuietly(target: string): Promise<void> {
+  if (!fs.existsSync(target) && !isMountedHere(target)) return;
+  await runInHostMounts('umount', ['--lazy', target], { allowFailure: true, timeoutMs: 30_000 });
+}
+
+function isMountedHere(target: string): boolean {
+  try {
+    return fs.readFileSync('/proc/1/mountinfo', 'utf8').includes(` ${target} `);
+  } catch {
+    return false;
+  }
+}
+
+function blockNumbers(device: string): [number, number] {
+  const name = path.basename(device);
+  const [major, minor] = fs.readFileSync(`/sys/class/block/${name}/dev`, 'utf8').trim().split(':').map(Number);
+  if (major === undefined || minor === undefined) throw new DroverError('VM_START_FAILED', `no device numbers for ${device}`);
+  return [major, minor];
+}
+
+/**
+ * Moves the ownership of every file under `root` from the id range starting at `from` to the one starting at
+ * `to` (65536 ids each): a container's files belong to the host ids its user namespace maps root to. Set-id
+ * bits, which chown clears, are put back. Ids outside the old range are left as they are.
+ */
+export function shiftOwnership(root: string, from: number, to: number, size = 65_536): number {
+  if (from === to) return 0;
+  const shift = (id: number): number => (id >= from && id < from + size ? id - from + to : id);
+  let count = 0;
+  const walk = (file: string): void => {
+    const st = fs.lstatSync(file);
+    fs.lchownSync(file, shift(st.uid), shift(st.gid));
+    count++;
+    if (!st.isSymbolicLink() && st.mode & 0o6000) fs.chmodSync(file, st.mode & 0o7777);
+    if (st.isDirectory()) for (const entry of fs.readdirSync(file)) walk(path.join(file, entry));
+  };
+  walk(root);
+  return count;
+}
