@@ -112,7 +112,7 @@ export const ERRORS = {
     message: 'Every block of user ids this host keeps for containers is in use. Delete containers here, or widen root\'s range in /etc/subuid and /etc/subgid.',
   },
   VM_BUSY: { status: 409, message: 'Another operation is in progress on this VM. Wait for it or cancel it.' },
-  VM_START_FAILED: { status: 500, message: 'QEMU failed to start the VM; see the detail for its error output.' },
+  VM_START_FAILED: { status: 500, message: 'The guest failed to start (QEMU or the container runtime refused it); see the detail for its error output.' },
   GUEST_AGENT_UNAVAILABLE: {
     status: 503,
     message: 'The guest agent does not answer. Wait for the VM to finish booting, or check that qemu-guest-agent runs in the guest.',

@@ -86,7 +86,6 @@ export function ociConfig(spec: VmSpec, ctx: BundleContext): Record<string, unkn
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'container=drover', `container_uuid=${spec.id.replace(/-/g, '')}`, 'TERM=linux'],
       cwd: '/',
       capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 }],
       noNewPrivileges: false,
     },
     root: { path: ctx.rootfs, readonly: false },

@@ -1,8 +1,9 @@
 /**
  * A container's root filesystem is a qcow2 disk like a VM's, so snapshots, linked and full clones, quotas
  * (its virtual size) and shared pools work the same way. To mount it, qemu-storage-daemon exports the qcow2
- * as a raw file over FUSE (this host has no nbd module), a loop device (direct I/O, so pages are not cached
- * twice) reads that file, and ext4 is mounted from the loop device. The daemon's QMP monitor is the disk's
+ * as a raw file over FUSE (this host has no nbd module), a loop device reads that file, and ext4 is mounted
+ * from the loop device. The loop device does buffered I/O: with direct I/O through the FUSE export, ext4's
+ * metadata came back damaged after a remount (its checksums failed), so pages are cached twice instead. The daemon's QMP monitor is the disk's
  * monitor: live snapshots and block statistics go through it, as they go through QEMU's for a VM.
  */
 import fs from 'node:fs';
@@ -57,7 +58,7 @@ export async function mountRootDisk(disk: string, dir: string, mountPoint: strin
     const daemonPid = readPidFile(pidFile);
     if (!daemonPid) throw new DroverError('VM_START_FAILED', 'qemu-storage-daemon left no pid file');
     undo.push(() => stopDaemon(daemonPid, monitorSocket, exportFile));
-    const loop = (await runInHostMounts('losetup', ['--find', '--show', '--direct-io=on', exportFile], { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' })).stdout.trim();
+    const loop = (await runInHostMounts('losetup', ['--find', '--show', exportFile], { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' })).stdout.trim();
     undo.push(() => runInHostMounts('losetup', ['-d', loop], { allowFailure: true }));
     await runInHostMounts('mount', ['-t', 'ext4', '-o', 'nodev', loop, mountPoint], { timeoutMs: 60_000, errorCode: 'VM_START_FAILED' });
     // A disk grown since the image was made (`--disk`) gets its filesystem grown too, online.
@@ -72,9 +73,28 @@ export async function mountRootDisk(disk: string, dir: string, mountPoint: strin
 
 /** Unmounts the filesystem, frees the loop device and stops the storage daemon; each step tolerates what is already gone. */
 export async function unmountRootDisk(mounted: MountedRootDisk): Promise<void> {
-  await unmountQuietly(mounted.mountPoint);
-  if (mounted.loopDevice) await runInHostMounts('losetup', ['-d', mounted.loopDevice], { allowFailure: true, timeoutMs: 30_000 });
+  // A plain unmount, retried while the last container processes let go: a lazy one would return before ext4
+  // wrote its last blocks, and stopping the daemon then would leave the filesystem damaged.
+  for (let attempt = 0; isMountedHere(mounted.mountPoint); attempt++) {
+    const result = await runInHostMounts('umount', [mounted.mountPoint], { allowFailure: true, timeoutMs: 60_000 });
+    if (result.code === 0) break;
+    if (attempt >= 100) throw new DroverError('STORAGE_ERROR', `${mounted.mountPoint} stays busy: ${result.stderr.trim()}`);
+    await sleep(100);
+  }
+  if (mounted.loopDevice && loopBacks(mounted.loopDevice, mounted.exportFile)) {
+    await runInHostMounts('losetup', ['-d', mounted.loopDevice], { allowFailure: true, timeoutMs: 30_000 });
+    for (let i = 0; i < 100 && loopBacks(mounted.loopDevice, mounted.exportFile); i++) await sleep(50);
+  }
   await stopDaemon(mounted.daemonPid, mounted.monitorSocket, mounted.exportFile);
+}
+
+/** True while loop device `device` reads `file` (it is not yet detached, or was reused for another file). */
+function loopBacks(device: string, file: string): boolean {
+  try {
+    return fs.readFileSync(`/sys/class/block/${path.basename(device)}/loop/backing_file`, 'utf8').trim() === file;
+  } catch {
+    return false;
+  }
 }
 
 /** True while the storage daemon that exports the disk runs. */
