@@ -87,6 +87,24 @@ export function vmRoutes(service: HostVmService) {
       },
       async (req) => service.setNicRateLimit(req.params.name, req.params.index, req.body.rateLimitKbit),
     );
+    app.put(
+      '/api/v1/vms/:name/limits',
+      {
+        schema: {
+          params: NameParams,
+          body: Type.Object(
+            {
+              cpuLimitPercent: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 6400 }), Type.Null()])),
+              memoryMiB: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024 })),
+              pidsLimit: Type.Optional(Type.Union([Type.Integer({ minimum: 8, maximum: 4_194_304 }), Type.Null()])),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: VmView },
+        },
+      },
+      async (req) => service.setLimits(req.params.name, req.body),
+    );
     app.post(
       '/api/v1/vms/:name/clone',
       {

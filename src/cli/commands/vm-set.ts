@@ -20,6 +20,15 @@ interface SetOptions extends OutputOptions {
   haPriority?: number;
   haIsolation?: 'keep-running' | 'power-off';
   haMonitoring?: 'on' | 'off';
+  cpuLimit?: number | 'none';
+  memory?: number;
+  pids?: number | 'none';
+}
+
+/** A whole number in [min, max], or 'none' to remove the limit. */
+function limitOrNone(min: number, max: number): (value: string) => number | 'none' {
+  const parse = integerIn(min, max);
+  return (value) => (value === 'none' ? 'none' : parse(value));
 }
 
 /** The HA policy fields the options give (none given: empty). */
@@ -54,13 +63,19 @@ export function registerVmSetCommand(vm: Command): void {
     .addOption(new Option('--ha-isolation <response>', 'what a host cut off from the controller does with the VM').choices(['keep-running', 'power-off']))
     .addOption(new Option('--ha-monitoring <on|off>', 'reset the guest when its guest agent stops answering').choices(['on', 'off']))
     .option('--nic <nic>', 'with --rate: the NIC, by index or name (eth1 is the first NIC on a virtual network)', nicName)
-    .option('--rate <rate>', 'with --nic: cap each direction: 10mbit, 500kbit, 1gbit, 2MB/s (megabytes per second), or none', rateOrNone);
+    .option('--rate <rate>', 'with --nic: cap each direction: 10mbit, 500kbit, 1gbit, 2MB/s (megabytes per second), or none', rateOrNone)
+    .option('--cpu-limit <percent>', 'host CPU cap, 100 = one core, or none (live)', limitOrNone(1, 6400))
+    .option('--memory <MiB>', 'memory in MiB (live for a container; a VM takes it at its next start)', integerIn(64))
+    .option('--pids <n>', 'containers: most processes and threads at once, or none (live)', limitOrNone(8, 4_194_304));
   withOutput(withNoWait(set)).action(async (name: string, opts: SetOptions) => {
     const client = apiClient();
     const fields = haFields(opts);
     const haGiven = opts.ha !== undefined || Object.keys(fields).length > 0;
     if ((opts.nic === undefined) !== (opts.rate === undefined)) throw new DroverError('INVALID_ARGUMENT', '--nic and --rate go together');
-    if (!haGiven && opts.nic === undefined) throw new DroverError('INVALID_ARGUMENT', 'nothing to change: give --ha on|off, --ha-priority, --ha-isolation, --ha-monitoring, or --nic with --rate');
+    const limitsGiven = opts.cpuLimit !== undefined || opts.memory !== undefined || opts.pids !== undefined;
+    if (!haGiven && opts.nic === undefined && !limitsGiven) {
+      throw new DroverError('INVALID_ARGUMENT', 'nothing to change: give --ha on|off, --ha-priority, --ha-isolation, --ha-monitoring, --nic with --rate, --cpu-limit, --memory or --pids');
+    }
     if (opts.ha === 'off' && Object.keys(fields).length > 0) throw new DroverError('INVALID_ARGUMENT', '--ha off takes no other --ha-* option');
     let shown: VmWire | undefined;
     if (haGiven) {
@@ -77,6 +92,17 @@ export function registerVmSetCommand(vm: Command): void {
         process.stdout.write(`vm ${name} ${nic ? formatNic(nic) : opts.nic}\n`);
         return;
       }
+    }
+    if (limitsGiven) {
+      const limits = {
+        ...(opts.cpuLimit !== undefined ? { cpuLimitPercent: opts.cpuLimit === 'none' ? null : opts.cpuLimit } : {}),
+        ...(opts.memory !== undefined ? { memoryMiB: opts.memory } : {}),
+        ...(opts.pids !== undefined ? { pidsLimit: opts.pids === 'none' ? null : opts.pids } : {}),
+      };
+      const response = await client.request<VmOperationResponse>('PATCH', apiPath('vms', name, 'limits'), limits);
+      if (!opts.wait) return printStarted(response.operation, response, opts.output);
+      await followOperation(client, response.operation);
+      shown = await getVm(client, name);
     }
     if (shown) printVm(shown, opts.output);
   });

@@ -23,6 +23,7 @@ export function printVms(vms: readonly VmWire[], format: OutputFormat): void {
     vms,
     {
       name: (vm) => vm.name,
+      type: (vm) => vm.type,
       state: (vm) => vm.state,
       host: (vm) => (vm.movingTo ? `${vm.host} → ${vm.movingTo}` : vm.host),
       image: (vm) => vm.image,
@@ -44,6 +45,7 @@ export function printVm(vm: VmWire, format: OutputFormat): void {
   printObject(
     {
       name: vm.name,
+      type: vm.type === 'container' && vm.privileged ? 'container (PRIVILEGED: no user namespace, root inside is root on the host)' : vm.type,
       id: vm.id,
       state: vm.state === vm.desiredState ? vm.state : `${vm.state} (desired: ${vm.desiredState})`,
       ...(vm.crashReason ? { 'crash reason': vm.crashReason } : {}),
@@ -53,7 +55,9 @@ export function printVm(vm: VmWire, format: OutputFormat): void {
       cpus: vm.cpus,
       'cpu model': vm.cpuModel,
       memory: `${vm.memoryMiB} MiB`,
-      devices: vm.devices,
+      ...(vm.type === 'vm' ? { devices: vm.devices } : {}),
+      'cpu limit': vm.cpuLimitPercent === null ? 'none' : `${vm.cpuLimitPercent}% of a core`,
+      ...(vm.type === 'container' ? { 'process limit': vm.pidsLimit ?? 'none' } : {}),
       disks: vm.disks.map((d) => `${d.name} ${formatBytes(d.sizeBytes)}${d.readOnly ? ' (read-only)' : ''}`).join(', ') || '-',
       nics: vm.nics.map(formatNic).join('; ') || '-',
       'guest ready': vm.guestReady ? 'yes' : 'no',

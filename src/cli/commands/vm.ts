@@ -20,7 +20,14 @@ export interface VmOperationResponse {
 }
 
 interface CreateOptions extends OutputOptions {
+  type?: 'vm' | 'container';
   image: string;
+  privileged?: boolean;
+  pids?: number;
+  swap?: number;
+  cpuLimit?: number;
+  diskBps?: number;
+  diskIops?: number;
   cpus?: number;
   memory?: number;
   disk?: number;
@@ -56,9 +63,16 @@ export function registerVmCommands(program: Command): void {
 
   const create = vm
     .command('create')
-    .description('Create a VM from a library image (and start it with --start)')
+    .description('Create a VM or a system container from a library image (and start it with --start)')
     .argument('<name>', 'VM name: lowercase letters, digits and "-", starting with a letter')
-    .requiredOption('--image <image>', 'library image for the root disk (see `drover image list`)')
+    .addOption(new Option('--type <type>', 'vm (QEMU, default) or container (a system container run by runc, from a container image)').choices(['vm', 'container']))
+    .requiredOption('--image <image>', 'library image for the root disk (see `drover image list`; its TYPE must match --type)')
+    .option('--privileged', 'containers: no user namespace, root inside is root on the host (admins only; flagged in `vm show`)')
+    .option('--pids <n>', 'containers: most processes and threads at once', integerIn(8, 4_194_304))
+    .option('--swap <MiB>', 'containers: swap on top of --memory (default 0)', integerIn(0))
+    .option('--cpu-limit <percent>', 'host CPU cap, 100 = one core (default: --cpus cores for a container, none for a VM)', integerIn(1, 6400))
+    .option('--disk-bps <bytes>', 'root disk bandwidth cap, bytes per second, read and write', integerIn(1024))
+    .option('--disk-iops <n>', 'root disk operations per second cap', integerIn(10))
     .option('--cpus <n>', 'virtual CPUs (default 1)', integerIn(1, 64))
     .option('--memory <MiB>', 'memory in MiB (default 256)', integerIn(64))
     .option('--disk <GiB>', 'root disk size in GiB (default: the image size)', integerIn(1))
@@ -82,7 +96,14 @@ export function registerVmCommands(program: Command): void {
     if (!opts.ha && (opts.haPriority !== undefined || opts.haIsolation)) throw new DroverError('INVALID_ARGUMENT', '--ha-priority and --ha-isolation go with --ha');
     const body: CreateVmBody = {
       name,
+      ...(opts.type ? { type: opts.type } : {}),
       image: opts.image,
+      ...(opts.privileged ? { privileged: true } : {}),
+      ...(opts.pids !== undefined ? { pidsLimit: opts.pids } : {}),
+      ...(opts.swap !== undefined ? { swapMiB: opts.swap } : {}),
+      ...(opts.cpuLimit !== undefined ? { cpuLimitPercent: opts.cpuLimit } : {}),
+      ...(opts.diskBps !== undefined ? { diskBytesPerSecond: opts.diskBps } : {}),
+      ...(opts.diskIops !== undefined ? { diskIops: opts.diskIops } : {}),
       ...(opts.cpus !== undefined ? { cpus: opts.cpus } : {}),
       ...(opts.memory !== undefined ? { memoryMiB: opts.memory } : {}),
       ...(opts.disk !== undefined ? { diskGiB: opts.disk } : {}),

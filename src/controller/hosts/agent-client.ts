@@ -110,6 +110,11 @@ export class AgentClient {
     return this.request('PUT', `/api/v1/vms/${encodeURIComponent(name)}/nics/${index}/rate-limit`, { rateLimitKbit }, 60_000);
   }
 
+  /** Changes a VM's CPU cap, memory or process limit: kept for its next start, and live where its driver can. */
+  setLimits(name: string, limits: { cpuLimitPercent?: number | null; memoryMiB?: number; pidsLimit?: number | null }): Promise<VmView> {
+    return this.request('PUT', `/api/v1/vms/${encodeURIComponent(name)}/limits`, limits, 60_000);
+  }
+
   async deleteVm(name: string, force: boolean): Promise<void> {
     await this.request('DELETE', `/api/v1/vms/${encodeURIComponent(name)}${force ? '?force=true' : ''}`, undefined, 60_000);
   }

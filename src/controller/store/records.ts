@@ -105,6 +105,14 @@ export type VmState = 'creating' | 'stopped' | 'starting' | 'running' | 'stoppin
 export type VmDesiredState = 'running' | 'stopped';
 
 export interface VmSpec {
+  /** 'vm' or 'container'; absent: a VM (recorded before containers existed). */
+  type?: 'vm' | 'container';
+  /** A container without a user namespace; an admin's choice, flagged wherever the VM is shown. */
+  privileged?: boolean;
+  /** A container's process limit. */
+  pidsLimit?: number;
+  /** Host CPU cap, 100 = one core. */
+  cpuLimitPercent?: number;
   cpus: number;
   memoryBytes: number;
   imageId: string | null;

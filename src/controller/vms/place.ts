@@ -9,6 +9,7 @@ import type { HostRecord, JsonValue, VmRecord } from '../store/records.js';
 import type { Repositories } from '../store/store.js';
 import { clusterViewOf, vmView } from '../cluster/view.js';
 import { readClusterSettings } from '../cluster/settings.js';
+import { guestCapabilities } from '../../drivers/capabilities.js';
 
 /** The chosen host and the reasons to record with the placement. */
 export interface NewVmPlacement {
@@ -25,7 +26,8 @@ export async function placeNewVm(repos: Repositories, vm: VmRecord, hostName: st
   const hosts = await repos.hosts.list();
   const settings = await readClusterSettings(repos);
   // The draft gets the cluster's baseline CPU model now, so later moves are judged by the model it runs.
-  vm.spec.cpuModel ??= settings.cpuModel;
+  // A guest that sees the host's own CPU (a container) has no model to keep.
+  if (guestCapabilities(vm.spec.type).cpuModels) vm.spec.cpuModel ??= settings.cpuModel;
   const view = clusterViewOf(hosts, [...(await repos.vms.list()), vm], settings);
   const byId = new Map(hosts.map((host) => [host.id, host]));
   if (hostName !== undefined) {

@@ -26,6 +26,7 @@ import {
   SnapshotParams,
   StopQuery,
   UpdateVmBody,
+  UpdateVmLimitsBody,
   UpdateVmNicBody,
   VmListSchema,
   VmNameParams,
@@ -81,6 +82,18 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
   app.post('/vms/:name/stop', {
     schema: { operationId: 'stopVm', summary: 'Shut a VM down through ACPI, forcing it after the timeout', tags, params: VmNameParams, querystring: StopQuery, response: { 202: VmOperationSchema, ...errorResponses } },
     handler: async (request, reply) => accepted(reply, await vms.stop(request.params.name, request.query.timeoutMs ?? 60_000, actorOf(request))),
+  });
+
+  app.patch('/vms/:name/limits', {
+    schema: {
+      operationId: 'updateVmLimits',
+      summary: 'Change a VM\'s CPU cap, memory or (containers) process limit, live where its driver can (202: follow the operation)',
+      tags,
+      params: VmNameParams,
+      body: UpdateVmLimitsBody,
+      response: { 202: VmOperationSchema, ...errorResponses },
+    },
+    handler: async (request, reply) => accepted(reply, await vms.setLimits(request.params.name, request.body, actorOf(request))),
   });
 
   app.patch('/vms/:name/nics/:nic', {

@@ -5,6 +5,7 @@ import { HostTagsSchema } from '../hosts/schema.js';
 
 export const VM_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'paused', 'crashed', 'error', 'deleting'] as const;
 export const DEVICE_MODELS = ['virtio', 'emulated'] as const;
+export const GUEST_TYPES = ['vm', 'container'] as const;
 
 const GroupNamesSchema = (kind: string) =>
   Type.Array(NameSchema, { maxItems: 16, uniqueItems: true, description: `${kind} group names (lowercase names); a group exists while a VM names it.` });
@@ -74,7 +75,11 @@ const VmNetworkRequest = Type.Object(
 export const CreateVmBody = Type.Object(
   {
     name: NameSchema,
+    type: Type.Optional(StringEnum(GUEST_TYPES, { description: 'vm (default): a QEMU virtual machine; container: a system container (runc) run from a container image.' })),
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'Library image to clone the root disk from.' })),
+    privileged: Type.Optional(Type.Boolean({ description: 'Containers only: no user namespace, so root inside is root on the host. For admins; shown in `vm show`.' })),
+    pidsLimit: Type.Optional(Type.Integer({ minimum: 8, maximum: 4_194_304, description: 'Containers only: most processes and threads at once.' })),
+    swapMiB: Type.Optional(Type.Integer({ minimum: 0, maximum: 1024 * 1024, description: 'Containers only: swap on top of memory; default 0.' })),
     cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
     memoryMiB: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024, default: 256 })),
     diskGiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536, description: 'Root disk size; at least the image size.' })),
@@ -126,11 +131,26 @@ export const UpdateVmNicBody = Type.Object(
 );
 export type UpdateVmNicBody = Static<typeof UpdateVmNicBody>;
 
+/** Body of PATCH /api/v1/vms/:name/limits: a field given changes, null removes a limit. */
+export const UpdateVmLimitsBody = Type.Object(
+  {
+    cpuLimitPercent: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 6400, description: 'Host CPU cap, 100 = one core; null removes it. Live.' }))),
+    memoryMiB: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024 * 1024, description: 'Memory: live for a container, at the next start for a VM.' })),
+    pidsLimit: Type.Optional(Nullable(Type.Integer({ minimum: 8, maximum: 4_194_304, description: 'Containers: most processes; null removes it. Live.' }))),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateVmLimitsBody = Static<typeof UpdateVmLimitsBody>;
+
 /** A VM as the controller API shows it. */
 export const VmSchema = Type.Object(
   {
     id: Type.String(),
     name: Type.String(),
+    type: StringEnum(GUEST_TYPES, { description: 'vm: a QEMU virtual machine; container: a system container.' }),
+    privileged: Type.Boolean({ description: 'A container without a user namespace: root inside is root on the host.' }),
+    pidsLimit: Nullable(Type.Integer({ description: 'A container\'s process limit; null: none.' })),
+    cpuLimitPercent: Nullable(Type.Integer({ description: 'Host CPU cap, 100 = one core; null: none.' })),
     host: Nullable(Type.String({ description: 'Name of the host the VM is on.' })),
     movingTo: Nullable(Type.String({ description: 'Name of the host a live migration in flight is moving the VM to; it holds room there until the move ends.' })),
     state: StringEnum(VM_STATES),

@@ -1,3 +1,4 @@
+import { guestCapabilities } from '../../drivers/capabilities.js';
 import { randomUUID } from 'node:crypto';
 import { DroverError } from '../../shared/errors.js';
 import { validateName } from '../../shared/names.js';
@@ -15,7 +16,7 @@ import { assignNetworkNics, networkNicsOf, nicRecords, prepareNetworksOnHost, re
 import { startMigration } from './migrate.js';
 import { placeNewVm } from './place.js';
 import { recordPlacement } from './placements.js';
-import type { CreateVmBody, MigrateVmBody, UpdateVmBody } from './schema.js';
+import type { CreateVmBody, MigrateVmBody, UpdateVmBody, UpdateVmLimitsBody } from './schema.js';
 import type { HaService } from '../ha/service.js';
 import { validateHaProtection } from '../../ha/protection.js';
 import { readClusterView, vmView } from '../cluster/view.js';
@@ -58,6 +59,7 @@ export class VmService {
   /** Records the VM (state creating) and starts the operation that defines it on its host. */
   async create(body: CreateVmBody, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
     validateName('VM', body.name);
+    requireFitsGuestType(body);
     if (await this.store.vms.getByName(body.name)) throw new DroverError('VM_EXISTS', body.name);
     const memoryMiB = body.memoryMiB ?? 256;
     const now = new Date().toISOString();
@@ -68,6 +70,10 @@ export class VmService {
       state: 'creating',
       desiredState: body.start ? 'running' : 'stopped',
       spec: {
+        ...(body.type && body.type !== 'vm' ? { type: body.type } : {}),
+        ...(body.privileged ? { privileged: true } : {}),
+        ...(body.pidsLimit ? { pidsLimit: body.pidsLimit } : {}),
+        ...(body.cpuLimitPercent ? { cpuLimitPercent: body.cpuLimitPercent } : {}),
         cpus: body.cpus ?? 1,
         memoryBytes: memoryMiB * MiB,
         imageId: body.image ?? null,
@@ -115,6 +121,10 @@ export class VmService {
           await ctx.progress(0.1, `creating disks on ${host.name}`);
           const created = await agent.createVm({
             name: vm.name,
+            ...(vm.spec.type ? { type: vm.spec.type } : {}),
+            ...(body.privileged ? { privileged: true } : {}),
+            ...(body.pidsLimit ? { pidsLimit: body.pidsLimit } : {}),
+            ...(body.swapMiB !== undefined ? { swapMiB: body.swapMiB } : {}),
             ...(body.image ? { image: body.image } : {}),
             cpus: vm.spec.cpus,
             // The cluster baseline placement recorded: the host's QEMU presents exactly this model.
@@ -217,6 +227,29 @@ export class VmService {
     return this.run(vm, 'set-nic', actor, async (agent) => {
       await this.sync(vm.id, await agent.setNicRateLimit(vm.name, index, kbit));
       return { vm: vm.name, nic: nicName, rateLimitMbit };
+    });
+  }
+
+  /**
+   * Changes a VM's limits as a `set-limits` operation: its host keeps them for the next start and applies them at
+   * once where the driver can (a container's CPU, memory and processes; a VM's CPU cap). A VM whose memory can
+   * only change at its next start is refused while it runs (GUEST_TYPE_UNSUPPORTED), nothing changed.
+   */
+  async setLimits(name: string, limits: UpdateVmLimitsBody, actor: Actor): Promise<{ operation: OperationRecord; vm: VmRecord }> {
+    const vm = await this.get(name);
+    if (vm.state === 'creating' || vm.state === 'deleting') throw new DroverError('VM_BUSY', `${vm.name} is ${vm.state}`);
+    if (limits.pidsLimit !== undefined && vm.spec.type !== 'container') throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${name} is a VM; --pids is for containers`);
+    return this.run(vm, 'set-limits', actor, async (agent) => {
+      const view = await agent.setLimits(vm.name, limits);
+      const spec: VmSpec = { ...vm.spec };
+      if (limits.memoryMiB !== undefined) spec.memoryBytes = limits.memoryMiB * MiB;
+      if (limits.cpuLimitPercent === null) delete spec.cpuLimitPercent;
+      else if (limits.cpuLimitPercent !== undefined) spec.cpuLimitPercent = limits.cpuLimitPercent;
+      if (limits.pidsLimit === null) delete spec.pidsLimit;
+      else if (limits.pidsLimit !== undefined) spec.pidsLimit = limits.pidsLimit;
+      await this.store.vms.update(vm.id, { spec });
+      await this.sync(vm.id, view);
+      return { vm: vm.name, ...limits };
     });
   }
 
@@ -425,4 +458,18 @@ async function requireProtectable(tx: Parameters<typeof readClusterView>[0], vm:
   const view = await readClusterView(tx);
   const problem = validateHaProtection(vmView(vm, host), view.pools);
   if (problem) throw new DroverError(problem.code, problem.reason);
+}
+
+/** Refuses what the guest type's driver cannot do, before anything is recorded (GUEST_TYPE_UNSUPPORTED says which). */
+function requireFitsGuestType(body: CreateVmBody): void {
+  const type = body.type ?? 'vm';
+  const capabilities = guestCapabilities(type);
+  const refuse = (what: string) => {
+    throw new DroverError('GUEST_TYPE_UNSUPPORTED', `a ${type} ${what}`);
+  };
+  if (body.devices && !capabilities.deviceModels.includes(body.devices)) refuse(`has no ${body.devices} device model`);
+  if (body.portForwards?.length && !capabilities.userNetworking) refuse('has no user-mode NIC for port forwards; give it a virtual network (--network)');
+  if (!body.image && !capabilities.deviceModels.length) refuse('is made from an image: give --image');
+  // The fields that describe a container's own namespaces and limits.
+  if (type !== 'container' && (body.privileged || body.pidsLimit || body.swapMiB !== undefined)) refuse('takes no --privileged, --pids or --swap; they are for containers');
 }

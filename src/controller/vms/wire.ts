@@ -1,4 +1,5 @@
 import { DEFAULT_CPU_MODEL } from '../../vms/spec.js';
+import { guestCapabilities } from '../../drivers/capabilities.js';
 import { kbitToMbit } from '../../network/rate-units.js';
 import type { MigrationTargets } from '../../scheduler/targets.js';
 import type { PlacementRecord, VmRecord } from '../store/records.js';
@@ -11,6 +12,10 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
   return {
     id: vm.id,
     name: vm.name,
+    type: vm.spec.type ?? 'vm',
+    privileged: vm.spec.privileged ?? false,
+    pidsLimit: vm.spec.pidsLimit ?? null,
+    cpuLimitPercent: vm.spec.cpuLimitPercent ?? null,
     host: vm.hostId ? (hostNames.get(vm.hostId) ?? vm.hostId) : null,
     movingTo: vm.movingTo ? (hostNames.get(vm.movingTo) ?? vm.movingTo) : null,
     state: vm.state,
@@ -20,7 +25,8 @@ export function vmWire(vm: VmRecord, hostNames: Map<string, string>): VmWire {
     image: vm.spec.imageId,
     cpus: vm.spec.cpus,
     // VMs recorded before per-VM models ran the agents' one model, qemu64.
-    cpuModel: vm.spec.cpuModel ?? DEFAULT_CPU_MODEL,
+    // A guest that cannot be given a model (a container) sees the host's own CPU.
+    cpuModel: vm.spec.cpuModel ?? (guestCapabilities(vm.spec.type).cpuModels ? DEFAULT_CPU_MODEL : 'host'),
     memoryMiB: Math.round(vm.spec.memoryBytes / MiB),
     devices: vm.spec.devices ?? 'virtio',
     disks: vm.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, readOnly: false })),

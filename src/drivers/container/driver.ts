@@ -13,6 +13,7 @@ import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, RuntimeStatus } from '../types.js';
 import { isAlive, signalProcess } from '../qemu/process.js';
+import { CONTAINER_CAPABILITIES } from '../capabilities.js';
 import { ociConfig, containerResources, signalNumber } from './bundle.js';
 import { attachConsole, conmonPaths, createContainer, decodeConsoleLog, readExitStatus, type ConmonPaths } from './conmon.js';
 import { hostPath } from './host-namespace.js';
@@ -59,17 +60,7 @@ export interface ContainerDriverOptions {
 export class ContainerDriver implements Driver {
   readonly kind = 'runc';
   readonly guestType = 'container' as const;
-  readonly capabilities: DriverCapabilities = {
-    liveMigrate: false,
-    coldMigrate: true,
-    snapshots: true,
-    guestExec: true,
-    serialConsole: true,
-    vnc: false,
-    userNetworking: false,
-    deviceModels: [],
-    cpuModels: false,
-  };
+  readonly capabilities: DriverCapabilities = CONTAINER_CAPABILITIES;
   private readonly runc: Runc;
   private readonly ids: IdRanges;
   private readonly runtimes = new Map<string, ContainerRuntime>();

@@ -7,6 +7,7 @@ import { GuestAgentClient } from '../../guest-agent/client.js';
 import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, RuntimeStatus } from '../types.js';
+import { QEMU_CAPABILITIES } from '../capabilities.js';
 import { hostCpuModels, requireOfferedCpuModel } from './cpu-models.js';
 import { processUsage } from './usage.js';
 import { buildQemuArgs, runtimePaths, tapName, type LaunchOptions, type RuntimePaths } from './cmdline.js';
@@ -47,17 +48,7 @@ export interface QemuDriverOptions {
 export class QemuDriver implements Driver {
   readonly kind = 'qemu';
   readonly guestType = 'vm' as const;
-  readonly capabilities: DriverCapabilities = {
-    liveMigrate: true,
-    coldMigrate: false,
-    snapshots: true,
-    guestExec: true,
-    serialConsole: true,
-    vnc: true,
-    userNetworking: true,
-    deviceModels: ['virtio', 'emulated'],
-    cpuModels: true,
-  };
+  readonly capabilities: DriverCapabilities = QEMU_CAPABILITIES;
   private readonly runtimes = new Map<string, VmRuntime>();
   private readonly listeners: Array<(status: RuntimeStatus) => void> = [];
   private readonly resetListeners: Array<(id: string) => void> = [];
