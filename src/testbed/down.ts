@@ -1,3 +1,4 @@
+import { destroyContainers } from '../drivers/container/driver.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DroverError } from '../shared/errors.js';
@@ -76,6 +77,8 @@ export async function removeTestbed(state: TestbedState): Promise<DownResult> {
   await attempt('stopping the hardware daemon', async () => void result.pids.push(...(await stopHardware(state))));
   // Processes first: a namespace with live processes would only disappear from /run/netns.
   await Promise.all(state.hosts.map((host) => attempt(`stopping ${host.name}`, async () => void result.pids.push(...(await stopHostProcesses(host))))));
+  // Containers leave mounts and loop devices behind them, which only their runtime files lead to.
+  for (const host of state.hosts) await attempt(`containers of ${host.name}`, () => destroyContainers(path.join(host.dataDir, 'containers')));
   for (const host of state.hosts) {
     await attempt(`network of ${host.name}`, async () => {
       await removeHostNetwork(host);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isAlive, isOurQemu, readPidFile } from '../drivers/qemu/process.js';
+import { containerProcesses } from '../drivers/container/driver.js';
 import { DroverError } from '../shared/errors.js';
 import { repoRoot } from '../shared/paths.js';
 import { formatWatchdogSpec } from '../agent/watchdog.js';
@@ -136,10 +137,10 @@ export function hostQemuPids(host: TestbedHost): number[] {
   return pids;
 }
 
-/** The live processes of `host`: its agent (when it is the recorded one), then the QEMUs it started. */
+/** The live processes of `host`: its agent (when it is the recorded one), then the QEMUs and containers it started. */
 export function hostProcesses(host: TestbedHost): number[] {
   const agent = host.pid !== null && isHostAgent(host.pid, host) ? [host.pid] : [];
-  return [...agent, ...hostQemuPids(host)];
+  return [...agent, ...hostQemuPids(host), ...containerProcesses(path.join(host.dataDir, 'containers'))];
 }
 
 /**

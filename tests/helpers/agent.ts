@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../src/shared/paths.js';
+import { destroyContainers } from '../../src/drivers/container/driver.js';
 import { jsonApi, type ApiCall } from './http.js';
 
 /** A host agent process started by a test, on its own temp data dir. */
@@ -60,8 +61,9 @@ export async function startAgent(dataDir: string, opts: { sharedStorage?: string
   return { url, token, dataDir, process: child, api, stopProcess };
 }
 
-/** Kills every QEMU this data dir's agent started (by the pids it recorded) and removes the dir. */
+/** Kills every QEMU and container this data dir's agent started (by the pids it recorded) and removes the dir. */
 export async function cleanupDataDir(dataDir: string): Promise<void> {
+  await destroyContainers(path.join(dataDir, 'containers'));
   const runDir = path.join(dataDir, 'run');
   if (fs.existsSync(runDir)) {
     for (const id of fs.readdirSync(runDir)) {

@@ -560,3 +560,56 @@ function delegateSystemdCgroup(cgroupsPath: string, owner: number): void {
     if (fs.existsSync(file)) fs.chownSync(file, owner, owner);
   }
 }
+
+/**
+ * The live processes of the containers recorded under `runDir` (init, its conmon, its disk's storage daemon),
+ * each checked against what it must be, so a reused pid is never named. A pulled plug kills these.
+ */
+export function containerProcesses(runDir: string): number[] {
+  const pids: number[] = [];
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(runDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name === 'runc') continue;
+    const dir = path.join(runDir, entry.name);
+    const file = readFile(path.join(dir, 'container.json'));
+    if (!file || !LIVE.includes(file.state)) continue;
+    const candidates: Array<[number | undefined, string]> = [
+      [file.conmonPid, dir],
+      [file.disk?.daemonPid, file.disk?.monitorSocket ?? dir],
+    ];
+    for (const [pid, marker] of candidates) if (pid && commandLineHas(pid, marker)) pids.push(pid);
+    // init's command line is the image's; it is ours when it runs in the container's cgroup.
+    if (file.pid && isAlive(file.pid) && readText(`/proc/${file.pid}/cgroup`).includes(`/drover-ct/${file.spec.id}`)) pids.push(file.pid);
+  }
+  return pids;
+}
+
+function commandLineHas(pid: number, marker: string): boolean {
+  return isAlive(pid) && readText(`/proc/${pid}/cmdline`).includes(marker);
+}
+
+/**
+ * Tears down every container recorded under `runDir` without an agent: kills each init by the pid its runtime
+ * file names (checked against runc's state, so a reused pid is never hit), then removes the runc container, its
+ * NICs and its mounts. For tests and the testbed, which own the whole directory.
+ */
+export async function destroyContainers(runDir: string): Promise<void> {
+  if (!fs.existsSync(runDir)) return;
+  const runc = new Runc(path.join(runDir, 'runc'));
+  for (const entry of fs.readdirSync(runDir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === 'runc') continue;
+    const file = readFile(path.join(runDir, entry.name, 'container.json'));
+    if (!file) continue;
+    const state = await runc.state(file.spec.id);
+    if (state && state.pid === file.pid && isAlive(state.pid)) signalProcess(state.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && state && isAlive(state.pid); i++) await sleep(20);
+    await runc.delete(file.spec.id, true);
+    await detachNics(file.spec).catch(() => undefined);
+    if (file.disk) await unmountRootDisk(file.disk).catch(() => undefined);
+  }
+}
