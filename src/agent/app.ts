@@ -22,6 +22,7 @@ import { hostRoutes } from './host-routes.js';
 import { collectVmStats } from '../vms/stats.js';
 import { MigrationService } from '../migration/service.js';
 import { migrationRoutes } from '../migration/routes.js';
+import { ColdMoves } from '../migration/cold.js';
 import { overlayRoutes } from '../network/routes.js';
 import { HostHaGuard } from './ha/guard.js';
 import { haRoutes } from './ha/routes.js';
@@ -106,7 +107,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   await app.register(
     vmRoutes(vms),
   );
-  await app.register(migrationRoutes(migrations));
+  await app.register(migrationRoutes(migrations, new ColdMoves(records, vms)));
   await app.register(overlayRoutes());
   await app.register(
     haRoutes({

@@ -58,6 +58,13 @@ export interface ConsoleConnection {
   close(): void;
 }
 
+/** A disk on another host, served over NBD, that a disk can be copied into. */
+export interface NbdTarget {
+  host: string;
+  port: number;
+  exportName: string;
+}
+
 /** The limits that change on a running guest (`vm set`); absent fields keep their value, null removes a limit. */
 export interface LiveLimits {
   cpuLimitPercent?: number | null;
@@ -98,6 +105,12 @@ export interface Driver {
   usage(id: string): Promise<GuestUsage | undefined>;
   /** Takes (or deletes) an internal snapshot of the named disks of a running guest, consistent across them. */
   snapshotLive(id: string, diskNames: string[], snapshot: string, action: 'create' | 'delete'): Promise<void>;
+  /**
+   * Starts copying a running guest's root disk into `target` and resolves once the copy caught up (it then follows
+   * every write until the guest stops, and its last writes reach the target before its disk is let go). Only for
+   * drivers with `coldMigrate`; live migration copies disks its own way.
+   */
+  mirrorRootDisk(id: string, target: NbdTarget): Promise<{ bytes: number }>;
   /** Changes limits of a running guest at once; the caller keeps them in the record for the next start. */
   setLimits(id: string, limits: LiveLimits): Promise<void>;
   /** Everything the guest's text console printed (the last `tailBytes` of it), whether or not it runs now. */

@@ -10,6 +10,7 @@ import { DroverError } from '../shared/errors.js';
 import { VmView } from '../vms/schemas.js';
 import { IncomingPlan, IncomingRequest, MigrateRequest, MigrationView } from './schemas.js';
 import type { MigrationService } from './service.js';
+import { ColdIncomingPlan, ColdIncomingRequest, NbdTargetSchema, type ColdMoves } from './cold.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const NameParams = Type.Object({ name: Type.String({ maxLength: 200 }) });
@@ -20,8 +21,8 @@ function plainAddress(address: string | undefined): string {
   return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
 }
 
-/** Registers the migration routes on a host agent. */
-export function migrationRoutes(service: MigrationService) {
+/** Registers the migration routes on a host agent: live migration, and the steps of a cold move. */
+export function migrationRoutes(service: MigrationService, cold: ColdMoves) {
   return async function plugin(fastify: FastifyInstance): Promise<void> {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -49,6 +50,27 @@ export function migrationRoutes(service: MigrationService) {
       const plan = await service.prepareIncoming(req.body, plainAddress(req.socket.localAddress), plainAddress(req.socket.remoteAddress));
       reply.status(201);
       return plan;
+    });
+    // Cold moves, step by step as the controller drives them.
+    app.get('/api/v1/vms/:name/cold-move/record', { schema: { params: NameParams } }, async (req) => cold.record(req.params.name));
+    app.post('/api/v1/vms/:name/cold-move/mirror', { schema: { params: NameParams, body: NbdTargetSchema } }, async (req) => cold.mirror(req.params.name, req.body));
+    app.post(
+      '/api/v1/vms/:name/cold-move/release',
+      { schema: { params: NameParams, body: Type.Object({ sharedDisksInUse: Type.Boolean() }, { additionalProperties: false }) } },
+      async (req) => {
+        cold.release(req.params.name, req.body.sharedDisksInUse);
+        return { released: req.params.name };
+      },
+    );
+    app.post('/api/v1/cold-moves/incoming', { schema: { body: ColdIncomingRequest, response: { 201: ColdIncomingPlan } } }, async (req, reply) => {
+      const plan = await cold.prepareIncoming(req.body, plainAddress(req.socket.localAddress));
+      reply.status(201);
+      return plan;
+    });
+    app.post('/api/v1/cold-moves/incoming/:name/finish', { schema: { params: NameParams, response: { 200: VmView } } }, async (req) => cold.finishIncoming(req.params.name));
+    app.delete('/api/v1/cold-moves/incoming/:name', { schema: { params: NameParams } }, async (req) => {
+      await cold.abortIncoming(req.params.name);
+      return { aborted: req.params.name };
     });
     app.post('/api/v1/migrations/:id/finish', { schema: { params: IdParams, response: { 200: VmView } } }, async (req) =>
       service.finishIncoming(req.params.id),

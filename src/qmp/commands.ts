@@ -278,6 +278,10 @@ export interface QmpCommands {
   'block-job-cancel': { args: { device: string; force?: boolean }; return: Empty };
   'block-job-complete': { args: { device: string }; return: Empty };
   'query-block-jobs': { args: Empty; return: BlockJobInfo[] };
+  /** Adds a block node; used here for an NBD client node a disk is mirrored into. */
+  'blockdev-add': { args: { driver: 'nbd'; 'node-name': string; server: { type: 'inet'; host: string; port: string }; export: string }; return: Empty };
+  'blockdev-del': { args: { 'node-name': string }; return: Empty };
+  'blockdev-mirror': { args: { 'job-id': string; device: string; target: string; sync: 'full' | 'top' | 'none' }; return: Empty };
   'human-monitor-command': { args: { 'command-line': string; 'cpu-index'?: number }; return: string };
   'query-balloon': { args: Empty; return: { actual: number } };
   'qom-get': { args: { path: string; property: string }; return: unknown };

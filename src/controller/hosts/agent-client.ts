@@ -1,6 +1,8 @@
 import WebSocket from 'ws';
 import { DroverError, ERRORS, type ErrorCode } from '../../shared/errors.js';
 import type { VmView, SnapshotView, CreateVmRequest } from '../../vms/schemas.js';
+import type { VmRecord as VmRecordOnHost } from '../../vms/records.js';
+import type { NbdTarget } from '../../drivers/types.js';
 import type { ExecResult } from '../../drivers/types.js';
 import type { MigrateRequest, MigrationView } from '../../migration/schemas.js';
 
@@ -113,6 +115,36 @@ export class AgentClient {
   /** Changes a VM's CPU cap, memory or process limit: kept for its next start, and live where its driver can. */
   setLimits(name: string, limits: { cpuLimitPercent?: number | null; memoryMiB?: number; pidsLimit?: number | null }): Promise<VmView> {
     return this.request('PUT', `/api/v1/vms/${encodeURIComponent(name)}/limits`, limits, 60_000);
+  }
+
+  /** Cold move, source: the guest's host record. */
+  coldRecord(name: string): Promise<VmRecordOnHost> {
+    return this.request('GET', `/api/v1/vms/${encodeURIComponent(name)}/cold-move/record`, undefined, 30_000);
+  }
+
+  /** Cold move, source: copies the guest's root disk into `target`, kept in step; answers once caught up. */
+  coldMirror(name: string, target: NbdTarget): Promise<{ bytes: number }> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/cold-move/mirror`, target, 3_600_000);
+  }
+
+  /** Cold move, source: forgets the guest that now lives on the destination. */
+  async coldRelease(name: string, sharedDisksInUse: boolean): Promise<void> {
+    await this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/cold-move/release`, { sharedDisksInUse }, 60_000);
+  }
+
+  /** Cold move, destination: an empty disk served over NBD (copy), or the shared disks checked (shared). */
+  coldPrepare(body: { record: VmRecordOnHost; storage: 'shared' | 'copy' }): Promise<{ target?: NbdTarget }> {
+    return this.request('POST', '/api/v1/cold-moves/incoming', body, 120_000);
+  }
+
+  /** Cold move, destination: defines the guest from the copied (or shared) disk. */
+  coldFinish(name: string): Promise<VmView> {
+    return this.request('POST', `/api/v1/cold-moves/incoming/${encodeURIComponent(name)}/finish`, undefined, 120_000);
+  }
+
+  /** Cold move, destination: drops what a prepared move made. */
+  async coldAbort(name: string): Promise<void> {
+    await this.request('DELETE', `/api/v1/cold-moves/incoming/${encodeURIComponent(name)}`, undefined, 60_000);
   }
 
   async deleteVm(name: string, force: boolean): Promise<void> {

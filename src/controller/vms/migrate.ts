@@ -21,6 +21,7 @@ import type { MigrateVmBody } from './schema.js';
 import type { MoveStorage } from '../../scheduler/targets.js';
 import { defaultMoveStorage, judgeTargets, requestedStorage, requireRecommended, requireSuitable, verdictReasons } from './targets.js';
 import { onAbort } from '../../shared/abort.js';
+import { guestCapabilities } from '../../drivers/capabilities.js';
 
 const POLL_MS = 250;
 /** Consecutive failed progress polls tolerated before the source agent counts as lost. */
@@ -56,7 +57,11 @@ export async function startMigration(
   /** Why the planner (maintenance, balancer) chose `body.to`, for the history; absent: the caller named it. */
   plannedWhy?: string,
 ): Promise<OperationRecord> {
-  if (vm.state !== 'running' && vm.state !== 'paused') throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}; live migration moves a running VM`);
+  const capabilities = guestCapabilities(vm.spec.type);
+  if (!capabilities.liveMigrate && !capabilities.coldMigrate) throw new DroverError('GUEST_TYPE_UNSUPPORTED', `a ${vm.spec.type ?? 'vm'} cannot move between hosts`);
+  // A cold move stops the guest anyway, so it moves a stopped one too.
+  const movable = capabilities.liveMigrate ? ['running', 'paused'] : ['running', 'paused', 'stopped', 'crashed'];
+  if (!movable.includes(vm.state)) throw new DroverError('VM_NOT_RUNNING', `${vm.name} is ${vm.state}; live migration moves a running VM`);
   if (!vm.hostId) throw new DroverError('VM_NOT_FOUND', `${vm.name} is not placed on a host`);
   const from = await deps.store.hosts.get(vm.hostId);
   if (!from) throw new DroverError('NOT_FOUND', `host ${vm.hostId} of ${vm.name}`);
@@ -162,6 +167,7 @@ interface Move {
 }
 
 async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
+  if (!guestCapabilities(move.vm.spec.type).liveMigrate) return coldMigrate(deps, ctx, move);
   const { vm, from, to, storage, body } = move;
   const source = await deps.hosts.client(from.id);
   // The destination's bridge and VXLAN must be there before its QEMU opens the tap.
@@ -253,6 +259,61 @@ async function migrate(deps: MigrationDeps, ctx: OperationContext, move: Move): 
     bytes: result.ramTransferredBytes + view.progress.disks.reduce((sum, d) => sum + d.copiedBytes, 0),
     ...(sourceLost ? { sourceLost } : {}),
   };
+}
+
+/**
+ * Moves a guest whose driver has no live migration by a restart (cold migration): the destination serves an
+ * empty disk, the source copies the running guest's disk into it and keeps it in step, the guest stops on the
+ * source (its last writes reach the copy first), is defined on the destination, forgotten on the source and
+ * started again. The downtime is from the stop to the start. A guest in the shared pool copies nothing. Until
+ * the source forgets it, a failure undoes everything and the guest runs on the source again.
+ */
+async function coldMigrate(deps: MigrationDeps, ctx: OperationContext, move: Move): Promise<JsonValue> {
+  const { vm, from, to, storage } = move;
+  const source = await deps.hosts.client(from.id);
+  const destination = await deps.hosts.client(to.id);
+  const started = Date.now();
+  const wasRunning = vm.state === 'running' || vm.state === 'paused';
+  await prepareNetworksOnHost(deps.store, deps.hosts, vm, to.id);
+  await ctx.progress(0.02, `preparing ${to.name} for ${vm.name} (${storage === 'local' ? `its disk copied into ${to.name}'s own storage` : 'its disks stay in the shared pool'})`);
+  const record = await source.coldRecord(vm.name);
+  // Once the source forgot the guest it lives on the destination, and none of these undos applies any more.
+  let committed = false;
+  const undo = (name: string, step: () => Promise<void>): void => ctx.onUndo(name, async () => (committed ? undefined : step()));
+  undo(`drop what ${to.name} prepared`, () => destination.coldAbort(vm.name));
+  const plan = await destination.coldPrepare({ record, storage: storage === 'local' ? 'copy' : 'shared' });
+  let copiedBytes = 0;
+  if (plan.target) {
+    await ctx.progress(0.1, `copying ${vm.name}'s disk to ${to.name}${wasRunning ? ' while it runs' : ''}`);
+    copiedBytes = (await source.coldMirror(vm.name, plan.target)).bytes;
+  }
+  ctx.throwIfCancelled();
+  await ctx.progress(0.7, `stopping ${vm.name} on ${from.name}${plan.target ? ' (its last writes follow)' : ''}`);
+  const stoppedAt = Date.now();
+  if (wasRunning) {
+    await source.stop(vm.name, 60_000);
+    undo(`start ${vm.name} again on ${from.name}`, async () => void (await source.start(vm.name)));
+  }
+  await destination.coldFinish(vm.name);
+  // Its definition only: in the shared pool the disks are the source's too.
+  undo(`forget ${vm.name} on ${to.name}`, () => destination.coldRelease(vm.name, storage === 'shared'));
+  await source.coldRelease(vm.name, storage === 'shared');
+  committed = true;
+  let view: VmView | undefined;
+  if (wasRunning) {
+    await ctx.progress(0.9, `starting ${vm.name} on ${to.name}`);
+    view = await destination.start(vm.name);
+  }
+  const downtimeMs = wasRunning ? Date.now() - stoppedAt : null;
+  const totalTimeMs = Date.now() - started;
+  const detail = { from: from.name, to: to.name, mode: 'cold', totalTimeMs, downtimeMs, copiedBytes, storage };
+  await recordArrival(deps, move, { operationId: ctx.id, migrationId: `cold-${ctx.id}`, detail });
+  if (view && vm.runtime.guestReady) {
+    const ready = await destination.waitReady(vm.name, GUEST_READY_WAIT_MS).catch(() => undefined);
+    if (ready) await recordGuestReady(deps, vm.id, ready);
+  }
+  await refreshNetworkPeers(deps.store, deps.hosts, vm);
+  return { from: from.name, to: to.name, mode: 'cold', totalTimeMs, downtimeMs, setupTimeMs: null, bytes: copiedBytes };
 }
 
 /**

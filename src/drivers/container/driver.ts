@@ -11,7 +11,7 @@ import { DroverError, isDroverError } from '../../shared/errors.js';
 import { run } from '../../shared/exec.js';
 import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
-import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, RuntimeStatus } from '../types.js';
+import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, NbdTarget, RuntimeStatus } from '../types.js';
 import { isAlive, signalProcess } from '../qemu/process.js';
 import { CONTAINER_CAPABILITIES } from '../capabilities.js';
 import { ociConfig, containerResources, signalNumber } from './bundle.js';
@@ -19,7 +19,7 @@ import { attachConsole, conmonPaths, createContainer, decodeConsoleLog, readExit
 import { hostPath } from './host-namespace.js';
 import { IdRanges } from './id-ranges.js';
 import { attachNics, detachNics } from './network.js';
-import { diskMonitor, freeze, mountRootDisk, ROOT_NODE, shiftOwnership, unmountRootDisk, type MountedRootDisk } from './rootfs.js';
+import { diskMonitor, freeze, mirrorDisk, mountRootDisk, ROOT_NODE, shiftOwnership, unmountRootDisk, type MountedRootDisk } from './rootfs.js';
 import { Runc } from './runc.js';
 
 const LIVENESS_INTERVAL_MS = 500;
@@ -318,6 +318,12 @@ export class ContainerDriver implements Driver {
       await thaw();
       qmp.close();
     }
+  }
+
+  async mirrorRootDisk(id: string, target: NbdTarget): Promise<{ bytes: number }> {
+    const rt = this.requireLive(id);
+    if (!rt.file.disk) throw new DroverError('VM_NOT_RUNNING', rt.file.spec.name);
+    return mirrorDisk(rt.file.disk, target);
   }
 
   async setLimits(id: string, limits: LiveLimits): Promise<void> {

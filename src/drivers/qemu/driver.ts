@@ -303,6 +303,11 @@ export class QemuDriver implements Driver {
     }
   }
 
+  /** A VM moves by live migration, which mirrors its disks itself. */
+  async mirrorRootDisk(id: string): Promise<{ bytes: number }> {
+    throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${this.status(id).id}: a VM's disks move with its live migration`);
+  }
+
   /** A running VM's CPU cap changes at once (its cgroup); memory and process limits need a restart. */
   async setLimits(id: string, limits: LiveLimits): Promise<void> {
     const rt = this.requireLive(id);
