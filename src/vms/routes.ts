@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import net from 'node:net';
 import { Type } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';

@@ -44,7 +44,7 @@ describe('system containers on one host (runc)', () => {
 
   test('unprivileged: root inside maps to its own host id range, its own hostname and machine-id', { timeout: 120_000 }, async () => {
     const a = await create('ct-a');
-    const b = await create('ct-b');
+    await create('ct-b');
     assert.equal(a.type, 'container');
     const readyA = await startReady('ct-a');
     const readyB = await startReady('ct-b');

@@ -25,13 +25,15 @@ interface MigrationOutcome {
   setupTimeMs: number | null;
   bytes: number;
   sourceLost?: boolean;
+  /** 'cold' for a guest that moved by a restart (a container): downtime is from its stop to its start. */
+  mode?: 'cold';
 }
 
 /** `drover vm migrate VM [--to HOST]`, `drover vm migration-targets VM`, `drover vm history VM` and `drover vm where VM --at TIME`. */
 export function registerVmMigrateCommands(vm: Command): void {
   const migrate = vm
     .command('migrate')
-    .description('Live-migrate a running VM to another host; prints the measured downtime and total time')
+    .description('Move a VM to another host: live for a VM, by a restart for a container (its disk copied while it runs); prints the measured downtime and total time')
     .argument('<vm>', 'VM name')
     .option('--to <host>', 'the host to move the VM to; it must pass the placement filters (default: the scheduler picks)')
     .addOption(
@@ -54,7 +56,9 @@ export function registerVmMigrateCommands(vm: Command): void {
     const outcome = done.result as unknown as MigrationOutcome;
     if (opts.output === 'json') return printJson({ vm: name, ...outcome });
     process.stdout.write(
-      outcome.sourceLost
+      outcome.mode === 'cold'
+        ? `moved ${name} from ${outcome.from} to ${outcome.to} by a restart (cold migration): downtime ${outcome.downtimeMs ?? 0} ms (stopped to started), total ${outcome.totalTimeMs} ms, ${formatBytes(outcome.bytes)} of disk copied\n`
+        : outcome.sourceLost
         ? `migrated vm ${name} from ${outcome.from} to ${outcome.to}: ${outcome.from} was lost after switchover; downtime unknown, total ${outcome.totalTimeMs} ms\n`
         : `migrated vm ${name} from ${outcome.from} to ${outcome.to}: downtime ${outcome.downtimeMs} ms, total ${outcome.totalTimeMs} ms, ${formatBytes(outcome.bytes)} sent\n`,
     );
