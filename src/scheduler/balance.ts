@@ -49,8 +49,10 @@ export interface PlannedMove {
   fromHostName: string;
   toHostId: string;
   toHostName: string;
-  /** Memory the migration copies at least once, in bytes. */
+  /** Memory the migration copies at least once, in bytes (0 for a move by restart). */
   costBytes: number;
+  /** The guest moves by a restart (a container's cold migration): it is down from its stop to its start. */
+  restart: boolean;
   reason: string;
   /** The cluster's imbalance once this and every earlier move are done. */
   imbalanceAfter: number;
@@ -151,7 +153,8 @@ export function plan(cluster: ClusterView, options: BalanceOptions): BalancePlan
       fromHostName: found.from.view.name,
       toHostId: found.to.view.id,
       toHostName: found.to.view.name,
-      costBytes: found.vm.memoryBytes,
+      costBytes: found.vm.movesByRestart ? 0 : found.vm.memoryBytes,
+      restart: found.vm.movesByRestart ?? false,
       reason: `${reasonBefore}; moving ${found.vm.name} (${formatAmount(found.vm.cpus)} vCPU(s), ${formatBytes(found.vm.memoryBytes)}) from ${found.from.view.name} to ${found.to.view.name} takes the imbalance from ${current.toFixed(3)} to ${after.toFixed(3)}`,
       imbalanceAfter: after,
     });

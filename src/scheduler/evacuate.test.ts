@@ -119,3 +119,17 @@ test('a VM on host-local disks with snapshots is reported, not planned: mirrorin
   assert.deepEqual(result.moves.map((m) => [m.vmId, m.storage]).sort(), [['plain', 'local'], ['shared', 'shared']]);
   assert.equal(result.complete, false);
 });
+
+test('a guest that moves by a restart (a container) is planned as one: no memory copied, only its disk', () => {
+  const pools = [{ name: 'h1-disk', kind: 'local' as const, hosts: ['h1'] }];
+  const view = cluster(
+    [host('h1'), host('h2')],
+    [vm('ct', { hostId: 'h1', pool: 'h1-disk', diskBytes: 2 * GiB, memoryBytes: GiB, movesByRestart: true }), vm('web', { hostId: 'h1', memoryBytes: GiB })],
+    { pools },
+  );
+  const moves = planEvacuation(view, 'h1').moves.map((m) => [m.vmId, m.restart, m.memoryBytes, m.diskBytes, m.costBytes]).sort();
+  assert.deepEqual(moves, [
+    ['ct', true, 0, 2 * GiB, 2 * GiB],
+    ['web', false, GiB, 0, GiB],
+  ]);
+});

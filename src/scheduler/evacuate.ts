@@ -28,8 +28,10 @@ export interface EvacuationMove {
   toHostName: string;
   /** The pool the disks go to: shared (they stay where they are) or local (mirrored into the destination's own storage). */
   storage: MoveStorage;
-  /** Memory the live migration copies at least once, in bytes. */
+  /** Memory the live migration copies at least once, in bytes (0 for a move by restart). */
   memoryBytes: number;
+  /** The guest moves by a restart (a container's cold migration): it is down from its stop to its start. */
+  restart: boolean;
   /** Disk bytes mirrored to the destination (at most; 0 when the disks stay in a shared pool). */
   diskBytes: number;
   /** What the move copies: memory plus mirrored disks, in bytes. */
@@ -97,8 +99,10 @@ export function planEvacuation(cluster: ClusterView, hostId: string): Evacuation
       const movedWith = unit.filter((other) => other !== vm).map((other) => other.name);
       const storage: MoveStorage = mirrored.has(vm.id) ? 'local' : 'shared';
       const diskBytes = storage === 'local' ? (vm.diskBytes ?? 0) : 0;
-      const costBytes = vm.memoryBytes + diskBytes;
-      plan.moves.push({ vmId: vm.id, vmName: vm.name, toHostId: choice.host.view.id, toHostName: choice.host.view.name, storage, memoryBytes: vm.memoryBytes, diskBytes, costBytes, reason, movedWith });
+      // A guest moved by a restart copies no memory, only its disk.
+      const memoryBytes = vm.movesByRestart ? 0 : vm.memoryBytes;
+      const costBytes = memoryBytes + diskBytes;
+      plan.moves.push({ vmId: vm.id, vmName: vm.name, toHostId: choice.host.view.id, toHostName: choice.host.view.name, storage, memoryBytes, restart: vm.movesByRestart ?? false, diskBytes, costBytes, reason, movedWith });
       plan.totalCostBytes += costBytes;
     }
   }

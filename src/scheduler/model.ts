@@ -47,6 +47,8 @@ export interface VmView {
   requiredTags: string[];
   groups: VmGroups;
   liveMigratable: boolean;
+  /** It moves by a restart (a cold migration: a container), not live: stopped, copied, started again. undefined: live. */
+  movesByRestart?: boolean;
   /** Bytes of the VM's disks: what a live migration copies when it mirrors them to another host's storage; undefined: 0. */
   diskBytes?: number;
   /** The CPU model the VM runs with (the cluster's baseline); undefined: not judged. */

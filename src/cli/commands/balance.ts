@@ -30,7 +30,7 @@ const percent = (ratio: number): string => `${(ratio * 100).toFixed(1)}%`;
 export function formatBalancePlan(plan: BalancePlanWire): string {
   const fewest = plan.movesLowerBound === null ? '' : ` (any plan needs at least ${plan.movesLowerBound})`;
   const lines = [`imbalance ${percent(plan.imbalanceBefore)} -> ${percent(plan.imbalanceAfter)} (threshold ${percent(plan.threshold)}), ${plan.moves.length} move(s)${fewest}, ${formatBytes(plan.totalCostBytes)} to copy: ${plan.stopReason}`];
-  for (const m of plan.moves) lines.push(`  ${m.vm}: ${m.from} -> ${m.to} (${formatBytes(m.costBytes)}): ${m.reason}`);
+  for (const m of plan.moves) lines.push(`  ${m.vm}: ${m.from} -> ${m.to} (${m.restart ? 'restart: down from its stop to its start' : formatBytes(m.costBytes)}): ${m.reason}`);
   return `${lines.join('\n')}\n`;
 }
 

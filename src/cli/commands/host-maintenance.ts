@@ -28,7 +28,11 @@ interface EvacuationOutcome {
 export function formatEvacuationPlan(plan: EvacuationPlanWire): string {
   const lines = [`plan to evacuate ${plan.host}: ${plan.moves.length} to move (${formatBytes(plan.totalCostBytes)} to copy, memory and mirrored disks), ${plan.unmovable.length} cannot move`];
   for (const move of plan.moves) {
-    const copies = move.storage === 'local' ? `${formatBytes(move.memoryBytes)} memory + ${formatBytes(move.diskBytes)} disks mirrored to ${move.to}'s own storage` : `${formatBytes(move.memoryBytes)} memory, disks stay in the shared pool`;
+    const copies = move.restart
+      ? `restart: stopped, ${move.storage === 'local' ? `${formatBytes(move.diskBytes)} disk copied to ${move.to}'s own storage while it runs` : 'disk stays in the shared pool'}, started on ${move.to}; down for a few seconds`
+      : move.storage === 'local'
+        ? `${formatBytes(move.memoryBytes)} memory + ${formatBytes(move.diskBytes)} disks mirrored to ${move.to}'s own storage`
+        : `${formatBytes(move.memoryBytes)} memory, disks stay in the shared pool`;
     lines.push(`  ${move.vm} -> ${move.to} (${copies}): ${move.reason}`);
   }
   for (const stay of plan.unmovable) lines.push(`  ${stay.vm} stays (keeps running): ${stay.reason}`);

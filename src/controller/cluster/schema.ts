@@ -28,7 +28,8 @@ export const EvacuationPlanSchema = Type.Object(
           to: Type.String(),
           reason: Type.String(),
           storage: StringEnum(['shared', 'local'] as const, { description: 'The pool the disks go to: shared (they stay), or local (mirrored into the destination\'s own storage during the migration).' }),
-          memoryBytes: Type.Number({ description: 'Memory the migration copies at least once.' }),
+          memoryBytes: Type.Number({ description: 'Memory the migration copies at least once (0 for a move by restart).' }),
+          restart: Type.Boolean({ description: 'The guest moves by a restart (a container\'s cold migration): down from its stop to its start.' }),
           diskBytes: Type.Number({ description: 'Disk bytes mirrored to the destination, at most (0 for shared storage).' }),
           costBytes: Type.Number({ description: 'memoryBytes + diskBytes.' }),
         },
@@ -60,7 +61,7 @@ export const BalancePlanSchema = Type.Object(
     totalCostBytes: Type.Number(),
     stopReason: Type.String(),
     movesLowerBound: Nullable(Type.Integer({ description: 'The fewest moves any plan needs to bring the cluster within the threshold (placement filters ignored); null when no plan can.' })),
-    moves: Type.Array(Type.Object({ vm: Type.String(), from: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number() }, { additionalProperties: false })),
+    moves: Type.Array(Type.Object({ vm: Type.String(), from: Type.String(), to: Type.String(), reason: Type.String(), costBytes: Type.Number(), restart: Type.Boolean({ description: 'Moves by a restart (a container): down from its stop to its start.' }) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -85,7 +86,7 @@ export function evacuationPlanWire(plan: EvacuationPlan): EvacuationPlanWire {
     host: plan.hostName,
     complete: plan.complete,
     totalCostBytes: plan.totalCostBytes,
-    moves: plan.moves.map((m) => ({ vm: m.vmName, to: m.toHostName, reason: m.reason, storage: m.storage, memoryBytes: m.memoryBytes, diskBytes: m.diskBytes, costBytes: m.costBytes })),
+    moves: plan.moves.map((m) => ({ vm: m.vmName, to: m.toHostName, reason: m.reason, storage: m.storage, memoryBytes: m.memoryBytes, restart: m.restart, diskBytes: m.diskBytes, costBytes: m.costBytes })),
     unmovable: plan.unmovable.map((u) => ({ vm: u.vmName, reason: u.reason, refusals: u.refusals.map((r) => ({ host: r.hostName, filter: r.filter, reason: r.reason })) })),
   };
 }
@@ -100,7 +101,7 @@ export function balancePlanWire(plan: BalancePlan & { movesLowerBound: number | 
     totalCostBytes: plan.totalCostBytes,
     stopReason: plan.stopReason,
     movesLowerBound: plan.movesLowerBound,
-    moves: plan.moves.map((m) => ({ vm: m.vmName, from: m.fromHostName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes })),
+    moves: plan.moves.map((m) => ({ vm: m.vmName, from: m.fromHostName, to: m.toHostName, reason: m.reason, costBytes: m.costBytes, restart: m.restart })),
   };
 }
 

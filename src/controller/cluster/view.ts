@@ -1,4 +1,5 @@
 /** Maps the controller's store records to the scheduler's `ClusterView`. */
+import { guestCapabilities } from '../../drivers/capabilities.js';
 import type { ClusterView, HostView, PoolView, VmGroups, VmView } from '../../scheduler/model.js';
 import type { ClusterSettings, HostRecord, VmPlacementRules, VmRecord } from '../store/records.js';
 import { DEFAULT_CPU_MODEL } from '../../vms/spec.js';
@@ -61,8 +62,10 @@ export function vmView(vm: VmRecord, host: HostRecord | undefined): VmView {
     groups: groupsOf(vm.spec.placement),
     liveMigratable: vm.state === 'running' || vm.state === 'paused',
     diskBytes: vm.disks.reduce((sum, disk) => sum + disk.sizeBytes, 0),
-    // A VM recorded before CPU models were per VM runs the agents' default, whatever the baseline is now.
-    cpuModel: vm.spec.cpuModel ?? DEFAULT_CPU_MODEL,
+    // A VM recorded before CPU models were per VM runs the agents' default, whatever the baseline is now; a
+    // guest that sees the host's own CPU (a container) has none to judge.
+    ...(guestCapabilities(vm.spec.type).cpuModels ? { cpuModel: vm.spec.cpuModel ?? DEFAULT_CPU_MODEL } : {}),
+    ...(guestCapabilities(vm.spec.type).liveMigrate ? {} : { movesByRestart: true }),
     ...(vm.snapshots.length > 0 ? { snapshots: vm.snapshots.length } : {}),
     ...(vm.movingTo ? { movingTo: vm.movingTo } : {}),
   };
