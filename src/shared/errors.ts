@@ -48,6 +48,10 @@ export const ERRORS = {
   IMAGE_FORMAT_UNSUPPORTED: { status: 422, message: 'Unsupported image format. Drover imports qcow2, raw, vmdk and vhdx.' },
   IMAGE_IN_USE: { status: 409, message: 'The image is used by VMs as a backing file. Delete those VMs or full-clone them first.' },
   IMAGE_BUILD_FAILED: { status: 500, message: 'Building the guest image failed; see the detail for the step that broke.' },
+  IMAGE_TYPE_MISMATCH: {
+    status: 409,
+    message: 'The image is of the other type: VMs are made from VM images and containers from container images. `drover image list` shows each image\'s TYPE.',
+  },
   FILE_NOT_FOUND: { status: 404, message: 'The file does not exist or is not readable.' },
 
   // storage
