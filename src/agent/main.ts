@@ -4,8 +4,10 @@ import { buildAgent, type Agent } from './app.js';
 import { alreadyJoined, joinController, type AgentJoinOptions } from './join.js';
 import { DroverError } from '../shared/errors.js';
 import { probeAccelerator, type AcceleratorProbe } from '../drivers/qemu/accel.js';
+import { loadContainerImage } from '../images/container/build.js';
+import { CONTAINER_RECIPES } from '../images/container/recipes.js';
 import { loadTinyImage } from '../images/tiny/build.js';
-import { cacheDir, tinyImageDir } from '../shared/paths.js';
+import { builtImageDir, cacheDir, tinyImageDir } from '../shared/paths.js';
 import type { WatchdogSpec } from './watchdog.js';
 
 export interface RunAgentOptions {
@@ -29,7 +31,7 @@ async function accelerator(): Promise<AcceleratorProbe> {
   return probeAccelerator(tiny.kernel, path.join(cacheDir(), 'accelerator.json'));
 }
 
-/** Starts a host agent in this process, registers the built tiny image, and listens; returns it with its URL. */
+/** Starts a host agent in this process, registers the built tiny and container images, and listens; returns it with its URL. */
 export async function startAgent(opts: RunAgentOptions): Promise<{ agent: Agent; url: string }> {
   const agent = await buildAgent({
     dataDir: opts.dataDir,
@@ -47,6 +49,12 @@ export async function startAgent(opts: RunAgentOptions): Promise<{ agent: Agent;
       cmdline: tiny.cmdline,
       osNotes: `Drover tiny guest: Debian kernel ${tiny.manifest.kernelVersion}, busybox, qemu-guest-agent`,
     });
+  }
+  for (const name of Object.keys(CONTAINER_RECIPES)) {
+    const built = await loadContainerImage(builtImageDir(name));
+    if (built && !agent.images.has(name)) {
+      await agent.images.registerBuiltContainer(name, { disk: built.disk, osNotes: built.manifest.osNotes, container: built.manifest.container });
+    }
   }
   const [host, port] = splitListen(opts.listen);
   const url = await agent.app.listen({ host, port });

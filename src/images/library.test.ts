@@ -13,12 +13,14 @@ const MiB = 1024 * 1024;
 let dir: string;
 let sources: string;
 let full: string;
-const fixture: Record<'qcow2' | 'raw' | 'vmdk' | 'vhdx' | 'partitioned', string> = {
+const fixture: Record<'qcow2' | 'raw' | 'vmdk' | 'vhdx' | 'partitioned' | 'rootfs' | 'rootfsRaw', string> = {
   qcow2: '',
   raw: '',
   vmdk: '',
   vhdx: '',
   partitioned: '',
+  rootfs: '',
+  rootfsRaw: '',
 };
 
 const withCode = (code: ErrorCode) => (err: unknown) => {
@@ -75,6 +77,11 @@ before(async () => {
   }
   fixture.partitioned = path.join(sources, 'partitioned.raw');
   await partitionedDisk(fixture.partitioned);
+  // A container image: a bare ext4 file system (no partition table) in a qcow2.
+  fixture.rootfsRaw = path.join(sources, 'rootfs.raw');
+  await run('mkfs.ext4', ['-q', '-F', '-L', 'rootfs', fixture.rootfsRaw, '8M']);
+  fixture.rootfs = path.join(sources, 'rootfs.qcow2');
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', fixture.rootfsRaw, fixture.rootfs]);
 });
 
 after(async () => {
@@ -87,6 +94,8 @@ test('imports qcow2, raw, vmdk and vhdx into qcow2 with the same content', async
   for (const format of ['qcow2', 'raw', 'vmdk', 'vhdx'] as const) {
     const image = await library.import(fixture[format], { name: `disk-${format}`, osNotes: `from ${format}` });
     assert.equal(image.format, 'qcow2');
+    assert.equal(image.type, 'vm');
+    assert.equal(image.container, undefined);
     assert.equal(image.sourceFormat, format);
     assert.equal(image.virtualSizeBytes, 16 * MiB);
     assert.equal(image.sha256, await sha256(fixture[format]));
@@ -221,6 +230,7 @@ test('registerBuilt copies disk, kernel and initrd in, and is idempotent for the
   const initrd = await source('initrd.img', randomBytes(8192));
   const built = { disk: fixture.qcow2, kernel, initrd, cmdline: 'console=ttyS0', osNotes: 'tiny test guest' };
   const image = await library.registerBuilt('tiny', built);
+  assert.equal(image.type, 'vm');
   assert.equal(image.sha256, await sha256(fixture.qcow2));
   assert.equal(image.osNotes, 'tiny test guest');
   assert.deepEqual(image.boot, {
@@ -236,6 +246,73 @@ test('registerBuilt copies disk, kernel and initrd in, and is idempotent for the
   assert.deepEqual(await filesIn(library), ['tiny.initrd', 'tiny.json', 'tiny.kernel', 'tiny.qcow2']);
   await library.delete('tiny');
   assert.deepEqual(await filesIn(library), []);
+});
+
+const systemd = { init: ['/sbin/init'], stopSignal: 'SIGRTMIN+3' };
+
+test('registerBuiltContainer records a container image with its init and stop signal, idempotently', async () => {
+  const library = await newLibrary();
+  const built = { disk: fixture.rootfs, osNotes: 'a root file system', container: systemd };
+  const image = await library.registerBuiltContainer('debian', built);
+  assert.equal(image.type, 'container');
+  assert.deepEqual(image.container, systemd);
+  assert.equal(image.boot, undefined);
+  assert.equal(image.sha256, await sha256(fixture.rootfs));
+  assert.equal(image.sourceFormat, 'qcow2');
+  assert.deepEqual(image.detected, { filesystem: 'ext4', label: 'rootfs', partitions: [] });
+  assert.equal(await qemuImg.compare(image.path, fixture.rootfs), true);
+  assert.deepEqual(library.get('debian'), image);
+  assert.deepEqual(library.list(), [image]);
+  const stored = JSON.parse(await fs.readFile(path.join(library.dir, 'debian.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(stored.type, 'container');
+  assert.deepEqual(stored.container, systemd);
+
+  assert.deepEqual(await library.registerBuiltContainer('debian', built), image, 'the same build again changes nothing');
+  const busybox = { init: ['/sbin/init'], stopSignal: 'SIGUSR2' };
+  await assert.rejects(library.registerBuiltContainer('debian', { ...built, container: busybox }), withCode('IMAGE_EXISTS'));
+  await assert.rejects(library.registerBuiltContainer('debian', { ...built, disk: fixture.rootfsRaw }), withCode('IMAGE_EXISTS'), 'another disk');
+  const kernel = await source('vmlinuz-ct', randomBytes(4096));
+  const asVm = { disk: fixture.rootfs, kernel, initrd: kernel, cmdline: '', osNotes: '' };
+  await assert.rejects(library.registerBuilt('debian', asVm), withCode('IMAGE_EXISTS'), 'a VM build under the name of a container image');
+  assert.deepEqual(await filesIn(library), ['debian.json', 'debian.qcow2']);
+
+  // A raw disk is converted; a VM image under the name is refused the other way round too.
+  const fromRaw = await library.registerBuiltContainer('from-raw', { ...built, disk: fixture.rootfsRaw, container: busybox });
+  assert.equal(fromRaw.sourceFormat, 'raw');
+  assert.equal((await qemuImg.info(fromRaw.path)).format, 'qcow2');
+  await library.import(fixture.qcow2, { name: 'plain-vm' });
+  await assert.rejects(library.registerBuiltContainer('plain-vm', built), withCode('IMAGE_EXISTS'));
+});
+
+test('registerBuiltContainer refuses disks that are not a bare ext4 file system, and bad settings', async () => {
+  const library = await newLibrary();
+  const container = systemd;
+  await assert.rejects(library.registerBuiltContainer('parted', { disk: fixture.partitioned, osNotes: '', container }), withCode('IMAGE_INVALID'), 'partitioned');
+  await assert.rejects(library.registerBuiltContainer('blank', { disk: fixture.qcow2, osNotes: '', container }), withCode('IMAGE_INVALID'), 'no file system');
+  await assert.rejects(library.registerBuiltContainer('gone', { disk: path.join(sources, 'missing.qcow2'), osNotes: '', container }), withCode('FILE_NOT_FOUND'));
+  for (const bad of [{ init: [], stopSignal: 'SIGUSR2' }, { init: [''], stopSignal: 'SIGUSR2' }, { init: ['/sbin/init'], stopSignal: 'poweroff' }]) {
+    await assert.rejects(library.registerBuiltContainer('bad', { disk: fixture.rootfs, osNotes: '', container: bad }), withCode('INVALID_ARGUMENT'), JSON.stringify(bad));
+  }
+  assert.deepEqual(await filesIn(library), []);
+});
+
+test('metadata from before container images reads as a VM image; a container image without settings is damaged', async () => {
+  const library = await newLibrary();
+  await library.import(fixture.qcow2, { name: 'old' });
+  const metaPath = path.join(library.dir, 'old.json');
+  const { type, ...old } = JSON.parse(await fs.readFile(metaPath, 'utf8')) as Record<string, unknown>;
+  assert.equal(type, 'vm');
+  await fs.writeFile(metaPath, JSON.stringify(old));
+  assert.equal(library.get('old').type, 'vm');
+  assert.deepEqual(library.list().map((i) => [i.name, i.type]), [['old', 'vm']]);
+
+  await fs.writeFile(metaPath, JSON.stringify({ ...old, type: 'container' }));
+  assert.throws(() => library.get('old'), withCode('STORAGE_ERROR'));
+  await fs.writeFile(metaPath, JSON.stringify({ ...old, type: 'lxc', container: systemd }));
+  assert.throws(() => library.get('old'), withCode('STORAGE_ERROR'));
+  await fs.writeFile(metaPath, JSON.stringify({ ...old, type: 'vm', container: systemd }));
+  assert.throws(() => library.get('old'), withCode('STORAGE_ERROR'), 'container settings on a VM image');
+  assert.deepEqual(library.list(), []);
 });
 
 test('a full disk is NO_SPACE and leaves the library directory empty', async () => {

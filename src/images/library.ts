@@ -1,7 +1,8 @@
 /**
  * The image library of one host: a directory holding `<name>.qcow2` plus `<name>.json` metadata per image
  * (and `<name>.kernel` / `<name>.initrd` for built images that boot a kernel directly). The metadata file is
- * written last, so it is the commit point: an image exists exactly when its `.json` does.
+ * written last, so it is the commit point: an image exists exactly when its `.json` does. An image is either a
+ * VM disk or a container image (a qcow2 whose content is a bare ext4 file system holding a root file system).
  */
 import { constants as fsConstants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -31,6 +32,18 @@ export interface BootInfo {
   cmdline: string;
 }
 
+/** What an image boots as: a QEMU VM, or a system container whose root file system the image holds. */
+export const IMAGE_TYPES = ['vm', 'container'] as const;
+export type ImageType = (typeof IMAGE_TYPES)[number];
+
+/** How the container driver runs a container image. */
+export interface ContainerSettings {
+  /** The command run as PID 1, e.g. ['/sbin/init']. */
+  init: string[];
+  /** The signal that asks that init to power off cleanly (systemd: SIGRTMIN+3, busybox init: SIGUSR2). */
+  stopSignal: string;
+}
+
 /** What `<name>.json` holds; boot file names are relative to the library directory. */
 export interface ImageMetadata {
   name: string;
@@ -43,11 +56,11 @@ export interface ImageMetadata {
   createdAt: string;
   osNotes: string;
   detected: DetectedLayout;
+  /** Metadata written before container images existed has no type: those images are all 'vm'. */
+  type: ImageType;
   boot?: BootInfo;
-  /** 'vm' or 'container'; metadata written before containers existed has none and is 'vm'. */
-  type?: 'vm' | 'container';
-  /** A container image's init and the signal that powers it off. */
-  container?: { init: string[]; stopSignal: string };
+  /** Set on (and only on) container images. */
+  container?: ContainerSettings;
 }
 
 /** An image as the library hands it out: its metadata, with `path` and any boot files as absolute paths. */
@@ -68,6 +81,13 @@ export interface BuiltImage {
   initrd: string;
   cmdline: string;
   osNotes: string;
+}
+
+export interface BuiltContainerImage {
+  /** A disk (qcow2 or raw) whose content is a bare ext4 file system holding the root file system. */
+  disk: string;
+  osNotes: string;
+  container: ContainerSettings;
 }
 
 function isImportFormat(format: string): format is ImportFormat {
@@ -125,8 +145,22 @@ async function inspectSource(file: string, size: number, format?: string): Promi
   return info;
 }
 
+function isContainerSettings(value: unknown): value is ContainerSettings {
+  // Read as partial so each field can be checked; the type guard is what those checks establish.
+  const c = value as Partial<ContainerSettings> | null;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    Array.isArray(c.init) &&
+    c.init.length > 0 &&
+    c.init.every((arg) => typeof arg === 'string' && arg !== '') &&
+    typeof c.stopSignal === 'string' &&
+    /^SIG[A-Z0-9]+(?:[+-]\d+)?$/.test(c.stopSignal)
+  );
+}
+
 function parseMetadata(value: unknown, name: string): ImageMetadata {
-  const m = (value && typeof value === 'object' ? value : {}) as Partial<ImageMetadata>;
+  const m = { type: 'vm', ...(value && typeof value === 'object' ? value : {}) } as Partial<ImageMetadata>;
   const valid =
     m.name === name &&
     m.format === 'qcow2' &&
@@ -137,6 +171,8 @@ function parseMetadata(value: unknown, name: string): ImageMetadata {
     typeof m.createdAt === 'string' &&
     typeof m.osNotes === 'string' &&
     typeof m.detected === 'object' &&
+    (IMAGE_TYPES as readonly unknown[]).includes(m.type) &&
+    (m.type === 'container' ? isContainerSettings(m.container) : m.container === undefined) &&
     (m.boot === undefined || (typeof m.boot.kernel === 'string' && typeof m.boot.initrd === 'string'));
   if (!valid) throw new DroverError('STORAGE_ERROR', `the metadata of image ${name} is malformed`);
   return m as ImageMetadata;
@@ -249,7 +285,7 @@ export class ImageLibrary {
         ]);
         if (converted.status === 'rejected') throw converted.reason;
         if (hashed.status === 'rejected') throw hashed.reason;
-        return await this.finish(stage, tempDisk, { name, sourceFormat: info.format, sha256: hashed.value }, opts.osNotes);
+        return await this.finish(stage, tempDisk, { name, type: 'vm', sourceFormat: info.format, sha256: hashed.value }, opts.osNotes);
       } catch (err) {
         await stage.rollback();
         throw fsError(err, `importing ${source} as ${name}`);
@@ -282,15 +318,7 @@ export class ImageLibrary {
       await fs.mkdir(this.dir, { recursive: true }).catch((err: unknown) => Promise.reject(fsError(err, this.dir)));
       const stage = new Staging();
       try {
-        const tempDisk = stage.temp(this.file(name, 'qcow2'));
-        if (info.format === 'qcow2') {
-          // A reflink or copy, never a hard link: a rebuild writing the cache file in place would change VMs' base.
-          await fs.copyFile(disk, tempDisk, fsConstants.COPYFILE_FICLONE);
-        } else {
-          const needed = await qemuImg.measure(disk, { srcFormat: info.format, dstFormat: 'qcow2' });
-          await ensureFreeSpace(this.dir, needed.requiredBytes);
-          await qemuImg.convert(disk, tempDisk, { srcFormat: info.format, dstFormat: 'qcow2' });
-        }
+        const tempDisk = await this.stageBuiltDisk(stage, name, disk, info.format);
         const extras: [string, string][] = [];
         for (const [source, extension] of [[kernel, 'kernel'], [initrd, 'initrd']] as const) {
           const temp = stage.temp(this.file(name, extension));
@@ -298,12 +326,67 @@ export class ImageLibrary {
           extras.push([temp, this.file(name, extension)]);
         }
         const boot = { kernel: `${name}.kernel`, initrd: `${name}.initrd`, cmdline: built.cmdline };
-        return await this.finish(stage, tempDisk, { name, sourceFormat: info.format, sha256: diskSha, boot }, built.osNotes, extras);
+        return await this.finish(stage, tempDisk, { name, type: 'vm', sourceFormat: info.format, sha256: diskSha, boot }, built.osNotes, extras);
       } catch (err) {
         await stage.rollback();
         throw fsError(err, `registering ${disk} as ${name}`);
       }
     });
+  }
+
+  /**
+   * Adds a built container image (a disk whose content is a bare ext4 root file system) as `name`, with the init
+   * and stop signal the container driver runs it with; a disk with a partition table or another file system is
+   * IMAGE_INVALID. Idempotent like registerBuilt: the same build again returns the existing image; a different
+   * build (or a VM image) under a taken name is IMAGE_EXISTS.
+   */
+  async registerBuiltContainer(name: string, built: BuiltContainerImage): Promise<Image> {
+    validateName('image', name);
+    if (!isContainerSettings(built.container)) {
+      throw new DroverError('INVALID_ARGUMENT', `container settings of ${name}: init must be a non-empty command and stopSignal a name like SIGRTMIN+3`);
+    }
+    const container: ContainerSettings = { init: [...built.container.init], stopSignal: built.container.stopSignal };
+    const disk = path.resolve(built.disk);
+    const size = await readableFileSize(disk);
+    return this.locks.run(name, async () => {
+      const diskSha = await sha256File(disk);
+      if (this.has(name)) {
+        const current = this.get(name);
+        const same =
+          current.type === 'container' && current.sha256 === diskSha && JSON.stringify(current.container) === JSON.stringify(container);
+        if (same) return current;
+        throw new DroverError('IMAGE_EXISTS', `${name} holds a different build; delete it first`);
+      }
+      const info = await inspectSource(disk, size);
+      const layout = await detectLayout(disk, info.format);
+      if (layout.partitionTable || layout.filesystem !== 'ext4') {
+        const found = describeLayout(layout) || 'no file system';
+        throw new DroverError('IMAGE_INVALID', `${disk} must hold a bare ext4 file system for a container image; found ${found}`);
+      }
+      await fs.mkdir(this.dir, { recursive: true }).catch((err: unknown) => Promise.reject(fsError(err, this.dir)));
+      const stage = new Staging();
+      try {
+        const tempDisk = await this.stageBuiltDisk(stage, name, disk, info.format);
+        return await this.finish(stage, tempDisk, { name, type: 'container', sourceFormat: info.format, sha256: diskSha, container }, built.osNotes);
+      } catch (err) {
+        await stage.rollback();
+        throw fsError(err, `registering ${disk} as ${name}`);
+      }
+    });
+  }
+
+  /** Copies a built disk into a temp file of the library as qcow2 (converting other formats); returns the temp path. */
+  private async stageBuiltDisk(stage: Staging, name: string, disk: string, format: string): Promise<string> {
+    const tempDisk = stage.temp(this.file(name, 'qcow2'));
+    if (format === 'qcow2') {
+      // A reflink or copy, never a hard link: a rebuild writing the cache file in place would change VMs' base.
+      await fs.copyFile(disk, tempDisk, fsConstants.COPYFILE_FICLONE);
+    } else {
+      const needed = await qemuImg.measure(disk, { srcFormat: format, dstFormat: 'qcow2' });
+      await ensureFreeSpace(this.dir, needed.requiredBytes);
+      await qemuImg.convert(disk, tempDisk, { srcFormat: format, dstFormat: 'qcow2' });
+    }
+    return tempDisk;
   }
 
   /** True when the library holds image `name` (synchronous: one stat of its metadata file). */

@@ -13,7 +13,9 @@ const ImageView = Type.Object({
   createdAt: Type.String(),
   osNotes: Type.String(),
   path: Type.String(),
+  type: Type.Union([Type.Literal('vm'), Type.Literal('container')]),
   boot: Type.Optional(Type.Object({ kernel: Type.String(), initrd: Type.String(), cmdline: Type.String() })),
+  container: Type.Optional(Type.Object({ init: Type.Array(Type.String()), stopSignal: Type.String() })),
 });
 
 const ImportRequest = Type.Object(

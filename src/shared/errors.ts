@@ -48,6 +48,10 @@ export const ERRORS = {
   IMAGE_FORMAT_UNSUPPORTED: { status: 422, message: 'Unsupported image format. Drover imports qcow2, raw, vmdk and vhdx.' },
   IMAGE_IN_USE: { status: 409, message: 'The image is used by VMs as a backing file. Delete those VMs or full-clone them first.' },
   IMAGE_BUILD_FAILED: { status: 500, message: 'Building the guest image failed; see the detail for the step that broke.' },
+  IMAGE_TYPE_MISMATCH: {
+    status: 409,
+    message: 'The image is of the other type: VMs are made from VM images and containers from container images. `drover image list` shows each image\'s TYPE.',
+  },
   FILE_NOT_FOUND: { status: 404, message: 'The file does not exist or is not readable.' },
 
   // storage
@@ -103,10 +107,7 @@ export const ERRORS = {
     status: 409,
     message: 'This kind of guest cannot do that (a container has no live migration, kernel or user-mode NIC, for instance); the detail says why and what to use instead.',
   },
-  IMAGE_TYPE_MISMATCH: {
-    status: 409,
-    message: 'The image is for the other kind of guest: VMs boot VM images, containers run container images. Run `drover image list` to see each image\'s TYPE.',
-  },
+
   CONTAINER_ID_RANGES_EXHAUSTED: {
     status: 409,
     message: 'Every block of user ids this host keeps for containers is in use. Delete containers here, or widen root\'s range in /etc/subuid and /etc/subgid.',

@@ -18,3 +18,8 @@ export function defaultDataDir(): string {
 export function tinyImageDir(): string {
   return path.join(cacheDir(), 'images', 'tiny');
 }
+
+/** Where the recipe `name` (e.g. tiny-ct) keeps its built image: `<cacheDir>/images/<name>/`. */
+export function builtImageDir(name: string): string {
+  return path.join(cacheDir(), 'images', name);
+}

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { repoRoot } from '../../src/shared/paths.js';
+import { loadContainerImage } from '../../src/images/container/build.js';
+import { builtImageDir, repoRoot } from '../../src/shared/paths.js';
 import { upBanner } from '../helpers/up.js';
 
 const BIN = path.join(repoRoot, 'bin', 'drover');
@@ -152,8 +153,15 @@ describe('drover CLI against drover up', { timeout: 20 * 60_000 }, () => {
     const { length, 0: host } = await json<Array<{ name: string; health: string }>>(['host', 'list']);
     assert.equal(length, 1);
     assert.equal((await json<{ name: string }>(['host', 'show', host?.name ?? ''])).name, host?.name);
-    const images = await json<Array<{ name: string }>>(['image', 'list']);
-    assert.ok(images.some((i) => i.name === 'tiny'), JSON.stringify(images));
+    const images = await json<Array<{ name: string; type: string; container?: { init: string[]; stopSignal: string } }>>(['image', 'list']);
+    assert.equal(images.find((i) => i.name === 'tiny')?.type, 'vm', JSON.stringify(images));
+    assert.match(await ok(['image', 'list']), /^NAME\s+HOST\s+TYPE\s[\s\S]*^tiny\s+\S+\s+vm\s/m);
+    // scripts/setup builds tiny-ct, and the agent registers it from the cache.
+    if (await loadContainerImage(builtImageDir('tiny-ct'))) {
+      const tinyCt = images.find((i) => i.name === 'tiny-ct');
+      assert.equal(tinyCt?.type, 'container', JSON.stringify(images));
+      assert.deepEqual(tinyCt.container, { init: ['/sbin/init'], stopSignal: 'SIGUSR2' });
+    }
   });
 
   it('creates a VM, starts it with --wait until the guest answers, and runs commands in it', async () => {

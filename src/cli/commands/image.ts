@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { DroverError } from '../../shared/errors.js';
-import { tinyImageDir } from '../../shared/paths.js';
+import { builtImageDir, tinyImageDir } from '../../shared/paths.js';
 import { apiPath, withQuery, type OperationView } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
 import { apiClient, withNoWait, withOutput, type OutputOptions } from '../options.js';
@@ -18,7 +18,12 @@ interface ImageView {
   sha256: string;
   createdAt: string;
   osNotes: string;
+  type: 'vm' | 'container';
+  container?: { init: string[]; stopSignal: string };
 }
+
+/** The images `drover image build` makes: the tiny VM image and the container image recipes. */
+const BUILD_RECIPES = ['tiny', 'tiny-ct', 'debian-12-ct'] as const;
 
 interface ImportOptions extends OutputOptions {
   name: string;
@@ -34,19 +39,51 @@ export function registerImageCommands(program: Command): void {
 
   const build = image
     .command('build')
-    .description('Build a guest image on this machine from Debian packages (only "tiny" exists); cached until its inputs change')
-    .argument('<name>', 'image to build: tiny')
+    .description(
+      'Build an image on this machine from Debian packages, cached until its inputs change: tiny (VM), tiny-ct (busybox container, ' +
+        'about 1 s) or debian-12-ct (Debian 12 container with systemd, about a minute; needs the network to the Debian mirror)',
+    )
+    .argument('<name>', `image to build: ${BUILD_RECIPES.join(', ')}`)
     .option('--force', 'rebuild even if the cached image is up to date')
-    .option('--out <dir>', 'output directory', tinyImageDir());
-  withOutput(build).action(async (name: string, opts: OutputOptions & { force?: boolean; out: string }) => {
-    if (name !== 'tiny') throw new DroverError('INVALID_ARGUMENT', `unknown image recipe "${name}"; available: tiny`);
-    const { buildTinyImage } = await import('../../images/tiny/build.js');
-    const built = await buildTinyImage({ outDir: opts.out, force: opts.force ?? false, onProgress: progress });
+    .option('--out <dir>', 'output directory (default: <cache>/images/<name>)');
+  withOutput(build).action(async (name: string, opts: OutputOptions & { force?: boolean; out?: string }) => {
+    if (!(BUILD_RECIPES as readonly string[]).includes(name)) {
+      throw new DroverError('INVALID_ARGUMENT', `unknown image recipe "${name}"; available: ${BUILD_RECIPES.join(', ')}`);
+    }
+    const force = opts.force ?? false;
+    if (name === 'tiny') {
+      const { buildTinyImage } = await import('../../images/tiny/build.js');
+      const built = await buildTinyImage({ outDir: opts.out ?? tinyImageDir(), force, onProgress: progress });
+      progressDone();
+      printObject(
+        opts.output === 'json'
+          ? built
+          : { image: 'tiny', dir: built.dir, kernel: built.manifest.kernelVersion, inputs: built.manifest.inputsHash, builtAt: built.manifest.builtAt },
+        opts.output,
+      );
+      return;
+    }
+    const [{ buildContainerImage }, { containerRecipe }] = await Promise.all([import('../../images/container/build.js'), import('../../images/container/recipes.js')]);
+    const recipe = containerRecipe(name);
+    if (!recipe) throw new DroverError('INVALID_ARGUMENT', `unknown image recipe "${name}"`);
+    const built = await buildContainerImage(recipe, { outDir: opts.out ?? builtImageDir(name), force, onProgress: progress });
     progressDone();
+    const { manifest } = built;
     printObject(
       opts.output === 'json'
-        ? built
-        : { image: 'tiny', dir: built.dir, kernel: built.manifest.kernelVersion, inputs: built.manifest.inputsHash, builtAt: built.manifest.builtAt },
+        ? { ...built, type: 'container' }
+        : {
+            image: name,
+            type: 'container',
+            dir: built.dir,
+            disk: built.disk,
+            size: formatBytes(manifest.diskVirtualSizeBytes),
+            free: formatBytes(manifest.freeBytes),
+            packages: Object.keys(manifest.packages).length,
+            inputs: manifest.inputsHash,
+            builtAt: manifest.builtAt,
+            buildSeconds: manifest.buildSeconds,
+          },
       opts.output,
     );
   });
@@ -84,6 +121,7 @@ export function registerImageCommands(program: Command): void {
       {
         name: (i) => i.name,
         host: (i) => i.host,
+        type: (i) => i.type,
         source: (i) => i.sourceFormat,
         'virtual size': (i) => formatBytes(i.virtualSizeBytes),
         'on disk': (i) => formatBytes(i.actualSizeBytes),
@@ -110,6 +148,7 @@ function describe(i: ImageView): Record<string, string> {
   return {
     name: i.name,
     host: i.host,
+    type: i.type,
     format: `${i.format} (imported from ${i.sourceFormat})`,
     'virtual size': formatBytes(i.virtualSizeBytes),
     'on disk': formatBytes(i.actualSizeBytes),

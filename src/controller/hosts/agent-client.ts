@@ -28,6 +28,9 @@ export interface AgentImage {
   sha256: string;
   createdAt: string;
   osNotes: string;
+  /** Absent from agents older than container images: read as 'vm'. */
+  type?: 'vm' | 'container';
+  container?: { init: string[]; stopSignal: string };
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;

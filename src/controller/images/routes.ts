@@ -16,6 +16,16 @@ const ImageSchema = Type.Object(
     sha256: Type.String(),
     createdAt: Type.String(),
     osNotes: Type.String(),
+    type: StringEnum(['vm', 'container'] as const, { description: 'What the image boots as: a QEMU VM, or a system container (its root file system).' }),
+    container: Type.Optional(
+      Type.Object(
+        {
+          init: Type.Array(Type.String(), { description: 'The command the container driver runs as PID 1.' }),
+          stopSignal: Type.String({ description: 'The signal that asks that init to power off cleanly.' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -49,7 +59,22 @@ export const imageRoutes: DomainRoutes = async (app, { services }) => {
       for (const host of await hosts.list()) {
         if (host.health === 'unreachable') continue;
         const list = await (await hosts.client(host.id)).listImages();
-        images.push(...list.map((i) => ({ name: i.name, host: host.name, format: i.format, sourceFormat: i.sourceFormat, virtualSizeBytes: i.virtualSizeBytes, actualSizeBytes: i.actualSizeBytes, sha256: i.sha256, createdAt: i.createdAt, osNotes: i.osNotes })));
+        images.push(
+          ...list.map((i) => ({
+            name: i.name,
+            host: host.name,
+            format: i.format,
+            sourceFormat: i.sourceFormat,
+            virtualSizeBytes: i.virtualSizeBytes,
+            actualSizeBytes: i.actualSizeBytes,
+            sha256: i.sha256,
+            createdAt: i.createdAt,
+            osNotes: i.osNotes,
+            // An agent from before container images lists no type: everything it holds is a VM image.
+            type: i.type ?? 'vm',
+            ...(i.container ? { container: { init: i.container.init, stopSignal: i.container.stopSignal } } : {}),
+          })),
+        );
       }
       return { images };
     },

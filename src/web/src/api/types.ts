@@ -135,6 +135,7 @@ export const parseImage = object({
   sha256: string,
   createdAt: string,
   osNotes: string,
+  type: oneOf(['vm', 'container'] as const),
 });
 export type Image = Parsed<typeof parseImage>;
 export const parseImageList = object({ images: array(parseImage) });

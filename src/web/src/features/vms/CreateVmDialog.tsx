@@ -34,8 +34,10 @@ export function CreateVmDialog({ onClose }: { onClose: () => void }) {
   useEffect(() => {
     api.listImages().then(
       (list) => {
-        setImages(list);
-        setForm((f) => ({ ...f, image: f.image || list[0]?.name || '' }));
+        // Container images make containers, not VMs.
+        const vmImages = list.filter((i) => i.type === 'vm');
+        setImages(vmImages);
+        setForm((f) => ({ ...f, image: f.image || vmImages[0]?.name || '' }));
       },
       (err: unknown) => setError(asApiError(err)),
     );
