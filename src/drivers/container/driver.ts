@@ -54,7 +54,16 @@ interface ContainerRuntime {
 export interface ContainerDriverOptions {
   /** Directory for per-container bundles, mounts, console logs and runtime state. */
   runDir: string;
+  /**
+   * Where root filesystems are mounted: every directory above a mount must be searchable by the container's
+   * own root user (an unprivileged host id), which a data directory made with mode 0700 is not. Default
+   * /run/drover/rootfs.
+   */
+  mountDir?: string;
 }
+
+/** Where containers' root filesystems are mounted unless the driver is told otherwise. */
+export const DEFAULT_MOUNT_DIR = '/run/drover/rootfs';
 
 /** The container driver: one of the two drivers behind `Driver`, for guests of type 'container'. */
 export class ContainerDriver implements Driver {
@@ -68,9 +77,13 @@ export class ContainerDriver implements Driver {
   private readonly resetListeners: Array<(id: string) => void> = [];
   private readonly guestAddresses = new Map<string, string[]>();
   private readonly livenessTimer: NodeJS.Timeout;
+  private readonly mountDir: string;
 
   constructor(private readonly options: ContainerDriverOptions) {
     fs.mkdirSync(options.runDir, { recursive: true });
+    this.mountDir = options.mountDir ?? DEFAULT_MOUNT_DIR;
+    fs.mkdirSync(this.mountDir, { recursive: true, mode: 0o711 });
+    fs.chmodSync(this.mountDir, 0o711);
     this.runc = new Runc(path.join(options.runDir, 'runc'));
     this.ids = new IdRanges(path.join(options.runDir, 'id-ranges.json'));
     this.livenessTimer = setInterval(() => this.checkLiveness(), LIVENESS_INTERVAL_MS);
@@ -135,7 +148,7 @@ export class ContainerDriver implements Driver {
     await this.runc.delete(spec.id, true);
     fs.rmSync(rt.paths.bundle, { recursive: true, force: true });
     fs.mkdirSync(rt.paths.bundle, { recursive: true });
-    const rootfs = path.join(rt.paths.bundle, 'rootfs');
+    const rootfs = path.join(this.mountDir, spec.id);
     rt.file.disk = await mountRootDisk(spec.disks[0]!.path, rt.dir, rootfs); // validate() checked there is one disk
     this.save(rt);
     const owner = rt.file.idBase ?? 0;

@@ -87,6 +87,14 @@ export async function unmountRootDisk(mounted: MountedRootDisk): Promise<void> {
     for (let i = 0; i < 100 && loopBacks(mounted.loopDevice, mounted.exportFile); i++) await sleep(50);
   }
   await stopDaemon(mounted.daemonPid, mounted.monitorSocket, mounted.exportFile);
+  // The empty mount point goes too; rmdir refuses anything that is still mounted or not empty.
+  if (!isMountedHere(mounted.mountPoint)) {
+    try {
+      fs.rmdirSync(mounted.mountPoint);
+    } catch {
+      // Already gone, or not empty: left for the next start, which mounts over it.
+    }
+  }
 }
 
 /** True while loop device `device` reads `file` (it is not yet detached, or was reused for another file). */
