@@ -17,6 +17,8 @@ export interface BundleContext {
   cgroupsPath: string;
   /** The loop device the root filesystem sits on, for disk I/O limits. */
   rootDevice: { major: number; minor: number };
+  /** The capabilities the host lets the runtime grant (its bounding set); the container gets those of its set that are there. */
+  grantable?: readonly string[];
 }
 
 // Every capability except those that reach outside a user namespace anyway or that a system container never needs.
@@ -27,6 +29,20 @@ const CAPABILITIES = [
   'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_SETFCAP',
   'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ',
 ];
+
+// linux/capability.h numbering, to read a process's capability masks.
+const CAPABILITY_BITS = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT',
+  'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE',
+  'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ',
+].map((name) => `CAP_${name}`);
+
+/** The capability names in a hexadecimal mask as /proc/PID/status shows it (CapBnd). */
+export function capabilitiesIn(mask: string): string[] {
+  const bits = BigInt(`0x${mask}`);
+  return CAPABILITY_BITS.filter((_, bit) => (bits >> BigInt(bit)) & 1n);
+}
 
 /** Linux signal numbers for the names a container image may give as its stop signal (SIGRTMIN is 34 under glibc). */
 export function signalNumber(name: string): number {
@@ -76,6 +92,7 @@ export function ociConfig(spec: VmSpec, ctx: BundleContext): Record<string, unkn
   if (!container) throw new DroverError('INVALID_ARGUMENT', `${spec.name} has no container settings`);
   const userns = ctx.idBase !== undefined;
   const mapping = userns ? [{ containerID: 0, hostID: ctx.idBase, size: ID_RANGE_SIZE }] : undefined;
+  const capabilities = ctx.grantable ? CAPABILITIES.filter((cap) => ctx.grantable?.includes(cap)) : CAPABILITIES;
   return {
     ociVersion: '1.0.2',
     process: {
@@ -85,7 +102,7 @@ export function ociConfig(spec: VmSpec, ctx: BundleContext): Record<string, unkn
       // systemd takes its machine-id from container_uuid when /etc/machine-id is empty.
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'container=drover', `container_uuid=${spec.id.replace(/-/g, '')}`, 'TERM=linux'],
       cwd: '/',
-      capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
+      capabilities: { bounding: capabilities, effective: capabilities, permitted: capabilities },
       noNewPrivileges: false,
     },
     root: { path: ctx.rootfs, readonly: false },

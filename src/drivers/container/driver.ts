@@ -14,7 +14,7 @@ import type { VmSpec, VmState } from '../../vms/spec.js';
 import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, NbdTarget, RuntimeStatus } from '../types.js';
 import { isAlive, signalProcess } from '../qemu/process.js';
 import { CONTAINER_CAPABILITIES } from '../capabilities.js';
-import { ociConfig, containerResources, signalNumber } from './bundle.js';
+import { capabilitiesIn, ociConfig, containerResources, signalNumber } from './bundle.js';
 import { attachConsole, conmonPaths, createContainer, decodeConsoleLog, readExitStatus, type ConmonPaths } from './conmon.js';
 import { hostPath } from './host-namespace.js';
 import { IdRanges } from './id-ranges.js';
@@ -158,7 +158,7 @@ export class ContainerDriver implements Driver {
     if (current !== owner) shiftOwnership(root, current - (current % 65_536), owner);
     writeGuestFile(root, 'etc/hostname', `${spec.name}\n`, owner);
     const cgroupsPath = `/drover-ct/${spec.id}`;
-    const config = ociConfig(spec, { rootfs, ...(rt.file.idBase !== undefined ? { idBase: rt.file.idBase } : {}), cgroupsPath, rootDevice: rt.file.disk });
+    const config = ociConfig(spec, { rootfs, ...(rt.file.idBase !== undefined ? { idBase: rt.file.idBase } : {}), cgroupsPath, rootDevice: rt.file.disk, grantable: grantableCapabilities() });
     fs.writeFileSync(path.join(rt.paths.bundle, 'config.json'), JSON.stringify(config, null, 2));
     const created = await createContainer(spec.id, rt.paths, this.runc.globalArgs);
     rt.file.pid = created.initPid;
@@ -534,6 +534,12 @@ export class ContainerDriver implements Driver {
       ...(file.crashReason ? { crashReason: file.crashReason } : {}),
     };
   }
+}
+
+/** The capabilities this process may hand on: its bounding set. */
+function grantableCapabilities(): string[] {
+  const mask = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readText('/proc/self/status'))?.[1];
+  return mask ? capabilitiesIn(mask) : [];
 }
 
 /** "exited with status N" or "was killed by signal N" from conmon's 128 + signal convention. */
