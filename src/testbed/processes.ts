@@ -44,7 +44,7 @@ function droverCommand(): string[] {
 }
 
 /**
- * Starts `drover agent` for `host` inside its namespace (`ip netns exec` execs in place, so the pid
+ * Starts `drover agent` for `host` inside its network namespace (nsenter execs in place, so the pid
  * is the agent's), detached, logging to `host.logFile`; returns its pid. The admin token is kept
  * out of its environment: an agent needs only its join token.
  */
@@ -60,7 +60,9 @@ export function startHostAgent(host: TestbedHost, launch: AgentLaunch): number {
     ...(launch.cpuOvercommit !== undefined ? ['--cpu-overcommit', String(launch.cpuOvercommit)] : []),
     ...(launch.watchdog ? ['--watchdog', launch.watchdog] : []),
   ];
-  return spawnDetached('ip', ['netns', 'exec', host.namespace, ...droverCommand(), ...args], host.logFile);
+  // Only the network namespace changes. `ip netns exec` would also give the agent a mount namespace of its own,
+  // with /sys remounted (no cgroup hierarchies in it) and gone with the agent, taking its containers' mounts along.
+  return spawnDetached('nsenter', [`--net=/run/netns/${host.namespace}`, '--', ...droverCommand(), ...args], host.logFile);
 }
 
 /** Spawns `command` detached from this process (it outlives the CLI), logging to `logFile`, without the admin token. */

@@ -142,7 +142,7 @@ async function waitForJoins(state: TestbedState, controller: TestbedController, 
   const pending = new Set(state.hosts);
   while (pending.size > 0) {
     for (const host of [...pending]) {
-      // Alive is enough here: the pid was spawned moments ago, and while `ip netns exec` and bin/drover exec into
+      // Alive is enough here: the pid was spawned moments ago, and while nsenter and bin/drover exec into
       // node its /proc cmdline can read empty, which a command-line check would take for a different process.
       if (host.pid === null || !isAlive(host.pid)) {
         throw new DroverError('TESTBED_HOST_FAILED', `the agent of ${host.name} exited:\n${agentLogTail(host)}`);

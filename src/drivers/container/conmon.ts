@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DroverError } from '../../shared/errors.js';
-import { inHostMounts } from './host-namespace.js';
 import { runcBinary } from './runc.js';
 import type { ConsoleConnection } from '../types.js';
 
@@ -59,10 +58,9 @@ export function createContainer(id: string, paths: ConmonPaths, runcGlobalArgs: 
     '-t',
     '--leave-stdin-open',
   ];
-  const [cmd, argv] = inHostMounts('conmon', args);
   return new Promise((resolve, reject) => {
     // conmon reports on the sync pipe (fd 3): {"pid": N} once runc created the container, or a negative pid and a message.
-    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { ...process.env, _OCI_SYNCPIPE: '3' } });
+    const child = spawn('conmon', args, { detached: true, stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { ...process.env, _OCI_SYNCPIPE: '3' } });
     let sync = '';
     let stderr = '';
     const timer = setTimeout(() => fail('conmon did not report within 60 s'), 60_000);

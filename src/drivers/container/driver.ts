@@ -16,7 +16,6 @@ import { isAlive, signalProcess } from '../qemu/process.js';
 import { CONTAINER_CAPABILITIES } from '../capabilities.js';
 import { capabilitiesIn, ociConfig, containerResources, signalNumber } from './bundle.js';
 import { attachConsole, conmonPaths, createContainer, decodeConsoleLog, readExitStatus, type ConmonPaths } from './conmon.js';
-import { hostPath } from './host-namespace.js';
 import { IdRanges } from './id-ranges.js';
 import { attachNics, detachNics } from './network.js';
 import { diskMonitor, freeze, mirrorDisk, mountRootDisk, ROOT_NODE, shiftOwnership, unmountRootDisk, type MountedRootDisk } from './rootfs.js';
@@ -152,7 +151,7 @@ export class ContainerDriver implements Driver {
     rt.file.disk = await mountRootDisk(spec.disks[0]!.path, rt.dir, rootfs); // validate() checked there is one disk
     this.save(rt);
     const owner = rt.file.idBase ?? 0;
-    const root = hostPath(rootfs);
+    const root = rootfs;
     const current = fs.statSync(root).uid;
     // The files belong to whichever range the container last ran with (0: fresh from an image, or privileged).
     if (current !== owner) shiftOwnership(root, current - (current % 65_536), owner);

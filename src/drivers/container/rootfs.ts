@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DroverError } from '../../shared/errors.js';
 import { QmpClient } from '../../qmp/client.js';
 import type { NbdTarget } from '../types.js';
-import { runInHostMounts } from './host-namespace.js';
+import { run } from '../../shared/exec.js';
 import { isAlive, readPidFile, signalProcess } from '../qemu/process.js';
 
 /** A mounted root disk: the processes and devices that hold it, all found again from these fields after an agent restart. */
@@ -43,7 +43,7 @@ export async function mountRootDisk(disk: string, dir: string, mountPoint: strin
   fs.mkdirSync(mountPoint, { recursive: true });
   const undo: Array<() => Promise<unknown>> = [];
   try {
-    await runInHostMounts(
+    await run(
       'qemu-storage-daemon',
       [
         '--blockdev', `driver=file,node-name=file-root,filename=${disk},cache.direct=off`,
@@ -59,11 +59,11 @@ export async function mountRootDisk(disk: string, dir: string, mountPoint: strin
     const daemonPid = readPidFile(pidFile);
     if (!daemonPid) throw new DroverError('VM_START_FAILED', 'qemu-storage-daemon left no pid file');
     undo.push(() => stopDaemon(daemonPid, monitorSocket, exportFile));
-    const loop = (await runInHostMounts('losetup', ['--find', '--show', exportFile], { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' })).stdout.trim();
-    undo.push(() => runInHostMounts('losetup', ['-d', loop], { allowFailure: true }));
-    await runInHostMounts('mount', ['-t', 'ext4', '-o', 'nodev', loop, mountPoint], { timeoutMs: 60_000, errorCode: 'VM_START_FAILED' });
+    const loop = (await run('losetup', ['--find', '--show', exportFile], { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' })).stdout.trim();
+    undo.push(() => run('losetup', ['-d', loop], { allowFailure: true }));
+    await run('mount', ['-t', 'ext4', '-o', 'nodev', loop, mountPoint], { timeoutMs: 60_000, errorCode: 'VM_START_FAILED' });
     // A disk grown since the image was made (`--disk`) gets its filesystem grown too, online.
-    await runInHostMounts('resize2fs', [loop], { timeoutMs: 120_000, allowFailure: true });
+    await run('resize2fs', [loop], { timeoutMs: 120_000, allowFailure: true });
     const [major, minor] = blockNumbers(loop);
     return { disk, daemonPid, monitorSocket, exportFile, loopDevice: loop, major, minor, mountPoint };
   } catch (err) {
@@ -77,13 +77,13 @@ export async function unmountRootDisk(mounted: MountedRootDisk): Promise<void> {
   // A plain unmount, retried while the last container processes let go: a lazy one would return before ext4
   // wrote its last blocks, and stopping the daemon then would leave the filesystem damaged.
   for (let attempt = 0; isMountedHere(mounted.mountPoint); attempt++) {
-    const result = await runInHostMounts('umount', [mounted.mountPoint], { allowFailure: true, timeoutMs: 60_000 });
+    const result = await run('umount', [mounted.mountPoint], { allowFailure: true, timeoutMs: 60_000 });
     if (result.code === 0) break;
     if (attempt >= 100) throw new DroverError('STORAGE_ERROR', `${mounted.mountPoint} stays busy: ${result.stderr.trim()}`);
     await sleep(100);
   }
   if (mounted.loopDevice && loopBacks(mounted.loopDevice, mounted.exportFile)) {
-    await runInHostMounts('losetup', ['-d', mounted.loopDevice], { allowFailure: true, timeoutMs: 30_000 });
+    await run('losetup', ['-d', mounted.loopDevice], { allowFailure: true, timeoutMs: 30_000 });
     for (let i = 0; i < 100 && loopBacks(mounted.loopDevice, mounted.exportFile); i++) await sleep(50);
   }
   await stopDaemon(mounted.daemonPid, mounted.monitorSocket, mounted.exportFile);
@@ -118,9 +118,9 @@ export function diskMonitor(mounted: MountedRootDisk): Promise<QmpClient> {
 
 /** Freezes the mounted filesystem (FIFREEZE) so a snapshot of the disk under it is consistent; thaw() undoes it. */
 export async function freeze(mounted: MountedRootDisk): Promise<() => Promise<void>> {
-  await runInHostMounts('fsfreeze', ['--freeze', mounted.mountPoint], { timeoutMs: 30_000 });
+  await run('fsfreeze', ['--freeze', mounted.mountPoint], { timeoutMs: 30_000 });
   return async () => {
-    await runInHostMounts('fsfreeze', ['--unfreeze', mounted.mountPoint], { timeoutMs: 30_000, allowFailure: true });
+    await run('fsfreeze', ['--unfreeze', mounted.mountPoint], { timeoutMs: 30_000, allowFailure: true });
   };
 }
 
@@ -177,12 +177,12 @@ async function stopDaemon(pid: number, monitorSocket: string, exportFile: string
 
 async function unmountQuietly(target: string): Promise<void> {
   if (!fs.existsSync(target) && !isMountedHere(target)) return;
-  await runInHostMounts('umount', ['--lazy', target], { allowFailure: true, timeoutMs: 30_000 });
+  await run('umount', ['--lazy', target], { allowFailure: true, timeoutMs: 30_000 });
 }
 
 function isMountedHere(target: string): boolean {
   try {
-    return fs.readFileSync('/proc/1/mountinfo', 'utf8').includes(` ${target} `);
+    return fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${target} `);
   } catch {
     return false;
   }
