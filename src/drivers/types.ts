@@ -106,11 +106,11 @@ export interface Driver {
   /** Takes (or deletes) an internal snapshot of the named disks of a running guest, consistent across them. */
   snapshotLive(id: string, diskNames: string[], snapshot: string, action: 'create' | 'delete'): Promise<void>;
   /**
-   * Starts copying a running guest's root disk into `target` and resolves once the copy caught up (it then follows
-   * every write until the guest stops, and its last writes reach the target before its disk is let go). Only for
-   * drivers with `coldMigrate`; live migration copies disks its own way.
+   * Starts recording which clusters of a running guest's root disk are written (a dirty bitmap kept in the qcow2
+   * when the guest stops), after a flush, so a copy made while it runs needs only those clusters again once it has
+   * stopped. Only for drivers with `coldMigrate`; live migration copies disks its own way.
    */
-  mirrorRootDisk(id: string, target: NbdTarget): Promise<{ bytes: number }>;
+  trackRootDiskWrites(id: string): Promise<void>;
   /** Changes limits of a running guest at once; the caller keeps them in the record for the next start. */
   setLimits(id: string, limits: LiveLimits): Promise<void>;
   /** Everything the guest's text console printed (the last `tailBytes` of it), whether or not it runs now. */

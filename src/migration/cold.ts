@@ -17,6 +17,9 @@ import * as disks from '../storage/disks.js';
 import { isAlive, readPidFile, signalProcess } from '../drivers/qemu/process.js';
 import type { NbdTarget } from '../drivers/types.js';
 import type { HostVmService } from '../vms/host-vms.js';
+import { QmpClient } from '../qmp/client.js';
+import * as qemuImg from '../storage/qemu-img.js';
+import { MOVE_BITMAP } from '../drivers/container/rootfs.js';
 import type { VmRecord, VmRecords } from '../vms/records.js';
 import type { VmView } from '../vms/schemas.js';
 
@@ -50,21 +53,39 @@ export class ColdMoves {
     return this.vms.record(name);
   }
 
-  /** Source: copies the running guest's root disk into the destination's and keeps it in step; resolves when caught up. */
-  async mirror(name: string, target: NbdTarget): Promise<{ bytes: number }> {
+  /**
+   * Source, first copy: the whole root disk into `target`, while the guest runs. A running guest's writes from
+   * here on are recorded (after a flush), so `copyChanges` needs only those once it has stopped.
+   */
+  async copyDisk(name: string, target: NbdTarget): Promise<{ bytes: number }> {
     const record = this.vms.record(name);
     const driver = this.vms.driverFor(name);
     if (!driver.capabilities.coldMigrate) throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${name} moves by live migration`);
-    if (['running', 'paused'].includes(driver.status(record.id).state)) return driver.mirrorRootDisk(record.id, target);
-    // A stopped guest's disk is copied whole with qemu-img.
+    if (['running', 'paused'].includes(driver.status(record.id).state)) await driver.trackRootDiskWrites(record.id);
+    const file = this.rootDisk(record);
+    // -U: the running guest's storage daemon holds the image's write lock; what changes meanwhile is recorded.
+    await run('qemu-img', ['convert', '-U', '-n', '-f', 'qcow2', '-O', 'raw', file, nbdUri(target)], { timeoutMs: 3_600_000, errorCode: 'MIGRATION_FAILED' });
+    return { bytes: (await qemuImg.info(file)).virtualSizeBytes };
+  }
+
+  /**
+   * Source, last copy, once the guest has stopped: the clusters written since `copyDisk` began, which the disk's
+   * dirty bitmap records, through a storage daemon of its own (a backup job in sync mode 'bitmap'); then the
+   * bitmap goes. Nothing to do for a guest that was stopped all along. Returns the bytes copied.
+   */
+  async copyChanges(name: string, target: NbdTarget): Promise<{ bytes: number }> {
+    const record = this.vms.record(name);
+    if (LIVE.includes(this.vms.status(name).state)) throw new DroverError('VM_NOT_STOPPED', `${name}: its last changes are copied once it has stopped`);
+    const file = this.rootDisk(record);
+    const bitmap = (await qemuImg.info(file)).bitmaps.find((b) => b === MOVE_BITMAP);
+    if (!bitmap) return { bytes: 0 };
+    return copyDirtyClusters(file, target, path.join(this.records.vmDir(name), 'cold-sync'));
+  }
+
+  private rootDisk(record: VmRecord): string {
     const root = record.disks[0];
-    if (!root) throw new DroverError('DISK_NOT_FOUND', `${name} has no disk`);
-    const file = this.records.diskPath(record, root);
-    await run('qemu-img', ['convert', '-n', '-f', 'qcow2', '-O', 'raw', file, `nbd://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/${target.exportName}`], {
-      timeoutMs: 3_600_000,
-      errorCode: 'MIGRATION_FAILED',
-    });
-    return { bytes: root.sizeBytes };
+    if (!root) throw new DroverError('DISK_NOT_FOUND', `${record.name} has no disk`);
+    return this.records.diskPath(record, root);
   }
 
   /** Source: forgets the guest now that the destination has it; its disks go too unless they are in the shared pool. */
@@ -130,6 +151,61 @@ export class ColdMoves {
 
   private staging(name: string): string {
     return path.join(this.records.dir, `${STAGING_PREFIX}${name}`);
+  }
+}
+
+const LIVE = ['running', 'paused', 'starting', 'stopping'];
+
+/** nbd://HOST:PORT/EXPORT, IPv6 hosts in brackets. */
+function nbdUri(target: NbdTarget): string {
+  return `nbd://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/${target.exportName}`;
+}
+
+/** Runs a storage daemon on `file` that backs up the clusters MOVE_BITMAP marks into `target`, then drops the bitmap. */
+async function copyDirtyClusters(file: string, target: NbdTarget, dir: string): Promise<{ bytes: number }> {
+  fs.mkdirSync(dir, { recursive: true });
+  const monitor = path.join(dir, 'qmp.sock');
+  const pidFile = path.join(dir, 'qsd.pid');
+  await run(
+    'qemu-storage-daemon',
+    [
+      '--blockdev', `driver=file,node-name=file-root,filename=${file}`,
+      '--blockdev', 'driver=qcow2,node-name=drive-root,file=file-root',
+      '--chardev', `socket,id=monitor,path=${monitor},server=on,wait=off`,
+      '--monitor', 'chardev=monitor',
+      '--pidfile', pidFile,
+      '--daemonize',
+    ],
+    { timeoutMs: 30_000, errorCode: 'MIGRATION_FAILED' },
+  );
+  const pid = readPidFile(pidFile);
+  const qmp = await QmpClient.connect(monitor, { timeoutMs: 5_000 });
+  try {
+    await qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': 'target', server: { type: 'inet', host: target.host, port: String(target.port) }, export: target.exportName });
+    // Not dismissed automatically, so its end (and any error) can be read before it goes.
+    await qmp.executeRaw('blockdev-backup', { 'job-id': 'cold-sync', device: 'drive-root', target: 'target', sync: 'bitmap', bitmap: MOVE_BITMAP, 'bitmap-mode': 'never', 'auto-dismiss': false });
+    let bytes = 0;
+    for (;;) {
+      const jobs = (await qmp.executeRaw('query-jobs')) as Array<{ id: string; status: string; 'current-progress': number; error?: string }>;
+      const job = jobs.find((j) => j.id === 'cold-sync');
+      if (!job) throw new DroverError('MIGRATION_FAILED', 'the copy of the last changes vanished');
+      bytes = job['current-progress'];
+      if (job.status === 'concluded') {
+        await qmp.executeRaw('job-dismiss', { id: 'cold-sync' });
+        if (job.error) throw new DroverError('MIGRATION_FAILED', `copying the last changes failed: ${job.error}`);
+        break;
+      }
+      await sleep(50);
+    }
+    await qmp.execute('block-dirty-bitmap-remove', { node: 'drive-root', name: MOVE_BITMAP });
+    await qmp.execute('blockdev-del', { 'node-name': 'target' }).catch(() => undefined);
+    await qmp.execute('quit').catch(() => undefined);
+    return { bytes };
+  } finally {
+    qmp.close();
+    for (let i = 0; pid && i < 100 && isAlive(pid); i++) await sleep(50);
+    if (pid && isAlive(pid)) signalProcess(pid, 'SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

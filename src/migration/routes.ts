@@ -53,7 +53,8 @@ export function migrationRoutes(service: MigrationService, cold: ColdMoves) {
     });
     // Cold moves, step by step as the controller drives them.
     app.get('/api/v1/vms/:name/cold-move/record', { schema: { params: NameParams } }, async (req) => cold.record(req.params.name));
-    app.post('/api/v1/vms/:name/cold-move/mirror', { schema: { params: NameParams, body: NbdTargetSchema } }, async (req) => cold.mirror(req.params.name, req.body));
+    app.post('/api/v1/vms/:name/cold-move/copy', { schema: { params: NameParams, body: NbdTargetSchema } }, async (req) => cold.copyDisk(req.params.name, req.body));
+    app.post('/api/v1/vms/:name/cold-move/copy-changes', { schema: { params: NameParams, body: NbdTargetSchema } }, async (req) => cold.copyChanges(req.params.name, req.body));
     app.post(
       '/api/v1/vms/:name/cold-move/release',
       { schema: { params: NameParams, body: Type.Object({ sharedDisksInUse: Type.Boolean() }, { additionalProperties: false }) } },

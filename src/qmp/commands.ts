@@ -281,7 +281,10 @@ export interface QmpCommands {
   /** Adds a block node; used here for an NBD client node a disk is mirrored into. */
   'blockdev-add': { args: { driver: 'nbd'; 'node-name': string; server: { type: 'inet'; host: string; port: string }; export: string }; return: Empty };
   'blockdev-del': { args: { 'node-name': string }; return: Empty };
-  'blockdev-mirror': { args: { 'job-id': string; device: string; target: string; sync: 'full' | 'top' | 'none' }; return: Empty };
+  'block-dirty-bitmap-add': { args: { node: string; name: string; persistent?: boolean }; return: Empty };
+  'block-dirty-bitmap-remove': { args: { node: string; name: string }; return: Empty };
+  /** Copies the clusters a dirty bitmap marks (sync 'bitmap') or all of them into `target`. */
+  'blockdev-backup': { args: { 'job-id': string; device: string; target: string; sync: 'bitmap' | 'full'; bitmap?: string; 'bitmap-mode'?: 'on-success' | 'never' | 'always' }; return: Empty };
   'human-monitor-command': { args: { 'command-line': string; 'cpu-index'?: number }; return: string };
   'query-balloon': { args: Empty; return: { actual: number } };
   'qom-get': { args: { path: string; property: string }; return: unknown };

@@ -28,6 +28,8 @@ export interface ImageInfo {
   corrupt?: boolean;
   /** Files other than the image itself that opening it reads: backing file, qcow2 data file, VMDK extents. */
   externalFiles: string[];
+  /** qcow2 only: the names of the persistent dirty bitmaps the image carries. */
+  bitmaps: string[];
 }
 
 export interface CheckResult {
@@ -129,6 +131,7 @@ export async function info(imagePath: string, opts: { format?: string } = {}): P
     snapshots: Array.isArray(raw.snapshots) ? raw.snapshots.map(parseSnapshot) : [],
     ...(typeof specific.corrupt === 'boolean' ? { corrupt: specific.corrupt } : {}),
     externalFiles: externalFilesOf(imagePath, raw),
+    bitmaps: (Array.isArray(specific.bitmaps) ? specific.bitmaps : []).map((b) => record(b).name).filter((n): n is string => typeof n === 'string'),
   };
 }
 

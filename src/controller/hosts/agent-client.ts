@@ -125,9 +125,14 @@ export class AgentClient {
     return this.request('GET', `/api/v1/vms/${encodeURIComponent(name)}/cold-move/record`, undefined, 30_000);
   }
 
-  /** Cold move, source: copies the guest's root disk into `target`, kept in step; answers once caught up. */
-  coldMirror(name: string, target: NbdTarget): Promise<{ bytes: number }> {
-    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/cold-move/mirror`, target, 3_600_000);
+  /** Cold move, source: copies the guest's whole root disk into `target` while it runs, recording its writes from then on. */
+  coldCopy(name: string, target: NbdTarget): Promise<{ bytes: number }> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/cold-move/copy`, target, 3_600_000);
+  }
+
+  /** Cold move, source, once the guest stopped: copies the clusters written since coldCopy began. */
+  coldCopyChanges(name: string, target: NbdTarget): Promise<{ bytes: number }> {
+    return this.request('POST', `/api/v1/vms/${encodeURIComponent(name)}/cold-move/copy-changes`, target, 3_600_000);
   }
 
   /** Cold move, source: forgets the guest that now lives on the destination. */

@@ -285,14 +285,19 @@ async function coldMigrate(deps: MigrationDeps, ctx: OperationContext, move: Mov
   let copiedBytes = 0;
   if (plan.target) {
     await ctx.progress(0.1, `copying ${vm.name}'s disk to ${to.name}${wasRunning ? ' while it runs' : ''}`);
-    copiedBytes = (await source.coldMirror(vm.name, plan.target)).bytes;
+    copiedBytes = (await source.coldCopy(vm.name, plan.target)).bytes;
   }
   ctx.throwIfCancelled();
-  await ctx.progress(0.7, `stopping ${vm.name} on ${from.name}${plan.target ? ' (its last writes follow)' : ''}`);
+  await ctx.progress(0.7, `stopping ${vm.name} on ${from.name}`);
   const stoppedAt = Date.now();
   if (wasRunning) {
     await source.stop(vm.name, 60_000);
     undo(`start ${vm.name} again on ${from.name}`, async () => void (await source.start(vm.name)));
+  }
+  let changedBytes = 0;
+  if (plan.target) {
+    await ctx.progress(0.8, `copying what ${vm.name} wrote meanwhile`);
+    changedBytes = (await source.coldCopyChanges(vm.name, plan.target)).bytes;
   }
   await destination.coldFinish(vm.name);
   // Its definition only: in the shared pool the disks are the source's too.
@@ -306,14 +311,14 @@ async function coldMigrate(deps: MigrationDeps, ctx: OperationContext, move: Mov
   }
   const downtimeMs = wasRunning ? Date.now() - stoppedAt : null;
   const totalTimeMs = Date.now() - started;
-  const detail = { from: from.name, to: to.name, mode: 'cold', totalTimeMs, downtimeMs, copiedBytes, storage };
+  const detail = { from: from.name, to: to.name, mode: 'cold', totalTimeMs, downtimeMs, copiedBytes, changedBytes, storage };
   await recordArrival(deps, move, { operationId: ctx.id, migrationId: `cold-${ctx.id}`, detail });
   if (view && vm.runtime.guestReady) {
     const ready = await destination.waitReady(vm.name, GUEST_READY_WAIT_MS).catch(() => undefined);
     if (ready) await recordGuestReady(deps, vm.id, ready);
   }
   await refreshNetworkPeers(deps.store, deps.hosts, vm);
-  return { from: from.name, to: to.name, mode: 'cold', totalTimeMs, downtimeMs, setupTimeMs: null, bytes: copiedBytes };
+  return { from: from.name, to: to.name, mode: 'cold', totalTimeMs, downtimeMs, setupTimeMs: null, bytes: copiedBytes + changedBytes, changedBytes };
 }
 
 /**

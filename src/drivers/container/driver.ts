@@ -11,14 +11,14 @@ import { DroverError, isDroverError } from '../../shared/errors.js';
 import { run } from '../../shared/exec.js';
 import type { GuestNetworkInterface } from '../../guest-agent/types.js';
 import type { VmSpec, VmState } from '../../vms/spec.js';
-import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, NbdTarget, RuntimeStatus } from '../types.js';
+import type { ConsoleConnection, Driver, DriverCapabilities, ExecResult, GuestUsage, LiveLimits, RuntimeStatus } from '../types.js';
 import { isAlive, signalProcess } from '../qemu/process.js';
 import { CONTAINER_CAPABILITIES } from '../capabilities.js';
 import { capabilitiesIn, ociConfig, containerResources, signalNumber } from './bundle.js';
 import { attachConsole, conmonPaths, createContainer, decodeConsoleLog, readExitStatus, type ConmonPaths } from './conmon.js';
 import { IdRanges } from './id-ranges.js';
 import { attachNics, detachNics } from './network.js';
-import { diskMonitor, freeze, mirrorDisk, mountRootDisk, ROOT_NODE, shiftOwnership, unmountRootDisk, type MountedRootDisk } from './rootfs.js';
+import { diskMonitor, freeze, mountRootDisk, trackWrites, ROOT_NODE, shiftOwnership, unmountRootDisk, type MountedRootDisk } from './rootfs.js';
 import { Runc } from './runc.js';
 
 const LIVENESS_INTERVAL_MS = 500;
@@ -332,10 +332,10 @@ export class ContainerDriver implements Driver {
     }
   }
 
-  async mirrorRootDisk(id: string, target: NbdTarget): Promise<{ bytes: number }> {
+  async trackRootDiskWrites(id: string): Promise<void> {
     const rt = this.requireLive(id);
     if (!rt.file.disk) throw new DroverError('VM_NOT_RUNNING', rt.file.spec.name);
-    return mirrorDisk(rt.file.disk, target);
+    await trackWrites(rt.file.disk);
   }
 
   async setLimits(id: string, limits: LiveLimits): Promise<void> {

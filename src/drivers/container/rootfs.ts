@@ -11,7 +11,6 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DroverError } from '../../shared/errors.js';
 import { QmpClient } from '../../qmp/client.js';
-import type { NbdTarget } from '../types.js';
 import { run } from '../../shared/exec.js';
 import { isAlive, readPidFile, signalProcess } from '../qemu/process.js';
 
@@ -124,42 +123,31 @@ export async function freeze(mounted: MountedRootDisk): Promise<() => Promise<vo
   };
 }
 
-/** The block job that copies the disk for a cold move. */
-const MIRROR_JOB = 'cold-move';
-
-/** Mirrors the exported disk into `target` while the container runs; resolves once the mirror has caught up. */
-export async function mirrorDisk(mounted: MountedRootDisk, target: NbdTarget): Promise<{ bytes: number }> {
-  const qmp = await diskMonitor(mounted);
-  try {
-    await qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': 'cold-target', server: { type: 'inet', host: target.host, port: String(target.port) }, export: target.exportName });
-    await qmp.execute('blockdev-mirror', { 'job-id': MIRROR_JOB, device: ROOT_NODE, target: 'cold-target', sync: 'full' });
-    for (;;) {
-      const job = (await qmp.execute('query-block-jobs')).find((j) => j.device === MIRROR_JOB);
-      if (!job) throw new DroverError('MIGRATION_FAILED', 'the disk copy ended before it caught up');
-      if (job['io-status'] !== 'ok') throw new DroverError('MIGRATION_FAILED', `the disk copy failed: ${job['io-status']}`);
-      if (job.ready) return { bytes: job.offset };
-      await sleep(100);
-    }
-  } finally {
-    qmp.close();
-  }
-}
+/** The dirty bitmap that records a cold move's writes: kept in the qcow2, read by the move's final copy. */
+export const MOVE_BITMAP = 'drover-cold-move';
 
 /**
- * Ends the daemon's block jobs before it quits: a mirror that caught up is cancelled, which in QEMU's terms
- * completes it without switching over, its target then identical to the disk; any other job is stopped.
+ * Starts recording the clusters written from now on, with the filesystem frozen meanwhile so everything written
+ * before is flushed into the qcow2 file: a copy of that file made while the container runs is then right except
+ * for the clusters the bitmap marks. The bitmap is persistent: the daemon stores it in the qcow2 when it stops.
  */
-async function settleBlockJobs(qmp: QmpClient): Promise<void> {
-  const jobs = await qmp.execute('query-block-jobs');
-  for (const job of jobs) await qmp.execute('block-job-cancel', { device: job.device, force: !job.ready }).catch(() => undefined);
-  for (let i = 0; i < 600 && (await qmp.execute('query-block-jobs')).length > 0; i++) await sleep(100);
+export async function trackWrites(mounted: MountedRootDisk): Promise<void> {
+  const qmp = await diskMonitor(mounted);
+  const thaw = await freeze(mounted);
+  try {
+    // A bitmap left by an earlier move that did not finish would hide nothing, but takes the name.
+    await qmp.execute('block-dirty-bitmap-remove', { node: ROOT_NODE, name: MOVE_BITMAP }).catch(() => undefined);
+    await qmp.execute('block-dirty-bitmap-add', { node: ROOT_NODE, name: MOVE_BITMAP, persistent: true });
+  } finally {
+    await thaw();
+    qmp.close();
+  }
 }
 
 async function stopDaemon(pid: number, monitorSocket: string, exportFile: string): Promise<void> {
   if (isAlive(pid)) {
     try {
       const qmp = await QmpClient.connect(monitorSocket, { timeoutMs: 2_000 });
-      await settleBlockJobs(qmp).catch(() => undefined);
       // Deleting the export unmounts the FUSE file; quitting alone leaves a dead mount behind.
       await qmp.execute('block-export-del', { id: 'root' }).catch(() => undefined);
       await qmp.execute('quit').catch(() => undefined);

@@ -304,7 +304,7 @@ export class QemuDriver implements Driver {
   }
 
   /** A VM moves by live migration, which mirrors its disks itself. */
-  async mirrorRootDisk(id: string): Promise<{ bytes: number }> {
+  async trackRootDiskWrites(id: string): Promise<void> {
     throw new DroverError('GUEST_TYPE_UNSUPPORTED', `${this.status(id).id}: a VM's disks move with its live migration`);
   }
 
