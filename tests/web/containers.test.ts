@@ -4,9 +4,10 @@
  * as a move by a restart and explained, its limits), the Limits editor following its operation,
  * the create dialog's container fields, and the VM list of a controller from before containers.
  *
- * The controller runs in process over two simulated agents, so the guests are records the test
- * writes (no guest boots; tests/system/containers.test.ts runs real ones), and the image list
- * (simulated agents keep no library) is answered in the browser. Screenshots go to tests/artifacts/.
+ * The first suite runs the controller in process over two simulated agents, so its guests are
+ * records the test writes and the image list (simulated agents keep no library) is answered in the
+ * browser. The second creates a real container (runc, the tiny-ct image) on `drover up` from the
+ * create dialog, types into its console and changes its limits live. Screenshots go to tests/artifacts/.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,10 @@ import { testController, type TestController } from '../../src/controller/api/te
 import { sampleHost, sampleVm } from '../../src/controller/store/fixtures.js';
 import type { VmSpec } from '../../src/controller/store/records.js';
 import { simulatedAgent, view, type SimulatedAgent } from '../../src/controller/vms/simulated-agent.js';
+import { makeDataDir } from '../helpers/agent.js';
+import { cleanupDrover, deleteEveryVm, type TestDrover } from '../helpers/up.js';
 import { launchBrowser, screenshot, screenshotElement, type TestBrowser } from './browser.js';
+import { startConsoleSession } from './session.js';
 
 const MiB = 2 ** 20;
 const HOST_ID = 'h-alpha';
@@ -291,6 +295,88 @@ describe('web console: containers beside VMs (in-process controller, simulated a
     } finally {
       await page.unroute(isVmRead);
     }
+  });
+
+  test('no uncaught errors in the page', () => {
+    assert.deepEqual(browser.pageErrors.filter((e) => e.startsWith('uncaught')), []);
+  });
+});
+
+describe('web console: a real container (drover up, runc, Chromium)', () => {
+  const NAME = 'webct';
+  const dataDir = makeDataDir();
+  let drover: TestDrover;
+  let browser: TestBrowser;
+  let page: Page;
+
+  before(async () => {
+    ({ drover, browser, page } = await startConsoleSession(dataDir));
+  });
+
+  after(async () => {
+    await deleteEveryVm(drover);
+    await browser?.close();
+    await cleanupDrover(drover, dataDir);
+  });
+
+  test('the create dialog makes a container from a container image and starts it', { timeout: 180_000 }, async () => {
+    await page.goto(drover.url);
+    await page.fill('#sign-in-token', drover.token);
+    await page.click('#sign-in-submit');
+    await page.locator('#stream-status[data-status="live"]').waitFor();
+    await page.click('#vm-create');
+    await page.locator('#vm-create-image option[value="tiny"]').waitFor({ state: 'attached' });
+    assert.ok(!(await optionValues(page, '#vm-create-image')).includes('tiny-ct'), 'a VM is not offered a container image');
+    await page.selectOption('#vm-create-type', 'container');
+    const images = await optionValues(page, '#vm-create-image');
+    assert.ok(images.includes('tiny-ct') && !images.includes('tiny'), JSON.stringify(images));
+    await page.selectOption('#vm-create-image', 'tiny-ct');
+    await page.fill('#vm-create-name', NAME);
+    await page.fill('#vm-create-memory', '128');
+    await page.fill('#vm-create-pids', '256');
+    await page.click('#vm-create-dialog-submit');
+    await page.locator(`#vm-row-${NAME}[data-type="container"][data-state="running"]`).waitFor({ timeout: 120_000 });
+    const vm = (await drover.api<ApiVm & { state: string }>('GET', `/api/v1/vms/${NAME}`)).body;
+    assert.deepEqual([vm.type, vm.state, vm.pidsLimit, vm.privileged], ['container', 'running', 256, false]);
+  });
+
+  test('its Console tab reaches the container\'s pty: a command typed there runs', { timeout: 120_000 }, async () => {
+    const ready = await drover.api('POST', `/api/v1/vms/${NAME}/wait-ready`, { timeoutMs: 60_000 });
+    assert.equal(ready.status, 200, JSON.stringify(ready.body));
+    await page.click(`#vm-row-${NAME} a.vm-link`);
+    await page.locator(`#vm-page[data-vm="${NAME}"][data-type="container"]`).waitFor();
+    assert.equal(await page.locator('#vm-tab-display').count(), 0);
+    await page.click('#vm-tab-console');
+    await page.locator('#serial-console-status[data-status="connected"]').waitFor();
+    await page.click('#serial-console');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('echo web-ct-$((6*7)) $(hostname)');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#serial-console .xterm-rows')?.textContent?.includes(`web-ct-42 webct`), null, { timeout: 30_000 });
+    await screenshot(page, 'web-containers-console');
+  });
+
+  test('the Limits editor changes its process limit and CPU cap while it runs', { timeout: 120_000 }, async () => {
+    await page.click('#vm-tab-overview');
+    await page.locator('#vm-limits-form').waitFor();
+    await page.fill('#vm-limits-pids', '128');
+    await page.fill('#vm-limits-cpu', '50');
+    await page.click('#vm-limits-apply');
+    await page.locator('#vm-limits-status[data-state="succeeded"]').waitFor({ timeout: 60_000 });
+    await page.locator('#vm-pids-limit[data-value="128"]').waitFor();
+    const vm = (await drover.api<ApiVm>('GET', `/api/v1/vms/${NAME}`)).body;
+    assert.deepEqual([vm.pidsLimit, vm.cpuLimitPercent], [128, 50]);
+    // The limit holds inside: of 200 sleepers, only as many start as it leaves room for. The shell that forks them
+    // stops at the first refused fork; the count and the clean-up use builtins only, which need no fork.
+    const script = [
+      '(i=0; while [ $i -lt 200 ]; do sleep 20 </dev/null >/dev/null 2>&1 & i=$((i+1)); done) 2>/dev/null',
+      'n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo processes $n',
+      'for p in /proc/[0-9]*; do read c < $p/comm 2>/dev/null && [ "$c" = sleep ] && kill ${p#/proc/}; done; true',
+    ].join('\n');
+    const exec = await drover.api<{ exitCode: number; stdout: string }>('POST', `/api/v1/vms/${NAME}/exec`, { command: '/bin/sh', args: ['-c', script], timeoutMs: 60_000 });
+    assert.equal(exec.status, 200, JSON.stringify(exec.body));
+    const processes = Number(/processes (\d+)/.exec(exec.body.stdout)?.[1] ?? NaN);
+    assert.ok(processes > 64 && processes <= 128, `between 64 and the limit of 128 at once: ${JSON.stringify(exec.body)}`);
   });
 
   test('no uncaught errors in the page', () => {
