@@ -37,7 +37,7 @@ const progress = { pass: 1, ramTransferredBytes: 64 * 2 ** 20, ramRemainingBytes
 /** The result every simulated migration completes with. */
 const result = { totalTimeMs: 1800, downtimeMs: 42, setupTimeMs: 12, ramTransferredBytes: 70 * 2 ** 20, passes: 2, postcopy: false, maxCpuThrottlePercent: 0 };
 
-/** A simulated host agent: enough of the agent API for heartbeats and one scripted migration; with `definesVms`, creates succeed. */
+/** A simulated host agent: enough of the agent API for heartbeats, limits and one scripted migration; with `definesVms`, creates succeed. */
 export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?: boolean } = {}): Promise<SimulatedAgent> {
   const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], created: [], release: true, migrateAnswerDelayMs: 0, migrationsUnanswered: false, close: async () => undefined };
   const server = http.createServer((req, res) => {
@@ -67,6 +67,12 @@ export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?:
       if (waitReady?.[1] && req.method === 'POST') {
         const found = agent.vms.find((v) => v.name === waitReady[1]);
         if (found) found.guestReady = true;
+        return found ? send(200, found) : send(404, { code: 'VM_NOT_FOUND' });
+      }
+      const limits = /^\/api\/v1\/vms\/([a-z0-9-]+)\/limits$/.exec(url);
+      if (limits?.[1] && req.method === 'PUT') {
+        const found = agent.vms.find((v) => v.name === limits[1]);
+        if (found) found.memoryMiB = (JSON.parse(body) as { memoryMiB?: number }).memoryMiB ?? found.memoryMiB;
         return found ? send(200, found) : send(404, { code: 'VM_NOT_FOUND' });
       }
       if (migrate?.[1]) {

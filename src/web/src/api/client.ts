@@ -48,6 +48,7 @@ import {
   type OperationState,
   type Snapshot,
   type Vm,
+  type VmLimitsChange,
   type VmMetrics,
 } from './types';
 
@@ -172,6 +173,11 @@ export class DroverApi {
 
   cloneVm(name: string, newName: string, mode: 'linked' | 'full'): Promise<Accepted> {
     return this.request('POST', `/vms/${enc(name)}/clone`, parseVmAccepted, { name: newName, mode });
+  }
+
+  /** Changes the VM's CPU cap, memory or (containers) process limit, live where its driver can (202: follow the operation). */
+  setVmLimits(name: string, change: VmLimitsChange): Promise<Accepted> {
+    return this.request('PATCH', `/vms/${enc(name)}/limits`, parseVmAccepted, change);
   }
 
   snapshots(name: string): Promise<Snapshot[]> {

@@ -45,6 +45,11 @@ export function optional<T>(parser: Parser<T>): Parser<T | undefined> {
   return (value, path) => (value === undefined ? undefined : parser(value, path));
 }
 
+/** A field older controllers leave out: `fallback` stands in for it, so their answers still parse. */
+export function withDefault<T>(parser: Parser<T>, fallback: T): Parser<T> {
+  return (value, path) => (value === undefined ? fallback : parser(value, path));
+}
+
 export function oneOf<const T extends readonly string[]>(values: T): Parser<T[number]> {
   return (value, path) => {
     if (typeof value !== 'string' || !values.includes(value)) throw new ParseError(path, `one of ${values.join(', ')}`);

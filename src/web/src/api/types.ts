@@ -2,14 +2,26 @@
  * The shapes the console works with, each with the parser that produces it from the controller's
  * JSON (the wire schemas are in src/controller/<domain>/schema.ts and /openapi.json).
  */
-import { array, boolean, nullable, number, object, oneOf, optional, record, string, unknown, type Parsed, type Parser } from './parse';
+import { array, boolean, nullable, number, object, oneOf, optional, record, string, unknown, withDefault, type Parsed, type Parser } from './parse';
 
 export const VM_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'paused', 'crashed', 'error', 'deleting'] as const;
 export type VmState = (typeof VM_STATES)[number];
 
+/** vm: a QEMU virtual machine; container: a system container (runc). Both are the one API resource /vms. */
+export const GUEST_TYPES = ['vm', 'container'] as const;
+export type GuestType = (typeof GUEST_TYPES)[number];
+
 export const parseVm = object({
   id: string,
   name: string,
+  // Controllers from before containers leave out these four: everything they list is a VM, unlimited.
+  type: withDefault(oneOf(GUEST_TYPES), 'vm'),
+  /** A container without a user namespace: root inside is root on the host. */
+  privileged: withDefault(boolean, false),
+  /** A container's process limit; null: none. */
+  pidsLimit: withDefault(nullable(number), null),
+  /** Host CPU cap, 100 = one core; null: none. */
+  cpuLimitPercent: withDefault(nullable(number), null),
   host: nullable(string),
   /** The host a live migration in flight is moving the VM to (it holds room there until the move ends); null when not moving. */
   movingTo: nullable(string),
@@ -135,7 +147,8 @@ export const parseImage = object({
   sha256: string,
   createdAt: string,
   osNotes: string,
-  type: oneOf(['vm', 'container'] as const),
+  /** Which guests the image makes: a VM's disk or a container's root filesystem; controllers from before container images list VM images only. */
+  type: withDefault(oneOf(GUEST_TYPES), 'vm'),
 });
 export type Image = Parsed<typeof parseImage>;
 export const parseImageList = object({ images: array(parseImage) });
@@ -159,7 +172,17 @@ export const parseErrorBody = object({ code: string, message: string, detail: op
 /** Body of POST /api/v1/vms (the fields the console sets). */
 export interface CreateVmRequest {
   name: string;
+  /** Default vm; a container needs a container image. */
+  type?: GuestType;
   image?: string;
+  /** Containers only: no user namespace (root inside is root on the host). */
+  privileged?: boolean;
+  /** Containers only: most processes and threads at once (8..4194304). */
+  pidsLimit?: number;
+  /** Containers only: swap on top of memory, MiB; default 0. */
+  swapMiB?: number;
+  /** Host CPU cap, 100 = one core (1..6400). */
+  cpuLimitPercent?: number;
   cpus?: number;
   memoryMiB?: number;
   diskGiB?: number;
@@ -172,6 +195,16 @@ export interface CreateVmRequest {
   placement?: { requiredTags?: string[]; affinityGroups?: string[]; antiAffinityGroups?: string[] };
   /** NICs on virtual networks; the controller picks a free address unless one is named. */
   networks?: Array<{ network: string; address?: string }>;
+}
+
+/** Body of PATCH /api/v1/vms/:name/limits: a field given changes, null removes that limit; at least one field. */
+export interface VmLimitsChange {
+  /** Host CPU cap, 100 = one core (1..6400); live. */
+  cpuLimitPercent?: number | null;
+  /** Live for a container; a VM takes it only while stopped. */
+  memoryMiB?: number;
+  /** Containers only (8..4194304); live. */
+  pidsLimit?: number | null;
 }
 
 /** Filters of GET /api/v1/events. */

@@ -5,9 +5,10 @@ import { useEffect, useRef, useState } from 'react';
 import { ConsoleBar, type ConsoleStatus } from './ConsoleBar';
 import type { Vm } from '../../api';
 import { useSession } from '../auth/session';
+import { guestFeatures } from '../vms/guestTypes';
 
 
-/** The VM's serial console in xterm.js over /api/v1/vms/:name/console (raw bytes both ways). */
+/** The guest's text console in xterm.js over /api/v1/vms/:name/console (raw bytes both ways): a VM's serial port, a container's pty. */
 export default function SerialConsole({ vm }: { vm: Vm }) {
   const { api } = useSession();
   const box = useRef<HTMLDivElement>(null);
@@ -55,9 +56,9 @@ export default function SerialConsole({ vm }: { vm: Vm }) {
     };
   }, [api, vm.name, live, attempt]);
 
-  if (!live) return <p className="muted" id="serial-console-off">The serial console is there while the VM runs. Start it first.</p>;
+  if (!live) return <p className="muted" id="serial-console-off">The console is there while the {guestFeatures(vm.type).label} runs. Start it first.</p>;
   return (
-    <section className="console" aria-label={`Serial console of ${vm.name}`}>
+    <section className="console" aria-label={`Console of ${vm.name}`}>
       <ConsoleBar statusId="serial-console-status" reconnectId="serial-console-reconnect" status={status} reason={reason} onReconnect={() => setAttempt((n) => n + 1)}>
         <span className="muted small">Keys go to the guest while the terminal has focus; click outside it to leave.</span>
       </ConsoleBar>

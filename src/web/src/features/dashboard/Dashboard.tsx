@@ -15,7 +15,7 @@ const HA_REFRESH_MS = 15_000;
 /** While a host is not ok its card shows HA's reason, whose ages should not lag far behind. */
 const HA_ATTENTION_REFRESH_MS = 3_000;
 
-/** Everything at once: every host as a card (with HA's verdict when it is not ok), every VM in one table, kept live by the event stream. */
+/** Everything at once: every host as a card (with HA's verdict when it is not ok), every VM and container in one table, kept live by the event stream. */
 export function Dashboard() {
   const { fleet, ha } = useSession();
   const state = useFleet(fleet);
@@ -73,7 +73,7 @@ export function Dashboard() {
         </div>
       </section>
       <section aria-labelledby="vms-title">
-        <h2 id="vms-title">Virtual machines</h2>
+        <h2 id="vms-title">VMs and containers</h2>
         <VmTable vms={vms} now={tableNow} />
       </section>
       {creating && <CreateVmDialog onClose={() => setCreating(false)} />}

@@ -9,8 +9,11 @@ export function networksRequest(choice: NetworkChoice): Array<{ network: string;
   return [...choice].map(([network, address]) => (address.trim() ? { network, address: address.trim() } : { network }));
 }
 
-/** Checkboxes for the virtual networks the new VM gets a NIC on, each with an optional fixed address. */
-export function NetworkPicker({ networks, value, onChange }: { networks: Network[] | null; value: NetworkChoice; onChange: (value: NetworkChoice) => void }) {
+/**
+ * Checkboxes for the virtual networks the new VM gets a NIC on, each with an optional fixed address.
+ * `userNic` false: the guest gets no default user-mode NIC (a container), so these are its only NICs.
+ */
+export function NetworkPicker({ networks, value, onChange, userNic = true }: { networks: Network[] | null; value: NetworkChoice; onChange: (value: NetworkChoice) => void; userNic?: boolean }) {
   const toggle = (name: string, on: boolean) => {
     const next = new Map(value);
     if (on) next.set(name, '');
@@ -21,7 +24,11 @@ export function NetworkPicker({ networks, value, onChange }: { networks: Network
   return (
     <fieldset className="form-group" id="vm-create-networks">
       <legend>Virtual networks</legend>
-      <p className="muted small">A user-mode NIC is always there; each network ticked adds a NIC with an address from its subnet.</p>
+      <p className="muted small" id="vm-create-networks-help">
+        {userNic
+          ? 'A user-mode NIC is always there; each network ticked adds a NIC with an address from its subnet.'
+          : 'There is no user-mode NIC: each network ticked adds a NIC with an address from its subnet, and with none ticked there is no network at all.'}
+      </p>
       {networks === null && <p className="muted small">Loading networks…</p>}
       {networks?.length === 0 && (
         <p className="muted small" id="vm-create-no-networks">

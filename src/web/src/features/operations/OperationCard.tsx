@@ -6,7 +6,7 @@ import { Link, vmPath } from '../../router';
 import { isFinished } from './tracker';
 
 /** The API's operation error as an ApiError, so it shows like any other (message, detail behind it). */
-function operationError(op: Operation): ApiError | null {
+export function operationError(op: Operation): ApiError | null {
   if (!op.error) return null;
   const undo = op.error.undoFailures?.map((u) => `undo "${u.step}" failed: ${u.message}`).join('; ');
   return new ApiError(0, op.error.code, op.error.message, [op.error.detail, undo].filter(Boolean).join('; ') || undefined);

@@ -1,8 +1,10 @@
 import type { Vm } from '../../api';
 import { formatBytes } from '../../format';
+import { guestFeatures } from './guestTypes';
 
 /** Disks and network interfaces (network, MAC address, address) of the VM. */
 export function Hardware({ vm }: { vm: Vm }) {
+  const features = guestFeatures(vm.type);
   return (
     <>
       <section className="panel" aria-labelledby="disks-title" id="vm-disks">
@@ -22,7 +24,7 @@ export function Hardware({ vm }: { vm: Vm }) {
                 <td>{d.name}</td>
                 <td className="numeric">{formatBytes(d.sizeBytes)}</td>
                 <td>{d.readOnly ? 'read-only' : 'read-write'}</td>
-                <td>{vm.devices === 'virtio' ? 'virtio' : 'IDE'}</td>
+                <td>{features.diskBus(vm.devices)}</td>
               </tr>
             ))}
           </tbody>
@@ -44,7 +46,7 @@ export function Hardware({ vm }: { vm: Vm }) {
               <tr key={nic.mac} id={`nic-row-${i}`} data-mode={nic.mode} data-network={nic.network}>
                 <td>
                   {nic.name}
-                  <div className="muted small">{vm.devices === 'virtio' ? 'virtio-net' : 'e1000'}</div>
+                  <div className="muted small">{features.nicModel(vm.devices)}</div>
                 </td>
                 <td>
                   {nic.mode === 'network' ? <strong>{nic.network}</strong> : nic.mode === 'bridge' ? <>bridge <code>{nic.network}</code></> : 'user-mode (NAT)'}
@@ -58,7 +60,11 @@ export function Hardware({ vm }: { vm: Vm }) {
             ))}
           </tbody>
         </table>
-        {vm.nics.length === 0 && <p className="muted">No network interface.</p>}
+        {vm.nics.length === 0 && (
+          <p className="muted" id="vm-nics-none">
+            No network interface.{features.userNetworking ? '' : ` A ${features.label} has no user-mode NIC: it is reached on a virtual network or a bridge.`}
+          </p>
+        )}
       </section>
     </>
   );

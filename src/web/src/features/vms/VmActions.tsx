@@ -5,6 +5,7 @@ import { ErrorNotice } from '../../components/ErrorNotice';
 import { navigate } from '../../router';
 import { MigrateDialog } from '../placement/MigrateDialog';
 import { useSession } from '../auth/session';
+import { guestFeatures } from './guestTypes';
 import { useVmAction } from './useVmAction';
 
 type Action = 'start' | 'stop' | 'kill' | 'reboot' | 'pause' | 'resume' | 'snapshot' | 'clone' | 'migrate' | 'delete';
@@ -23,6 +24,9 @@ const ALLOWED: Record<Action, readonly VmState[]> = {
   delete: ['stopped', 'running', 'paused', 'crashed', 'error'],
 };
 
+/** A move by a restart stops the guest anyway, so it moves a stopped one too (src/controller/vms/migrate.ts). */
+const MOVABLE_BY_RESTART: readonly VmState[] = ['running', 'paused', 'stopped', 'crashed'];
+
 const WHY_NOT: Partial<Record<Action, string>> = {
   clone: 'Stop the VM to clone it',
   start: 'The VM is not stopped',
@@ -36,7 +40,7 @@ function snapshotName(): string {
   return `snap-${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
 }
 
-/** The VM's action bar: power, snapshot, clone, migrate, delete. */
+/** The VM's action bar: power, snapshot, clone, migrate (live, or by a restart for a guest that cannot move live), delete. */
 export function VmActions({ vm }: { vm: Vm }) {
   const { api } = useSession();
   const { run, error, busy, clearError } = useVmAction(vm.name);
@@ -44,16 +48,20 @@ export function VmActions({ vm }: { vm: Vm }) {
   const [snapshot, setSnapshot] = useState('');
   const [clone, setClone] = useState({ name: '', mode: 'linked' as 'linked' | 'full' });
 
+  const { migration, noLiveMigration } = guestFeatures(vm.type);
+  const allowed = (action: Action): readonly VmState[] => (action === 'migrate' && migration === 'restart' ? MOVABLE_BY_RESTART : ALLOWED[action]);
   // A VM in flight cannot be moved again until its move ends (the controller says VM_BUSY).
   const whyNot = (action: Action): string | undefined =>
-    action === 'migrate' && vm.movingTo ? `Already moving to ${vm.movingTo}` : ALLOWED[action].includes(vm.state) ? undefined : (WHY_NOT[action] ?? `Not possible while the VM is ${vm.state}`);
+    action === 'migrate' && vm.movingTo ? `Already moving to ${vm.movingTo}` : allowed(action).includes(vm.state) ? undefined : (WHY_NOT[action] ?? `Not possible while the VM is ${vm.state}`);
+  // A guest that moves by a restart says so before its dialog opens.
+  const hint = (action: Action): string | undefined => whyNot(action) ?? (action === 'migrate' && noLiveMigration ? `${noLiveMigration}: the move stops it and starts it again` : undefined);
   const button = (action: Action, label: string, onClick: () => void, className?: string) => (
     <button
       type="button"
       id={`vm-action-${action}`}
       className={className}
       disabled={whyNot(action) !== undefined || busy !== null}
-      title={whyNot(action)}
+      title={hint(action)}
       onClick={onClick}
     >
       {busy === action ? `${label}…` : label}

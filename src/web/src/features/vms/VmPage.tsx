@@ -13,7 +13,10 @@ import { useEventTimeline } from '../events/useEventTimeline';
 import { VmHaPanel } from '../ha/VmHaPanel';
 import { PlacementRules } from '../placement/PlacementRules';
 import { PlacementTimeline } from '../placement/PlacementTimeline';
+import { guestFeatures } from './guestTypes';
 import { Hardware } from './Hardware';
+import { LimitsPanel } from './LimitsPanel';
+import { PRIVILEGED_HELP, PrivilegedBadge } from './PrivilegedBadge';
 import { Snapshots } from './Snapshots';
 import { VmActions } from './VmActions';
 import { VmHost } from './VmHost';
@@ -23,21 +26,25 @@ const MetricsCharts = lazy(() => import('./MetricsCharts'));
 const SerialConsole = lazy(() => import('../console/SerialConsole'));
 const GraphicalConsole = lazy(() => import('../console/GraphicalConsole'));
 
-const TABS = [
+type TabId = 'overview' | 'console' | 'display' | 'events';
+/** The text console (a VM's serial port, a container's pty) works for every guest; the graphical one needs VNC. */
+const TABS: ReadonlyArray<{ id: TabId; label: string; needsVnc?: boolean }> = [
   { id: 'overview', label: 'Overview' },
-  { id: 'console', label: 'Serial console' },
-  { id: 'display', label: 'Graphical console' },
+  { id: 'console', label: 'Console' },
+  { id: 'display', label: 'Graphical console', needsVnc: true },
   { id: 'events', label: 'Events' },
-] as const;
-type TabId = (typeof TABS)[number]['id'];
+];
 
-/** One VM: actions, details, HA protection, placement history and rules, disks, NICs, snapshots, usage charts, consoles and its events. */
+/** One VM or container: actions, details, limits, HA protection, placement history and rules, disks, NICs, snapshots, usage charts, consoles and its events. */
 export function VmPage({ name }: { name: string }) {
   const { fleet } = useSession();
   const state = useFleet(fleet);
   const { search } = useLocation();
-  const tab = (TABS.find((t) => t.id === search.get('tab'))?.id ?? 'overview') as TabId;
   const vm = state.vms.get(name);
+  const features = guestFeatures(vm?.type ?? 'vm');
+  const tabs = TABS.filter((t) => !t.needsVnc || features.vnc);
+  // A link to a tab this guest does not have (a container's graphical console) opens the overview.
+  const tab = tabs.find((t) => t.id === search.get('tab'))?.id ?? 'overview';
 
   if (!vm) {
     return (
@@ -54,12 +61,16 @@ export function VmPage({ name }: { name: string }) {
     );
   }
   return (
-    <main className="page" id="vm-page" data-vm={vm.name} data-state={vm.state}>
+    <main className="page" id="vm-page" data-vm={vm.name} data-type={vm.type} data-state={vm.state}>
       <p className="breadcrumbs">
         <Link to="/">Dashboard</Link> / {vm.host ? <Link to={hostPath(vm.host)}>{vm.host}</Link> : 'no host'} /
       </p>
       <div className="page-header">
         <h1>{vm.name}</h1>
+        <span className="tag guest-type" id="vm-guest-type" data-type={vm.type}>
+          {features.label}
+        </span>
+        {vm.privileged && <PrivilegedBadge id="vm-privileged" />}
         <StateBadge state={vm.state} id="vm-state" />
         {vm.movingTo && (
           <span className="badge busy" id="vm-moving-to" data-moving-to={vm.movingTo} title={`A live migration is in flight: ${vm.name} runs on ${vm.host ?? 'its host'} until it switches over to ${vm.movingTo}`}>
@@ -74,7 +85,7 @@ export function VmPage({ name }: { name: string }) {
         </p>
       )}
       <VmActions vm={vm} />
-      <Tabs tabs={TABS} current={tab} idPrefix="vm" onSelect={(id) => navigate(vmPath(vm.name, id === 'overview' ? undefined : id), { replace: true })} />
+      <Tabs tabs={tabs} current={tab} idPrefix="vm" onSelect={(id) => navigate(vmPath(vm.name, id === 'overview' ? undefined : id), { replace: true })} />
       <div role="tabpanel" id={`vm-panel-${tab}`} aria-labelledby={`vm-tab-${tab}`} className="tab-panel">
         <Suspense fallback={<p className="muted">Loading…</p>}>
           {tab === 'overview' && <Overview vm={vm} />}
@@ -89,29 +100,53 @@ export function VmPage({ name }: { name: string }) {
 
 function Overview({ vm }: { vm: Vm }) {
   const now = useNow(10_000);
+  const features = guestFeatures(vm.type);
   const live = vm.startedAt && (vm.state === 'running' || vm.state === 'paused');
   return (
     <div className="overview">
       <section className="panel" aria-labelledby="details-title" id="vm-details">
         <h2 id="details-title">Details</h2>
         <dl className="facts">
+          <dt>Type</dt>
+          <dd id="vm-type" data-type={vm.type} data-privileged={vm.privileged}>
+            {features.description}
+            {vm.privileged && (
+              <p className="notice warning small" id="vm-privileged-warning">
+                {PRIVILEGED_HELP}.
+              </p>
+            )}
+          </dd>
           <dt>Host</dt>
           <dd id="vm-host">
             <VmHost vm={vm} />
           </dd>
           <dt>vCPUs</dt>
           <dd>{vm.cpus}</dd>
+          <dt>CPU limit</dt>
+          <dd id="vm-cpu-limit" data-value={vm.cpuLimitPercent ?? ''}>
+            {vm.cpuLimitPercent === null ? 'none' : cpuLimitText(vm.cpuLimitPercent)}
+          </dd>
           <dt>Memory</dt>
-          <dd>{formatMiB(vm.memoryMiB)}</dd>
+          <dd id="vm-memory" data-value={vm.memoryMiB}>
+            {formatMiB(vm.memoryMiB)}
+          </dd>
+          {features.processLimit && (
+            <>
+              <dt>Process limit</dt>
+              <dd id="vm-pids-limit" data-value={vm.pidsLimit ?? ''}>
+                {vm.pidsLimit === null ? 'none' : `${vm.pidsLimit} processes`}
+              </dd>
+            </>
+          )}
           <dt>Devices</dt>
-          <dd>{vm.devices === 'virtio' ? 'virtio (paravirtualized)' : 'emulated (IDE, e1000)'}</dd>
+          <dd id="vm-devices">{!features.deviceModels ? '-' : vm.devices === 'virtio' ? 'virtio (paravirtualized)' : 'emulated (IDE, e1000)'}</dd>
           <dt>Image</dt>
           <dd>{vm.image ?? '-'}</dd>
           <dt>Desired state</dt>
           <dd>{vm.desiredState}</dd>
           <dt>Uptime</dt>
           <dd>{live && vm.startedAt ? formatDuration(now - Date.parse(vm.startedAt)) : '-'}</dd>
-          <dt>QEMU pid</dt>
+          <dt>{features.pidLabel}</dt>
           <dd>{vm.pid ?? '-'}</dd>
           <dt>Created</dt>
           <dd>{formatTime(vm.createdAt)}</dd>
@@ -121,6 +156,7 @@ function Overview({ vm }: { vm: Vm }) {
           </dd>
         </dl>
       </section>
+      <LimitsPanel vm={vm} />
       <VmHaPanel vm={vm} />
       <PlacementTimeline vm={vm} />
       <PlacementRules vm={vm} />
@@ -129,6 +165,12 @@ function Overview({ vm }: { vm: Vm }) {
       <Snapshots vm={vm} />
     </div>
   );
+}
+
+/** 150 → "150% (1.5 cores)". */
+function cpuLimitText(percent: number): string {
+  const cores = percent / 100;
+  return `${percent}% (${cores === 1 ? 'one core' : `${Math.round(cores * 100) / 100} cores`})`;
 }
 
 /** The VM's events: the timeline of what happened to it (the Overview has where it ran). */

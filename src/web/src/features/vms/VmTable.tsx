@@ -1,13 +1,16 @@
 import { memo, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { VM_STATES, type Vm } from '../../api';
+import { GUEST_TYPES, VM_STATES, type Vm } from '../../api';
 import { StateBadge } from '../../components/StateBadge';
 import { formatDuration, formatMiB } from '../../format';
 import { Link, vmPath } from '../../router';
+import { guestFeatures } from './guestTypes';
+import { PrivilegedBadge } from './PrivilegedBadge';
 import { VmHost } from './VmHost';
 
-type SortKey = 'name' | 'state' | 'host' | 'cpus' | 'memory' | 'uptime';
+type SortKey = 'name' | 'type' | 'state' | 'host' | 'cpus' | 'memory' | 'uptime';
 const COLUMNS: ReadonlyArray<{ key: SortKey; label: string; numeric?: boolean }> = [
   { key: 'name', label: 'Name' },
+  { key: 'type', label: 'Type' },
   { key: 'state', label: 'State' },
   { key: 'host', label: 'Host' },
   { key: 'cpus', label: 'vCPUs', numeric: true },
@@ -28,6 +31,8 @@ const uptimeMs = (vm: Vm, now: number): number => (vm.startedAt && LIVE.has(vm.s
 
 const compare: Record<SortKey, (a: Vm, b: Vm, now: number) => number> = {
   name: (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }),
+  // Privileged containers sort after the others, so they gather at one end.
+  type: (a, b) => GUEST_TYPES.indexOf(a.type) - GUEST_TYPES.indexOf(b.type) || Number(a.privileged) - Number(b.privileged),
   state: (a, b) => VM_STATES.indexOf(a.state) - VM_STATES.indexOf(b.state),
   host: (a, b) => (a.host ?? '').localeCompare(b.host ?? '', undefined, { numeric: true }),
   cpus: (a, b) => a.cpus - b.cpus,
@@ -45,12 +50,13 @@ interface Props {
 }
 
 /**
- * Every VM, sortable by any column and filtered by text and state; arrow keys move between rows.
+ * Every VM and container, sortable by any column and filtered by text, type and state; arrow keys move between rows.
  * Only the rows in view are in the DOM (the filter finds the others).
  */
 export function VmTable({ vms, now, hideHost, idPrefix = 'vm-table' }: Props) {
   const [text, setText] = useState('');
   const [state, setState] = useState('');
+  const [type, setType] = useState('');
   const [sort, setSort] = useState<{ key: SortKey; descending: boolean }>({ key: 'name', descending: false });
   const deferredText = useDeferredValue(text);
   const body = useRef<HTMLTableSectionElement>(null);
@@ -60,12 +66,13 @@ export function VmTable({ vms, now, hideHost, idPrefix = 'vm-table' }: Props) {
     const filtered = vms.filter(
       (vm) =>
         (!state || vm.state === state) &&
+        (!type || vm.type === type) &&
         (!needle || vm.name.includes(needle) || (vm.host ?? '').includes(needle) || (vm.movingTo ?? '').includes(needle) || (vm.image ?? '').includes(needle) || vm.macs.some((m) => m.includes(needle))),
     );
     const order = compare[sort.key];
     const sign = sort.descending ? -1 : 1;
     return filtered.sort((a, b) => sign * order(a, b, now) || a.name.localeCompare(b.name, undefined, { numeric: true }));
-  }, [vms, deferredText, state, sort, now]);
+  }, [vms, deferredText, state, type, sort, now]);
 
   // The window of rows in view of the scroll box.
   const scroller = useRef<HTMLDivElement>(null);
@@ -115,7 +122,7 @@ export function VmTable({ vms, now, hideHost, idPrefix = 'vm-table' }: Props) {
 
   const columns = hideHost ? COLUMNS.filter((c) => c.key !== 'host') : COLUMNS;
   return (
-    <section className="vm-table" aria-label="Virtual machines">
+    <section className="vm-table" aria-label="VMs and containers">
       <div className="table-tools">
         <label htmlFor={`${idPrefix}-filter`} className="visually-hidden">
           Filter VMs
@@ -137,6 +144,14 @@ export function VmTable({ vms, now, hideHost, idPrefix = 'vm-table' }: Props) {
               {s}
             </option>
           ))}
+        </select>
+        <label htmlFor={`${idPrefix}-type`} className="visually-hidden">
+          Type
+        </label>
+        <select id={`${idPrefix}-type`} value={type} onChange={(e) => setType(e.target.value)}>
+          <option value="">VMs and containers</option>
+          <option value="vm">VMs only</option>
+          <option value="container">Containers only</option>
         </select>
         <span className="muted" id={`${idPrefix}-count`} aria-live="polite">
           {shown.length === vms.length ? `${vms.length} VM${vms.length === 1 ? '' : 's'}` : `${shown.length} of ${vms.length} VMs`}
@@ -189,7 +204,16 @@ function uptimeText(vm: Vm, now: number): string {
 
 const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; index: number; uptime: string; hideHost: boolean }) {
   return (
-    <tr id={`vm-row-${vm.name}`} data-state={vm.state} data-host={vm.host ?? ''} data-moving-to={vm.movingTo ?? ''} data-ha={vm.ha ? 'on' : 'off'} aria-rowindex={index + 2}>
+    <tr
+      id={`vm-row-${vm.name}`}
+      data-type={vm.type}
+      data-privileged={vm.privileged}
+      data-state={vm.state}
+      data-host={vm.host ?? ''}
+      data-moving-to={vm.movingTo ?? ''}
+      data-ha={vm.ha ? 'on' : 'off'}
+      aria-rowindex={index + 2}
+    >
       <td>
         <Link to={vmPath(vm.name)} className="vm-link" data-index={index}>
           {vm.name}
@@ -199,6 +223,10 @@ const VmRow = memo(function VmRow({ vm, index, uptime, hideHost }: { vm: Vm; ind
             HA
           </span>
         )}
+      </td>
+      <td id={`vm-type-${vm.name}`} className="vm-type" data-type={vm.type}>
+        {guestFeatures(vm.type).label}
+        {vm.privileged && <PrivilegedBadge id={`vm-privileged-${vm.name}`} />}
       </td>
       <td>
         <StateBadge state={vm.state} />
