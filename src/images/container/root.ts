@@ -28,7 +28,7 @@ export async function prepareImageRoot(rootDir: string, hostname: string): Promi
   // D-Bus may have stored its own copy of the build's id; its tmpfiles rule links it to /etc/machine-id at boot.
   const dbusId = path.join(rootDir, 'var', 'lib', 'dbus', 'machine-id');
   if ((await lstat(dbusId).catch(() => null))?.isFile()) await rm(dbusId);
-  // mmdebstrap copies the build host's resolv.conf (it may be a symlink to a stub resolver, too).
+  // mmdebstrap copies the build host's resolv.conf (it may be a symlink to systemd-resolved's local resolver, too).
   await rm(path.join(etc, 'resolv.conf'), { force: true });
   await writeFile(path.join(etc, 'resolv.conf'), '', { mode: 0o644 });
   await writeFile(path.join(etc, 'hostname'), `${hostname}\n`, { mode: 0o644 });
