@@ -161,6 +161,17 @@ describe('system containers on one host (runc)', () => {
     assert.equal(new Set(sums).size, 1, `the same files in all three: ${sums.join(', ')}`);
   });
 
+  test('disk quota: --disk sizes the root filesystem, and a write beyond it fails inside only', { timeout: 120_000 }, async () => {
+    await create('ct-quota', { diskGiB: 1 });
+    await startReady('ct-quota');
+    const sizeKiB = Number((await shOk(suite.agent, 'ct-quota', "df -k / | tail -1 | awk '{print $2}'")).trim());
+    assert.ok(sizeKiB > 900 * 1024 && sizeKiB <= 1024 * 1024, `root filesystem of ${sizeKiB} KiB for a 1 GiB disk`);
+    const full = await sh(suite.agent, 'ct-quota', 'dd if=/dev/zero of=/root/fill bs=1M count=1200 2>&1; sync', 120_000);
+    assert.match(full.stdout + full.stderr, /No space left on device/);
+    assert.equal((await shOk(suite.agent, 'ct-quota', 'rm /root/fill; echo ok')).trim(), 'ok');
+    await suite.agent.api('POST', '/api/v1/vms/ct-quota/kill');
+  });
+
   test('privileged exists for admins and is flagged', { timeout: 60_000 }, async () => {
     const created = await create('ct-priv', { privileged: true });
     assert.equal(created.privileged, true);

@@ -60,15 +60,30 @@ export async function mountRootDisk(disk: string, dir: string, mountPoint: strin
     undo.push(() => stopDaemon(daemonPid, monitorSocket, exportFile));
     const loop = (await run('losetup', ['--find', '--show', exportFile], { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' })).stdout.trim();
     undo.push(() => run('losetup', ['-d', loop], { allowFailure: true }));
+    await growFilesystem(loop);
     await run('mount', ['-t', 'ext4', '-o', 'nodev', loop, mountPoint], { timeoutMs: 60_000, errorCode: 'VM_START_FAILED' });
-    // A disk grown since the image was made (`--disk`) gets its filesystem grown too, online.
-    await run('resize2fs', [loop], { timeoutMs: 120_000, allowFailure: true });
     const [major, minor] = blockNumbers(loop);
     return { disk, daemonPid, monitorSocket, exportFile, loopDevice: loop, major, minor, mountPoint };
   } catch (err) {
     for (const step of undo.reverse()) await step().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * A disk grown since its filesystem was made (`--disk` bigger than the image) gets the filesystem grown to fill
+ * it, before it is mounted: checked first, as resize2fs asks, then resized offline (online growth is refused here).
+ */
+async function growFilesystem(device: string): Promise<void> {
+  const header = (await run('dumpe2fs', ['-h', device], { timeoutMs: 30_000, allowFailure: true })).stdout;
+  const blocks = Number(/^Block count:\s+(\d+)/m.exec(header)?.[1]);
+  const blockSize = Number(/^Block size:\s+(\d+)/m.exec(header)?.[1]);
+  const deviceBytes = Number((await run('blockdev', ['--getsize64', device], { timeoutMs: 10_000 })).stdout.trim());
+  if (!blocks || !blockSize || deviceBytes - blocks * blockSize < 4 * 1024 * 1024) return;
+  // e2fsck -p exits 1 when it fixed something, which is fine; 4 and above means it could not.
+  const check = await run('e2fsck', ['-f', '-p', device], { timeoutMs: 600_000, allowFailure: true });
+  if (check.code >= 4) throw new DroverError('VM_START_FAILED', `the root filesystem needs repair before it can grow: ${check.stdout.trim() || check.stderr.trim()}`);
+  await run('resize2fs', [device], { timeoutMs: 600_000, errorCode: 'VM_START_FAILED' });
 }
 
 /** Unmounts the filesystem, frees the loop device and stops the storage daemon; each step tolerates what is already gone. */
