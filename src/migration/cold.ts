@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Type, type Static } from '@fastify/type-provider-typebox';
@@ -17,9 +16,10 @@ import * as disks from '../storage/disks.js';
 import { isAlive, readPidFile, signalProcess } from '../drivers/qemu/process.js';
 import type { NbdTarget } from '../drivers/types.js';
 import type { HostVmService } from '../vms/host-vms.js';
+import { freePort } from './storage-copy.js';
 import { QmpClient } from '../qmp/client.js';
 import * as qemuImg from '../storage/qemu-img.js';
-import { MOVE_BITMAP } from '../drivers/container/rootfs.js';
+import { MOVE_BITMAP, ROOT_NODE, startStorageDaemon } from '../drivers/container/rootfs.js';
 import type { VmRecord, VmRecords } from '../vms/records.js';
 import type { VmView } from '../vms/schemas.js';
 
@@ -166,24 +166,12 @@ async function copyDirtyClusters(file: string, target: NbdTarget, dir: string): 
   fs.mkdirSync(dir, { recursive: true });
   const monitor = path.join(dir, 'qmp.sock');
   const pidFile = path.join(dir, 'qsd.pid');
-  await run(
-    'qemu-storage-daemon',
-    [
-      '--blockdev', `driver=file,node-name=file-root,filename=${file}`,
-      '--blockdev', 'driver=qcow2,node-name=drive-root,file=file-root',
-      '--chardev', `socket,id=monitor,path=${monitor},server=on,wait=off`,
-      '--monitor', 'chardev=monitor',
-      '--pidfile', pidFile,
-      '--daemonize',
-    ],
-    { timeoutMs: 30_000, errorCode: 'MIGRATION_FAILED' },
-  );
-  const pid = readPidFile(pidFile);
+  const pid = await startStorageDaemon(file, monitor, pidFile, 'MIGRATION_FAILED');
   const qmp = await QmpClient.connect(monitor, { timeoutMs: 5_000 });
   try {
     await qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': 'target', server: { type: 'inet', host: target.host, port: String(target.port) }, export: target.exportName });
     // Not dismissed automatically, so its end (and any error) can be read before it goes.
-    await qmp.executeRaw('blockdev-backup', { 'job-id': 'cold-sync', device: 'drive-root', target: 'target', sync: 'bitmap', bitmap: MOVE_BITMAP, 'bitmap-mode': 'never', 'auto-dismiss': false });
+    await qmp.executeRaw('blockdev-backup', { 'job-id': 'cold-sync', device: ROOT_NODE, target: 'target', sync: 'bitmap', bitmap: MOVE_BITMAP, 'bitmap-mode': 'never', 'auto-dismiss': false });
     let bytes = 0;
     for (;;) {
       const jobs = (await qmp.executeRaw('query-jobs')) as Array<{ id: string; status: string; 'current-progress': number; error?: string }>;
@@ -197,7 +185,7 @@ async function copyDirtyClusters(file: string, target: NbdTarget, dir: string): 
       }
       await sleep(50);
     }
-    await qmp.execute('block-dirty-bitmap-remove', { node: 'drive-root', name: MOVE_BITMAP });
+    await qmp.execute('block-dirty-bitmap-remove', { node: ROOT_NODE, name: MOVE_BITMAP });
     await qmp.execute('blockdev-del', { 'node-name': 'target' }).catch(() => undefined);
     await qmp.execute('quit').catch(() => undefined);
     return { bytes };
@@ -217,14 +205,3 @@ async function stopNbdServer(staging: string): Promise<void> {
   if (isAlive(pid)) signalProcess(pid, 'SIGKILL');
 }
 
-/** A TCP port free on `host` right now. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -76,7 +76,7 @@ export async function createTargetDisks(
 }
 
 /** A TCP port free on `host` right now (the NBD server needs a fixed port; QEMU cannot report a chosen one). */
-function freePort(host: string): Promise<number> {
+export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);

@@ -1,15 +1,10 @@
 import type { GuestDrivers } from '../drivers/registry.js';
+import type { GuestUsage } from '../drivers/types.js';
 import type { VmRecords } from './records.js';
 
 /** Usage figures for one running VM, as counters since it started. */
-export interface VmStats {
+export interface VmStats extends GuestUsage {
   name: string;
-  cpuSeconds: number;
-  memoryRssBytes: number;
-  diskReadBytes: number;
-  diskWriteBytes: number;
-  netRxBytes: number;
-  netTxBytes: number;
 }
 
 /** Collects the usage of every running guest on this host from its driver. */

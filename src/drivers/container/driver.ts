@@ -5,6 +5,7 @@
  * outlive the agent; a new agent finds them again from their runtime files and runc's state.
  */
 import fs from 'node:fs';
+import { waitForExit } from '../exit-waiters.js';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DroverError, isDroverError } from '../../shared/errors.js';
@@ -493,14 +494,7 @@ export class ContainerDriver implements Driver {
   }
 
   private waitForExit(rt: ContainerRuntime, timeoutMs: number): Promise<boolean> {
-    if ((rt.file.state === 'stopped' || rt.file.state === 'crashed') && !rt.exiting) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      rt.exitWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return waitForExit(() => (rt.file.state === 'stopped' || rt.file.state === 'crashed') && !rt.exiting, rt.exitWaiters, timeoutMs);
   }
 
   private setState(rt: ContainerRuntime, state: VmState): void {

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DroverError } from '../../shared/errors.js';
+import { DroverError, type ErrorCode } from '../../shared/errors.js';
 import { QmpClient } from '../../qmp/client.js';
 import { run } from '../../shared/exec.js';
 import { isAlive, readPidFile, signalProcess } from '../qemu/process.js';
@@ -42,21 +42,9 @@ export async function mountRootDisk(disk: string, dir: string, mountPoint: strin
   fs.mkdirSync(mountPoint, { recursive: true });
   const undo: Array<() => Promise<unknown>> = [];
   try {
-    await run(
-      'qemu-storage-daemon',
-      [
-        '--blockdev', `driver=file,node-name=file-root,filename=${disk},cache.direct=off`,
-        '--blockdev', `driver=qcow2,node-name=${ROOT_NODE},file=file-root`,
-        '--export', `type=fuse,id=root,node-name=${ROOT_NODE},mountpoint=${exportFile},writable=on`,
-        '--chardev', `socket,id=monitor,path=${monitorSocket},server=on,wait=off`,
-        '--monitor', 'chardev=monitor',
-        '--pidfile', pidFile,
-        '--daemonize',
-      ],
-      { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' },
-    );
-    const daemonPid = readPidFile(pidFile);
-    if (!daemonPid) throw new DroverError('VM_START_FAILED', 'qemu-storage-daemon left no pid file');
+    const daemonPid = await startStorageDaemon(disk, monitorSocket, pidFile, 'VM_START_FAILED', [
+      '--export', `type=fuse,id=root,node-name=${ROOT_NODE},mountpoint=${exportFile},writable=on`,
+    ]);
     undo.push(() => stopDaemon(daemonPid, monitorSocket, exportFile));
     const loop = (await run('losetup', ['--find', '--show', exportFile], { timeoutMs: 30_000, errorCode: 'VM_START_FAILED' })).stdout.trim();
     undo.push(() => run('losetup', ['-d', loop], { allowFailure: true }));
@@ -84,6 +72,29 @@ async function growFilesystem(device: string): Promise<void> {
   const check = await run('e2fsck', ['-f', '-p', device], { timeoutMs: 600_000, allowFailure: true });
   if (check.code >= 4) throw new DroverError('VM_START_FAILED', `the root filesystem needs repair before it can grow: ${check.stdout.trim() || check.stderr.trim()}`);
   await run('resize2fs', [device], { timeoutMs: 600_000, errorCode: 'VM_START_FAILED' });
+}
+
+/**
+ * Starts a qemu-storage-daemon on qcow2 `disk` (its node named ROOT_NODE) with a QMP monitor at `monitorSocket`
+ * and `extra` arguments (an export), daemonized; returns its pid. `errorCode` says what failed for the caller.
+ */
+export async function startStorageDaemon(disk: string, monitorSocket: string, pidFile: string, errorCode: ErrorCode, extra: string[] = []): Promise<number> {
+  await run(
+    'qemu-storage-daemon',
+    [
+      '--blockdev', `driver=file,node-name=file-root,filename=${disk},cache.direct=off`,
+      '--blockdev', `driver=qcow2,node-name=${ROOT_NODE},file=file-root`,
+      ...extra,
+      '--chardev', `socket,id=monitor,path=${monitorSocket},server=on,wait=off`,
+      '--monitor', 'chardev=monitor',
+      '--pidfile', pidFile,
+      '--daemonize',
+    ],
+    { timeoutMs: 30_000, errorCode },
+  );
+  const pid = readPidFile(pidFile);
+  if (!pid) throw new DroverError(errorCode, 'qemu-storage-daemon left no pid file');
+  return pid;
 }
 
 /** Unmounts the filesystem, frees the loop device and stops the storage daemon; each step tolerates what is already gone. */

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { waitForExit } from '../exit-waiters.js';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DroverError } from '../../shared/errors.js';
@@ -532,14 +533,7 @@ export class QemuDriver implements Driver {
   }
 
   private waitForExit(rt: VmRuntime, timeoutMs: number): Promise<boolean> {
-    if (rt.file.state === 'stopped' || rt.file.state === 'crashed') return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      rt.exitWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return waitForExit(() => rt.file.state === 'stopped' || rt.file.state === 'crashed', rt.exitWaiters, timeoutMs);
   }
 
   private setState(rt: VmRuntime, state: VmState): void {
