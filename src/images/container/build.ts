@@ -4,6 +4,7 @@
  * ext4 file system in a qcow2 file. The result is cached in `<cacheDir>/images/<name>/` and rebuilt only when
  * the recipe's inputs change.
  */
+import { buildStepError, isPackageMap } from '../build-errors.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -121,7 +122,7 @@ export async function buildContainerImage(
     try {
       return await action();
     } catch (err) {
-      throw stepError(name, err);
+      throw buildStepError(name, err);
     }
   };
   const inputs = await step('resolve inputs', () => recipe.resolveInputs());
@@ -157,7 +158,7 @@ export async function buildContainerImage(
       throw err;
     }
   }).catch((err: unknown) => {
-    throw isDroverError(err) ? err : stepError('lock image directory', err);
+    throw isDroverError(err) ? err : buildStepError('lock image directory', err);
   });
 }
 
@@ -228,18 +229,8 @@ function parseManifest(value: unknown): ContainerManifest {
     typeof m.freeBytes === 'number' &&
     Array.isArray(m.container?.init) &&
     typeof m.container.stopSignal === 'string' &&
-    typeof m.packages === 'object' &&
-    m.packages !== null &&
-    Object.values(m.packages).every((version) => typeof version === 'string');
+    isPackageMap(m.packages);
   if (!valid) throw new DroverError('IMAGE_BUILD_FAILED', 'manifest.json is malformed');
   return m as ContainerManifest;
 }
 
-/** Names the failing step in the error; a missing host program stays DEPENDENCY_MISSING. */
-function stepError(step: string, err: unknown): DroverError {
-  if (isDroverError(err)) {
-    const code = err.code === 'DEPENDENCY_MISSING' ? err.code : 'IMAGE_BUILD_FAILED';
-    return new DroverError(code, `${step}: ${err.detail ?? err.message}`, { cause: err });
-  }
-  return new DroverError('IMAGE_BUILD_FAILED', `${step}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-}

@@ -3,6 +3,7 @@
  * initramfs, and a qcow2 root disk with busybox and qemu-guest-agent. The result is cached
  * in one directory and rebuilt only when its inputs change.
  */
+import { buildStepError, isPackageMap } from '../build-errors.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -78,7 +79,7 @@ export async function buildTinyImage(opts: { outDir: string; force?: boolean; on
     try {
       return await action();
     } catch (err) {
-      throw stepError(name, err);
+      throw buildStepError(name, err);
     }
   };
 
@@ -107,7 +108,7 @@ export async function buildTinyImage(opts: { outDir: string; force?: boolean; on
       throw err;
     }
   }).catch((err: unknown) => {
-    throw isDroverError(err) ? err : stepError('lock image directory', err);
+    throw isDroverError(err) ? err : buildStepError('lock image directory', err);
   });
 }
 
@@ -225,18 +226,8 @@ function parseManifest(value: unknown): TinyManifest {
     (m.kernelFormat === 'pvh' || m.kernelFormat === 'bzimage') &&
     typeof m.builtAt === 'string' &&
     typeof m.diskVirtualSizeBytes === 'number' &&
-    typeof m.packages === 'object' &&
-    m.packages !== null &&
-    Object.values(m.packages).every((version) => typeof version === 'string');
+    isPackageMap(m.packages);
   if (!valid) throw new DroverError('IMAGE_BUILD_FAILED', 'manifest.json is malformed');
   return m as TinyManifest;
 }
 
-/** Names the failing step in the error; a missing host program stays DEPENDENCY_MISSING. */
-function stepError(step: string, err: unknown): DroverError {
-  if (isDroverError(err)) {
-    const code = err.code === 'DEPENDENCY_MISSING' ? err.code : 'IMAGE_BUILD_FAILED';
-    return new DroverError(code, `${step}: ${err.detail ?? err.message}`, { cause: err });
-  }
-  return new DroverError('IMAGE_BUILD_FAILED', `${step}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-}

@@ -1,0 +1,15 @@
+import { DroverError, isDroverError } from '../shared/errors.js';
+
+/** Names the failing build step in the error; a missing host program stays DEPENDENCY_MISSING. */
+export function buildStepError(step: string, err: unknown): DroverError {
+  if (isDroverError(err)) {
+    const code = err.code === 'DEPENDENCY_MISSING' ? err.code : 'IMAGE_BUILD_FAILED';
+    return new DroverError(code, `${step}: ${err.detail ?? err.message}`, { cause: err });
+  }
+  return new DroverError('IMAGE_BUILD_FAILED', `${step}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+/** True for a manifest's `packages`: package names mapped to version strings. */
+export function isPackageMap(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && Object.values(value).every((version) => typeof version === 'string');
+}
