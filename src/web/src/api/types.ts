@@ -284,7 +284,7 @@ export const parseEvacuationPlan = object({
   host: string,
   complete: boolean,
   totalCostBytes: number,
-  moves: array(object({ vm: string, to: string, reason: string, storage: string, memoryBytes: number, diskBytes: number, costBytes: number })),
+  moves: array(object({ vm: string, to: string, reason: string, storage: string, memoryBytes: number, diskBytes: number, costBytes: number, restart: withDefault(boolean, false) })),
   unmovable: array(object({ vm: string, reason: string, refusals: array(object({ host: string, filter: string, reason: string })) })),
 });
 export type EvacuationPlan = Parsed<typeof parseEvacuationPlan>;
@@ -334,7 +334,7 @@ export const parseBalancePlan = object({
   balanced: boolean,
   totalCostBytes: number,
   stopReason: string,
-  moves: array(object({ vm: string, from: string, to: string, reason: string, costBytes: number })),
+  moves: array(object({ vm: string, from: string, to: string, reason: string, costBytes: number, restart: withDefault(boolean, false) })),
 });
 export type BalancePlan = Parsed<typeof parseBalancePlan>;
 /** Answer of POST /balance: the plan, and the balance operation unless it was a dry run. */

@@ -132,7 +132,7 @@ function PlanView({ plan, plannedAt }: { plan: BalancePlan; plannedAt: string | 
                   <Link to={hostPath(move.to)}>{move.to}</Link>
                 </td>
                 <td className="small">{move.reason}</td>
-                <td className="numeric nowrap">{formatBytes(move.costBytes)}</td>
+                <td className="numeric nowrap">{move.restart ? 'restart (down from stop to start)' : formatBytes(move.costBytes)}</td>
               </tr>
             ))}
           </tbody>

@@ -74,7 +74,11 @@ export function MaintenanceDialog({ host, onClose, onStarted }: { host: Host; on
                     </td>
                     <td>{m.to}</td>
                     <td className="small">
-                      {m.storage === 'local' ? `${formatBytes(m.memoryBytes)} memory + ${formatBytes(m.diskBytes)} disks (mirrored)` : `${formatBytes(m.memoryBytes)} memory`}
+                      {m.restart
+                        ? `restart: stopped, ${m.storage === 'local' ? `${formatBytes(m.diskBytes)} disk copied` : 'disk stays in the shared pool'}, started there (down for a few seconds)`
+                        : m.storage === 'local'
+                          ? `${formatBytes(m.memoryBytes)} memory + ${formatBytes(m.diskBytes)} disks (mirrored)`
+                          : `${formatBytes(m.memoryBytes)} memory`}
                     </td>
                     <td className="small">{m.reason}</td>
                   </tr>
