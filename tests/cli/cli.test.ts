@@ -171,7 +171,7 @@ describe('drover CLI against drover up', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual([started.state, started.guestReady], ['running', true]);
     const listed = await json<Array<{ name: string; state: string }>>(['vm', 'list']);
     assert.deepEqual(listed.map((vm) => [vm.name, vm.state]), [['web', 'running']]);
-    assert.match(await ok(['vm', 'list']), /^NAME\s+STATE\s+HOST[\s\S]*^web\s+running\s/m);
+    assert.match(await ok(['vm', 'list']), /^NAME\s+TYPE\s+STATE\s+HOST[\s\S]*^web\s+vm\s+running\s/m);
 
     const result = await sh('web', 'echo out; echo err >&2; exit 3');
     assert.deepEqual(result, { code: 3, stdout: 'out\n', stderr: 'err\n' });
