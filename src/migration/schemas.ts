@@ -44,6 +44,7 @@ export const VmRecordWire = Type.Object(
     cpuPinning: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }), { minItems: 1, maxItems: 64 })),
     cpuLimitPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 6400 })),
     vnc: Type.Optional(Type.Boolean()),
+    freePageReporting: Type.Optional(Type.Boolean()),
     storageDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     haGeneration: Type.Optional(Type.Integer({ minimum: 1 })),
     createdAt: Type.String(),

@@ -31,6 +31,8 @@ export interface VmRecord {
   cpuPinning?: number[];
   cpuLimitPercent?: number;
   vnc?: boolean;
+  /** A virtio balloon with free page reporting; VMs created before it was the default have none (so they migrate as they are). */
+  freePageReporting?: boolean;
   /** Absolute directory holding the disks when it is not the VM's own directory (a shared-storage pool). */
   storageDir?: string;
   /** The HA generation this host last started the VM at; absent: never started under HA here. */
@@ -101,6 +103,7 @@ export class VmRecords {
       ...(record.cpuPinning ? { cpuPinning: record.cpuPinning } : {}),
       ...(record.cpuLimitPercent ? { cpuLimitPercent: record.cpuLimitPercent } : {}),
       ...(record.vnc !== undefined ? { vnc: record.vnc } : {}),
+      ...(record.freePageReporting ? { freePageReporting: true } : {}),
     };
   }
 }

@@ -124,6 +124,9 @@ export const VmSpec = Type.Object(
       Type.Integer({ minimum: 1, maximum: 6400, description: 'Host CPU cap for the whole VM, 100 = one core.' }),
     ),
     vnc: Type.Optional(Type.Boolean()),
+    freePageReporting: Type.Optional(
+      Type.Boolean({ description: 'A virtio balloon whose guest reports the memory it frees, so an idle VM gives back what a burst took (virtio VMs only).' }),
+    ),
   },
   { additionalProperties: false },
 );

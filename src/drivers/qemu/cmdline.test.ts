@@ -102,3 +102,10 @@ test('an incoming migration target starts with the source\'s firmware, whatever 
     assert.throws(() => buildQemuArgs(base, paths, 'tcg', { firmware }), (e) => isDroverError(e, 'INVALID_ARGUMENT'), firmware);
   }
 });
+
+test('free page reporting: a virtio balloon for virtio VMs that have it, none for emulated ones or older records', () => {
+  const balloon = (spec: VmSpec) => values(buildQemuArgs(spec, paths, 'tcg'), '-device').filter((d) => d.startsWith('virtio-balloon'));
+  assert.deepEqual(balloon({ ...base, freePageReporting: true }), ['virtio-balloon-pci,id=balloon0,free-page-reporting=on']);
+  assert.deepEqual(balloon({ ...base, devices: 'emulated', freePageReporting: true, disks: [{ name: 'root', path: '/d/root.qcow2' }] }), []);
+  assert.deepEqual(balloon(base), [], 'a record from before it was the default migrates with the devices it started with');
+});
