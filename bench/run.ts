@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: runs the registered benchmarks and writes bench/results/<name>.json and .md plus summary.md.
+ * `npm run bench [-- NAME... [--option VALUE...]]`: runs the registered benchmarks (or only those named) and writes
+ * bench/results/<name>.json and .md plus summary.md. Options go to the benchmarks that declare them.
  * Environment: BENCH_RUNS (counted runs per variant, default 5), BENCH_WARMUP (uncounted runs first, default 1),
- * BENCH_ONLY (comma-separated benchmark names), BENCH_RESULTS_DIR (default bench/results).
+ * BENCH_ONLY (comma-separated benchmark names, when none is named), BENCH_RESULTS_DIR (default bench/results).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,6 +25,7 @@ const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchma
   { name: 'web', load: () => import('./web.js') },
   { name: 'migration', load: () => import('./migration.js') },
   { name: 'ha', load: () => import('./ha.js') },
+  { name: 'containers', load: () => import('./containers.js') },
 ];
 
 const log = (message: string): void => {
@@ -38,12 +40,31 @@ function intFromEnv(name: string, fallback: number, min: number): number {
   return value;
 }
 
-function selectBenchmarks(): typeof BENCHMARKS {
-  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+/** The command line: benchmark names first, then options (`--name value` or `--name=value`), kept as given. */
+function parseCommandLine(argv: string[]): { names: string[]; options: string[] } {
+  const firstOption = argv.findIndex((arg) => arg.startsWith('-'));
+  const names = firstOption === -1 ? argv : argv.slice(0, firstOption);
+  return { names, options: firstOption === -1 ? [] : argv.slice(firstOption) };
+}
+
+function selectBenchmarks(named: string[]): typeof BENCHMARKS {
+  const only = named.length ? named : process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
   if (!only?.length) return BENCHMARKS;
   const unknown = only.filter((name) => !BENCHMARKS.some((b) => b.name === name));
-  if (unknown.length) throw new Error(`BENCH_ONLY names unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  if (unknown.length) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
   return BENCHMARKS.filter((b) => only.includes(b.name));
+}
+
+/** Refuses an option that no selected benchmark declares, before any setup runs. */
+async function checkOptions(selected: typeof BENCHMARKS, options: string[]): Promise<void> {
+  const given = options.filter((arg) => arg.startsWith('--')).map((arg) => arg.split('=')[0] as string); // split() has a first element
+  if (!given.length) return;
+  const accepted = new Set<string>();
+  for (const entry of selected) for (const option of (await entry.load()).benchmark.options ?? []) accepted.add(option);
+  const unknown = given.filter((option) => !accepted.has(option));
+  if (unknown.length) {
+    throw new Error(`option(s) ${unknown.join(', ')} are taken by no selected benchmark${accepted.size ? ` (they take: ${[...accepted].join(', ')})` : ''}`);
+  }
 }
 
 async function runOne(entry: (typeof BENCHMARKS)[number], ctx: BenchmarkContext, machine: MachineFacts): Promise<BenchmarkResult> {
@@ -82,7 +103,9 @@ async function main(): Promise<number> {
   installInterruptCleanup();
   const runs = intFromEnv('BENCH_RUNS', 5, 1);
   const warmupRuns = intFromEnv('BENCH_WARMUP', 1, 0);
-  const selected = selectBenchmarks();
+  const commandLine = parseCommandLine(process.argv.slice(2));
+  const selected = selectBenchmarks(commandLine.names);
+  await checkOptions(selected, commandLine.options);
   const resultsDir = path.resolve(process.env.BENCH_RESULTS_DIR ?? path.join(repoRoot, 'bench', 'results'));
 
   const tiny = await loadTinyImage(tinyImageDir());
@@ -94,7 +117,7 @@ async function main(): Promise<number> {
   const libvirt = await setupLibvirt(repoRoot);
   log(libvirt.available ? `libvirt ${libvirt.version}` : `libvirt unavailable: ${libvirt.reason}`);
   const machine = await collectMachineFacts(accelerator, libvirt);
-  const ctx: BenchmarkContext = { repoRoot, runs, warmupRuns, tiny, accelerator, libvirt, log };
+  const ctx: BenchmarkContext = { repoRoot, runs, warmupRuns, tiny, accelerator, libvirt, args: commandLine.options, log };
 
   const results: BenchmarkResult[] = [];
   for (const entry of selected) {

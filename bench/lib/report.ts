@@ -1,7 +1,7 @@
 /** Writes benchmark results as JSON (for tools) and Markdown (for people), plus a combined summary. */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BenchmarkResult, MachineFacts, TargetResult, VariantResult } from './types.js';
+import type { BenchmarkResult, MachineFacts, ResultTable, TargetResult, VariantResult } from './types.js';
 
 /** "12.34 s" from 1000 ms up, "123.4 ms" below. */
 export function formatMs(ms: number | undefined): string {
@@ -47,10 +47,12 @@ function body(result: BenchmarkResult, withNotes = true): string[] {
     '',
     `Host load average (1, 5, 15 min): ${loadText(result.loadAverage?.start)} at the start, ${loadText(result.loadAverage?.end)} at the end. ${ownLoad}; more is other work competing for the ${result.machine.cpus} CPUs.`,
     '',
-    ...(result.variants.some((v) => v.p90 !== undefined) ? percentileTable(result.variants) : variantTable(result.variants)),
-    '',
   );
+  if (result.variants.length > 0 || !result.tables?.length) {
+    lines.push(...(result.variants.some((v) => v.p90 !== undefined) ? percentileTable(result.variants) : variantTable(result.variants)), '');
+  }
   if (result.targets.length > 0) lines.push('Targets:', '', ...result.targets.map(targetLine), '');
+  for (const table of result.tables ?? []) lines.push(...figureTable(table), '');
   if (withNotes && result.notes.length > 0) lines.push('Notes:', '', ...result.notes.map((n) => `- ${escape(n)}`), '');
   return lines;
 }
@@ -79,6 +81,18 @@ function variantTable(variants: VariantResult[]): string[] {
   });
   const headers = ['Variant', 'Median', ...(withP95 ? ['p95'] : []), 'Min', 'Max', 'Status', 'Samples'];
   return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---|').join('')}`, ...rows];
+}
+
+/** A benchmark's own table (memory, CPU, throughput): a bold heading, its description, then the rows as given. */
+function figureTable(table: ResultTable): string[] {
+  return [
+    `**${escape(table.title)}**`,
+    '',
+    ...(table.description ? [escape(table.description), ''] : []),
+    `| ${table.columns.map(escape).join(' | ')} |`,
+    `|${table.columns.map(() => '---|').join('')}`,
+    ...table.rows.map((row) => `| ${row.map(escape).join(' | ')} |`),
+  ];
 }
 
 /** For many samples per variant: percentiles (and, for load benchmarks, throughput) instead of the samples. */

@@ -65,6 +65,19 @@ export interface BenchmarkOutcome {
   procedure?: string;
   /** What load the measurement itself puts on the machine, replacing the default "the guest accounts for about 1". */
   ownLoad?: string;
+  /** Figures that are not times (memory, CPU share, throughput), shown as tables after the variants. */
+  tables?: ResultTable[];
+  /** The raw figures behind `tables`, for tools; kept in the JSON only. */
+  data?: Record<string, unknown>;
+}
+
+/** A table of figures with its own heading, rendered as it is (cells are already formatted). */
+export interface ResultTable {
+  title: string;
+  /** One or two sentences above the table: what each row and column measured. */
+  description?: string;
+  columns: string[];
+  rows: string[][];
 }
 
 /** One benchmark's result file (bench/results/<name>.json). */
@@ -91,6 +104,8 @@ export interface BenchmarkContext {
   tiny: TinyImage;
   accelerator: AcceleratorProbe;
   libvirt: LibvirtStatus;
+  /** The command line's options (`npm run bench -- NAME --option value`), for the benchmarks that declare them. */
+  args: string[];
   log: (message: string) => void;
 }
 
@@ -101,6 +116,8 @@ export interface Benchmark {
   title: string;
   /** One or two sentences: what is measured, from where to where. */
   description: string;
+  /** The command-line options it takes (e.g. `--trials`); the runner refuses an option no selected benchmark takes. */
+  options?: string[];
   run: (ctx: BenchmarkContext) => Promise<BenchmarkOutcome>;
 }
 
