@@ -11,7 +11,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ID_RANGE_SIZE, ociConfig } from '../../src/drivers/container/bundle.js';
 import { conmonPaths, createContainer } from '../../src/drivers/container/conmon.js';
-import { hostPath } from '../../src/drivers/container/host-namespace.js';
 import { IdRanges } from '../../src/drivers/container/id-ranges.js';
 import { attachNics } from '../../src/drivers/container/network.js';
 import { mountRootDisk, shiftOwnership, unmountRootDisk, type MountedRootDisk } from '../../src/drivers/container/rootfs.js';
@@ -116,7 +115,7 @@ export class DroverPhaseProbe {
       const rootfs = path.join(paths.bundle, 'rootfs');
       disk = await mountRootDisk(overlay, dir, rootfs);
       const diskMs = lap();
-      const root = hostPath(rootfs);
+      const root = rootfs;
       const current = fs.statSync(root).uid;
       const filesShifted = current !== idBase ? shiftOwnership(root, current - (current % ID_RANGE_SIZE), idBase) : 0;
       const idShift = lap();
