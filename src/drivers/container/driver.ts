@@ -176,8 +176,18 @@ export class ContainerDriver implements Driver {
     rt.exitExpected = true;
     if (rt.file.state === 'paused') await this.runc.resume(id).catch(() => undefined);
     this.setState(rt, 'stopping');
-    if (rt.file.pid) signalProcess(rt.file.pid, signalNumber(rt.file.spec.container!.stopSignal) as unknown as NodeJS.Signals); // validate() checked it
-    if (await this.waitForExit(rt, opts.timeoutMs ?? 60_000)) return this.status(id);
+    // An init that has not installed its handler yet (systemd in its first moments) ignores the signal: ask
+    // again every second until it goes or the time is up.
+    const ask = (): void => {
+      if (rt.file.pid) signalProcess(rt.file.pid, signalNumber(rt.file.spec.container!.stopSignal) as unknown as NodeJS.Signals); // validate() checked it
+    };
+    ask();
+    const again = setInterval(ask, 1_000);
+    try {
+      if (await this.waitForExit(rt, opts.timeoutMs ?? 60_000)) return this.status(id);
+    } finally {
+      clearInterval(again);
+    }
     return this.kill(id);
   }
 
