@@ -145,7 +145,8 @@ export class ContainerDriver implements Driver {
   /** Mounts the root disk, makes the bundle, has conmon create the container, wires its NICs and starts init. */
   private async launch(rt: ContainerRuntime): Promise<void> {
     const { spec } = rt.file;
-    await this.runc.delete(spec.id, true);
+    // A container of this id left behind (a crash mid-start) goes first; runc keeps its state in a directory per id.
+    if (fs.existsSync(path.join(this.runc.root, spec.id))) await this.runc.delete(spec.id, true);
     fs.rmSync(rt.paths.bundle, { recursive: true, force: true });
     fs.mkdirSync(rt.paths.bundle, { recursive: true });
     const rootfs = path.join(this.mountDir, spec.id);
