@@ -4,7 +4,7 @@
  * ext4 file system in a qcow2 file. The result is cached in `<cacheDir>/images/<name>/` and rebuilt only when
  * the recipe's inputs change.
  */
-import { buildStepError, isPackageMap } from '../build-errors.js';
+import { buildStepError, isPackageMap, readBuiltManifest } from '../build-support.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -96,12 +96,8 @@ export async function listFiles(dir: string): Promise<string[]> {
 
 /** Returns the image in `outDir`, or null when it is missing or incomplete (it may still be stale). */
 export async function loadContainerImage(outDir: string): Promise<ContainerImageBuild | null> {
-  let manifest: ContainerManifest;
-  try {
-    manifest = parseManifest(JSON.parse(await readFile(path.join(outDir, FILES.manifest), 'utf8')));
-  } catch {
-    return null;
-  }
+  const manifest = await readBuiltManifest(path.join(outDir, FILES.manifest), parseManifest);
+  if (!manifest) return null;
   const image = imageAt(outDir, manifest);
   const info = await stat(image.disk).catch(() => null);
   return info?.isFile() && info.size > 0 ? image : null;

@@ -3,7 +3,7 @@
  * initramfs, and a qcow2 root disk with busybox and qemu-guest-agent. The result is cached
  * in one directory and rebuilt only when its inputs change.
  */
-import { buildStepError, isPackageMap } from '../build-errors.js';
+import { buildStepError, isPackageMap, readBuiltManifest } from '../build-support.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -54,12 +54,8 @@ const BUILDER_SOURCES = ['build.ts', 'initramfs.ts', 'kernel.ts', 'modules.ts', 
 
 /** Returns the image in `outDir`, or null when it is missing or incomplete (it may still be stale). */
 export async function loadTinyImage(outDir: string): Promise<TinyImage | null> {
-  let manifest: TinyManifest;
-  try {
-    manifest = parseManifest(JSON.parse(await readFile(path.join(outDir, FILES.manifest), 'utf8')));
-  } catch {
-    return null;
-  }
+  const manifest = await readBuiltManifest(path.join(outDir, FILES.manifest), parseManifest);
+  if (!manifest) return null;
   const image = imageAt(outDir, manifest);
   for (const file of [image.kernel, image.initrd, image.disk]) {
     const info = await stat(file).catch(() => null);

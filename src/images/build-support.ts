@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { DroverError, isDroverError } from '../shared/errors.js';
 
 /** Names the failing build step in the error; a missing host program stays DEPENDENCY_MISSING. */
@@ -12,4 +13,13 @@ export function buildStepError(step: string, err: unknown): DroverError {
 /** True for a manifest's `packages`: package names mapped to version strings. */
 export function isPackageMap(value: unknown): value is Record<string, string> {
   return typeof value === 'object' && value !== null && Object.values(value).every((version) => typeof version === 'string');
+}
+
+/** A built image's manifest read from `file` and checked by `parse`; null when it is missing or malformed. */
+export async function readBuiltManifest<T>(file: string, parse: (value: unknown) => T): Promise<T | null> {
+  try {
+    return parse(JSON.parse(await readFile(file, 'utf8')));
+  } catch {
+    return null;
+  }
 }
