@@ -23,3 +23,18 @@ export async function readBuiltManifest<T>(file: string, parse: (value: unknown)
     return null;
   }
 }
+
+/** Runs one named build step: reports it to `onProgress`, and names it in the error when it fails. */
+export type Step = <T>(name: string, action: () => Promise<T>) => Promise<T>;
+
+/** The step runner of one build. */
+export function buildSteps(onProgress?: (step: string) => void): Step {
+  return async (name, action) => {
+    onProgress?.(name);
+    try {
+      return await action();
+    } catch (err) {
+      throw buildStepError(name, err);
+    }
+  };
+}

@@ -4,7 +4,7 @@
  * ext4 file system in a qcow2 file. The result is cached in `<cacheDir>/images/<name>/` and rebuilt only when
  * the recipe's inputs change.
  */
-import { buildStepError, isPackageMap, readBuiltManifest } from '../build-support.js';
+import { buildStepError, buildSteps, isPackageMap, readBuiltManifest, type Step } from '../build-support.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +16,6 @@ import { buildPathFor, removeAbandonedBuilds, replaceDirectory, withDirectoryLoc
 import { makeContainerDisk, prepareImageRoot } from './root.js';
 
 /** A step of a build: named in progress lines and in the error when it fails. */
-export type Step = <T>(name: string, action: () => Promise<T>) => Promise<T>;
 
 /** What a recipe is made from, resolved without building anything. */
 export interface RecipeInputs {
@@ -113,14 +112,7 @@ export async function buildContainerImage(
   opts: { outDir: string; force?: boolean; onProgress?: (step: string) => void },
 ): Promise<ContainerImageBuild> {
   const outDir = path.resolve(opts.outDir);
-  const step: Step = async (name, action) => {
-    opts.onProgress?.(name);
-    try {
-      return await action();
-    } catch (err) {
-      throw buildStepError(name, err);
-    }
-  };
+  const step = buildSteps(opts.onProgress);
   const inputs = await step('resolve inputs', () => recipe.resolveInputs());
   const inputsHash = await step('hash inputs', () => computeInputsHash(recipe, inputs));
   const current = async (): Promise<ContainerImageBuild | null> => {

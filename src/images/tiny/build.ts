@@ -3,7 +3,7 @@
  * initramfs, and a qcow2 root disk with busybox and qemu-guest-agent. The result is cached
  * in one directory and rebuilt only when its inputs change.
  */
-import { buildStepError, isPackageMap, readBuiltManifest } from '../build-support.js';
+import { buildStepError, buildSteps, isPackageMap, readBuiltManifest, type Step } from '../build-support.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -70,14 +70,7 @@ export async function loadTinyImage(outDir: string): Promise<TinyImage | null> {
  */
 export async function buildTinyImage(opts: { outDir: string; force?: boolean; onProgress?: (step: string) => void }): Promise<TinyImage> {
   const outDir = path.resolve(opts.outDir);
-  const step: Step = async (name, action) => {
-    opts.onProgress?.(name);
-    try {
-      return await action();
-    } catch (err) {
-      throw buildStepError(name, err);
-    }
-  };
+  const step = buildSteps(opts.onProgress);
 
   const inputs = await step('resolve packages', resolveInputs);
   const inputsHash = await step('hash inputs', () => computeInputsHash(inputs));
@@ -108,7 +101,6 @@ export async function buildTinyImage(opts: { outDir: string; force?: boolean; on
   });
 }
 
-type Step = <T>(name: string, action: () => Promise<T>) => Promise<T>;
 
 /** Builds every file of the image, manifest last, into the new directory `buildDir`. */
 async function buildInto(buildDir: string, inputs: TinyInputs, inputsHash: string, step: Step): Promise<TinyManifest> {
