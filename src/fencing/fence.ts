@@ -71,7 +71,10 @@ export async function fenceHost(device: FenceDevice, options: FenceHostOptions =
   const off = await runFenceAgent(device.agent, device.options, 'off', { ...lookup, timeoutMs: remaining() });
 
   let statusChecks = 0;
-  let lastSaid = 'no status check could run before the deadline';
+  // What status last answered, and why a check after it gave no answer. A check cut short by the
+  // deadline must not hide that the device had answered "on": that is the reason the fence failed.
+  let lastAnswer: string | undefined;
+  let lastFailure: string | undefined;
   while (remaining() >= MIN_CALL_MS) {
     if (signal?.aborted) throw abortedFenceError(signal, `${device.agent} status`);
     statusChecks++;
@@ -80,16 +83,19 @@ export async function fenceHost(device: FenceDevice, options: FenceHostOptions =
       if (status.state === 'off') {
         return { state: 'off', statusChecks, elapsedMs: Date.now() - started, offOutput: joined(off), statusOutput: joined(status) };
       }
-      lastSaid = 'status still reports on';
+      lastAnswer = 'status still reports on';
+      lastFailure = undefined;
     } catch (err) {
       // An unreadable status is not an off; keep asking until the deadline, as the device may be busy switching.
       if (!isDroverError(err, 'FENCE_AGENT_FAILED') && !isDroverError(err, 'FENCE_AGENT_TIMEOUT')) throw err;
-      lastSaid = err.detail ?? err.message;
+      lastFailure = err.detail ?? err.message;
     }
     const pause = Math.min(pollMs, remaining() - MIN_CALL_MS);
     if (pause > 0) await sleep(pause, signal);
   }
-  throw new DroverError('FENCE_NOT_CONFIRMED', `${device.agent} accepted off, but after ${statusChecks} status checks in ${Date.now() - started} ms: ${lastSaid}`);
+  const said = [lastAnswer, lastFailure && (lastAnswer ? `then ${lastFailure}` : lastFailure)].filter(Boolean).join('; ')
+    || 'no status check could run before the deadline';
+  throw new DroverError('FENCE_NOT_CONFIRMED', `${device.agent} accepted off, but after ${statusChecks} status checks in ${Date.now() - started} ms: ${said}`);
 }
 
 /** What `drover host fence test` reports: which action was asked and what the device said. */
