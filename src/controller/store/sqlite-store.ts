@@ -1,8 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { DroverError } from '../../shared/errors.js';
 import { openDatabase, type OpenDatabaseOptions, type SqliteDatabase } from './db.js';
 import { applyMigrations } from './migrations.js';
-import { sqliteRepositories, type Synchronous } from './sqlite/repositories.js';
+import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
+import { sqlRepositories } from './sql/repositories.js';
+import { SqliteExecutor } from './sqlite/executor.js';
 import type {
   EventRepository,
   HostRepository,
@@ -19,18 +20,12 @@ import type {
   VmRepository,
 } from './store.js';
 
-type Runner = <R>(fn: () => R) => Promise<R>;
-
-/** The state of one open transaction, visible to code running inside its body. */
-interface OpenTransaction {
-  open: boolean;
-}
-
 /**
- * The SQLite implementation of Store. better-sqlite3 is synchronous and has one connection, so a
- * transaction whose body awaits must own that connection until it ends: a FIFO lock makes any
- * other caller wait meanwhile, and code inside a body that bypasses `tx` fails loudly instead of
- * deadlocking.
+ * The SQLite implementation of Store, the embedded default. better-sqlite3 is synchronous and has
+ * one connection, so a transaction whose body awaits must own that connection until it ends: a
+ * FIFO lock makes every other caller wait meanwhile (BEGIN IMMEDIATE: one writer at a time, so
+ * every transaction is serializable), and code inside a body that bypasses `tx` fails loudly
+ * instead of deadlocking.
  */
 export class SqliteStore implements Store {
   readonly engine = 'sqlite';
@@ -45,25 +40,25 @@ export class SqliteStore implements Store {
   readonly settings: SettingsRepository;
   readonly networks: NetworkRepository;
 
-  private readonly sync: ReturnType<typeof sqliteRepositories>;
+  private readonly repositories: Repositories;
   private readonly lock = new FifoLock();
-  private readonly current = new AsyncLocalStorage<OpenTransaction>();
+  private readonly scope = new TransactionScope();
   private closed = false;
 
   /** Wraps an open, migrated database; prefer `SqliteStore.open`. */
   constructor(readonly database: SqliteDatabase) {
-    this.sync = sqliteRepositories(database);
-    const outside: Runner = (fn) => this.runOutside(fn);
-    this.hosts = asyncFacade<HostRepository>(this.sync.hosts, outside);
-    this.images = asyncFacade<ImageRepository>(this.sync.images, outside);
-    this.vms = asyncFacade<VmRepository>(this.sync.vms, outside);
-    this.operations = asyncFacade<OperationRepository>(this.sync.operations, outside);
-    this.events = asyncFacade<EventRepository>(this.sync.events, outside);
-    this.tokens = asyncFacade<TokenRepository>(this.sync.tokens, outside);
-    this.joinTokens = asyncFacade<JoinTokenRepository>(this.sync.joinTokens, outside);
-    this.placements = asyncFacade<PlacementRepository>(this.sync.placements, outside);
-    this.settings = asyncFacade<SettingsRepository>(this.sync.settings, outside);
-    this.networks = asyncFacade<NetworkRepository>(this.sync.networks, outside);
+    this.repositories = sqlRepositories(new SqliteExecutor(database));
+    const outside = guardedRepositories(this.repositories, (call) => this.runOutside(call));
+    this.hosts = outside.hosts;
+    this.images = outside.images;
+    this.vms = outside.vms;
+    this.operations = outside.operations;
+    this.events = outside.events;
+    this.tokens = outside.tokens;
+    this.joinTokens = outside.joinTokens;
+    this.placements = outside.placements;
+    this.settings = outside.settings;
+    this.networks = outside.networks;
   }
 
   /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
@@ -79,26 +74,21 @@ export class SqliteStore implements Store {
   }
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    if (this.current.getStore()?.open) {
-      throw new DroverError('INTERNAL', 'nested store transaction: pass the outer transaction handle down instead');
-    }
+    this.scope.assertNotNested();
     const release = await this.lock.acquire();
     const state: OpenTransaction = { open: true };
     const committed: (() => void)[] = [];
     try {
       this.assertOpen();
-      const inside: Runner = (work) => {
-        if (!state.open) return Promise.reject(new DroverError('INTERNAL', 'transaction handle used after its transaction ended'));
-        return attempt(work);
-      };
+      const inside: Runner = TransactionScope.handleRunner(state);
       const tx: Transaction = {
-        ...this.facades(inside),
+        ...guardedRepositories(this.repositories, inside),
         afterCommit: (callback) => void committed.push(callback),
       };
       this.database.exec('BEGIN IMMEDIATE');
       let result: T;
       try {
-        result = await this.current.run(state, () => fn(tx));
+        result = await this.scope.run(state, () => fn(tx));
         this.database.exec('COMMIT');
       } catch (err) {
         if (this.database.inTransaction) this.database.exec('ROLLBACK');
@@ -106,7 +96,7 @@ export class SqliteStore implements Store {
       } finally {
         state.open = false;
       }
-      for (const callback of committed) runCommitted(callback);
+      runCommitted(committed);
       return result;
     } finally {
       release();
@@ -124,36 +114,16 @@ export class SqliteStore implements Store {
     }
   }
 
-  private facades(run: Runner): Repositories {
-    return {
-      hosts: asyncFacade<HostRepository>(this.sync.hosts, run),
-      images: asyncFacade<ImageRepository>(this.sync.images, run),
-      vms: asyncFacade<VmRepository>(this.sync.vms, run),
-      operations: asyncFacade<OperationRepository>(this.sync.operations, run),
-      events: asyncFacade<EventRepository>(this.sync.events, run),
-      tokens: asyncFacade<TokenRepository>(this.sync.tokens, run),
-      joinTokens: asyncFacade<JoinTokenRepository>(this.sync.joinTokens, run),
-      placements: asyncFacade<PlacementRepository>(this.sync.placements, run),
-      settings: asyncFacade<SettingsRepository>(this.sync.settings, run),
-      networks: asyncFacade<NetworkRepository>(this.sync.networks, run),
-    };
-  }
-
-  private runOutside<R>(fn: () => R): Promise<R> {
-    if (this.current.getStore()?.open) {
-      return Promise.reject(
-        new DroverError('INTERNAL', 'the store was used directly inside a transaction body; use the `tx` handle'),
-      );
+  /** A call outside any transaction: it waits for a running one, and holds the connection while it runs. */
+  private async runOutside<R>(call: () => Promise<R>): Promise<R> {
+    if (this.scope.inside) throw TransactionScope.bypassed();
+    const release = await this.lock.acquire();
+    try {
+      this.assertOpen();
+      return await call();
+    } finally {
+      release();
     }
-    if (!this.lock.held) return attempt(() => (this.assertOpen(), fn()));
-    return this.lock.acquire().then((release) => {
-      try {
-        this.assertOpen();
-        return fn();
-      } finally {
-        release();
-      }
-    });
   }
 
   private assertOpen(): void {
@@ -161,44 +131,10 @@ export class SqliteStore implements Store {
   }
 }
 
-/** Exposes a synchronous repository as its async interface; every call goes through `run`. */
-function asyncFacade<T extends object>(impl: Synchronous<T>, run: Runner): T {
-  const facade: Record<string, unknown> = {};
-  let proto: object | null = Object.getPrototypeOf(impl) as object | null;
-  while (proto && proto !== Object.prototype) {
-    for (const name of Object.getOwnPropertyNames(proto)) {
-      const member: unknown = (impl as Record<string, unknown>)[name];
-      if (name === 'constructor' || typeof member !== 'function' || name in facade) continue;
-      facade[name] = (...args: unknown[]) => run(() => (member as (...a: unknown[]) => unknown).apply(impl, args));
-    }
-    proto = Object.getPrototypeOf(proto) as object | null;
-  }
-  // `facade` has one forwarding method per method of the synchronous twin of T, which is T.
-  return facade as T;
-}
-
-/** Runs `fn` now and returns its outcome as a promise, a throw becoming a rejection. */
-function attempt<R>(fn: () => R): Promise<R> {
-  try {
-    return Promise.resolve(fn());
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
-
-function runCommitted(callback: () => void): void {
-  try {
-    callback();
-  } catch (err) {
-    // The data is committed; a failing listener must not make the caller think it was not.
-    process.emitWarning(`after-commit callback failed: ${(err as Error).message}`);
-  }
-}
-
 /** A first-come first-served async lock. */
 class FifoLock {
   private waiters: (() => void)[] = [];
-  held = false;
+  private held = false;
 
   acquire(): Promise<() => void> {
     return new Promise((resolve) => {

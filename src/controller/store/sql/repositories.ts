@@ -1,4 +1,3 @@
-import type { SqliteDatabase } from '../db.js';
 import type {
   SettingName,
   EventRecord,
@@ -26,13 +25,10 @@ import type {
   SettingsRepository,
   TokenRepository,
   VmRepository,
+  Repositories,
 } from '../store.js';
-import { SqliteTable, type ColumnMap } from './table.js';
-
-/** The synchronous twin of an async repository interface: what SQLite implements directly. */
-export type Synchronous<T> = {
-  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
-};
+import type { SqlExecutor } from './executor.js';
+import { SqlTable, type ColumnMap } from './table.js';
 
 const HOST_COLUMNS: ColumnMap<HostRecord> = {
   id: ['id', 'text'],
@@ -161,59 +157,59 @@ const NETWORK_COLUMNS: ColumnMap<NetworkRecord> = {
   updatedAt: ['updated_at', 'text'],
 };
 
-/** Hosts, images and VMs: named records with the same five operations. */
-export class SqliteNamedRepository<R extends { id: string; name: string }> implements Synchronous<NamedRepository<R>> {
-  protected readonly rows: SqliteTable<R>;
+/** Hosts, images, VMs and networks: named records with the same six operations. */
+export class SqlNamedRepository<R extends { id: string; name: string }> implements NamedRepository<R> {
+  protected readonly rows: SqlTable<R>;
 
-  constructor(db: SqliteDatabase, table: string, columns: ColumnMap<R>) {
-    this.rows = new SqliteTable(db, table, columns, 'NOT_FOUND');
+  constructor(sql: SqlExecutor, table: string, columns: ColumnMap<R>) {
+    this.rows = new SqlTable(sql, table, columns, 'NOT_FOUND');
   }
 
-  insert(record: R): void {
-    this.rows.insert(record);
+  insert(record: R): Promise<void> {
+    return this.rows.insert(record);
   }
-  get(id: string): R | undefined {
+  get(id: string): Promise<R | undefined> {
     return this.rows.selectOne('id = @id', { id });
   }
-  getByName(name: string): R | undefined {
+  getByName(name: string): Promise<R | undefined> {
     return this.rows.selectOne('name = @name', { name });
   }
-  list(): R[] {
+  list(): Promise<R[]> {
     return this.rows.select('', {});
   }
-  update(id: string, patch: Patch<R>): R {
+  update(id: string, patch: Patch<R>): Promise<R> {
     return this.rows.update(id, patch);
   }
-  delete(id: string): boolean {
+  delete(id: string): Promise<boolean> {
     return this.rows.delete(id);
   }
 }
 
 /** VMs, also listable by the host they are placed on. */
-export class SqliteVmRepository extends SqliteNamedRepository<VmRecord> implements Synchronous<VmRepository> {
-  listByHost(hostId: string): VmRecord[] {
+export class SqlVmRepository extends SqlNamedRepository<VmRecord> implements VmRepository {
+  listByHost(hostId: string): Promise<VmRecord[]> {
     return this.rows.select('host_id = @hostId', { hostId });
   }
 }
 
 /** Operations; `list` uses the state and target indexes. */
-export class SqliteOperationRepository implements Synchronous<OperationRepository> {
-  private readonly rows: SqliteTable<OperationRecord>;
+export class SqlOperationRepository implements OperationRepository {
+  private readonly rows: SqlTable<OperationRecord>;
 
-  constructor(db: SqliteDatabase) {
-    this.rows = new SqliteTable(db, 'operations', OPERATION_COLUMNS, 'OPERATION_NOT_FOUND');
+  constructor(private readonly sql: SqlExecutor) {
+    this.rows = new SqlTable(sql, 'operations', OPERATION_COLUMNS, 'OPERATION_NOT_FOUND');
   }
 
-  insert(record: OperationRecord): void {
-    this.rows.insert(record);
+  insert(record: OperationRecord): Promise<void> {
+    return this.rows.insert(record);
   }
-  get(id: string): OperationRecord | undefined {
+  get(id: string): Promise<OperationRecord | undefined> {
     return this.rows.selectOne('id = @id', { id });
   }
-  update(id: string, patch: Patch<OperationRecord>): OperationRecord {
+  update(id: string, patch: Patch<OperationRecord>): Promise<OperationRecord> {
     return this.rows.update(id, patch);
   }
-  list(filter: OperationFilter): OperationRecord[] {
+  list(filter: OperationFilter): Promise<OperationRecord[]> {
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: filter.limit };
     if (filter.states && filter.states.length > 0) {
@@ -231,28 +227,28 @@ export class SqliteOperationRepository implements Synchronous<OperationRepositor
       where.push('target_id = @targetId');
       params.targetId = filter.targetId;
     }
-    return this.rows.select(where.join(' AND '), params, 'ORDER BY created_at DESC, rowid DESC LIMIT @limit');
+    return this.rows.select(where.join(' AND '), params, `ORDER BY created_at DESC, ${this.sql.dialect.insertionOrder} DESC LIMIT @limit`);
   }
 }
 
-/** The append-only event table; ids come from AUTOINCREMENT so they are never reused. */
-export class SqliteEventRepository implements Synchronous<EventRepository> {
-  private readonly rows: SqliteTable<EventRecord>;
-  private readonly appendStatement;
+/** The append-only event table; ids come from the engine's own sequence, so they are never reused. */
+export class SqlEventRepository implements EventRepository {
+  private readonly rows: SqlTable<EventRecord>;
 
-  constructor(db: SqliteDatabase) {
-    this.rows = new SqliteTable(db, 'events', EVENT_COLUMNS, 'NOT_FOUND');
-    this.appendStatement = db.prepare(`INSERT INTO events
-      (time, actor, object_type, object_id, object_name, action, host_id, result, request_id, detail)
-      VALUES (@time, @actor, @objectType, @objectId, @objectName, @action, @hostId, @result, @requestId, @detail)`);
+  constructor(private readonly sql: SqlExecutor) {
+    this.rows = new SqlTable(sql, 'events', EVENT_COLUMNS, 'NOT_FOUND');
   }
 
-  append(event: NewEventRecord): number {
-    const result = this.appendStatement.run({ ...event, detail: JSON.stringify(event.detail) });
-    return Number(result.lastInsertRowid);
+  async append(event: NewEventRecord): Promise<number> {
+    const rows = await this.sql.all(
+      `INSERT INTO events (time, actor, object_type, object_id, object_name, action, host_id, result, request_id, detail)
+       VALUES (@time, @actor, @objectType, @objectId, @objectName, @action, @hostId, @result, @requestId, @detail) RETURNING id`,
+      { ...event, detail: JSON.stringify(event.detail) },
+    );
+    return Number(rows[0]?.id);
   }
 
-  query(filter: EventFilter): EventRecord[] {
+  query(filter: EventFilter): Promise<EventRecord[]> {
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: filter.limit };
     if (filter.vm !== undefined) {
@@ -281,119 +277,107 @@ export class SqliteEventRepository implements Synchronous<EventRepository> {
 }
 
 /** Tokens, looked up by the hash of their secret. */
-export class SqliteTokenRepository implements Synchronous<TokenRepository> {
-  private readonly rows: SqliteTable<TokenRecord>;
+export class SqlTokenRepository implements TokenRepository {
+  private readonly rows: SqlTable<TokenRecord>;
 
-  constructor(db: SqliteDatabase) {
-    this.rows = new SqliteTable(db, 'tokens', TOKEN_COLUMNS, 'TOKEN_NOT_FOUND');
+  constructor(sql: SqlExecutor) {
+    this.rows = new SqlTable(sql, 'tokens', TOKEN_COLUMNS, 'TOKEN_NOT_FOUND');
   }
 
-  insert(record: TokenRecord): void {
-    this.rows.insert(record);
+  insert(record: TokenRecord): Promise<void> {
+    return this.rows.insert(record);
   }
-  getByHash(hash: string): TokenRecord | undefined {
+  getByHash(hash: string): Promise<TokenRecord | undefined> {
     return this.rows.selectOne('hash = @hash', { hash });
   }
-  getActiveByName(name: string): TokenRecord | undefined {
+  getActiveByName(name: string): Promise<TokenRecord | undefined> {
     return this.rows.selectOne('name = @name AND revoked_at IS NULL', { name });
   }
-  list(): TokenRecord[] {
+  list(): Promise<TokenRecord[]> {
     return this.rows.select('', {});
   }
-  update(id: string, patch: Patch<TokenRecord>): TokenRecord {
+  update(id: string, patch: Patch<TokenRecord>): Promise<TokenRecord> {
     return this.rows.update(id, patch);
   }
 }
 
 /** Join tokens; `consume` is one conditional UPDATE, so two joins cannot both use a token. */
-export class SqliteJoinTokenRepository implements Synchronous<JoinTokenRepository> {
-  private readonly rows: SqliteTable<JoinTokenRecord>;
-  private readonly consumeStatement;
-  private readonly deleteExpiredStatement;
+export class SqlJoinTokenRepository implements JoinTokenRepository {
+  private readonly rows: SqlTable<JoinTokenRecord>;
 
-  constructor(db: SqliteDatabase) {
-    this.rows = new SqliteTable(db, 'join_tokens', JOIN_TOKEN_COLUMNS, 'NOT_FOUND');
-    this.consumeStatement = db.prepare(
-      'UPDATE join_tokens SET used_at = @usedAt, used_by_host_id = @hostId WHERE id = @id AND used_at IS NULL AND expires_at > @usedAt',
-    );
-    this.deleteExpiredStatement = db.prepare('DELETE FROM join_tokens WHERE expires_at < ?');
+  constructor(private readonly sql: SqlExecutor) {
+    this.rows = new SqlTable(sql, 'join_tokens', JOIN_TOKEN_COLUMNS, 'NOT_FOUND');
   }
 
-  insert(record: JoinTokenRecord): void {
-    this.rows.insert(record);
+  insert(record: JoinTokenRecord): Promise<void> {
+    return this.rows.insert(record);
   }
-  getByHash(hash: string): JoinTokenRecord | undefined {
+  getByHash(hash: string): Promise<JoinTokenRecord | undefined> {
     return this.rows.selectOne('hash = @hash', { hash });
   }
-  consume(id: string, usedAt: string, hostId: string): boolean {
-    return this.consumeStatement.run({ id, usedAt, hostId }).changes === 1;
+  async consume(id: string, usedAt: string, hostId: string): Promise<boolean> {
+    const sql = 'UPDATE join_tokens SET used_at = @usedAt, used_by_host_id = @hostId WHERE id = @id AND used_at IS NULL AND expires_at > @usedAt';
+    return (await this.sql.run(sql, { id, usedAt, hostId })) === 1;
   }
-  deleteExpired(before: string): number {
-    return this.deleteExpiredStatement.run(before).changes;
+  deleteExpired(before: string): Promise<number> {
+    return this.sql.run('DELETE FROM join_tokens WHERE expires_at < @before', { before });
   }
 }
 
 /** Placement history; the open row per VM is unique, so `close` touches at most one. */
-export class SqlitePlacementRepository implements Synchronous<PlacementRepository> {
-  private readonly rows: SqliteTable<PlacementRecord>;
-  private readonly closeStatement;
+export class SqlPlacementRepository implements PlacementRepository {
+  private readonly rows: SqlTable<PlacementRecord>;
 
-  constructor(db: SqliteDatabase) {
-    this.rows = new SqliteTable(db, 'placements', PLACEMENT_COLUMNS, 'NOT_FOUND');
-    this.closeStatement = db.prepare('UPDATE placements SET ended_at = @endedAt WHERE vm_id = @vmId AND ended_at IS NULL');
+  constructor(private readonly sql: SqlExecutor) {
+    this.rows = new SqlTable(sql, 'placements', PLACEMENT_COLUMNS, 'NOT_FOUND');
   }
 
-  insert(record: PlacementRecord): void {
-    this.rows.insert(record);
+  insert(record: PlacementRecord): Promise<void> {
+    return this.rows.insert(record);
   }
-  listByVm(vmId: string): PlacementRecord[] {
-    return this.rows.select('vm_id = @vmId', { vmId }, 'ORDER BY started_at DESC, rowid DESC');
+  listByVm(vmId: string): Promise<PlacementRecord[]> {
+    return this.rows.select('vm_id = @vmId', { vmId }, `ORDER BY started_at DESC, ${this.sql.dialect.insertionOrder} DESC`);
   }
-  current(vmId: string): PlacementRecord | undefined {
+  current(vmId: string): Promise<PlacementRecord | undefined> {
     return this.rows.selectOne('vm_id = @vmId AND ended_at IS NULL', { vmId });
   }
-  at(vmId: string, time: string): PlacementRecord | undefined {
+  async at(vmId: string, time: string): Promise<PlacementRecord | undefined> {
     const where = 'vm_id = @vmId AND started_at <= @time AND (ended_at IS NULL OR ended_at > @time)';
-    return this.rows.select(where, { vmId, time }, 'ORDER BY started_at DESC, rowid DESC LIMIT 1')[0];
+    return (await this.rows.select(where, { vmId, time }, `ORDER BY started_at DESC, ${this.sql.dialect.insertionOrder} DESC LIMIT 1`))[0];
   }
-  close(vmId: string, endedAt: string): boolean {
-    return this.closeStatement.run({ vmId, endedAt }).changes > 0;
+  async close(vmId: string, endedAt: string): Promise<boolean> {
+    return (await this.sql.run('UPDATE placements SET ended_at = @endedAt WHERE vm_id = @vmId AND ended_at IS NULL', { vmId, endedAt })) > 0;
   }
 }
 
 /** Cluster settings as JSON values by name. */
-export class SqliteSettingsRepository implements Synchronous<SettingsRepository> {
-  private readonly getStatement;
-  private readonly setStatement;
+export class SqlSettingsRepository implements SettingsRepository {
+  constructor(private readonly sql: SqlExecutor) {}
 
-  constructor(db: SqliteDatabase) {
-    this.getStatement = db.prepare('SELECT value FROM cluster_settings WHERE name = @name');
-    this.setStatement = db.prepare(
+  async get(name: SettingName): Promise<JsonValue | undefined> {
+    const [row] = await this.sql.all('SELECT value FROM cluster_settings WHERE name = @name', { name });
+    return row ? (JSON.parse(String(row.value)) as JsonValue) : undefined;
+  }
+  async set(name: SettingName, value: JsonValue): Promise<void> {
+    await this.sql.run(
       'INSERT INTO cluster_settings (name, value, updated_at) VALUES (@name, @value, @updatedAt) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+      { name, value: JSON.stringify(value), updatedAt: now() },
     );
-  }
-
-  get(name: SettingName): JsonValue | undefined {
-    const row = this.getStatement.get({ name }) as { value: string } | undefined;
-    return row ? (JSON.parse(row.value) as JsonValue) : undefined;
-  }
-  set(name: SettingName, value: JsonValue): void {
-    this.setStatement.run({ name, value: JSON.stringify(value), updatedAt: now() });
   }
 }
 
-/** One instance of every repository over the same connection. */
-export function sqliteRepositories(db: SqliteDatabase) {
+/** One instance of every repository over the same executor (a connection, or one transaction's). */
+export function sqlRepositories(sql: SqlExecutor): Repositories {
   return {
-    hosts: new SqliteNamedRepository(db, 'hosts', HOST_COLUMNS),
-    images: new SqliteNamedRepository(db, 'images', IMAGE_COLUMNS),
-    vms: new SqliteVmRepository(db, 'vms', VM_COLUMNS),
-    operations: new SqliteOperationRepository(db),
-    events: new SqliteEventRepository(db),
-    tokens: new SqliteTokenRepository(db),
-    joinTokens: new SqliteJoinTokenRepository(db),
-    placements: new SqlitePlacementRepository(db),
-    settings: new SqliteSettingsRepository(db),
-    networks: new SqliteNamedRepository(db, 'networks', NETWORK_COLUMNS),
+    hosts: new SqlNamedRepository(sql, 'hosts', HOST_COLUMNS),
+    images: new SqlNamedRepository(sql, 'images', IMAGE_COLUMNS),
+    vms: new SqlVmRepository(sql, 'vms', VM_COLUMNS),
+    operations: new SqlOperationRepository(sql),
+    events: new SqlEventRepository(sql),
+    tokens: new SqlTokenRepository(sql),
+    joinTokens: new SqlJoinTokenRepository(sql),
+    placements: new SqlPlacementRepository(sql),
+    settings: new SqlSettingsRepository(sql),
+    networks: new SqlNamedRepository(sql, 'networks', NETWORK_COLUMNS),
   };
 }
