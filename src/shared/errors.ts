@@ -35,6 +35,18 @@ export const ERRORS = {
   },
 
   // controller store
+  STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'The controller cannot reach its store (PostgreSQL), so the request was not acknowledged. Retry once the database is back; a write cut off mid-commit may have landed, so check before repeating it.',
+  },
+  STORE_CONFLICT: {
+    status: 503,
+    message: 'Other controllers kept changing the same data at the same moment; nothing was changed by this request. Retry.',
+  },
+  STORE_URL_INVALID: {
+    status: 400,
+    message: 'The store must be `sqlite:PATH` or `postgresql://USER@HOST[:PORT][,HOST2[:PORT]]/DB[?target_session_attrs=read-write]`.',
+  },
   STORE_SCHEMA_TOO_NEW: {
     status: 500,
     message: 'The database was written by a newer Drover. Upgrade the controller, or restore a backup made by this version.',

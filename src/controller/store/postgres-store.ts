@@ -1,0 +1,217 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { DroverError, isDroverError } from '../../shared/errors.js';
+import { clientConfig, findServer, isRetryableConflict, type StoreLocation } from './postgres/connection.js';
+import { PgExecutor, translatePgError, type StatementFailures } from './postgres/executor.js';
+import { applyPgMigrations } from './postgres/migrations.js';
+import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction } from './sql/guard.js';
+import { sqlRepositories } from './sql/repositories.js';
+import type {
+  EventRepository,
+  HostRepository,
+  ImageRepository,
+  JoinTokenRepository,
+  NetworkRepository,
+  OperationRepository,
+  PlacementRepository,
+  SettingsRepository,
+  Store,
+  TokenRepository,
+  Transaction,
+  VmRepository,
+} from './store.js';
+
+type PgLocation = Extract<StoreLocation, { engine: 'postgresql' }>;
+
+export interface PgStoreOptions {
+  /** Connections in the pool; default 10. */
+  poolSize?: number;
+  /** How long one connection attempt may take; default 3 s. */
+  connectTimeoutMs?: number;
+  /** How many times a transaction that lost a serialization race runs again; default 20. */
+  maxAttempts?: number;
+}
+
+/**
+ * The PostgreSQL implementation of Store, for fleets and for several controllers sharing one
+ * database.
+ *
+ * - Every transaction runs at SERIALIZABLE: PostgreSQL then guarantees the outcome of concurrent
+ *   transactions (from this controller or another) is that of some serial order, as SQLite's
+ *   single writer does. The one that loses a race is rolled back and its body runs again, which
+ *   is safe because a body awaits nothing but the store (see Store.transaction), and its
+ *   after-commit callbacks run only for the attempt that committed.
+ * - node-postgres takes one host, so the store walks the URL's hosts itself: it uses the first
+ *   that accepts (and, with target_session_attrs=read-write, is not a standby), and looks again
+ *   after a connection error, so a promoted standby is found. Meanwhile calls fail with
+ *   STORE_UNAVAILABLE (503), never a 500.
+ */
+export class PgStore implements Store {
+  readonly engine = 'postgresql';
+  readonly hosts: HostRepository;
+  readonly images: ImageRepository;
+  readonly vms: VmRepository;
+  readonly operations: OperationRepository;
+  readonly events: EventRepository;
+  readonly tokens: TokenRepository;
+  readonly joinTokens: JoinTokenRepository;
+  readonly placements: PlacementRepository;
+  readonly settings: SettingsRepository;
+  readonly networks: NetworkRepository;
+
+  private readonly scope = new TransactionScope();
+  private readonly failures: StatementFailures = { connectionLost: () => this.lost() };
+  private pool: pg.Pool | undefined;
+  /** The one search for a server in flight, shared by every caller that needs a connection. */
+  private finding: Promise<pg.Pool> | undefined;
+  private closed = false;
+  private readonly maxAttempts: number;
+  /** Which of the location's hosts the pool talks to. */
+  serverIndex = -1;
+
+  private constructor(
+    readonly location: PgLocation,
+    private readonly options: PgStoreOptions,
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 20;
+    const repositories = sqlRepositories(new PgExecutor(() => this.currentPool(), this.failures));
+    const outside = guardedRepositories(repositories, (call) => this.runOutside(call));
+    this.hosts = outside.hosts;
+    this.images = outside.images;
+    this.vms = outside.vms;
+    this.operations = outside.operations;
+    this.events = outside.events;
+    this.tokens = outside.tokens;
+    this.joinTokens = outside.joinTokens;
+    this.placements = outside.placements;
+    this.settings = outside.settings;
+    this.networks = outside.networks;
+  }
+
+  /** Connects to the location's server, applies pending migrations and returns the store. */
+  static async open(location: PgLocation, options: PgStoreOptions = {}): Promise<PgStore> {
+    const store = new PgStore(location, options);
+    try {
+      const pool = await store.connected();
+      const client = await pool.connect();
+      try {
+        await applyPgMigrations(client);
+      } finally {
+        client.release();
+      }
+      return store;
+    } catch (err) {
+      await store.close();
+      throw translatePgError(err);
+    }
+  }
+
+  /** Where the store is, without its password. */
+  get display(): string {
+    return this.location.display;
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    this.scope.assertNotNested();
+    for (let attempt = 1; ; attempt++) {
+      this.assertOpen();
+      const pool = await this.connected();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw translatePgError(err, this.failures);
+      }
+      const state: OpenTransaction = { open: true };
+      const committed: (() => void)[] = [];
+      let conflicted = false;
+      let broken = false;
+      const executor = new PgExecutor(() => client, { connectionLost: () => ((broken = true), this.lost()), conflict: () => (conflicted = true) });
+      const tx: Transaction = {
+        ...guardedRepositories(sqlRepositories(executor), TransactionScope.handleRunner(state)),
+        afterCommit: (callback) => void committed.push(callback),
+      };
+      try {
+        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        const result = await this.scope.run(state, () => fn(tx));
+        state.open = false;
+        // COMMIT of a transaction that had a failed statement (one the body caught) rolls back instead.
+        const commit = await client.query('COMMIT');
+        if (commit.command === 'ROLLBACK') {
+          if (conflicted) throw Object.assign(new Error('serialization failure caught inside the transaction body'), { code: '40001' });
+          throw new DroverError('INTERNAL', 'a statement of the transaction failed and its body went on; nothing was committed');
+        }
+        runCommitted(committed);
+        return result;
+      } catch (err) {
+        state.open = false;
+        if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
+        const retry = (conflicted || isRetryableConflict(err)) && !isDroverError(err, 'STORE_UNAVAILABLE');
+        if (!retry) throw translatePgError(err, this.failures);
+        if (attempt >= this.maxAttempts) {
+          throw new DroverError('STORE_CONFLICT', `the transaction lost a serialization race ${attempt} times in a row`, { cause: err });
+        }
+        // Back off a little, more each time, so racing controllers spread out.
+        await sleep(Math.random() * 10 * attempt);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.end();
+  }
+
+  private async runOutside<R>(call: () => Promise<R>): Promise<R> {
+    if (this.scope.inside) throw TransactionScope.bypassed();
+    this.assertOpen();
+    await this.connected();
+    try {
+      return await call();
+    } catch (err) {
+      if (isRetryableConflict(err)) throw new DroverError('STORE_CONFLICT', (err as Error).message, { cause: err });
+      throw err;
+    }
+  }
+
+  private currentPool(): pg.Pool {
+    if (!this.pool) throw new DroverError('STORE_UNAVAILABLE', `${this.location.display}: not connected`);
+    return this.pool;
+  }
+
+  /** The pool, once a server has been found; one search at a time however many callers wait. */
+  private connected(): Promise<pg.Pool> {
+    if (this.pool) return Promise.resolve(this.pool);
+    this.finding ??= this.findPool().finally(() => (this.finding = undefined));
+    return this.finding;
+  }
+
+  private async findPool(): Promise<pg.Pool> {
+    const timeout = this.options.connectTimeoutMs ?? 3000;
+    const index = await findServer(this.location, timeout);
+    if (this.closed) throw new DroverError('INTERNAL', 'the store is closed');
+    const pool = new pg.Pool({ ...clientConfig(this.location, index, timeout), max: this.options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+    // An idle connection dropped by the server (a restart, a failover) is reported here; without a
+    // listener node would end the process. The next call finds a server again.
+    pool.on('error', () => this.lost(pool));
+    this.pool = pool;
+    this.serverIndex = index;
+    return pool;
+  }
+
+  /** A connection failed: drop the pool so that the next call looks for a server again. */
+  private lost(pool = this.pool): void {
+    if (!pool || pool !== this.pool) return;
+    this.pool = undefined;
+    void pool.end().catch(() => undefined);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new DroverError('INTERNAL', 'the store is closed');
+  }
+}
