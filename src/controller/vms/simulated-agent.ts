@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MigrationView } from '../../migration/schemas.js';
 import type { VmView } from '../../vms/schemas.js';
+import type { VmStats } from '../../vms/stats.js';
 import { testController, type TestController } from '../api/testing.js';
 import { sampleHost } from '../store/fixtures.js';
 
@@ -14,6 +15,8 @@ import { sampleHost } from '../store/fixtures.js';
 export interface SimulatedAgent {
   url: string;
   vms: VmView[];
+  /** The usage figures it reports for its VMs (GET /api/v1/vm-stats); none by default. */
+  stats: VmStats[];
   migrations: Map<string, MigrationView>;
   /** Requests seen, as `METHOD /path`. */
   seen: string[];
@@ -39,7 +42,7 @@ const result = { totalTimeMs: 1800, downtimeMs: 42, setupTimeMs: 12, ramTransfer
 
 /** A simulated host agent: enough of the agent API for heartbeats, limits and one scripted migration; with `definesVms`, creates succeed. */
 export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?: boolean } = {}): Promise<SimulatedAgent> {
-  const agent: SimulatedAgent = { url: '', vms, migrations: new Map(), seen: [], created: [], release: true, migrateAnswerDelayMs: 0, migrationsUnanswered: false, close: async () => undefined };
+  const agent: SimulatedAgent = { url: '', vms, stats: [], migrations: new Map(), seen: [], created: [], release: true, migrateAnswerDelayMs: 0, migrationsUnanswered: false, close: async () => undefined };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
@@ -58,7 +61,7 @@ export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?:
         return send(201, defined);
       }
       if (url === '/api/v1/vms') return send(200, agent.vms);
-      if (url === '/api/v1/vm-stats') return send(200, []);
+      if (url === '/api/v1/vm-stats') return send(200, agent.stats);
       if (url.startsWith('/api/v1/vms/') && req.method === 'GET') {
         const found = agent.vms.find((v) => url.endsWith(`/${v.name}`));
         return found ? send(200, found) : send(404, { code: 'VM_NOT_FOUND' });
