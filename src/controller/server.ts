@@ -1,14 +1,15 @@
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { buildControllerApp, type ControllerApp } from './api/app.js';
 import { createControllerServices, type ControllerServices } from './api/services.js';
 import { ensureAdminToken, type AdminToken } from './auth/admin-token.js';
-import { SqliteStore } from './store/sqlite-store.js';
+import { defaultStoreUrl, openStore } from './store/open.js';
 import { releaseStaleDestinations } from './vms/migrate.js';
 
 export interface ControllerOptions {
   dataDir: string;
+  /** Where the store is: `sqlite:PATH` or `postgresql://...`; default the SQLite file in dataDir. */
+  store?: string;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 7700 (the agent uses 7701); 0 picks a free port. */
@@ -35,7 +36,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const logger = options.logger ?? pino({ name: 'drover-controller' });
   const print = options.print ?? ((line: string) => void process.stdout.write(`${line}\n`));
   await fs.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = SqliteStore.open(path.join(options.dataDir, 'controller.db'));
+  const store = await openStore(options.store ?? defaultStoreUrl(options.dataDir));
   try {
     const services = createControllerServices(store, { logger });
     // Before the API opens, so no new operation can be mistaken for an interrupted one.

@@ -10,6 +10,8 @@ import { ADMIN_TOKEN_FILE } from './auth/admin-token.js';
 export interface UpOptions {
   dataDir: string;
   port: number;
+  /** Where the store is (`sqlite:PATH` or `postgresql://...`); default the SQLite file in dataDir. */
+  store?: string;
   /** Address the controller listens on; default 127.0.0.1. */
   listen?: string;
   heartbeatMs?: number;
@@ -25,7 +27,7 @@ export async function up(options: UpOptions): Promise<{ url: string; token: stri
   const logger = pino({ name: 'drover', level: process.env.DROVER_LOG_LEVEL ?? 'warn' });
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { agent, url: agentUrl } = await startAgent({ dataDir: path.join(options.dataDir, 'host'), listen: '127.0.0.1:0', logger: false });
-  const controller = await startController({ dataDir: options.dataDir, port: options.port, host: options.listen ?? '127.0.0.1', logger, print: () => undefined });
+  const controller = await startController({ dataDir: options.dataDir, store: options.store, port: options.port, host: options.listen ?? '127.0.0.1', logger, print: () => undefined });
   try {
     const { hosts, vms } = controller.services;
     const hostName = os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-');

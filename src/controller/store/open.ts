@@ -1,0 +1,23 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { parseStoreUrl } from './postgres/connection.js';
+import { PgStore } from './postgres-store.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
+
+/** The embedded default: an SQLite file in the data directory. */
+export function defaultStoreUrl(dataDir: string): string {
+  return `sqlite:${path.join(dataDir, 'controller.db')}`;
+}
+
+/**
+ * Opens and migrates the store at `url`: `sqlite:PATH` (the embedded default) or a
+ * `postgresql://` URL (several hosts allowed). STORE_URL_INVALID for anything else,
+ * STORE_UNAVAILABLE when no PostgreSQL host answers.
+ */
+export async function openStore(url: string): Promise<Store> {
+  const location = parseStoreUrl(url);
+  if (location.engine === 'postgresql') return PgStore.open(location);
+  if (location.path !== ':memory:') mkdirSync(path.dirname(path.resolve(location.path)), { recursive: true, mode: 0o700 });
+  return SqliteStore.open(location.path);
+}
