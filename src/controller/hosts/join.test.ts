@@ -4,10 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildAgent, type Agent } from '../../agent/app.js';
-import { testController, type TestController } from '../api/testing.js';
+import { rawRows, testController, type TestController } from '../api/testing.js';
 import { hashSecret } from '../auth/tokens.js';
 import { sampleJoinToken } from '../store/fixtures.js';
-import type { SqliteStore } from '../store/sqlite-store.js';
 
 interface JoinedHost {
   name: string;
@@ -44,8 +43,8 @@ test('a join token joins one host once, with its tags and overcommit ratios; onl
   assert.match(minted.token, /^drvj_[A-Za-z0-9_-]{43}$/);
   const ttl = Date.parse(minted.expiresAt) - Date.now();
   assert.ok(ttl > 59 * 60_000 && ttl <= 3600_000, `default lifetime is an hour, got ${ttl} ms`);
-  // testController() opens a SqliteStore; the raw rows show exactly what is kept.
-  const rows = JSON.stringify((controller.store as SqliteStore).database.prepare('SELECT * FROM join_tokens').all());
+  // The raw rows show exactly what is kept.
+  const rows = JSON.stringify(await rawRows(controller.store, 'join_tokens'));
   assert.ok(!rows.includes(minted.token) && rows.includes(hashSecret(minted.token)), 'the secret is not stored, its hash is');
 
   const body = { name: 'edge-1', address: `${agentUrl}/`, agentToken: agent.token, tags: ['zone=a', 'ssd'], cpuOvercommit: 4, memoryOvercommit: 1.5 };

@@ -73,6 +73,11 @@ export class PgExecutor implements SqlExecutor {
 export function translatePgError(err: unknown, failures?: StatementFailures): unknown {
   const code = (err as { code?: unknown }).code;
   if (code === '23505') return new DroverError('ALREADY_EXISTS', (err as Error).message, { cause: err });
+  // Class 22, data exceptions: a value PostgreSQL cannot hold (a NUL in text, an id past 64 bits).
+  // SQLite stores such values or finds nothing; here they are the caller's bad input, never a 500.
+  if (typeof code === 'string' && code.startsWith('22')) {
+    return new DroverError('INVALID_ARGUMENT', `the store cannot hold a value given: ${(err as Error).message}`, { cause: err });
+  }
   if (isConnectionError(err)) {
     failures?.connectionLost(err);
     return new DroverError('STORE_UNAVAILABLE', (err as Error).message, { cause: err });
