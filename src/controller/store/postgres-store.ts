@@ -126,6 +126,12 @@ export class PgStore implements Store {
       const committed: (() => void)[] = [];
       let conflicted = false;
       let broken = false;
+      // A checked-out client has no pool listener: the server dropping it (a restart) must not end the process.
+      const dropped = (): void => {
+        broken = true;
+        this.lost(pool);
+      };
+      client.on('error', dropped);
       const executor = new PgExecutor(() => client, { connectionLost: () => ((broken = true), this.lost()), conflict: () => (conflicted = true) });
       const tx: Transaction = {
         ...guardedRepositories(sqlRepositories(executor), TransactionScope.handleRunner(state)),
@@ -154,6 +160,7 @@ export class PgStore implements Store {
         // Back off a little, more each time, so racing controllers spread out.
         await sleep(Math.random() * 10 * attempt);
       } finally {
+        client.off('error', dropped);
         client.release(broken);
       }
     }
