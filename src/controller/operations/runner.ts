@@ -46,6 +46,8 @@ export interface OperationRunnerOptions {
   store: Store;
   events: EventLog;
   logger?: Logger;
+  /** The controller this runner belongs to: recorded as each operation's owner. */
+  controllerId?: string;
 }
 
 interface ActiveOperation {
@@ -71,7 +73,11 @@ export class OperationRunner {
     this.store = options.store;
     this.events = options.events;
     this.logger = options.logger ?? pino({ name: 'drover-operations' });
+    this.controllerId = options.controllerId ?? null;
   }
+
+  /** The owner recorded on the operations this runner starts. */
+  readonly controllerId: string | null;
 
   /** Lets operations of `kind` interrupted by a restart be resumed instead of failed. */
   registerResumer(kind: string, resumer: Resumer): void {
@@ -96,6 +102,7 @@ export class OperationRunner {
       error: null,
       actor: request.actor.name,
       cancelRequested: false,
+      owner: this.controllerId,
       createdAt: time,
       updatedAt: time,
     };
@@ -153,13 +160,14 @@ export class OperationRunner {
   }
 
   /**
-   * Call once at controller start: every operation a previous process left queued or running is
-   * resumed when its kind has a resumer, else failed with OPERATION_INTERRUPTED naming the steps
-   * it had done, so nothing is left hanging.
+   * Call at controller start, and on the leader when another controller has died: every operation
+   * a dead process left queued or running (those whose owner `ownedBy` accepts) is resumed when its
+   * kind has a resumer, else failed with OPERATION_INTERRUPTED naming the steps it had done, so
+   * nothing is left hanging.
    */
-  async resolveInterrupted(): Promise<{ resumed: string[]; failed: string[] }> {
+  async resolveInterrupted(ownedBy: (owner: string | null) => boolean = () => true): Promise<{ resumed: string[]; failed: string[] }> {
     const stale = (await this.store.operations.list({ states: ACTIVE_OPERATION_STATES, limit: 1_000_000 })).filter(
-      (op) => !this.active.has(op.id),
+      (op) => !this.active.has(op.id) && ownedBy(op.owner),
     );
     const resumed: string[] = [];
     const failed: string[] = [];

@@ -68,6 +68,7 @@ export function sampleOperation(overrides: Partial<OperationRecord> = {}): Opera
     error: null,
     actor: 'admin',
     cancelRequested: false,
+    owner: null,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,

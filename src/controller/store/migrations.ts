@@ -215,6 +215,31 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE hosts ADD COLUMN fence_device TEXT CHECK (fence_device IS NULL OR json_valid(fence_device));
     `,
   },
+  {
+    version: 9,
+    name: 'several controllers: their registry, the leader lease, operation owners',
+    sql: `
+      CREATE TABLE controllers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+      ) STRICT;
+      -- One row: the leader's lease and its fencing token.
+      CREATE TABLE leader_lease (
+        name TEXT PRIMARY KEY CHECK (name = 'leader'),
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL CHECK (token >= 1),
+        acquired_at TEXT NOT NULL,
+        renewed_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      ) STRICT;
+      -- The controller that runs an operation; older ones have none.
+      ALTER TABLE operations ADD COLUMN owner TEXT;
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

@@ -7,7 +7,9 @@ import { applyPgMigrations } from './postgres/migrations.js';
 import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
 import type {
+  ControllerRepository,
   EventRepository,
+  LeaderLeaseRepository,
   HostRepository,
   ImageRepository,
   JoinTokenRepository,
@@ -58,6 +60,8 @@ export class PgStore implements Store {
   readonly placements: PlacementRepository;
   readonly settings: SettingsRepository;
   readonly networks: NetworkRepository;
+  readonly controllers: ControllerRepository;
+  readonly leaderLease: LeaderLeaseRepository;
 
   private readonly scope = new TransactionScope();
   private readonly failures: StatementFailures = { connectionLost: () => this.lost() };
@@ -86,6 +90,8 @@ export class PgStore implements Store {
     this.placements = outside.placements;
     this.settings = outside.settings;
     this.networks = outside.networks;
+    this.controllers = outside.controllers;
+    this.leaderLease = outside.leaderLease;
   }
 
   /** Connects to the location's server, applies pending migrations and returns the store. */

@@ -182,6 +182,31 @@ export interface VmNic {
   rateLimitKbit?: number;
 }
 
+/** A controller process serving the API; it refreshes `lastSeenAt` while it lives. */
+export interface ControllerRecord {
+  /** Stable across restarts of one controller (kept in its data directory). */
+  id: string;
+  name: string;
+  /** Where it serves the API. */
+  url: string;
+  version: string;
+  startedAt: Timestamp;
+  lastSeenAt: Timestamp;
+}
+
+/**
+ * The lease that makes one controller the leader, which alone runs the background work (host
+ * judgement, HA, balancing, recovery). `token` grows by one at every change of holder: it is the
+ * fencing token a leader's decisions are checked against.
+ */
+export interface LeaderLeaseRecord {
+  holder: string;
+  token: number;
+  acquiredAt: Timestamp;
+  renewedAt: Timestamp;
+  expiresAt: Timestamp;
+}
+
 /** A virtual network: one L2 segment that spans hosts over VXLAN. */
 export interface NetworkRecord {
   id: string;
@@ -277,6 +302,8 @@ export interface OperationRecord {
   error: OperationErrorRecord | null;
   actor: string;
   cancelRequested: boolean;
+  /** The controller running it (its id); null for operations from before several controllers. */
+  owner: string | null;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }

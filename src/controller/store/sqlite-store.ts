@@ -5,7 +5,9 @@ import { guardedRepositories, runCommitted, TransactionScope, type OpenTransacti
 import { sqlRepositories } from './sql/repositories.js';
 import { SqliteExecutor } from './sqlite/executor.js';
 import type {
+  ControllerRepository,
   EventRepository,
+  LeaderLeaseRepository,
   HostRepository,
   ImageRepository,
   JoinTokenRepository,
@@ -39,6 +41,8 @@ export class SqliteStore implements Store {
   readonly placements: PlacementRepository;
   readonly settings: SettingsRepository;
   readonly networks: NetworkRepository;
+  readonly controllers: ControllerRepository;
+  readonly leaderLease: LeaderLeaseRepository;
 
   private readonly repositories: Repositories;
   private readonly lock = new FifoLock();
@@ -59,6 +63,8 @@ export class SqliteStore implements Store {
     this.placements = outside.placements;
     this.settings = outside.settings;
     this.networks = outside.networks;
+    this.controllers = outside.controllers;
+    this.leaderLease = outside.leaderLease;
   }
 
   /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */

@@ -248,4 +248,28 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
       (err) => isDroverError(err, 'INTERNAL'),
     );
   });
+
+  withStore('controllers: put inserts then replaces, oldest first, delete reports', async (store) => {
+    const a = { id: 'c-a', name: 'ctl-a', url: 'http://127.0.0.1:7700', version: '0.1.0', startedAt: T0, lastSeenAt: T0 };
+    const b = { ...a, id: 'c-b', name: 'ctl-b', url: 'http://127.0.0.1:7710' };
+    await store.controllers.put(a);
+    await store.controllers.put(b);
+    await store.controllers.put({ ...a, lastSeenAt: '2025-01-01T00:00:05.000Z' });
+    assert.deepEqual(await store.controllers.list(), [{ ...a, lastSeenAt: '2025-01-01T00:00:05.000Z' }, b]);
+    assert.equal(await store.controllers.delete('c-b'), true);
+    assert.equal(await store.controllers.delete('c-b'), false);
+  });
+
+  withStore('the leader lease: absent until put, replaced whole, and read inside a transaction', async (store) => {
+    assert.equal(await store.leaderLease.get(), undefined);
+    const lease = { holder: 'c-a', token: 1, acquiredAt: T0, renewedAt: T0, expiresAt: '2025-01-01T00:00:10.000Z' };
+    await store.leaderLease.put(lease);
+    assert.deepEqual(await store.leaderLease.get(), lease);
+    await store.transaction(async (tx) => {
+      const held = await tx.leaderLease.get();
+      assert.ok(held);
+      await tx.leaderLease.put({ ...held, holder: 'c-b', token: held.token + 1 });
+    });
+    assert.deepEqual(await store.leaderLease.get(), { ...lease, holder: 'c-b', token: 2 });
+  });
 }

@@ -4,6 +4,8 @@
  * Every method is async for that reason, even where SQLite answers synchronously.
  */
 import type {
+  ControllerRecord,
+  LeaderLeaseRecord,
   SettingName,
   EventRecord,
   JsonValue,
@@ -125,6 +127,22 @@ export interface SettingsRepository {
   set(name: SettingName, value: JsonValue): Promise<void>;
 }
 
+/** The controllers that serve the API, each refreshing its row while it lives. */
+export interface ControllerRepository {
+  /** Inserts or replaces the controller's row. */
+  put(record: ControllerRecord): Promise<void>;
+  /** Oldest first. */
+  list(): Promise<ControllerRecord[]>;
+  delete(id: string): Promise<boolean>;
+}
+
+/** The one leader lease (see LeaderLeaseRecord). */
+export interface LeaderLeaseRepository {
+  get(): Promise<LeaderLeaseRecord | undefined>;
+  /** Inserts or replaces the lease. */
+  put(record: LeaderLeaseRecord): Promise<void>;
+}
+
 /** Everything a service may read or write; both the store and a transaction handle are one. */
 export interface Repositories {
   readonly hosts: HostRepository;
@@ -137,6 +155,8 @@ export interface Repositories {
   readonly placements: PlacementRepository;
   readonly settings: SettingsRepository;
   readonly networks: NetworkRepository;
+  readonly controllers: ControllerRepository;
+  readonly leaderLease: LeaderLeaseRepository;
 }
 
 /** The handle a transaction body works through. It is dead once the transaction ends. */

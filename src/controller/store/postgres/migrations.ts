@@ -4,7 +4,7 @@ import type { Migration } from '../migrations.js';
 
 /**
  * The controller's schema on PostgreSQL, oldest first. Its versions count on their own: version 1
- * is the whole schema SQLite reached in its eight migrations. Released entries are never edited.
+ * is the whole schema SQLite reached in its first eight migrations. Released entries are never edited.
  *
  * The columns and their meaning match the SQLite tables, so one repository code serves both:
  * timestamps are ISO-8601 text (they sort as text), JSON is `json` (kept as written, validated by
@@ -172,6 +172,33 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    name: 'several controllers: their registry, the leader lease, operation owners',
+    sql: `
+      CREATE TABLE controllers (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+      );
+      -- One row: the leader's lease and its fencing token.
+      CREATE TABLE leader_lease (
+        name TEXT PRIMARY KEY CHECK (name = 'leader'),
+        holder TEXT NOT NULL,
+        token BIGINT NOT NULL CHECK (token >= 1),
+        acquired_at TEXT NOT NULL,
+        renewed_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+      -- The controller that runs an operation; older ones have none.
+      ALTER TABLE operations ADD COLUMN owner TEXT;
+      CREATE INDEX operations_owner ON operations (owner);
     `,
   },
 ];

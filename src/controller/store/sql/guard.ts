@@ -63,6 +63,8 @@ export function guardedRepositories(repos: Repositories, run: Runner): Repositor
     placements: guarded(repos.placements, run),
     settings: guarded(repos.settings, run),
     networks: guarded(repos.networks, run),
+    controllers: guarded(repos.controllers, run),
+    leaderLease: guarded(repos.leaderLease, run),
   };
 }
 

@@ -1,4 +1,6 @@
 import type {
+  ControllerRecord,
+  LeaderLeaseRecord,
   SettingName,
   EventRecord,
   JsonValue,
@@ -14,7 +16,9 @@ import type {
 } from '../records.js';
 import { now } from '../records.js';
 import type {
+  ControllerRepository,
   EventFilter,
+  LeaderLeaseRepository,
   EventRepository,
   JoinTokenRepository,
   NamedRepository,
@@ -95,6 +99,7 @@ const OPERATION_COLUMNS: ColumnMap<OperationRecord> = {
   error: ['error', 'json'],
   actor: ['actor', 'text'],
   cancelRequested: ['cancel_requested', 'boolean'],
+  owner: ['owner', 'text'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
 };
@@ -155,6 +160,15 @@ const NETWORK_COLUMNS: ColumnMap<NetworkRecord> = {
   mtu: ['mtu', 'number'],
   createdAt: ['created_at', 'text'],
   updatedAt: ['updated_at', 'text'],
+};
+
+const CONTROLLER_COLUMNS: ColumnMap<ControllerRecord> = {
+  id: ['id', 'text'],
+  name: ['name', 'text'],
+  url: ['url', 'text'],
+  version: ['version', 'text'],
+  startedAt: ['started_at', 'text'],
+  lastSeenAt: ['last_seen_at', 'text'],
 };
 
 /** Hosts, images, VMs and networks: named records with the same six operations. */
@@ -366,6 +380,53 @@ export class SqlSettingsRepository implements SettingsRepository {
   }
 }
 
+/** The controllers' registry: one row each, replaced at every refresh. */
+export class SqlControllerRepository implements ControllerRepository {
+  private readonly rows: SqlTable<ControllerRecord>;
+
+  constructor(private readonly sql: SqlExecutor) {
+    this.rows = new SqlTable(sql, 'controllers', CONTROLLER_COLUMNS, 'NOT_FOUND');
+  }
+
+  async put(record: ControllerRecord): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO controllers (id, name, url, version, started_at, last_seen_at) VALUES (@id, @name, @url, @version, @startedAt, @lastSeenAt)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url, version = excluded.version, started_at = excluded.started_at, last_seen_at = excluded.last_seen_at`,
+      { ...record },
+    );
+  }
+  list(): Promise<ControllerRecord[]> {
+    return this.rows.select('', {});
+  }
+  delete(id: string): Promise<boolean> {
+    return this.rows.delete(id);
+  }
+}
+
+/** The leader lease: one row named `leader`. */
+export class SqlLeaderLeaseRepository implements LeaderLeaseRepository {
+  constructor(private readonly sql: SqlExecutor) {}
+
+  async get(): Promise<LeaderLeaseRecord | undefined> {
+    const [row] = await this.sql.all("SELECT holder, token, acquired_at, renewed_at, expires_at FROM leader_lease WHERE name = 'leader'");
+    if (!row) return undefined;
+    return {
+      holder: String(row.holder),
+      token: Number(row.token),
+      acquiredAt: String(row.acquired_at),
+      renewedAt: String(row.renewed_at),
+      expiresAt: String(row.expires_at),
+    };
+  }
+  async put(record: LeaderLeaseRecord): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO leader_lease (name, holder, token, acquired_at, renewed_at, expires_at) VALUES ('leader', @holder, @token, @acquiredAt, @renewedAt, @expiresAt)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at`,
+      { ...record },
+    );
+  }
+}
+
 /** One instance of every repository over the same executor (a connection, or one transaction's). */
 export function sqlRepositories(sql: SqlExecutor): Repositories {
   return {
@@ -379,5 +440,7 @@ export function sqlRepositories(sql: SqlExecutor): Repositories {
     placements: new SqlPlacementRepository(sql),
     settings: new SqlSettingsRepository(sql),
     networks: new SqlNamedRepository(sql, 'networks', NETWORK_COLUMNS),
+    controllers: new SqlControllerRepository(sql),
+    leaderLease: new SqlLeaderLeaseRepository(sql),
   };
 }
