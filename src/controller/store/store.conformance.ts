@@ -158,7 +158,7 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     assert.equal((await store.vms.list()).length, 1);
   });
 
-  withStore('callers outside a transaction wait for it and never join it', async (store) => {
+  withStore('callers outside a transaction never see or join its writes', async (store) => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const inside = store.transaction(async (tx) => {
@@ -171,7 +171,9 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     release();
     await assert.rejects(inside, /abort/);
     await outside;
-    assert.deepEqual((await seenOutside).map((h) => h.id), ['host-2']);
+    // SQLite makes the outside calls wait for the transaction; PostgreSQL runs them beside it. Either
+    // way the outside list never sees the uncommitted host, and the outside insert is not rolled back with it.
+    assert.ok(!(await seenOutside).some((h) => h.id === 'host-1'));
     assert.deepEqual((await store.hosts.list()).map((h) => h.id), ['host-2']);
   });
 
