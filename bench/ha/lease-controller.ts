@@ -28,7 +28,7 @@ function reply(message: ChildReply): void {
 
 async function start(hosts: SimulatedLeaseHost[], agentBaseUrl: string): Promise<{ url: string; token: string; pid: number }> {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'drover-bench-ha-lease-'));
-  controller = await startController({ dataDir, port: 0, logger: pino({ level: 'silent' }), print: () => undefined });
+  controller = await startController({ dataDir, port: 0, heartbeatMs: 0, haStepMs: 0, logger: pino({ level: 'silent' }), print: () => undefined });
   const now = new Date().toISOString();
   await controller.services.store.transaction(async (tx) => {
     for (const host of hosts) {
@@ -83,7 +83,10 @@ process.on('message', (request: ControllerRequest) => {
         return start(request.hosts, request.agentBaseUrl);
       case 'start-ha':
         if (!controller) throw new Error('the controller is not started');
-        controller.services.ha.start(stepMs);
+        {
+          const running = controller;
+          await running.leadership.asLeader(async () => running.services.ha.start(stepMs));
+        }
         return {};
       case 'cpu':
         return { cpu: cpu() };

@@ -37,7 +37,7 @@ export async function startSeededController(benchmark: string, fleet = simulated
   };
   let controller: RunningController | undefined;
   try {
-    controller = await startController({ dataDir, port: 0, logger: pino({ level: 'silent' }), print: () => undefined });
+    controller = await startController({ dataDir, port: 0, heartbeatMs: 0, haStepMs: 0, logger: pino({ level: 'silent' }), print: () => undefined });
     await seedFleet(controller.services.store, fleet);
     const token = controller.adminToken.created ?? fs.readFileSync(controller.adminToken.file, 'utf8').trim();
     const running = controller;

@@ -27,15 +27,13 @@ export async function up(options: UpOptions): Promise<{ url: string; token: stri
   const logger = pino({ name: 'drover', level: process.env.DROVER_LOG_LEVEL ?? 'warn' });
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { agent, url: agentUrl } = await startAgent({ dataDir: path.join(options.dataDir, 'host'), listen: '127.0.0.1:0', logger: false });
-  const controller = await startController({ dataDir: options.dataDir, store: options.store, port: options.port, host: options.listen ?? '127.0.0.1', logger, print: () => undefined });
+  const controller = await startController({ dataDir: options.dataDir, store: options.store, heartbeatMs: options.heartbeatMs, port: options.port, host: options.listen ?? '127.0.0.1', logger, print: () => undefined });
   try {
     const { hosts, vms } = controller.services;
     const hostName = os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-');
     await hosts.register({ name: hostName, address: agentUrl, credential: agent.token }, SYSTEM_ACTOR);
     const settled = await vms.resolveInterrupted(SYSTEM_ACTOR);
     if (settled.length > 0) logger.warn({ settled }, 'settled VMs a previous controller left mid-operation');
-    hosts.startHeartbeats(options.heartbeatMs ?? 2_000);
-    controller.services.ha.start();
     await agent.startHa({ controllerUrl: controller.address, hostName });
   } catch (err) {
     await controller.close();
@@ -47,8 +45,6 @@ export async function up(options: UpOptions): Promise<{ url: string; token: stri
     url: controller.address,
     token,
     close: async () => {
-      controller.services.hosts.stopHeartbeats();
-      await controller.services.ha.stop();
       await controller.close();
       await agent.app.close();
     },

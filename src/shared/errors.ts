@@ -43,6 +43,10 @@ export const ERRORS = {
     status: 503,
     message: 'Other controllers kept changing the same data at the same moment; nothing was changed by this request. Retry.',
   },
+  CONTROLLER_NOT_LEADER: {
+    status: 503,
+    message: 'This controller is not the leader, or no longer is: the leader runs host judgement, HA and balancing. The detail names the leader; ask it, or retry on another controller.',
+  },
   STORE_URL_INVALID: {
     status: 400,
     message: 'The store must be `sqlite:PATH` or `postgresql://USER@HOST[:PORT][,HOST2[:PORT]]/DB[?target_session_attrs=read-write]`.',

@@ -8,6 +8,7 @@ import { FenceService, type FenceServiceOptions } from '../hosts/fence.js';
 import { HostService } from '../hosts/service.js';
 import { VmService } from '../vms/service.js';
 import { HaService } from '../ha/service.js';
+import { SOLE_LEADER, type LeadershipView } from '../leadership/term.js';
 
 /** The controller's services, built once and handed to every domain's routes. */
 export interface ControllerServices {
@@ -20,12 +21,23 @@ export interface ControllerServices {
   fencing: FenceService;
   vms: VmService;
   ha: HaService;
+  /** Whether this controller is the leader, which alone runs the background work. */
+  leadership: LeadershipView;
 }
 
 /** Builds the services over `store`. */
-export function createControllerServices(store: Store, options: { logger?: Logger; fencing?: FenceServiceOptions } = {}): ControllerServices {
+export interface ControllerServiceOptions {
+  logger?: Logger;
+  fencing?: FenceServiceOptions;
+  /** This controller's id, recorded as the owner of the operations it runs. */
+  controllerId?: string;
+  /** Whether this controller leads; default: always (a controller alone, as in-process tests have it). */
+  leadership?: LeadershipView;
+}
+
+export function createControllerServices(store: Store, options: ControllerServiceOptions = {}): ControllerServices {
   const events = new EventLog(store);
-  const operations = new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}) });
+  const operations = new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}), ...(options.controllerId ? { controllerId: options.controllerId } : {}) });
   const hosts = new HostService(store, events, options.logger);
   const fencing = new FenceService(store, events, options.fencing);
   const ha = new HaService(store, events, hosts, fencing, undefined, options.logger);
@@ -39,6 +51,7 @@ export function createControllerServices(store: Store, options: { logger?: Logge
     fencing,
     vms: new VmService(store, events, operations, hosts, ha),
     ha,
+    leadership: options.leadership ?? SOLE_LEADER,
   };
 }
 

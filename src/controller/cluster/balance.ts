@@ -10,6 +10,7 @@ import { SYSTEM_ACTOR, type Actor } from '../actor.js';
 import type { JsonValue, OperationRecord } from '../store/records.js';
 import type { Repositories } from '../store/store.js';
 import type { OperationContext } from '../operations/work.js';
+import { SOLE_LEADER, type LeadershipView } from '../leadership/term.js';
 import { startMigration, type MigrationDeps } from '../vms/migrate.js';
 import { readClusterView } from './view.js';
 import { onAbort } from '../../shared/abort.js';
@@ -127,6 +128,8 @@ export class BalanceScheduler {
   constructor(
     private readonly deps: MigrationDeps,
     private readonly logger?: { warn(details: object, message: string): void },
+    /** Only the leader balances on schedule; the default is a controller alone. */
+    private readonly leadership: LeadershipView = SOLE_LEADER,
   ) {}
 
   /** The schedule now in force. */
@@ -176,6 +179,11 @@ export class BalanceScheduler {
 
   /** One scheduled run: starts a balance operation when the plan has moves; a run already in progress is left alone. */
   async runOnce(): Promise<OperationRecord | undefined> {
+    if (!this.leadership.isLeader()) return undefined;
+    return this.leadership.asLeader(() => this.balanceNow());
+  }
+
+  private async balanceNow(): Promise<OperationRecord | undefined> {
     try {
       const plan = await balancePlan(this.deps, this.schedule.threshold);
       if (plan.moves.length === 0) return undefined;

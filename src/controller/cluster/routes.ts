@@ -13,7 +13,7 @@ import { BalanceBody, ClusterPolicyBody, ClusterPolicySchema, BalanceRunSchema, 
 export const clusterRoutes: DomainRoutes = async (app, { services }) => {
   const { store, events, operations, hosts } = services;
   const deps = { store, events, operations, hosts };
-  const scheduler = new BalanceScheduler(deps, app.log);
+  const scheduler = new BalanceScheduler(deps, app.log, services.leadership);
   await scheduler.resume();
   app.addHook('onClose', async () => scheduler.stop());
 

@@ -134,6 +134,7 @@ export class HaService {
 
   /** Steps every `intervalMs`. */
   start(intervalMs = 500): void {
+    if (this.timer) clearInterval(this.timer);
     this.timer = setInterval(() => void this.step().catch((err: unknown) => this.logger?.error({ err }, 'HA step failed')), intervalMs);
     this.timer.unref();
   }

@@ -155,6 +155,7 @@ export class HostService {
 
   /** Starts heartbeats every `intervalMs`. */
   startHeartbeats(intervalMs: number): void {
+    if (this.timer) clearInterval(this.timer);
     this.timer = setInterval(() => void this.heartbeat().catch((err: unknown) => this.logger?.error({ err }, 'heartbeat failed')), intervalMs);
     this.timer.unref();
   }

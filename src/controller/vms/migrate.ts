@@ -143,7 +143,9 @@ async function releaseDestination(store: Store, vmId: string, hostId: string): P
 /** Clears the destinations held by moves a previous controller process left behind; call after its operations were settled. */
 export async function releaseStaleDestinations(store: Store): Promise<string[]> {
   return store.transaction(async (tx) => {
-    const moving = (await tx.vms.list()).filter((vm) => vm.movingTo !== null);
+    // A migration another controller still runs keeps its destination.
+    const running = new Set((await tx.operations.list({ states: ['queued', 'running'], targetType: 'vm', limit: 100_000 })).map((op) => op.targetId));
+    const moving = (await tx.vms.list()).filter((vm) => vm.movingTo !== null && !running.has(vm.id));
     for (const vm of moving) await tx.vms.update(vm.id, { movingTo: null });
     return moving.map((vm) => vm.name);
   });

@@ -1,0 +1,36 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** One stretch of leadership: the fencing token the lease had when this controller took it. */
+export interface Term {
+  readonly controllerId: string;
+  readonly token: number;
+}
+
+const current = new AsyncLocalStorage<Term>();
+
+/**
+ * Runs `fn` as work of the leader's term: every write it makes (and every timer or operation it
+ * starts, since they inherit the context) is checked against the lease's fencing token first.
+ */
+export function runInTerm<T>(term: Term, fn: () => T): T {
+  return current.run(term, fn);
+}
+
+/** The term the running code acts for, or undefined for work that is not the leader's (API requests). */
+export function currentTerm(): Term | undefined {
+  return current.getStore();
+}
+
+/** Who may run the background work, as services see it. */
+export interface LeadershipView {
+  /** True while this controller holds an unexpired lease. */
+  isLeader(): boolean;
+  /** Runs `fn` as the current term's work (its writes fenced), or returns undefined at once when not the leader. */
+  asLeader<T>(fn: () => Promise<T>): Promise<T | undefined>;
+}
+
+/** For a controller alone on its store with nothing to elect (in-process tests): always the leader, nothing fenced. */
+export const SOLE_LEADER: LeadershipView = {
+  isLeader: () => true,
+  asLeader: (fn) => fn(),
+};
