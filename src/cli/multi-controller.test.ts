@@ -6,23 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { testController } from '../controller/api/testing.js';
 import { sampleHost } from '../controller/store/fixtures.js';
+import { closedPort } from '../shared/network-test-support.js';
 import { repoRoot } from '../shared/paths.js';
 
 const MAIN = path.join(repoRoot, 'src', 'cli', 'main.ts');
-
-/** A loopback port nothing listens on: bound, then closed again. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Runs `drover ARGS` through its main module with `env` on top of a config-less environment. */
 function drover(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -2,18 +2,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { ControllerUrls, parseControllerUrls } from './controller-urls.js';
 import { isDroverError } from './errors.js';
-
-/** A loopback port nothing listens on: bound, then closed again. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { closedPort, silentUrl } from './network-test-support.js';
 
 type Behaviour = 'answer' | 'drop' | 'hang' | 'store-down' | 'host-503';
 
@@ -66,6 +58,20 @@ test('a refused first URL moves every method on to the second, which is then tri
   assert.deepEqual(controllers.order(), [second.url, controllers.urls[0]]);
 });
 
+test('a URL that does not connect within the connect timeout is passed over, even for a POST, and sticks no more', async (t) => {
+  const silent = await silentUrl(t);
+  const second = await standIn(t, 'second');
+  const controllers = new ControllerUrls([silent, second.url], { connectTimeoutMs: 200 });
+  const startedAt = Date.now();
+  const res = await controllers.fetch({ method: 'POST', path: '/api/v1/vms', body: '{}' });
+  assert.deepEqual(await res.json(), { from: 'second' });
+  assert.ok(Date.now() - startedAt < 1_500, `the silent URL cost its connect timeout, not the kernel's (${Date.now() - startedAt} ms)`);
+  assert.equal(controllers.current, second.url);
+
+  const alone = new ControllerUrls(silent, { connectTimeoutMs: 200 });
+  await assert.rejects(alone.fetch({ method: 'GET', path: '/healthz' }), new RegExp(`${silent} did not accept a connection within 200 ms`));
+});
+
 test('a POST whose connection dropped after it was sent is not sent to another controller; a GET is', async (t) => {
   const first = await standIn(t, 'first', 'drop');
   const second = await standIn(t, 'second');
@@ -95,6 +101,19 @@ test('a POST that times out waiting for its answer fails with the timeout, and i
   await assert.rejects(controllers.fetch({ method: 'POST', path: '/api/v1/tokens', body: '{}', signal: AbortSignal.timeout(300) }), { name: 'TimeoutError' });
   assert.equal(first.requests.length, 1);
   assert.equal(second.requests.length, 0);
+});
+
+test('with an answer timeout, a hung controller is passed over for an idempotent request only', async (t) => {
+  const first = await standIn(t, 'first', 'hang');
+  const second = await standIn(t, 'second');
+  const controllers = new ControllerUrls([first.url, second.url]);
+  const res = await controllers.fetch({ method: 'POST', path: '/api/v1/ha/lease', idempotent: true, answerTimeoutMs: 200, body: '{}' });
+  assert.deepEqual(await res.json(), { from: 'second' });
+  assert.equal(controllers.current, second.url);
+
+  const stuck = new ControllerUrls([first.url, second.url]);
+  await assert.rejects(stuck.fetch({ method: 'POST', path: '/api/v1/vms', answerTimeoutMs: 200, body: '{}', signal: AbortSignal.timeout(600) }), { name: 'TimeoutError' });
+  assert.equal(second.requests.length, 1, 'a POST is never sent on after it was delivered');
 });
 
 test('a 503 saying the store is unavailable moves on; any other answer stands', async (t) => {

@@ -4,8 +4,9 @@
  *
  * - a controller that could not be connected to (refused, unreachable, no connection within the
  *   connect timeout) never saw the request, so any request moves on to the next URL;
- * - a connection that dropped before an answer may have delivered the request, so only a request
- *   that is safe to send twice moves on (GET, HEAD, PUT, or one the caller marks idempotent);
+ * - a connection that dropped before an answer (or, if the caller asks, sent none in time) may
+ *   have delivered the request, so only a request that is safe to send twice moves on (GET, HEAD,
+ *   OPTIONS, PUT, or one the caller marks idempotent);
  *   a POST, PATCH or DELETE is not sent again and fails with CONTROLLER_UNREACHABLE saying so;
  * - a 503 whose code says the controller cannot serve at all (its store is unavailable, it is not
  *   ready) acted on nothing, so any request moves on;
@@ -63,6 +64,14 @@ export interface ControllerRequest {
   signal?: AbortSignal;
   /** Safe to send again to another controller after the first may have received it; default: by method (GET, HEAD, OPTIONS, PUT). */
   idempotent?: boolean;
+  /** This request's connect timeout per URL, instead of the one the ControllerUrls was made with. */
+  connectTimeoutMs?: number;
+  /**
+   * For an idempotent request: a controller that connected but sent no answer (headers) within
+   * this long is passed over like a dropped connection, so a hung controller does not hold every
+   * request. Ignored for the others, which must not be sent twice.
+   */
+  answerTimeoutMs?: number;
 }
 
 export interface ControllerUrlsOptions {
@@ -119,7 +128,7 @@ export class ControllerUrls {
     for (const url of this.order()) {
       let failure: Failure;
       try {
-        const res = await sendOnce(url, request, this.connectTimeoutMs);
+        const res = await sendOnce(url, request, request.connectTimeoutMs ?? this.connectTimeoutMs, idempotent ? request.answerTimeoutMs : undefined);
         const notServing = await notServingCode(res);
         if (notServing === undefined) {
           this.remember(url);
@@ -193,7 +202,7 @@ function describeSocketError(err: NodeJS.ErrnoException): string {
  * Sends one request to one controller over node:http, which tells a connection never made from
  * one that dropped after the request went out (fetch does not). Resolves once the headers arrive.
  */
-function sendOnce(base: string, request: ControllerRequest, connectTimeoutMs: number): Promise<Answer> {
+function sendOnce(base: string, request: ControllerRequest, connectTimeoutMs: number, answerTimeoutMs: number | undefined): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const target = new URL(`${base}${request.path}`);
     const transport = target.protocol === 'https:' ? https : http;
@@ -206,9 +215,14 @@ function sendOnce(base: string, request: ControllerRequest, connectTimeoutMs: nu
     const connectTimer = setTimeout(() => {
       outgoing.destroy(new AttemptFailed({ kind: 'unreachable', reason: `did not accept a connection within ${connectTimeoutMs} ms` }));
     }, connectTimeoutMs);
+    let answerTimer: NodeJS.Timeout | undefined;
     const established = (): void => {
       connected = true;
       clearTimeout(connectTimer);
+      if (answerTimeoutMs === undefined) return;
+      answerTimer = setTimeout(() => {
+        outgoing.destroy(new AttemptFailed({ kind: 'dropped', reason: `did not answer within ${answerTimeoutMs} ms` }));
+      }, answerTimeoutMs);
     };
     outgoing.on('socket', (socket) => {
       // A kept-alive socket is connected already; a new one says so when it is.
@@ -217,6 +231,7 @@ function sendOnce(base: string, request: ControllerRequest, connectTimeoutMs: nu
     });
     outgoing.on('response', (incoming) => {
       clearTimeout(connectTimer);
+      clearTimeout(answerTimer);
       const headers = new Headers();
       for (const [name, value] of Object.entries(incoming.headers)) {
         if (Array.isArray(value)) for (const v of value) headers.append(name, v);
@@ -249,6 +264,7 @@ function sendOnce(base: string, request: ControllerRequest, connectTimeoutMs: nu
     });
     outgoing.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
+      clearTimeout(answerTimer);
       if (err instanceof AttemptFailed) return reject(err);
       if (request.signal?.aborted) return reject(err);
       reject(new AttemptFailed({ kind: connected ? 'dropped' : 'unreachable', reason: describeSocketError(err), cause: err }));
