@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { testController } from '../controller/api/testing.js';
+import { ApiClient, apiPath } from './client.js';
 import { sampleHost } from '../controller/store/fixtures.js';
 import { closedPort } from '../shared/network-test-support.js';
 import { repoRoot } from '../shared/paths.js';
@@ -77,4 +78,29 @@ test('drover names every controller URL and why when none answers, and refuses a
   const malformed = await drover(['--controller', `${first},ftp://x`, 'vm', 'list'], env);
   assert.equal(malformed.code, 2, 'a usage error');
   assert.match(malformed.stderr, /must start with http:\/\/ or https:\/\//);
+});
+
+test('the event stream and the console WebSocket also start on a controller that answers', async (t) => {
+  const controller = await testController({ eventStreamHeartbeatMs: 50 });
+  t.after(() => controller.close());
+  const url = await controller.app.listen({ host: '127.0.0.1', port: 0 });
+  const down = `http://127.0.0.1:${await closedPort()}`;
+
+  const streaming = new ApiClient({ urls: [down, url], token: controller.secret });
+  const stop = new AbortController();
+  t.after(() => stop.abort());
+  const res = await streaming.stream(apiPath('events', 'stream'), {}, stop.signal);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+  const reader = res.body?.getReader();
+  const first = await reader?.read();
+  assert.ok(first && !first.done && first.value.byteLength > 0, 'the stream flows');
+  stop.abort();
+  await assert.rejects(async () => {
+    // What had arrived before the abort may still be read; then the read fails with the abort, as fetch's body does.
+    for (;;) if ((await reader?.read())?.done !== false) throw new Error('the stream ended without the abort');
+  }, { name: 'AbortError' });
+
+  const consoleClient = new ApiClient({ urls: [down, url], token: controller.secret });
+  assert.equal(await consoleClient.workingUrl(), url, 'the console WebSocket opens on the controller that answered /healthz');
 });

@@ -257,6 +257,8 @@ function sendOnce(base: string, request: ControllerRequest, connectTimeoutMs: nu
         get replay(): Response {
           if (bodyless) return new Response(null, init);
           if (read) return new Response(streamOf(read), init);
+          // The body fails with the signal's reason, as fetch's does, not node:http's own "aborted".
+          request.signal?.addEventListener('abort', () => incoming.destroy(request.signal?.reason as Error), { once: true });
           // Readable.toWeb's stream type is node:stream/web's, which is the global ReadableStream at run time.
           return new Response(Readable.toWeb(incoming) as ReadableStream<Uint8Array>, init);
         },
