@@ -196,6 +196,7 @@ export class HostHaGuard {
       const body: LeaseRenewal = { host: this.opts.hostName, vms, watchdog: this.opts.watchdog.armed, leaseLost: this.leaseLapsed(sentAt) };
       const { leaseIntervalMs, leaseExpiryMs } = this.saved.timings;
       const urls = this.controllers.urls.length;
+      const before = this.controllers.current;
       const res = await this.controllers.fetch({
         method: 'POST',
         path: '/api/v1/ha/lease',
@@ -209,6 +210,7 @@ export class HostHaGuard {
         // A renewal that answers after the lease would have lapsed anyway proves nothing.
         signal: AbortSignal.timeout(Math.max(500, leaseExpiryMs / 2)),
       });
+      if (this.controllers.current !== before) this.opts.logger?.warn({ from: before, to: this.controllers.current }, 'lease renewals moved to another controller');
       if (!res.ok) {
         this.opts.logger?.warn({ status: res.status, body: (await res.text()).slice(0, 300) }, 'lease renewal refused');
         return;
