@@ -57,7 +57,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--memory-overcommit <ratio>', 'VM memory that may be placed per byte of host memory (default 1.0)', ratioIn(0.1, 16))
     .option('--shared-storage <dir>', 'a directory every host sees at the same path (NAS/NFS), for shared storage')
     .option('--watchdog <spec>', 'the watchdog that resets this host when the agent stops feeding it (HA): /dev/watchdogN, simulated:FILE (testbed hosts) or none', watchdogOption)
-    .action(async (own: AgentCommandOptions, command: Command) => {
+    .action(async (_own: AgentCommandOptions, command: Command) => {
       // `drover`'s global --controller takes the flag wherever it is written; it means the same here.
       const opts = command.optsWithGlobals<AgentCommandOptions>();
       if (opts.controller !== undefined) opts.controller = controllerUrlsOption(opts.controller);
