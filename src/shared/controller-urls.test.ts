@@ -116,13 +116,17 @@ test('with an answer timeout, a hung controller is passed over for an idempotent
   assert.equal(second.requests.length, 1, 'a POST is never sent on after it was delivered');
 });
 
-test('a 503 saying the store is unavailable moves on; any other answer stands', async (t) => {
+test('a 503 saying the store is unavailable moves a GET on, but is a POST\'s answer; any other 503 stands', async (t) => {
   const first = await standIn(t, 'first', 'store-down');
   const second = await standIn(t, 'second');
   const controllers = new ControllerUrls([first.url, second.url]);
-  const res = await controllers.fetch({ method: 'POST', path: '/api/v1/vms', body: '{}' });
-  assert.deepEqual(await res.json(), { from: 'second' }, 'a controller without its store did nothing: the POST goes on');
-  assert.equal(first.requests.length, 1);
+  const write = await controllers.fetch({ method: 'POST', path: '/api/v1/vms', body: '{}' });
+  assert.equal(write.status, 503, 'a write cut off mid-commit may have landed: it is not sent again');
+  assert.equal(((await write.json()) as { code: string }).code, 'STORE_UNAVAILABLE');
+  assert.equal(second.requests.length, 0);
+  const read = await controllers.fetch({ method: 'GET', path: '/api/v1/vms' });
+  assert.deepEqual(await read.json(), { from: 'second' }, 'a read goes to a controller that reaches the store');
+  assert.equal(first.requests.length, 2);
 
   const other = new ControllerUrls([(await standIn(t, 'third', 'host-503')).url, second.url]);
   const answer = await other.fetch({ method: 'GET', path: '/api/v1/hosts/h1' });

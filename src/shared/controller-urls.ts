@@ -8,8 +8,9 @@
  *   have delivered the request, so only a request that is safe to send twice moves on (GET, HEAD,
  *   OPTIONS, PUT, or one the caller marks idempotent);
  *   a POST, PATCH or DELETE is not sent again and fails with CONTROLLER_UNREACHABLE saying so;
- * - a 503 whose code says the controller cannot serve at all (its store is unavailable, it is not
- *   ready) acted on nothing, so any request moves on;
+ * - a 503 whose code says the controller cannot serve now (STORE_UNAVAILABLE: it cannot reach the
+ *   store) moves on too, but only for a request safe to send twice: a write cut off mid-commit
+ *   may have landed, so a POST, PATCH or DELETE gets that answer back;
  * - any other answer, error or not, is the answer.
  *
  * The URL that answered is remembered, and tried first from then on.
@@ -17,10 +18,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import { DroverError } from './errors.js';
+import { DroverError, type ErrorCode } from './errors.js';
 
-/** The 503 codes of a controller that cannot serve any request (store down, still starting): nothing was done, so the next URL may be asked. */
-export const CONTROLLER_NOT_SERVING_CODES: ReadonlySet<string> = new Set(['STORE_UNAVAILABLE', 'CONTROLLER_NOT_READY']);
+/** The 503 codes of a controller that cannot serve now while another may: the next URL is asked, for requests safe to repeat. */
+export const CONTROLLER_NOT_SERVING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['STORE_UNAVAILABLE']);
 
 /** Methods HTTP defines as safe to repeat; a request with one of them may go to another controller after a dropped connection. */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT']);
@@ -129,7 +130,7 @@ export class ControllerUrls {
       let failure: Failure;
       try {
         const res = await sendOnce(url, request, request.connectTimeoutMs ?? this.connectTimeoutMs, idempotent ? request.answerTimeoutMs : undefined);
-        const notServing = await notServingCode(res);
+        const notServing = idempotent ? await notServingCode(res) : undefined;
         if (notServing === undefined) {
           this.remember(url);
           return res.replay;
@@ -169,12 +170,12 @@ interface Answer {
   replay: Response;
 }
 
-/** The code of a 503 that says the controller cannot serve at all, else undefined (the answer stands). */
+/** The code of a 503 that says the controller cannot serve now, else undefined (the answer stands). */
 async function notServingCode(res: Answer): Promise<string | undefined> {
   if (res.status !== 503 || !res.contentType.includes('json')) return undefined;
   try {
     const code = (JSON.parse(await res.readBody()) as { code?: unknown }).code;
-    return typeof code === 'string' && CONTROLLER_NOT_SERVING_CODES.has(code) ? code : undefined;
+    return typeof code === 'string' && CONTROLLER_NOT_SERVING_CODES.has(code as ErrorCode) ? code : undefined;
   } catch {
     return undefined;
   }
