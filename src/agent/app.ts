@@ -42,6 +42,7 @@ export interface AgentOptions {
 
 /** Where the agent renews its HA lease, and as which host. */
 export interface HaLeaseTarget {
+  /** The controller's URL, or several separated by commas, tried in order (`--controller`). */
   controllerUrl: string;
   hostName: string;
 }

@@ -1,6 +1,7 @@
+import { ControllerUrls, type ControllerUrlsOptions } from '../shared/controller-urls.js';
 import { DroverError, ERRORS, type ErrorCode } from '../shared/errors.js';
 import type { OperationWire } from '../controller/operations/schema.js';
-import type { CliConfig } from './config.js';
+import type { ControllerTarget } from './config.js';
 
 /** An error the controller returned, carrying its code, status and detail as the CLI prints them. */
 export class ApiError extends Error {
@@ -25,12 +26,28 @@ export class ApiError extends Error {
 /** An operation as the API shows it (the wire type from its schema: types only, no controller code). */
 export type OperationView = OperationWire;
 
-/** The CLI's one way to talk to the controller: JSON over HTTP with the bearer token. */
+/**
+ * The CLI's one way to talk to the controller: JSON over HTTP with the bearer token. With several
+ * controller URLs it uses the first that works and sticks to it (src/shared/controller-urls.ts).
+ */
 export class ApiClient {
-  constructor(private readonly config: CliConfig) {}
+  readonly controllers: ControllerUrls;
 
+  constructor(
+    private readonly config: ControllerTarget,
+    options: ControllerUrlsOptions = {},
+  ) {
+    this.controllers = new ControllerUrls(config.urls, options);
+  }
+
+  /** The controller URL in use: the one that answered last, or the first configured. */
   get url(): string {
-    return this.config.url;
+    return this.controllers.current;
+  }
+
+  /** Every configured controller URL, in the order given. */
+  get urls(): readonly string[] {
+    return this.controllers.urls;
   }
 
   get token(): string {
@@ -58,12 +75,20 @@ export class ApiClient {
     return res;
   }
 
+  /** The URL of a controller that answers GET /healthz (trying them as requests do), for connections made outside `send`, such as the console WebSocket. */
+  async workingUrl(): Promise<string> {
+    const res = await this.send('GET', '/healthz', {});
+    await res.body?.cancel();
+    return this.url;
+  }
+
+  /** Sends to the first controller that takes the request; throws CONTROLLER_UNREACHABLE naming each URL and why when none does. */
   private async send(method: string, route: string, init: { headers?: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Response> {
     try {
-      return await fetch(`${this.config.url}${route}`, { ...init, method, headers: { authorization: `Bearer ${this.config.token}`, ...init.headers } });
+      return await this.controllers.fetch({ method, path: route, ...init, headers: { authorization: `Bearer ${this.config.token}`, ...init.headers } });
     } catch (err) {
-      if ((err as Error).name === 'AbortError') throw err;
-      throw new DroverError('CONTROLLER_UNREACHABLE', `cannot reach the controller at ${this.config.url}: is \`drover up\` running?`, { cause: err });
+      if (err instanceof DroverError || (err as Error).name === 'AbortError') throw err;
+      throw new DroverError('CONTROLLER_UNREACHABLE', `${method} ${route} to ${this.url} failed: ${(err as Error).message}`, { cause: err });
     }
   }
 

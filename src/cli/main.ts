@@ -14,6 +14,7 @@ import { registerTestbedCommands } from './commands/testbed.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerVmCommands } from './commands/vm.js';
 import { registerHaCommands } from './commands/ha.js';
+import { controllerUrlsOption, useControllers } from './options.js';
 import { printError } from './output.js';
 import { wantsJson } from './parse.js';
 
@@ -45,6 +46,8 @@ export function buildProgram(json = false): Command {
     .configureOutput({
       outputError: (text, write) => write(json ? `${JSON.stringify({ code: 'INVALID_ARGUMENT', message: text.replace(/^error: /, '').trim() })}\n` : text),
     })
+    .option('--controller <urls>', 'the controller URL, or several separated by commas, tried in order until one answers (overrides DROVER_URL and the saved config)', controllerUrlsOption)
+    .hook('preAction', (self) => useControllers(self.opts<{ controller?: string }>().controller))
     .exitOverride();
   for (const register of COMMAND_GROUPS) register(program);
   return program;

@@ -1,5 +1,7 @@
-/** Options and helpers every command shares: -o, the API client, --no-wait. */
-import { Option, type Command } from 'commander';
+/** Options and helpers every command shares: -o, the global --controller, the API client, --no-wait. */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseControllerUrls } from '../shared/controller-urls.js';
+import { DroverError } from '../shared/errors.js';
 import { ApiClient } from './client.js';
 import { loadConfig } from './config.js';
 import type { OutputFormat } from './output.js';
@@ -19,7 +21,33 @@ export function withNoWait(command: Command): Command {
   return command.option('--no-wait', 'print the operation id and return at once, without waiting for it');
 }
 
-/** The API client for the configured controller (DROVER_URL / DROVER_TOKEN, or the saved config). */
+/** The global `--controller URL1,URL2`, once parsed; it overrides DROVER_URL and the saved config. */
+let controllerOverride: string | undefined;
+/** One client per controller list and token, so the URL that answered is remembered for the rest of the process. */
+const clients = new Map<string, ApiClient>();
+
+/** Commander parser for the global `--controller`: a malformed URL is a usage error naming it. */
+export function controllerUrlsOption(value: string): string {
+  try {
+    return parseControllerUrls(value).join(',');
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof DroverError && err.detail ? err.detail : (err as Error).message);
+  }
+}
+
+/** Makes every later apiClient() use these controller URLs (the global `--controller`), or the configured ones again with undefined. */
+export function useControllers(urls: string | undefined): void {
+  controllerOverride = urls;
+}
+
+/** The API client for the configured controllers (--controller, DROVER_URL / DROVER_TOKEN, or the saved config). */
 export function apiClient(): ApiClient {
-  return new ApiClient(loadConfig());
+  const config = loadConfig(controllerOverride);
+  const key = `${config.urls.join(',')} ${config.token}`;
+  let client = clients.get(key);
+  if (!client) {
+    client = new ApiClient(config);
+    clients.set(key, client);
+  }
+  return client;
 }

@@ -212,7 +212,7 @@ export const ERRORS = {
   },
   CONTROLLER_UNREACHABLE: {
     status: 503,
-    message: 'The controller cannot be reached. Start it with `drover up`, or check DROVER_URL.',
+    message: 'The controller cannot be reached (the detail names each URL tried and why). Start it with `drover up`, or check DROVER_URL or --controller.',
   },
   HOST_UNREACHABLE: { status: 503, message: 'The host agent cannot be reached. Check that `drover agent` runs on the host.' },
   HOST_CREDENTIAL_REJECTED: { status: 502, message: 'The host agent refused the controller\'s credential. Another agent may answer at its address: check `drover host show`, or remove the host and join it again.' },

@@ -15,8 +15,9 @@ import type { Driver } from '../../drivers/types.js';
 import { GuestDrivers } from '../../drivers/registry.js';
 import { VmRecords, type VmRecord } from '../../vms/records.js';
 import { leaseCredential, type LeaseAnswer } from '../../controller/ha/lease-schema.js';
+import { closedPort, silentUrl } from '../../shared/network-test-support.js';
 import { NoWatchdog } from '../watchdog.js';
-import { HostHaGuard } from './guard.js';
+import { agentTimings, HostHaGuard } from './guard.js';
 import { claimGeneration, readGeneration, readSlots } from './shared-records.js';
 
 const TOKEN = 'drva_guard-test-token-0123456789';
@@ -28,31 +29,34 @@ interface World {
   running: Set<string>;
   killed: string[];
   /** What the stand-in controller answers; set `accept` false to refuse renewals. */
-  controller: { accept: boolean; haVms: LeaseAnswer['haVms']; renewals: number; credentials: string[] };
+  controller: { accept: boolean; haVms: LeaseAnswer['haVms']; renewals: number; credentials: string[]; renewedAt: number[]; url: string };
   close(): Promise<void>;
 }
 
 const timings = { leaseIntervalMs: 100, leaseExpiryMs: 600, storageHeartbeatIntervalMs: 100, storageHeartbeatExpiryMs: 600, selfFenceMs: 600 };
 
-async function world(t: { after: (fn: () => Promise<void>) => void }): Promise<World> {
+/** The guard against the stand-in controller; `controllerUrl` makes the URL list the guard is given from the stand-in's URL. */
+async function world(t: { after: (fn: () => Promise<void>) => void }, controllerUrl: (standIn: string) => string = (url) => url): Promise<World> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drv-guard-'));
   const shared = path.join(dir, 'shared');
   fs.mkdirSync(shared);
   const records = new VmRecords(path.join(dir, 'vms'));
   const running = new Set<string>();
   const killed: string[] = [];
-  const controller = { accept: true, haVms: [] as LeaseAnswer['haVms'], renewals: 0, credentials: [] as string[] };
+  const controller = { accept: true, haVms: [] as LeaseAnswer['haVms'], renewals: 0, credentials: [] as string[], renewedAt: [] as number[], url: '' };
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       controller.credentials.push(req.headers.authorization ?? '');
       if (!controller.accept) return void res.writeHead(503).end();
       controller.renewals += 1;
+      controller.renewedAt.push(Date.now());
       const answer: LeaseAnswer = { acceptedAt: new Date().toISOString(), haVms: controller.haVms, timings };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  controller.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const driver = {
     status: (id: string) => ({ id, state: running.has(id) ? 'running' : 'stopped', guestReady: false }),
     kill: async (id: string) => {
@@ -66,7 +70,7 @@ async function world(t: { after: (fn: () => Promise<void>) => void }): Promise<W
   } as unknown as Driver;
   const guard = new HostHaGuard({
     hostName: 'alpha',
-    controllerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    controllerUrl: controllerUrl(controller.url),
     agentToken: TOKEN,
     dataDir: dir,
     sharedStorageDir: shared,
@@ -162,4 +166,28 @@ test('lease lost: power-off VMs are stopped at once, keep-running ones only when
   fs.writeFileSync(path.join(w.shared, '.drover-ha'), 'not a directory');
   assert.ok(await until(() => w.killed.includes(keep.id), 3_000), 'self-fence: every HA guest is killed');
   assert.ok(!w.killed.includes(plain.id), 'a VM without HA is left alone');
+});
+
+test('renewals move on to the second controller URL when the first refuses connections, and stay there', async (t) => {
+  const refused = `http://127.0.0.1:${await closedPort()}`;
+  const w = await world(t, (url) => `${refused},${url}`);
+  await w.guard.start();
+  assert.ok(await until(() => w.controller.renewals >= 2, 3_000), 'renewals reach the second URL');
+  assert.ok(!w.guard.leaseLapsed());
+  assert.equal(w.guard.controllerUrl, w.controller.url, 'the URL that took the renewal is tried first from then on');
+});
+
+test('a first controller URL that never connects does not make a renewal miss its interval', async (t) => {
+  const silent = await silentUrl(t);
+  const w = await world(t, (url) => `${silent},${url}`);
+  const startedAt = Date.now();
+  await w.guard.start();
+  assert.ok(await until(() => w.controller.renewals >= 3, 4_000), 'renewals reach the second URL');
+  const interval = agentTimings().leaseIntervalMs;
+  assert.ok((w.controller.renewedAt[0] ?? Infinity) - startedAt < interval, `the first renewal landed in its interval (${(w.controller.renewedAt[0] ?? Infinity) - startedAt} ms after the start)`);
+  for (let i = 1; i < w.controller.renewedAt.length; i++) {
+    const gap = (w.controller.renewedAt[i] ?? 0) - (w.controller.renewedAt[i - 1] ?? 0);
+    assert.ok(gap < interval * 1.5, `renewal ${i} came ${gap} ms after the one before`);
+  }
+  assert.equal(w.guard.controllerUrl, w.controller.url);
 });

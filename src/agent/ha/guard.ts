@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { ControllerUrls } from '../../shared/controller-urls.js';
 import { DroverError } from '../../shared/errors.js';
 import { checkStartGeneration } from '../../ha/generation.js';
 import { DEFAULT_HA_TIMINGS } from '../../ha/timings.js';
@@ -40,6 +41,7 @@ interface SavedLease {
 
 export interface HaGuardOptions {
   hostName: string;
+  /** The controller's URL, or several separated by commas (controllers sharing one store): renewals go to the first that takes them. */
   controllerUrl: string;
   agentToken: string;
   dataDir: string;
@@ -74,10 +76,17 @@ export class HostHaGuard {
   /** When each monitored guest's agent last answered a ping (this host's clock), by VM id. */
   private readonly guestAnswers = new Map<string, number>();
   private readonly pinging = new Set<string>();
+  private readonly controllers: ControllerUrls;
 
   constructor(private readonly opts: HaGuardOptions) {
     this.file = path.join(opts.dataDir, 'ha-lease.json');
     this.saved = this.load();
+    this.controllers = new ControllerUrls(opts.controllerUrl);
+  }
+
+  /** The controller URL renewals go to now: the one that took the last renewal, or the first given. */
+  get controllerUrl(): string {
+    return this.controllers.current;
   }
 
   /** Arms the watchdog and starts the one-second loop. */
@@ -185,13 +194,23 @@ export class HostHaGuard {
         ...(this.guestAnswers.get(record.id) !== undefined ? { guestAnsweredAgoMs: Math.max(0, sentAt - (this.guestAnswers.get(record.id) ?? sentAt)) } : {}),
       }));
       const body: LeaseRenewal = { host: this.opts.hostName, vms, watchdog: this.opts.watchdog.armed, leaseLost: this.leaseLapsed(sentAt) };
-      const res = await fetch(`${this.opts.controllerUrl.replace(/\/+$/, '')}/api/v1/ha/lease`, {
+      const { leaseIntervalMs, leaseExpiryMs } = this.saved.timings;
+      const urls = this.controllers.urls.length;
+      const before = this.controllers.current;
+      const res = await this.controllers.fetch({
         method: 'POST',
+        path: '/api/v1/ha/lease',
         headers: { authorization: `Bearer ${leaseCredential(this.opts.agentToken)}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
+        // A renewal restates the host's whole state, so a second controller may get it even if the first did too.
+        idempotent: true,
+        // Every controller that does not connect costs at most its share of half an interval, so the renewal still lands in its interval;
+        // one that connects but hangs costs at most its share of the renewal's time, so the next one still gets its turn.
+        ...(urls > 1 ? { connectTimeoutMs: Math.max(50, Math.floor(leaseIntervalMs / (2 * urls))), answerTimeoutMs: Math.max(250, Math.floor(leaseExpiryMs / (2 * urls))) } : {}),
         // A renewal that answers after the lease would have lapsed anyway proves nothing.
-        signal: AbortSignal.timeout(Math.max(500, this.saved.timings.leaseExpiryMs / 2)),
+        signal: AbortSignal.timeout(Math.max(500, leaseExpiryMs / 2)),
       });
+      if (this.controllers.current !== before) this.opts.logger?.warn({ from: before, to: this.controllers.current }, 'lease renewals moved to another controller');
       if (!res.ok) {
         this.opts.logger?.warn({ status: res.status, body: (await res.text()).slice(0, 300) }, 'lease renewal refused');
         return;

@@ -4,6 +4,7 @@ import { DroverError } from '../../shared/errors.js';
 import { defaultDataDir } from '../../shared/paths.js';
 import { TAG_PATTERN } from '../../shared/names.js';
 import { ratioIn } from '../parse.js';
+import { controllerUrlsOption } from '../options.js';
 import { parseWatchdogSpec, type WatchdogSpec } from '../../agent/watchdog.js';
 
 interface AgentCommandOptions {
@@ -47,7 +48,7 @@ export function registerAgentCommand(program: Command): void {
     .description('Run a host agent in the foreground (VMs it starts keep running when it stops)')
     .option('--data-dir <dir>', 'where VM disks, images and runtime state live', defaultDataDir())
     .option('--listen <addr>', 'host:port to serve the agent API on', '127.0.0.1:7701')
-    .option('--controller <url>', 'controller to join at start (with --join-token)')
+    .option('--controller <urls>', 'controller to join at start (with --join-token); several URLs separated by commas are tried in order, for the join and the HA lease')
     .option('--join-token <token>', 'one-time join token from `drover host join-token`')
     .option('--name <name>', 'host name to join as (default: this machine\'s host name)')
     .option('--advertise <url>', 'URL the controller reaches this agent at (default: the --listen address)')
@@ -56,7 +57,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--memory-overcommit <ratio>', 'VM memory that may be placed per byte of host memory (default 1.0)', ratioIn(0.1, 16))
     .option('--shared-storage <dir>', 'a directory every host sees at the same path (NAS/NFS), for shared storage')
     .option('--watchdog <spec>', 'the watchdog that resets this host when the agent stops feeding it (HA): /dev/watchdogN, simulated:FILE (testbed hosts) or none', watchdogOption)
-    .action(async (opts: AgentCommandOptions) => {
+    .action(async (_own: AgentCommandOptions, command: Command) => {
+      // `drover`'s global --controller takes the flag wherever it is written; it means the same here.
+      const opts = command.optsWithGlobals<AgentCommandOptions>();
+      if (opts.controller !== undefined) opts.controller = controllerUrlsOption(opts.controller);
       if ((opts.controller === undefined) !== (opts.joinToken === undefined)) {
         throw new DroverError('INVALID_ARGUMENT', '--controller and --join-token go together');
       }

@@ -26,7 +26,7 @@ export function registerHostJoinTokenCommand(program: Command): void {
     if (opts.output === 'json') return printJson(minted);
     process.stdout.write(`${minted.token}\n`);
     process.stderr.write(
-      `Valid once, until ${minted.expiresAt}. On the new host run:\n  drover agent --controller ${apiClient().url} --join-token ${minted.token} --name NAME --listen ADDRESS:7701\n`,
+      `Valid once, until ${minted.expiresAt}. On the new host run:\n  drover agent --controller ${apiClient().urls.join(',')} --join-token ${minted.token} --name NAME --listen ADDRESS:7701\n`,
     );
   });
 }

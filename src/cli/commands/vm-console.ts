@@ -73,7 +73,7 @@ async function readStdin(): Promise<string> {
 
 /** Joins stdin/stdout to the console WebSocket until Ctrl-], the server closing, or (piped) stdin ending. */
 async function attachConsole(client: ApiClient, name: string): Promise<void> {
-  const url = `${client.url.replace(/^http/, 'ws')}${apiPath('vms', name, 'console')}`;
+  const url = `${(await client.workingUrl()).replace(/^http/, 'ws')}${apiPath('vms', name, 'console')}`;
   const socket = new WebSocket(url, { headers: { authorization: `Bearer ${client.token}` } });
   const stdin = process.stdin;
   const interactive = stdin.isTTY;

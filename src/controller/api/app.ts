@@ -10,7 +10,9 @@ import Fastify, {
   type FastifyRequest,
   type RawServerDefault,
 } from 'fastify';
+import { parseControllerUrls } from '../../shared/controller-urls.js';
 import { version } from '../../shared/version.js';
+import { controllerUrlsFromEnvironment } from '../cluster/controllers.js';
 import { installAuthentication, WEBSOCKET_PROTOCOL } from '../auth/hook.js';
 import { installAudit } from './audit.js';
 import { installMetrics } from '../metrics/routes.js';
@@ -35,6 +37,8 @@ export interface ControllerAppOptions {
   domains?: readonly { name: string; routes: DomainRoutes }[];
   /** Directory of the built web console; default src/web/dist. */
   webRoot?: string;
+  /** The public URLs of every controller serving this cluster, for GET /cluster/controllers; default DROVER_CONTROLLER_URLS, else just this one. */
+  controllerUrls?: readonly string[];
 }
 
 /**
@@ -44,7 +48,10 @@ export interface ControllerAppOptions {
  */
 export async function buildControllerApp(options: ControllerAppOptions): Promise<ControllerApp> {
   const { services } = options;
-  const settings: ApiSettings = { eventStreamHeartbeatMs: options.eventStreamHeartbeatMs ?? 15_000 };
+  const settings: ApiSettings = {
+    eventStreamHeartbeatMs: options.eventStreamHeartbeatMs ?? 15_000,
+    controllerUrls: options.controllerUrls === undefined ? controllerUrlsFromEnvironment() : options.controllerUrls.length === 0 ? [] : parseControllerUrls(options.controllerUrls),
+  };
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,

@@ -11,6 +11,7 @@ import { imageRoutes } from '../images/routes.js';
 import { vmRoutes } from '../vms/routes.js';
 import { vmMetricsRoutes } from '../metrics/history-routes.js';
 import { clusterRoutes } from '../cluster/routes.js';
+import { controllerRoutes } from '../cluster/controllers.js';
 import { networkRoutes } from '../networks/routes.js';
 import { haRoutes } from '../ha/routes.js';
 
@@ -25,6 +26,7 @@ export const DOMAINS: readonly { name: string; routes: DomainRoutes }[] = [
   { name: 'vms', routes: vmRoutes },
   { name: 'vm-metrics', routes: vmMetricsRoutes },
   { name: 'cluster', routes: clusterRoutes },
+  { name: 'controllers', routes: controllerRoutes },
   { name: 'networks', routes: networkRoutes },
   { name: 'ha', routes: haRoutes },
 ];

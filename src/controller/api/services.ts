@@ -59,6 +59,8 @@ export function createControllerServices(store: Store, options: ControllerServic
 export interface ApiSettings {
   /** How often an idle event stream gets a heartbeat. */
   eventStreamHeartbeatMs: number;
+  /** The public URLs of every controller serving this cluster, this one included; empty: just this one. */
+  controllerUrls: readonly string[];
 }
 
 /** What a domain's route plugin receives. */

@@ -6,6 +6,7 @@ import { Link, navigate, parseRoute, useLocation } from './router';
 import { clearToken, loadToken, saveToken, SessionContext, useSession, type Session } from './features/auth/session';
 import { SignIn } from './features/auth/SignIn';
 import { ClusterPage } from './features/cluster/ClusterPage';
+import { ControllerBanner } from './features/controllers/ControllerBanner';
 import { Dashboard } from './features/dashboard/Dashboard';
 import { EventsPage } from './features/events/EventsPage';
 import { HostPage } from './features/hosts/HostPage';
@@ -84,6 +85,7 @@ function Shell() {
         Skip to content
       </a>
       <TopBar current={route.page} />
+      <ControllerBanner />
       <div id="content">
         {route.page === 'dashboard' && <Dashboard />}
         {route.page === 'vm' && <VmPage key={route.name} name={route.name} />}

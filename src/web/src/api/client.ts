@@ -9,6 +9,7 @@ import {
   parseBalanceSchedule,
   parseClusterPolicy,
   parseConfirmDown,
+  parseControllerList,
   parseErrorBody,
   parseNetwork,
   parseNetworkList,
@@ -31,6 +32,7 @@ import {
   type BalancePlan,
   type BalanceSchedule,
   type ClusterPolicy,
+  type ControllerEndpoint,
   type CreateNetworkRequest,
   type CreateVmRequest,
   type Network,
@@ -103,10 +105,30 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 
 /** A client for one signed-in session. `onUnauthorized` runs when the controller refuses the token (401). */
 export class DroverApi {
+  private unreachable = false;
+  private readonly reachabilityListeners = new Set<() => void>();
+
   constructor(
     readonly token: string,
     private readonly onUnauthorized: (error: ApiError) => void = () => undefined,
   ) {}
+
+  /** False from a request that could not reach the controller until one that does. */
+  get reachable(): boolean {
+    return !this.unreachable;
+  }
+
+  /** Calls `listener` whenever `reachable` changes; returns the unsubscribe (the shape useSyncExternalStore takes). */
+  readonly subscribeReachability = (listener: () => void): (() => void) => {
+    this.reachabilityListeners.add(listener);
+    return () => void this.reachabilityListeners.delete(listener);
+  };
+
+  private setReachable(reachable: boolean): void {
+    if (this.unreachable === !reachable) return;
+    this.unreachable = !reachable;
+    for (const listener of this.reachabilityListeners) listener();
+  }
 
   /** Sends a request and parses the JSON answer; throws ApiError. */
   async request<T>(method: string, path: string, parser: Parser<T>, body?: unknown): Promise<T> {
@@ -118,8 +140,10 @@ export class DroverApi {
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
     } catch (err) {
+      this.setReachable(false);
       throw new ApiError(0, 'NETWORK', 'The controller cannot be reached. Check that Drover is running, then retry.', (err as Error).message);
     }
+    this.setReachable(true);
     const requestId = response.headers.get('x-request-id') ?? undefined;
     const text = await response.text();
     let json: unknown;
@@ -139,6 +163,11 @@ export class DroverApi {
       if (err instanceof ParseError) throw new ApiError(response.status, 'BAD_RESPONSE', 'The controller answered something this console does not understand; is it a different Drover version?', `${method} ${path}: ${err.message}`, undefined, requestId);
       throw err;
     }
+  }
+
+  /** The controllers serving the cluster (GET /cluster/controllers), read at start so the console knows where to turn if this one stops answering. */
+  listControllers(): Promise<ControllerEndpoint[]> {
+    return this.request('GET', '/cluster/controllers', parseControllerList).then((r) => r.controllers);
   }
 
   // Sign-in: any authenticated read proves the token; the host list is small.

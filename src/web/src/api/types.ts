@@ -397,6 +397,10 @@ export type HaStatus = Parsed<typeof parseHaStatus>;
 export type HaHostStatus = HaStatus['hosts'][number];
 export type HaVmStatus = HaStatus['vms'][number];
 
+/** GET /cluster/controllers: every controller serving the cluster, by public URL; `self` is the one that answered. */
+export const parseControllerList = object({ controllers: array(object({ url: string, self: boolean })) });
+export type ControllerEndpoint = Parsed<typeof parseControllerList>['controllers'][number];
+
 /** Answer of POST /hosts/:name/confirm-down (202). */
 export const parseConfirmDown = object({ host: string, accepted: boolean });
 
