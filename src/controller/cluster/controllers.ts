@@ -1,14 +1,18 @@
 /**
- * GET /cluster/controllers: the public URLs of the controllers that serve this cluster (they share
- * one store, issue 13), so a client of one, such as the web console, knows where to turn when it
- * stops answering. The list is configuration (`DROVER_CONTROLLER_URLS`, or the app's
- * `controllerUrls`); without it the controller names only itself, at the address the request used.
+ * GET /cluster/controllers: the controllers that serve this cluster (they share one store), from
+ * the store's registry, with the leader and the age of its lease; so that an admin sees who leads,
+ * and a client of one controller, such as the web console, knows where to turn when it stops
+ * answering. URLs configured in `DROVER_CONTROLLER_URLS` (or the app's `controllerUrls`) that no
+ * controller has registered are listed too.
  */
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { parseControllerUrls } from '../../shared/controller-urls.js';
 import { errorResponses } from '../api/schemas.js';
 import type { DomainRoutes } from '../api/services.js';
+import { StringEnum } from '../api/schemas.js';
+import { DEFAULT_LEADERSHIP_TIMINGS } from '../leadership/leadership.js';
+import type { Store } from '../store/store.js';
 
 export const ControllerListSchema = Type.Object(
   {
@@ -16,11 +20,35 @@ export const ControllerListSchema = Type.Object(
       Type.Object(
         {
           url: Type.String({ description: 'The controller\'s public URL (its web console is at /).' }),
-          self: Type.Boolean({ description: 'True for the controller that answered, as the request reached it.' }),
+          self: Type.Boolean({ description: 'True for the controller that answered.' }),
+          id: Type.Optional(Type.String({ description: 'Its id, kept across its restarts; absent for a URL only configured.' })),
+          name: Type.Optional(Type.String()),
+          version: Type.Optional(Type.String()),
+          startedAt: Type.Optional(Type.String()),
+          lastSeenAt: Type.Optional(Type.String({ description: 'When it last refreshed its row in the store (every lease renewal).' })),
+          state: StringEnum(['up', 'down', 'unknown'] as const, { description: 'down: no refresh for a lease and a renewal; unknown: only configured.' }),
+          leader: Type.Boolean(),
         },
         { additionalProperties: false },
       ),
     ),
+    leader: Type.Union([
+      Type.Object(
+        {
+          id: Type.String(),
+          name: Type.Union([Type.String(), Type.Null()]),
+          url: Type.Union([Type.String(), Type.Null()]),
+          token: Type.Integer({ description: 'The fencing token: grows by one at every change of leader.' }),
+          acquiredAt: Type.String(),
+          renewedAt: Type.String(),
+          expiresAt: Type.String(),
+          leaseAgeMs: Type.Integer({ description: 'Time since the lease was last renewed.' }),
+          expired: Type.Boolean(),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
   },
   { additionalProperties: false },
 );
@@ -37,20 +65,57 @@ function origin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
-/** The configured controllers, this one marked; with none configured, this one alone. */
-export function controllerList(configured: readonly string[], self: string): ControllerList {
-  if (configured.length === 0) return { controllers: [{ url: self, self: true }] };
-  return { controllers: configured.map((url) => ({ url, self: url === self })) };
+/**
+ * The controllers in the store's registry (they refresh their rows while they live), with the
+ * leader and its lease; configured URLs no controller has registered are added as unknown. A
+ * controller alone with nothing registered (in-process tests) names itself.
+ */
+export async function controllerList(store: Store, selfId: string | null, configured: readonly string[], self: string, at = Date.now()): Promise<ControllerList> {
+  const [registry, lease] = await Promise.all([store.controllers.list(), store.leaderLease.get()]);
+  const downAfter = DEFAULT_LEADERSHIP_TIMINGS.leaseMs + DEFAULT_LEADERSHIP_TIMINGS.renewMs;
+  const leaderLive = lease !== undefined && Date.parse(lease.expiresAt) > at;
+  const controllers: ControllerList['controllers'] = registry.map((c) => ({
+    url: c.url,
+    self: selfId !== null ? c.id === selfId : c.url === self,
+    id: c.id,
+    name: c.name,
+    version: c.version,
+    startedAt: c.startedAt,
+    lastSeenAt: c.lastSeenAt,
+    state: at - Date.parse(c.lastSeenAt) > downAfter ? 'down' : 'up',
+    leader: leaderLive && lease.holder === c.id,
+  }));
+  for (const url of configured) {
+    if (!controllers.some((c) => c.url === url)) controllers.push({ url, self: url === self, state: 'unknown', leader: false });
+  }
+  if (controllers.length === 0) controllers.push({ url: self, self: true, state: 'up', leader: false });
+  const holder = lease ? registry.find((c) => c.id === lease.holder) : undefined;
+  return {
+    controllers,
+    leader: lease
+      ? {
+          id: lease.holder,
+          name: holder?.name ?? null,
+          url: holder?.url ?? null,
+          token: lease.token,
+          acquiredAt: lease.acquiredAt,
+          renewedAt: lease.renewedAt,
+          expiresAt: lease.expiresAt,
+          leaseAgeMs: Math.max(0, at - Date.parse(lease.renewedAt)),
+          expired: !leaderLive,
+        }
+      : null,
+  };
 }
 
-export const controllerRoutes: DomainRoutes = async (app, { settings }) => {
+export const controllerRoutes: DomainRoutes = async (app, { services, settings }) => {
   app.get('/cluster/controllers', {
     schema: {
       operationId: 'listControllers',
-      summary: 'The controllers serving this cluster, by public URL; the one that answered is marked self',
+      summary: 'The controllers serving this cluster: each one\'s URL and state, the leader and the age of its lease',
       tags: ['cluster'],
       response: { 200: ControllerListSchema, ...errorResponses },
     },
-    handler: async (request) => controllerList(settings.controllerUrls, origin(request)),
+    handler: async (request) => controllerList(services.store, services.operations.controllerId, settings.controllerUrls, origin(request)),
   });
 };

@@ -47,6 +47,7 @@ export function installMetrics(app: ControllerApp, services: ControllerServices)
     netTxBytes: new Counter({ name: 'drover_vm_network_transmit_bytes_total', help: `Bytes the guest sent${restarts}`, labelNames: vmLabels, registers: [registry] }),
   };
   const operations = new Gauge({ name: 'drover_operations_active', help: 'Operations queued or running', registers: [registry] });
+  const leader = new Gauge({ name: 'drover_controller_leader', help: '1 when this controller holds the leader lease and runs the background work (heartbeats, HA, balancing)', registers: [registry] });
   const counterReadings = new VmCounterReadings();
 
   app.get('/metrics', {
@@ -82,6 +83,7 @@ export function installMetrics(app: ControllerApp, services: ControllerServices)
         for (const [field, counter] of Object.entries(vmCounters) as Array<[VmCounterField, Counter<'vm' | 'host'>]>) counter.inc(labels, reading.values[field]);
       }
       operations.set(activeOperations);
+      leader.set(services.leadership.isLeader() ? 1 : 0);
       return reply.type(registry.contentType).send(await registry.metrics());
     },
   });
