@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../shared/version.js';
 import { registerAgentCommand } from './commands/agent.js';
 import { registerUpCommand } from './commands/up.js';
+import { registerControllerCommand } from './commands/controller.js';
 import { registerBalanceCommands } from './commands/balance.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerEventCommands } from './commands/events.js';
@@ -21,6 +22,7 @@ import { wantsJson } from './parse.js';
 /** The command groups, in the order `drover --help` lists them. */
 const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
   registerUpCommand,
+  registerControllerCommand,
   registerVmCommands,
   registerImageCommands,
   registerHostCommands,

@@ -9,7 +9,7 @@
  *   OPTIONS, PUT, or one the caller marks idempotent);
  *   a POST, PATCH or DELETE is not sent again and fails with CONTROLLER_UNREACHABLE saying so;
  * - a 503 whose code says the controller cannot serve now (STORE_UNAVAILABLE: it cannot reach the
- *   store) moves on too, but only for a request safe to send twice: a write cut off mid-commit
+ *   store; CONTROLLER_NOT_LEADER: the leader's work, such as host leases, is asked of another) moves on too, but only for a request safe to send twice: a write cut off mid-commit
  *   may have landed, so a POST, PATCH or DELETE gets that answer back;
  * - any other answer, error or not, is the answer.
  *
@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import { DroverError, type ErrorCode } from './errors.js';
 
 /** The 503 codes of a controller that cannot serve now while another may: the next URL is asked, for requests safe to repeat. */
-export const CONTROLLER_NOT_SERVING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['STORE_UNAVAILABLE']);
+export const CONTROLLER_NOT_SERVING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['STORE_UNAVAILABLE', 'CONTROLLER_NOT_LEADER']);
 
 /** Methods HTTP defines as safe to repeat; a request with one of them may go to another controller after a dropped connection. */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT']);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { isDroverError } from '../../shared/errors.js';
 import { SYSTEM_ACTOR } from '../actor.js';
 import { generateSecret, type TokenService } from './tokens.js';
 
@@ -29,7 +30,16 @@ export async function ensureAdminToken(dataDir: string, tokens: TokenService): P
   // The file comes first: a crash before the row exists leaves a file that does not verify, so
   // the next start simply tries again; the other order could leave a token nobody knows.
   await writeSecretFile(file, secret);
-  await tokens.create(ADMIN_TOKEN_NAME, SYSTEM_ACTOR, { secret });
+  try {
+    await tokens.create(ADMIN_TOKEN_NAME, SYSTEM_ACTOR, { secret });
+  } catch (err) {
+    // Another controller on the same store made it first: that one printed its secret.
+    if (isDroverError(err, 'TOKEN_EXISTS') || isDroverError(err, 'ALREADY_EXISTS')) {
+      await fs.rm(file, { force: true });
+      return { file, created: null };
+    }
+    throw err;
+  }
   return { file, created: secret };
 }
 

@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import { DroverError } from '../../shared/errors.js';
 import { changedNothing } from '../api/audit.js';
 import { errorResponses } from '../api/schemas.js';
 import type { DomainRoutes } from '../api/services.js';
@@ -20,6 +21,8 @@ export const haRoutes: DomainRoutes = async (app, { services }) => {
     handler: async (request) => {
       // Liveness lives in memory; an event per renewal would flood the log. Changes of liveness are recorded by HA itself.
       changedNothing(request);
+      // Leases live in the leader's memory, where HA judges them: another controller sends the agent on to the next URL.
+      if (!services.leadership.isLeader()) throw new DroverError('CONTROLLER_NOT_LEADER', 'host leases go to the leader; see GET /api/v1/cluster/controllers');
       const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
       return ha.renew(match?.[1], request.body);
     },
