@@ -240,6 +240,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE operations ADD COLUMN owner TEXT;
     `,
   },
+  {
+    version: 10,
+    name: 'VMs listed a page at a time, filtered by state',
+    sql: `
+      -- GET /vms?state=...: the pages are ordered by name (its UNIQUE index); this one finds the state's VMs.
+      CREATE INDEX vms_state ON vms (state);
+    `,
+  },
 ];
 
 /** The highest version this controller knows. */

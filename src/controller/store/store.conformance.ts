@@ -43,6 +43,36 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     assert.equal(await store.vms.get('nope'), undefined);
   });
 
+  withStore('VM pages: by name in byte order, after a name, limited, filtered by host, state and type', async (store) => {
+    await store.hosts.insert(sampleHost());
+    await store.hosts.insert(sampleHost({ id: 'host-2', name: 'beta' }));
+    // Inserted out of order; in byte order 'B' < 'a-1' < 'a-10' < 'a-2' < 'a1' < 'b' (a locale's order would differ).
+    const vms = [
+      sampleVm({ id: 'v-b', name: 'b', hostId: 'host-2', state: 'running' }),
+      sampleVm({ id: 'v-a-2', name: 'a-2', hostId: 'host-1', state: 'running', spec: { cpus: 1, memoryBytes: 2 ** 30, imageId: null, type: 'container' } }),
+      sampleVm({ id: 'v-a1', name: 'a1', hostId: 'host-1' }),
+      sampleVm({ id: 'v-B', name: 'B', hostId: null }),
+      sampleVm({ id: 'v-a-10', name: 'a-10', hostId: 'host-2', state: 'running', spec: { cpus: 1, memoryBytes: 2 ** 30, imageId: null, type: 'vm' } }),
+      sampleVm({ id: 'v-a-1', name: 'a-1', hostId: 'host-1', state: 'running' }),
+    ];
+    for (const vm of vms) await store.vms.insert(vm);
+    const names = async (filter: Parameters<Store['vms']['page']>[0]) => (await store.vms.page(filter)).map((vm) => vm.name);
+    assert.deepEqual(await names({}), ['B', 'a-1', 'a-10', 'a-2', 'a1', 'b']);
+    assert.deepEqual(await names({ limit: 2 }), ['B', 'a-1']);
+    assert.deepEqual(await names({ limit: 2, afterName: 'a-1' }), ['a-10', 'a-2']);
+    assert.deepEqual(await names({ limit: 2, afterName: 'a1' }), ['b']);
+    assert.deepEqual(await names({ limit: 5, afterName: 'b' }), []);
+    // The cursor need not be a name that exists (the VM may have been deleted since).
+    assert.deepEqual(await names({ afterName: 'a-15' }), ['a-2', 'a1', 'b']);
+    assert.deepEqual(await names({ hostId: 'host-1' }), ['a-1', 'a-2', 'a1']);
+    assert.deepEqual(await names({ state: 'running', limit: 3 }), ['a-1', 'a-10', 'a-2']);
+    assert.deepEqual(await names({ state: 'running', hostId: 'host-2', afterName: 'a-10' }), ['b']);
+    assert.deepEqual(await names({ type: 'container' }), ['a-2']);
+    // No type in the spec is a VM.
+    assert.deepEqual(await names({ type: 'vm', hostId: 'host-1' }), ['a-1', 'a1']);
+    assert.deepEqual(await store.vms.page({ limit: 1, afterName: 'a-2' }), [vms[2]]);
+  });
+
   withStore('a taken name is ALREADY_EXISTS and changes nothing', async (store) => {
     await store.vms.insert(sampleVm());
     await assert.rejects(store.vms.insert(sampleVm({ id: 'vm-2' })), (err) => isDroverError(err, 'ALREADY_EXISTS'));

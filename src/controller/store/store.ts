@@ -20,6 +20,7 @@ import type {
   Timestamp,
   TokenRecord,
   VmRecord,
+  VmState,
 } from './records.js';
 
 /** The fields a repository lets a caller change: everything but the identity and creation time. */
@@ -42,8 +43,22 @@ export type HostRepository = NamedRepository<HostRecord>;
 export type ImageRepository = NamedRepository<ImageRecord>;
 export type NetworkRepository = NamedRepository<NetworkRecord>;
 
+/** Which VMs a page holds: those after `afterName`, matching every filter given. */
+export interface VmPageFilter {
+  /** At most this many; all when absent. */
+  limit?: number;
+  /** Only names after this one (the last name of the previous page). */
+  afterName?: string;
+  hostId?: string;
+  state?: VmState;
+  /** `vm` also matches VMs recorded before the type existed. */
+  type?: 'vm' | 'container';
+}
+
 export interface VmRepository extends NamedRepository<VmRecord> {
   listByHost(hostId: string): Promise<VmRecord[]>;
+  /** VMs ordered by name (byte order on every engine), filtered as `filter` says; the name index orders them. */
+  page(filter: VmPageFilter): Promise<VmRecord[]>;
 }
 
 export interface OperationFilter {

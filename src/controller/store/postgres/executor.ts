@@ -7,6 +7,8 @@ export const PG_DIALECT: SqlDialect = {
   name: 'postgresql',
   insertionOrder: 'seq',
   boolean: (value) => value,
+  byteOrder: (column) => `${column} COLLATE "C"`,
+  jsonText: (column, key) => `(${column} ->> '${key}')`,
 };
 
 /** A statement with `@name` parameters rewritten to PostgreSQL's `$n`, and the names in order. */

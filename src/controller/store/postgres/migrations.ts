@@ -201,6 +201,15 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX operations_owner ON operations (owner);
     `,
   },
+  {
+    version: 3,
+    name: 'VMs listed a page at a time, filtered by state',
+    sql: `
+      -- GET /vms pages are ordered by name byte by byte whatever the locale, as on SQLite; this index orders them.
+      CREATE INDEX vms_name_bytes ON vms (name COLLATE "C");
+      CREATE INDEX vms_state ON vms (state);
+    `,
+  },
 ];
 
 /** An arbitrary constant: the advisory lock that makes concurrent controllers migrate one at a time. */

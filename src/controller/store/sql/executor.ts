@@ -12,6 +12,10 @@ export interface SqlDialect {
   readonly insertionOrder: string;
   /** How a boolean is bound. */
   boolean(value: boolean): SqlValue;
+  /** `column` compared and ordered byte by byte, whatever the database's locale (an index on that form exists where it is used). */
+  byteOrder(column: string): string;
+  /** The text of `key` at the top of the JSON in `column` (NULL when absent); `key` comes from code, never a request. */
+  jsonText(column: string, key: string): string;
 }
 
 export interface SqlExecutor {

@@ -28,10 +28,11 @@ import type {
   PlacementRepository,
   SettingsRepository,
   TokenRepository,
+  VmPageFilter,
   VmRepository,
   Repositories,
 } from '../store.js';
-import type { SqlExecutor } from './executor.js';
+import type { SqlExecutor, SqlValue } from './executor.js';
 import { SqlTable, type ColumnMap } from './table.js';
 
 const HOST_COLUMNS: ColumnMap<HostRecord> = {
@@ -203,6 +204,35 @@ export class SqlNamedRepository<R extends { id: string; name: string }> implemen
 export class SqlVmRepository extends SqlNamedRepository<VmRecord> implements VmRepository {
   listByHost(hostId: string): Promise<VmRecord[]> {
     return this.rows.select('host_id = @hostId', { hostId });
+  }
+  page(filter: VmPageFilter): Promise<VmRecord[]> {
+    const dialect = this.rows.sql.dialect;
+    const name = dialect.byteOrder('name');
+    const where: string[] = [];
+    const params: Record<string, SqlValue> = {};
+    if (filter.afterName !== undefined) {
+      where.push(`${name} > @afterName`);
+      params.afterName = filter.afterName;
+    }
+    if (filter.hostId !== undefined) {
+      where.push('host_id = @hostId');
+      params.hostId = filter.hostId;
+    }
+    if (filter.state !== undefined) {
+      where.push('state = @state');
+      params.state = filter.state;
+    }
+    if (filter.type !== undefined) {
+      // VMs recorded before containers existed have no type in their spec: they are VMs.
+      where.push(`COALESCE(${dialect.jsonText('spec', 'type')}, 'vm') = @type`);
+      params.type = filter.type;
+    }
+    let tail = `ORDER BY ${name}`;
+    if (filter.limit !== undefined) {
+      tail += ' LIMIT @limit';
+      params.limit = filter.limit;
+    }
+    return this.rows.select(where.join(' AND '), params, tail);
   }
 }
 

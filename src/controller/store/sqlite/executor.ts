@@ -6,6 +6,9 @@ export const SQLITE_DIALECT: SqlDialect = {
   name: 'sqlite',
   insertionOrder: 'rowid',
   boolean: (value) => (value ? 1 : 0),
+  // SQLite's default collation, BINARY, already compares bytes.
+  byteOrder: (column) => column,
+  jsonText: (column, key) => `json_extract(${column}, '$.${key}')`,
 };
 
 /**
