@@ -42,7 +42,7 @@ async function timeInterleaved(fns: ReadonlyArray<() => Promise<unknown>>): Prom
  * The cost of Fastify's schema serializer for `body`: a bare Fastify route answers it through inject with the
  * route's response schema and without one (JSON.stringify); the difference plus JSON.stringify's own time.
  */
-async function schemaSerialization(body: { vms: VmWire[] }): Promise<number> {
+async function schemaSerialization(body: { vms: VmWire[]; next: string | null }): Promise<number> {
   const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
   app.get('/with-schema', { schema: { response: { 200: VmListSchema } } }, async () => body);
   app.get('/without-schema', async () => body);
@@ -70,7 +70,7 @@ export async function breakDownListVms(seeded: SeededController): Promise<Phase[
   const { store } = services;
   const handler = async () => {
     const names = new Map((await store.hosts.list()).map((h) => [h.id, h.name]));
-    return { vms: (await store.vms.list()).map((vm) => vmWire(vm, names)) };
+    return { vms: (await store.vms.list()).map((vm) => vmWire(vm, names)), next: null };
   };
   const body = await handler();
   const inject = async () => {

@@ -184,11 +184,11 @@ test('generated bad queries to the read routes are 4xx, never 5xx', { timeout: 1
   const controller = await testController();
   t.after(() => controller.close());
   const { app, auth } = controller;
-  const key = fc.constantFrom('vm', 'host', 'actor', 'since', 'until', 'afterId', 'beforeId', 'order', 'limit', 'state', 'targetType', 'targetId', 'wait', 'x');
+  const key = fc.constantFrom('vm', 'host', 'actor', 'since', 'until', 'afterId', 'beforeId', 'order', 'limit', 'state', 'targetType', 'targetId', 'wait', 'after', 'type', 'x');
   const query = fc
-    .array(fc.tuple(key, fc.oneof(oddString, fc.integer().map(String), fc.double().map(String), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()))), { maxLength: 4 })
+    .array(fc.tuple(key, fc.oneof(oddString, fc.integer().map(String), fc.double().map(String), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string().map((s) => Buffer.from(`vm1:${s}`).toString('base64url')))), { maxLength: 4 })
     .map((pairs) => pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&'));
-  const url = fc.tuple(fc.constantFrom('/api/v1/events', '/api/v1/operations', '/api/v1/operations/x', '/api/v1/tokens'), query).map(([path, q]) => `${path}?${q}`);
+  const url = fc.tuple(fc.constantFrom('/api/v1/events', '/api/v1/operations', '/api/v1/operations/x', '/api/v1/tokens', '/api/v1/vms'), query).map(([path, q]) => `${path}?${q}`);
   await fc.assert(
     fc.asyncProperty(url, async (target) => {
       const res = await app.inject({ method: 'GET', url: target, headers: auth });

@@ -28,6 +28,7 @@ import {
   UpdateVmBody,
   UpdateVmLimitsBody,
   UpdateVmNicBody,
+  VmListQuery,
   VmListSchema,
   VmNameParams,
   VmNicParams,
@@ -46,14 +47,30 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
   const tags = ['vms'];
   const vms = services.vms;
   const hostNames = async (): Promise<Map<string, string>> => new Map((await services.store.hosts.list()).map((h) => [h.id, h.name]));
+  // One VM's hosts by id (an indexed lookup each), so showing a VM never reads every host.
+  const hostNamesOf = async (vm: VmRecord): Promise<Map<string, string>> => {
+    const ids = [...new Set([vm.hostId, vm.movingTo].filter((id): id is string => id !== null))];
+    const hosts = await Promise.all(ids.map((id) => services.store.hosts.get(id)));
+    return new Map(hosts.filter((h) => h !== undefined).map((h) => [h.id, h.name]));
+  };
+  const oneVm = async (vm: VmRecord) => vmWire(vm, await hostNamesOf(vm));
   const accepted = async (reply: FastifyReply, result: { operation: OperationRecord; vm: VmRecord }) =>
-    reply.status(202).send({ operation: operationWire(result.operation), vm: vmWire(result.vm, await hostNames()) });
+    reply.status(202).send({ operation: operationWire(result.operation), vm: await oneVm(result.vm) });
 
   app.get('/vms', {
-    schema: { operationId: 'listVms', summary: 'List VMs with their host and state', tags, response: { 200: VmListSchema, ...errorResponses } },
-    handler: async () => {
+    schema: {
+      operationId: 'listVms',
+      summary: 'List VMs with their host and state: all of them (oldest first), or a page by name with `limit` and `after`, filtered by host, state and type',
+      tags,
+      querystring: VmListQuery,
+      response: { 200: VmListSchema, ...errorResponses },
+    },
+    handler: async (request) => {
+      const query = request.query;
+      // Without any parameter, the answer stays what it was before pages existed: every VM, oldest first.
+      const found = Object.keys(query).length === 0 ? { vms: await vms.list(), next: null } : await vms.page(query);
       const names = await hostNames();
-      return { vms: (await vms.list()).map((vm) => vmWire(vm, names)) };
+      return { vms: found.vms.map((vm) => vmWire(vm, names)), next: found.next };
     },
   });
 
@@ -64,12 +81,12 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
 
   app.get('/vms/:name', {
     schema: { operationId: 'getVm', summary: 'Show one VM', tags, params: VmNameParams, response: { 200: VmSchema, ...errorResponses } },
-    handler: async (request) => vmWire(await vms.get(request.params.name), await hostNames()),
+    handler: async (request) => oneVm(await vms.get(request.params.name)),
   });
 
   app.patch('/vms/:name', {
     schema: { operationId: 'updateVm', summary: 'Change a VM\'s settings: its HA protection and policy', tags, params: VmNameParams, body: UpdateVmBody, response: { 200: VmSchema, ...errorResponses } },
-    handler: async (request) => vmWire(await vms.update(request.params.name, request.body, actorOf(request)), await hostNames()),
+    handler: async (request) => oneVm(await vms.update(request.params.name, request.body, actorOf(request))),
   });
 
   for (const action of ACTIONS) {
@@ -113,7 +130,7 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
     schema: { operationId: 'waitVmReady', summary: 'Wait until the guest agent answers', tags, params: VmNameParams, body: Type.Optional(WaitReadyBody), response: { 200: VmSchema, ...errorResponses } },
     handler: async (request) => {
       changedNothing(request);
-      return vmWire(await vms.waitReady(request.params.name, request.body?.timeoutMs ?? 120_000), await hostNames());
+      return oneVm(await vms.waitReady(request.params.name, request.body?.timeoutMs ?? 120_000));
     },
   });
 

@@ -181,7 +181,29 @@ export const VmSchema = Type.Object(
 );
 export type VmWire = Static<typeof VmSchema>;
 
-export const VmListSchema = Type.Object({ vms: Type.Array(VmSchema) }, { additionalProperties: false });
+export const VmListSchema = Type.Object(
+  {
+    vms: Type.Array(VmSchema),
+    next: Nullable(Type.String({ description: 'Pass as `after` for the next page; null on the last page (always null without `limit`).' })),
+  },
+  { additionalProperties: false },
+);
+
+/** The most VMs one page of GET /vms holds. */
+export const VM_PAGE_MAX = 1000;
+
+/** Query of GET /api/v1/vms: a page (by name) and its filters; without `limit`, every VM that matches. */
+export const VmListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: VM_PAGE_MAX, description: `At most this many VMs (1-${VM_PAGE_MAX}); default: all of them.` })),
+    after: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The `next` of the previous page: VMs after it, by name.' })),
+    host: Type.Optional(NameSchema),
+    state: Type.Optional(StringEnum(VM_STATES)),
+    type: Type.Optional(StringEnum(GUEST_TYPES)),
+  },
+  { additionalProperties: false },
+);
+export type VmListQuery = Static<typeof VmListQuery>;
 
 /** What a long VM action answers with (202): the operation to follow, and the VM as it is now. */
 export const VmOperationSchema = Type.Object({ operation: OperationSchema, vm: VmSchema }, { additionalProperties: false });

@@ -9,14 +9,15 @@ import type { HostService } from '../hosts/service.js';
 import type { AgentClient } from '../hosts/agent-client.js';
 import type { OperationRunner } from '../operations/runner.js';
 import { now, type JsonValue, type OperationRecord, type PlacementRecord, type VmPlacementRules, type VmRecord, type VmState } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { Store, VmPageFilter } from '../store/store.js';
 import { mbitToKbit } from '../../network/rate-units.js';
 import { recordGuestReady } from './guest-ready.js';
 import { assignNetworkNics, networkNicsOf, nicRecords, prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
 import { startMigration } from './migrate.js';
 import { placeNewVm } from './place.js';
 import { recordPlacement } from './placements.js';
-import type { CreateVmBody, MigrateVmBody, UpdateVmBody, UpdateVmLimitsBody } from './schema.js';
+import type { CreateVmBody, MigrateVmBody, UpdateVmBody, UpdateVmLimitsBody, VmListQuery } from './schema.js';
+import { decodeVmCursor, encodeVmCursor } from './cursor.js';
 import type { HaService } from '../ha/service.js';
 import { validateHaProtection } from '../../ha/protection.js';
 import { readClusterView, vmView } from '../cluster/view.js';
@@ -48,6 +49,28 @@ export class VmService {
 
   async list(): Promise<VmRecord[]> {
     return this.store.vms.list();
+  }
+
+  /**
+   * One page of VMs by name, filtered; `next` is the cursor of the page after it (null on the last).
+   * Without `limit`, every matching VM after the cursor. A host that does not exist has no VMs.
+   */
+  async page(query: VmListQuery): Promise<{ vms: VmRecord[]; next: string | null }> {
+    const filter: VmPageFilter = {};
+    if (query.after !== undefined) filter.afterName = decodeVmCursor(query.after);
+    if (query.state !== undefined) filter.state = query.state;
+    if (query.type !== undefined) filter.type = query.type;
+    if (query.host !== undefined) {
+      const host = await this.store.hosts.getByName(query.host);
+      if (!host) return { vms: [], next: null };
+      filter.hostId = host.id;
+    }
+    if (query.limit === undefined) return { vms: await this.store.vms.page(filter), next: null };
+    // One more than asked tells whether another page follows.
+    const found = await this.store.vms.page({ ...filter, limit: query.limit + 1 });
+    const vms = found.slice(0, query.limit);
+    const last = vms.at(-1);
+    return { vms, next: found.length > query.limit && last ? encodeVmCursor(last.name) : null };
   }
 
   async get(name: string): Promise<VmRecord> {
