@@ -26,6 +26,7 @@ const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchma
   { name: 'migration', load: () => import('./migration.js') },
   { name: 'ha', load: () => import('./ha.js') },
   { name: 'containers', load: () => import('./containers.js') },
+  { name: 'scale', load: () => import('./scale.js') },
 ];
 
 const log = (message: string): void => {

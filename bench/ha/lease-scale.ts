@@ -90,7 +90,7 @@ async function hostEventsSince(url: string, token: string, since: string): Promi
 }
 
 /** Hangs `name`, waits for its suspect and failed verdicts (events), resumes it and waits until it is ok again. */
-async function hang(worker: IpcChild<WorkerRequest>, url: string, token: string, name: string, log: (m: string) => void): Promise<HangResult> {
+export async function hang(worker: IpcChild<WorkerRequest>, url: string, token: string, name: string, log: (m: string) => void): Promise<HangResult> {
   const before = new Date().toISOString();
   const { at, lastAcceptedSentAt } = await worker.ask<{ at: number; lastAcceptedSentAt: number | null }>({ kind: 'hang', host: name });
   const result: HangResult = { host: name, finalLiveness: 'unknown', othersDisturbed: [], ...(lastAcceptedSentAt !== null ? { lastRenewalBeforeHangMs: at - lastAcceptedSentAt } : {}) };
