@@ -27,6 +27,7 @@ const BENCHMARKS: Array<{ name: string; load: () => Promise<{ benchmark: Benchma
   { name: 'ha', load: () => import('./ha.js') },
   { name: 'containers', load: () => import('./containers.js') },
   { name: 'scale', load: () => import('./scale.js') },
+  { name: 'failover', load: () => import('./failover.js') },
 ];
 
 const log = (message: string): void => {
