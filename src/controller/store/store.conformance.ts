@@ -71,6 +71,8 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     // No type in the spec is a VM.
     assert.deepEqual(await names({ type: 'vm', hostId: 'host-1' }), ['a-1', 'a1']);
     assert.deepEqual(await store.vms.page({ limit: 1, afterName: 'a-2' }), [vms[2]]);
+    assert.deepEqual(await store.hosts.namesOf(['host-2', 'nope', 'host-1', 'host-2']), new Map([['host-1', 'alpha'], ['host-2', 'beta']]));
+    assert.deepEqual(await store.hosts.namesOf([]), new Map());
   });
 
   withStore('a taken name is ALREADY_EXISTS and changes nothing', async (store) => {

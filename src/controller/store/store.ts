@@ -33,6 +33,8 @@ export interface NamedRepository<R extends { id: string; name: string }> {
   getByName(name: string): Promise<R | undefined>;
   /** All records, oldest first. */
   list(): Promise<R[]>;
+  /** The names of the records with these ids (ids with no record are left out), reading only the two columns. */
+  namesOf(ids: readonly string[]): Promise<Map<string, string>>;
   /** Applies `patch` and bumps updatedAt; throws NOT_FOUND when `id` does not exist. */
   update(id: string, patch: Patch<R>): Promise<R>;
   /** Returns false when there was nothing to delete. */

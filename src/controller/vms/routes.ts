@@ -46,14 +46,10 @@ const ACTIONS = ['start', 'kill', 'reboot', 'pause', 'resume'] as const;
 export const vmRoutes: DomainRoutes = async (app, { services }) => {
   const tags = ['vms'];
   const vms = services.vms;
-  const hostNames = async (): Promise<Map<string, string>> => new Map((await services.store.hosts.list()).map((h) => [h.id, h.name]));
-  // One VM's hosts by id (an indexed lookup each), so showing a VM never reads every host.
-  const hostNamesOf = async (vm: VmRecord): Promise<Map<string, string>> => {
-    const ids = [...new Set([vm.hostId, vm.movingTo].filter((id): id is string => id !== null))];
-    const hosts = await Promise.all(ids.map((id) => services.store.hosts.get(id)));
-    return new Map(hosts.filter((h) => h !== undefined).map((h) => [h.id, h.name]));
-  };
-  const oneVm = async (vm: VmRecord) => vmWire(vm, await hostNamesOf(vm));
+  // Only the hosts these VMs name, by id: showing one VM or a page never reads every host record.
+  const hostNamesOf = (list: VmRecord[]): Promise<Map<string, string>> =>
+    services.store.hosts.namesOf(list.flatMap((vm) => [vm.hostId, vm.movingTo].filter((id): id is string => id !== null)));
+  const oneVm = async (vm: VmRecord) => vmWire(vm, await hostNamesOf([vm]));
   const accepted = async (reply: FastifyReply, result: { operation: OperationRecord; vm: VmRecord }) =>
     reply.status(202).send({ operation: operationWire(result.operation), vm: await oneVm(result.vm) });
 
@@ -69,7 +65,7 @@ export const vmRoutes: DomainRoutes = async (app, { services }) => {
       const query = request.query;
       // Without any parameter, the answer stays what it was before pages existed: every VM, oldest first.
       const found = Object.keys(query).length === 0 ? { vms: await vms.list(), next: null } : await vms.page(query);
-      const names = await hostNames();
+      const names = await hostNamesOf(found.vms);
       return { vms: found.vms.map((vm) => vmWire(vm, names)), next: found.next };
     },
   });

@@ -192,6 +192,18 @@ export class SqlNamedRepository<R extends { id: string; name: string }> implemen
   list(): Promise<R[]> {
     return this.rows.select('', {});
   }
+  async namesOf(ids: readonly string[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    const unique = [...new Set(ids)];
+    // A few hundred parameters a statement stays far below every engine's limit.
+    for (let from = 0; from < unique.length; from += 500) {
+      const chunk = unique.slice(from, from + 500);
+      const params = Object.fromEntries(chunk.map((id, i) => [`id${i}`, id]));
+      const rows = await this.rows.sql.all(`SELECT id, name FROM ${this.rows.table} WHERE id IN (${chunk.map((_, i) => `@id${i}`).join(', ')})`, params);
+      for (const row of rows) names.set(String(row.id), String(row.name));
+    }
+    return names;
+  }
   update(id: string, patch: Patch<R>): Promise<R> {
     return this.rows.update(id, patch);
   }
