@@ -39,7 +39,7 @@ function parseOptions(args: string[]): ScaleOptions {
     given.set(name, value);
   }
   const value = (name: keyof typeof OPTIONS) => given.get(name) ?? OPTIONS[name].default;
-  return { hosts: value('--hosts'), vms: value('--vms'), windowMs: value('--window') * 1000, pageSamples: 300, getSamples: 1000, createMs: 10_000 };
+  return { hosts: value('--hosts'), vms: value('--vms'), windowMs: value('--window') * 1000, pageSamples: 200, getSamples: 500, createMs: 10_000 };
 }
 
 function latencyVariant(name: string, label: string, samples: number[], failure: string | undefined, extra: Partial<VariantResult> = {}): VariantResult {

@@ -152,7 +152,7 @@ function stats(): RenewalStats {
     refused: w.refused,
     errors: w.errors,
     skipped: w.skipped,
-    latency: { p50: round(percentile(w.latencies, 0.5)), p90: round(percentile(w.latencies, 0.9)), p99: round(percentile(w.latencies, 0.99)), max: round(w.latencies.length ? Math.max(...w.latencies) : 0) },
+    latency: { p50: round(percentile(w.latencies, 0.5)), p90: round(percentile(w.latencies, 0.9)), p99: round(percentile(w.latencies, 0.99)), max: round(w.latencies.reduce((most, ms) => Math.max(most, ms), 0)) },
     slotReads: w.slotReads,
     slotReadsHeld: w.slotReadsHeld,
     sampleErrors: w.sampleErrors,

@@ -153,7 +153,9 @@ function countLiveness(status: HaStatus): Record<string, number> {
 export async function runEngine(engine: EngineRun['engine'], storeUrl: string, options: ScaleOptions, log: (message: string) => void): Promise<EngineRun> {
   const hosts: SimulatedLeaseHost[] = Array.from({ length: options.hosts }, (_, i) => ({ name: hostName(i + 1), agentToken: `drva_${randomBytes(24).toString('base64url')}` }));
   const worker = new IpcChild<WorkerRequest>(WORKER, 'simulated hosts');
-  const controller = new IpcChild<ScaleControllerRequest>(CONTROLLER, 'controller');
+  // BENCH_SCALE_PROFILE=DIR writes a CPU profile of each controller process there (node --cpu-prof), to see where its time goes.
+  const profile = process.env.BENCH_SCALE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SCALE_PROFILE}`] : [];
+  const controller = new IpcChild<ScaleControllerRequest>(CONTROLLER, 'controller', profile);
   let client: TimedClient | undefined;
   try {
     const { agentBaseUrl } = await worker.ask<{ agentBaseUrl: string }>({ kind: 'start', hosts });
