@@ -3,7 +3,8 @@
  * (startController) on the store it is given, with the simulated hosts (`sim-host-NNNN`, each with the agent token the
  * controller holds for it, one shared pool, its agent API a path on the simulated hosts' process) and the simulated VMs
  * written straight into the store, a few thousand to a transaction. Host heartbeats are not started; HA is started on
- * request. Driven over IPC (protocol.ts); deletes its data dir when stopped.
+ * request. Driven over IPC (protocol.ts); deletes its data dir when stopped. BENCH_SCALE_LOG_LEVEL (e.g. `error`) lets
+ * the controller log to the benchmark's stdout.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +27,7 @@ let dataDir: string | undefined;
 
 async function start(storeUrl: string, hosts: SimulatedLeaseHost[], vmCount: number, agentBaseUrl: string): Promise<ScaleControllerStarted> {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'drover-bench-scale-'));
-  controller = await startController({ dataDir, store: storeUrl, port: 0, heartbeatMs: 0, haStepMs: 0, logger: pino({ level: 'silent' }), print: () => undefined });
+  controller = await startController({ dataDir, store: storeUrl, port: 0, heartbeatMs: 0, haStepMs: 0, logger: pino({ level: process.env.BENCH_SCALE_LOG_LEVEL ?? 'silent' }), print: () => undefined });
   const seedStarted = performance.now();
   // The fleet generator's VMs (the state mix of a busy installation), placed round-robin on hosts made lease hosts here.
   const fleet = simulatedFleet(hosts.length, vmCount);
