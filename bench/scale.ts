@@ -109,6 +109,7 @@ function sideBySide(runs: Map<Engine, EngineRun>, errors: Map<Engine, string>): 
     ['Writing them (hosts in one transaction, VMs 5,000 a transaction)', (r) => ms(r.seedMs), ''],
     ['Controller CPU while every host renews each second (% of one core)', (r) => `${r.cpuPercent}% (loop busy ${r.loopPercent}%)`, `< ${TARGETS.cpuPercent}%`],
     ['Renewals accepted in the window / sent; p99 latency', (r) => `${r.renewals.accepted} / ${r.renewals.sent}; ${r.renewals.latency.p99} ms`, ''],
+    ['Hosts judged ok after the window; times the controller lost its own leader lease', (r) => `${r.livenessAfterWindow.ok ?? 0} of ${r.hosts}; ${r.leadershipLosses.total}`, 'all; 0'],
     [`GET /vms?limit=${PAGE_LIMIT}: p50 / p99`, (r) => `${ms(p(r.pageMs, 0.5))} / ${ms(p(r.pageMs, 0.99))}`, `p99 ≤ ${TARGETS.pageP99Ms} ms`],
     ['GET /vms/:name: p50 / p99', (r) => `${ms(p(r.getMs, 0.5))} / ${ms(p(r.getMs, 0.99))}`, `p99 ≤ ${TARGETS.getP99Ms} ms`],
     ['Creates accepted per second (one at a time); p50 of one', (r) => `${createsPerSecond(r)}/s; ${ms(p(r.creates.acceptedMs, 0.5))}`, ''],
@@ -138,6 +139,7 @@ function notesOf(options: ScaleOptions, runs: Map<Engine, EngineRun>): string[] 
     notes.push(
       `${ENGINE_LABEL[run.engine]}: renewals in the CPU window ${r.sent} sent, ${r.accepted} accepted, ${r.errors} unanswered, refused ${JSON.stringify(r.refused)}, ${r.skipped} skipped; latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, max ${r.latency.max} ms; liveness after it ${JSON.stringify(run.livenessAfterWindow)}.` +
         (after ? ` From then to the end (reads, creates, hangs): ${after.accepted} of ${after.sent} accepted, ${after.errors} unanswered, p99 ${after.latency.p99} ms, max ${after.latency.max} ms.` : '') +
+        ` The controller lost its own leader lease ${run.leadershipLosses.total} time(s) (${run.leadershipLosses.inWindow} in the CPU window): its event loop held a renewal back past the lease; HA was started again whenever it led again.` +
         ` Creates answered ${JSON.stringify(run.creates.byStatus)}${run.creates.sampleErrors.length ? ` (${run.creates.sampleErrors.join('; ')})` : ''}. Hung hosts: ${run.hangs.map((h) => `${h.host} ended ${h.finalLiveness}, ${h.othersDisturbed.length} other host(s) disturbed`).join('; ')}.`,
     );
   }

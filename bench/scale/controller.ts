@@ -24,6 +24,24 @@ const VMS_PER_TRANSACTION = 5_000;
 
 let controller: RunningController | undefined;
 let dataDir: string | undefined;
+/** Times this controller stopped being the leader (its lease renewal came too late), and the watch that restarts HA. */
+let leadershipLosses = 0;
+let leadershipWatch: NodeJS.Timeout | undefined;
+
+/**
+ * Starts HA as the leader, and again whenever the controller leads again after losing its own lease: with haStepMs 0
+ * the controller does not restart HA itself on re-election, and a blocked event loop can make it miss a renewal.
+ */
+async function startHa(running: RunningController, stepMs: number): Promise<void> {
+  await running.leadership.asLeader(async () => running.services.ha.start(stepMs));
+  let leading = running.leadership.isLeader();
+  leadershipWatch = setInterval(() => {
+    const now = running.leadership.isLeader();
+    if (leading && !now) leadershipLosses++;
+    if (!leading && now) void running.leadership.asLeader(async () => running.services.ha.start(stepMs));
+    leading = now;
+  }, 100);
+}
 
 async function start(storeUrl: string, hosts: SimulatedLeaseHost[], vmCount: number, agentBaseUrl: string): Promise<ScaleControllerStarted> {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'drover-bench-scale-'));
@@ -72,6 +90,7 @@ let stopping: Promise<void> | undefined;
 /** Stops HA and the controller and deletes the data dir; once, however often it is called. */
 function stop(): Promise<void> {
   stopping ??= (async () => {
+    if (leadershipWatch) clearInterval(leadershipWatch);
     try {
       await controller?.services.ha.stop();
       await controller?.close();
@@ -87,14 +106,12 @@ process.on('message', (request: ScaleControllerRequest) => {
     switch (request.kind) {
       case 'start':
         return start(request.store, request.hosts, request.vms, request.agentBaseUrl);
-      case 'start-ha': {
-        const running = controller;
-        if (!running) throw new Error('the controller is not started');
-        await running.leadership.asLeader(async () => running.services.ha.start(request.stepMs));
+      case 'start-ha':
+        if (!controller) throw new Error('the controller is not started');
+        await startHa(controller, request.stepMs);
         return {};
-      }
       case 'cpu':
-        return { cpu: cpu() };
+        return { cpu: cpu(), leadershipLosses };
       case 'stop':
         await stop();
         return {};

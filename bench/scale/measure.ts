@@ -58,6 +58,8 @@ export interface EngineRun {
   hangs: HangResult[];
   /** Renewals from the end of the CPU window to the end (API samples, creates, hangs). */
   renewalsAfterWindow?: RenewalStats;
+  /** Times the controller lost its own leader lease (a renewal too late); HA was started again each time it led again. */
+  leadershipLosses: { inWindow: number; total: number };
 }
 
 function hostName(index: number): string {
@@ -167,9 +169,9 @@ export async function runEngine(engine: EngineRun['engine'], storeUrl: string, o
     await controller.ask({ kind: 'start-ha', stepMs: HA_STEP_MS });
     await sleep(WARMUP_MS);
     await worker.ask({ kind: 'stats' });
-    const cpu0 = (await controller.ask<{ cpu: ControllerCpu }>({ kind: 'cpu' })).cpu;
+    const { cpu: cpu0, leadershipLosses: lossesBefore } = await controller.ask<{ cpu: ControllerCpu; leadershipLosses: number }>({ kind: 'cpu' });
     await sleep(options.windowMs);
-    const cpu1 = (await controller.ask<{ cpu: ControllerCpu }>({ kind: 'cpu' })).cpu;
+    const { cpu: cpu1, leadershipLosses: lossesAfter } = await controller.ask<{ cpu: ControllerCpu; leadershipLosses: number }>({ kind: 'cpu' });
     const { stats: renewals } = await worker.ask<{ stats: RenewalStats }>({ kind: 'stats' });
     const wallMs = cpu1.at - cpu0.at;
     const percent = (micros: number) => Math.round((micros / 1000 / wallMs) * 1000) / 10;
@@ -189,6 +191,7 @@ export async function runEngine(engine: EngineRun['engine'], storeUrl: string, o
     const hangs: HangResult[] = [];
     for (const index of [1, Math.max(1, Math.ceil(options.hosts / 2))]) hangs.push(await hang(worker, url, token, hostName(index), (m) => log(m.replace('ha lease-scale', `scale ${engine}`))));
     const renewalsAfterWindow = (await worker.ask<{ stats: RenewalStats }>({ kind: 'stats' })).stats;
+    const { leadershipLosses } = await controller.ask<{ leadershipLosses: number }>({ kind: 'cpu' });
     return {
       engine,
       hosts: options.hosts,
@@ -207,6 +210,7 @@ export async function runEngine(engine: EngineRun['engine'], storeUrl: string, o
       creates,
       hangs,
       renewalsAfterWindow,
+      leadershipLosses: { inWindow: lossesAfter - lossesBefore, total: leadershipLosses },
     };
   } finally {
     client?.close();
