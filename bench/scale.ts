@@ -139,7 +139,9 @@ function notesOf(options: ScaleOptions, runs: Map<Engine, EngineRun>): string[] 
     notes.push(
       `${ENGINE_LABEL[run.engine]}: renewals in the CPU window ${r.sent} sent, ${r.accepted} accepted, ${r.errors} unanswered, refused ${JSON.stringify(r.refused)}, ${r.skipped} skipped; latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, max ${r.latency.max} ms; liveness after it ${JSON.stringify(run.livenessAfterWindow)}.` +
         (after ? ` From then to the end (reads, creates, hangs): ${after.accepted} of ${after.sent} accepted, ${after.errors} unanswered, p99 ${after.latency.p99} ms, max ${after.latency.max} ms.` : '') +
-        ` The controller lost its own leader lease ${run.leadershipLosses.total} time(s) (${run.leadershipLosses.inWindow} in the CPU window): its event loop held a renewal back past the lease; HA was started again whenever it led again.` +
+        (run.leadershipLosses.total === 0
+          ? ' The controller kept its own leader lease throughout.'
+          : ` The controller lost its own leader lease ${run.leadershipLosses.total} time(s) (${run.leadershipLosses.inWindow} in the CPU window): its event loop held a renewal back past the lease, and until it led again it refused renewals (503, CONTROLLER_NOT_LEADER); HA was started again whenever it led again.`) +
         ` Creates answered ${JSON.stringify(run.creates.byStatus)}${run.creates.sampleErrors.length ? ` (${run.creates.sampleErrors.join('; ')})` : ''}. Hung hosts: ${run.hangs.map((h) => `${h.host} ended ${h.finalLiveness}, ${h.othersDisturbed.length} other host(s) disturbed`).join('; ')}.`,
     );
   }
