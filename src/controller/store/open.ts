@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseStoreUrl } from './postgres/connection.js';
 import { PgStore } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
+import type { SqlEngine } from './sql/executor.js';
 import type { Store } from './store.js';
 
 /** The embedded default: an SQLite file in the data directory. */
@@ -15,7 +16,7 @@ export function defaultStoreUrl(dataDir: string): string {
  * `postgresql://` URL (several hosts allowed). STORE_URL_INVALID for anything else,
  * STORE_UNAVAILABLE when no PostgreSQL host answers.
  */
-export async function openStore(url: string): Promise<Store> {
+export async function openStore(url: string): Promise<Store & SqlEngine> {
   const location = parseStoreUrl(url);
   if (location.engine === 'postgresql') return PgStore.open(location);
   if (location.path !== ':memory:') mkdirSync(path.dirname(path.resolve(location.path)), { recursive: true, mode: 0o700 });

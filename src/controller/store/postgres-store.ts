@@ -4,6 +4,7 @@ import { DroverError, isDroverError } from '../../shared/errors.js';
 import { clientConfig, findServer, isRetryableConflict, type StoreLocation } from './postgres/connection.js';
 import { PgExecutor, translatePgError, type StatementFailures } from './postgres/executor.js';
 import { applyPgMigrations } from './postgres/migrations.js';
+import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
 import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
 import type {
@@ -48,7 +49,7 @@ export interface PgStoreOptions {
  *   after a connection error, so a promoted standby is found. Meanwhile calls fail with
  *   STORE_UNAVAILABLE (503), never a 500.
  */
-export class PgStore implements Store {
+export class PgStore implements Store, SqlEngine {
   readonly engine = 'postgresql';
   readonly hosts: HostRepository;
   readonly images: ImageRepository;
@@ -169,6 +170,40 @@ export class PgStore implements Store {
         client.off('error', dropped);
         client.release(broken);
       }
+    }
+  }
+
+  /**
+   * Whole-store access (see SqlEngine), run once: a snapshot is REPEATABLE READ READ ONLY, a write
+   * SERIALIZABLE, and a write that loses a race with another controller is STORE_CONFLICT.
+   */
+  async sqlTransaction<T>(mode: SqlTransactionMode, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    this.scope.assertNotNested();
+    this.assertOpen();
+    const pool = await this.connected();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw translatePgError(err, this.failures);
+    }
+    const state: OpenTransaction = { open: true };
+    let broken = false;
+    const executor = new PgExecutor(() => client, { connectionLost: () => ((broken = true), this.lost()) });
+    try {
+      await client.query(mode === 'snapshot' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN ISOLATION LEVEL SERIALIZABLE');
+      const result = await this.scope.run(state, () => fn(executor));
+      state.open = false;
+      const commit = await client.query('COMMIT');
+      if (commit.command === 'ROLLBACK') throw new DroverError('INTERNAL', 'a statement of the transaction failed and its body went on; nothing was committed');
+      return result;
+    } catch (err) {
+      state.open = false;
+      if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
+      if (isRetryableConflict(err)) throw new DroverError('STORE_CONFLICT', (err as Error).message, { cause: err });
+      throw translatePgError(err, this.failures);
+    } finally {
+      client.release(broken);
     }
   }
 
