@@ -56,8 +56,8 @@ async function populate(store: EngineStore): Promise<void> {
   await store.networks.insert({ id: 'net-1', name: 'backend', subnet: '10.50.0.0/24', vni: 4242, mtu: 1450, createdAt: T0, updatedAt: T0 });
   await store.vms.insert(sampleVm({ hostId: 'host-1', movingTo: 'host-2', state: 'running', desiredState: 'running', runtime: { pid: 1234 } }));
   await store.vms.insert(sampleVm({ id: 'vm-2', name: 'db' }));
-  await store.operations.insert(sampleOperation({ state: 'running', progress: 0.25, cancelRequested: true, steps: [{ name: 'copy', state: 'done' }] as never }));
-  await store.operations.insert(sampleOperation({ id: 'op-2', state: 'failed', error: { code: 'INTERNAL', message: 'boom' } as never, createdAt: '2025-01-02T00:00:00.000Z' }));
+  await store.operations.insert(sampleOperation({ state: 'running', progress: 0.25, cancelRequested: true, steps: [{ name: 'copy', state: 'done' }] }));
+  await store.operations.insert(sampleOperation({ id: 'op-2', state: 'failed', error: { code: 'INTERNAL', message: 'boom' }, createdAt: '2025-01-02T00:00:00.000Z' }));
   for (let n = 1; n <= 5; n++) await store.events.append(event(n));
   await store.tokens.insert(sampleToken());
   await store.tokens.insert(sampleToken({ id: 'tok-2', name: 'ci', hash: 'd'.repeat(64), revokedAt: T0 }));
