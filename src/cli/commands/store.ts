@@ -44,7 +44,7 @@ export function registerStoreCommands(program: Command): void {
     if (opts.output === 'json') return printJson(summary);
     const total = Object.values(summary.tables).reduce((sum, rows) => sum + rows, 0);
     process.stdout.write(`copied ${total} rows in ${Object.keys(summary.tables).length} tables from ${summary.from} to ${summary.to}\n`);
-    process.stdout.write(`Stop the old controller, then start it on the copy: drover up --store '${summary.to}' (or DROVER_STORE)\n`);
+    process.stdout.write('Stop the old controller, then start it on the copy with the same data directory: drover up --store URL (or DROVER_STORE=URL)\n');
   });
 
   withStore(store.command('backup').description('Write a backup of the store to FILE, while the controller runs (SQLite online backup, or pg_dump)').argument('<file>', 'the backup file; replaced only once the new backup is whole')).action(
