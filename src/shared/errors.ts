@@ -55,6 +55,10 @@ export const ERRORS = {
     status: 500,
     message: 'The database was written by a newer Drover. Upgrade the controller, or restore a backup made by this version.',
   },
+  STORE_SCHEMA_TOO_OLD: {
+    status: 409,
+    message: 'The store has an older schema than this Drover, and this command does not change it. Start this version\'s controller on it once (it migrates the store as it starts), then retry.',
+  },
   STORE_NOT_FOUND: {
     status: 404,
     message: 'There is no Drover store there: the SQLite file does not exist, or the database has no Drover schema. Check the store URL (--from, --store or $DROVER_STORE).',

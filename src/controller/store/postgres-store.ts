@@ -3,7 +3,8 @@ import pg from 'pg';
 import { DroverError, isDroverError } from '../../shared/errors.js';
 import { clientConfig, findServer, isRetryableConflict, type StoreLocation } from './postgres/connection.js';
 import { PgExecutor, translatePgError, type StatementFailures } from './postgres/executor.js';
-import { applyPgMigrations } from './postgres/migrations.js';
+import { applyPgMigrations, PG_MIGRATIONS, pgSchemaVersion } from './postgres/migrations.js';
+import { assertSchemaCurrent } from './migrations.js';
 import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
 import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
@@ -33,6 +34,8 @@ export interface PgStoreOptions {
   connectTimeoutMs?: number;
   /** How many times a transaction that lost a serialization race runs again; default 20. */
   maxAttempts?: number;
+  /** false: leave the schema alone; it must already be this Drover's (see assertSchemaCurrent). Default true. */
+  migrate?: boolean;
 }
 
 /**
@@ -102,7 +105,13 @@ export class PgStore implements Store, SqlEngine {
       const pool = await store.connected();
       const client = await pool.connect();
       try {
-        await applyPgMigrations(client);
+        if (options.migrate === false) {
+          const table = await client.query<{ found: string | null }>("SELECT to_regclass('schema_migrations')::text AS found");
+          const version = table.rows[0]?.found ? await pgSchemaVersion(client) : 0;
+          assertSchemaCurrent(version, PG_MIGRATIONS.at(-1)?.version ?? 0, location.display);
+        } else {
+          await applyPgMigrations(client);
+        }
       } finally {
         client.release();
       }

@@ -1,6 +1,6 @@
 import { DroverError } from '../../shared/errors.js';
 import { openDatabase, type OpenDatabaseOptions, type SqliteDatabase } from './db.js';
-import { applyMigrations } from './migrations.js';
+import { applyMigrations, assertSchemaCurrent, latestVersion, recordedVersion } from './migrations.js';
 import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
 import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
@@ -68,11 +68,15 @@ export class SqliteStore implements Store, SqlEngine {
     this.leaderLease = outside.leaderLease;
   }
 
-  /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
-  static open(file: string, options: OpenDatabaseOptions = {}): SqliteStore {
+  /**
+   * Opens `file` (':memory:' for tests), applies pending migrations and returns the store. With
+   * `migrate: false` the schema is left alone and must already be this Drover's (see assertSchemaCurrent).
+   */
+  static open(file: string, options: OpenDatabaseOptions & { migrate?: boolean } = {}): SqliteStore {
     const db = openDatabase(file, options);
     try {
-      applyMigrations(db);
+      if (options.migrate === false) assertSchemaCurrent(recordedVersion(db), latestVersion(), `sqlite:${file}`);
+      else applyMigrations(db);
       return new SqliteStore(db);
     } catch (err) {
       db.close();

@@ -1,10 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDroverError } from '../../shared/errors.js';
+import { openDatabase } from './db.js';
 import { sampleHost, sampleJoinToken, sampleOperation, samplePlacement, sampleToken, sampleVm, T0 } from './fixtures.js';
+import { applyMigrations, MIGRATIONS, recordedVersion } from './migrations.js';
 import { openStore } from './open.js';
 import { startLocalPostgres, type LocalPostgres } from './postgres/local-server.js';
 import type { NewEventRecord } from './records.js';
@@ -228,9 +230,28 @@ test('the source is read from one snapshot: writes by a running controller durin
   });
 });
 
-test('copy refuses a missing SQLite source and copying a store onto itself', async () => {
+test('copy refuses a missing source, one of another schema version (without migrating it), and copying a store onto itself', async () => {
   const missing = `sqlite:${path.join(dir, 'nothing-here.db')}`;
   await assert.rejects(copyStore(missing, await server.createDatabase()), (err) => isDroverError(err, 'STORE_NOT_FOUND'));
+  assert.equal(existsSync(missing.slice('sqlite:'.length)), false);
+
+  // A store left at an older version, as a controller not yet upgraded keeps it: read only, so not migrated.
+  const older = path.join(dir, 'older.db');
+  const db = openDatabase(older);
+  applyMigrations(db, MIGRATIONS.slice(0, -1));
+  db.close();
+  await assert.rejects(copyStore(`sqlite:${older}`, await server.createDatabase()), (err) => isDroverError(err, 'STORE_SCHEMA_TOO_OLD'));
+  const foreign = path.join(dir, 'foreign.db');
+  const other = openDatabase(foreign);
+  other.exec('CREATE TABLE t (x)');
+  other.close();
+  await assert.rejects(copyStore(`sqlite:${foreign}`, await server.createDatabase()), (err) => isDroverError(err, 'STORE_NOT_FOUND'));
+  for (const [file, version] of [[older, MIGRATIONS.length - 1], [foreign, 0]] as const) {
+    const check = openDatabase(file);
+    assert.equal(recordedVersion(check), version, `${file} was left as it was`);
+    check.close();
+  }
+
   const from = sqliteUrl();
   await withStores([from], async () => undefined);
   await assert.rejects(copyStore(from, `sqlite:${path.join(dir, '.', path.basename(from.slice(7)))}`), (err) => isDroverError(err, 'INVALID_ARGUMENT'));

@@ -5,7 +5,6 @@
  * One code path serves both directions: the rows go through SqlExecutor, and the two things the
  * engines spell differently (explicit identity values, moving the identity on) are in SqlDialect.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DroverError, isDroverError } from '../../shared/errors.js';
 import { parseStoreUrl } from './postgres/connection.js';
@@ -125,17 +124,17 @@ export interface CopySummary {
 }
 
 /**
- * `drover store copy`: opens both stores by URL (the source must exist; the destination is
- * created and migrated if new), copies every table and closes them. The source may be in use by
- * a running controller: it is read through one snapshot and never written.
+ * `drover store copy`: opens both stores by URL, copies every table and closes them. The source
+ * must exist at this Drover's schema version (it may be in use by a running controller: it is
+ * read through one snapshot and never written, not even migrated); the destination is created
+ * and migrated if new.
  */
 export async function copyStore(fromUrl: string, toUrl: string, options: CopyOptions = {}): Promise<CopySummary> {
-  const source = parseStoreUrl(fromUrl);
   const destination = parseStoreUrl(toUrl);
-  if (source.engine === 'sqlite' && !existsSync(source.path)) throw new DroverError('STORE_NOT_FOUND', `${source.path} does not exist`);
   if (sameStore(fromUrl, toUrl)) throw new DroverError('INVALID_ARGUMENT', '--from and --to name the same store');
   if (destination.engine === 'sqlite' && destination.path === ':memory:') throw new DroverError('INVALID_ARGUMENT', 'the destination must be a file or a database, not :memory:');
-  const from = await openStore(fromUrl);
+  // Read only: a controller (perhaps of another version) may be running on it.
+  const from = await openStore(fromUrl, { migrate: false });
   let to: (Store & SqlEngine) | undefined;
   try {
     to = await openStore(toUrl);
