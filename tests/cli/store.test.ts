@@ -91,6 +91,7 @@ test('drover store copy moves a running SQLite installation to PostgreSQL, and a
   const cursor = before.body.events[1]?.id ?? 0;
   const afterCursor = (await oldApi<{ events: EventWire[] }>('GET', `/api/v1/events?order=asc&afterId=${cursor}&limit=1000`)).body.events;
 
+  const copiedLease = store.leaderLease.get();
   // The copy runs while the old controller still has the SQLite file open.
   const copied = await drover(['store', 'copy', '--data-dir', dataDir, '--to', pgUrl, '-o', 'json']);
   assert.equal(copied.code, 0, copied.stderr);
@@ -111,6 +112,13 @@ test('drover store copy moves a running SQLite installation to PostgreSQL, and a
   await stop(old);
   const moved = await start(dataDir, pgUrl);
   assert.equal(moved.adminToken.created, null, 'the admin token came across, so no new one is made');
+  // The lease came across, so the fencing token goes on growing instead of starting again at 1.
+  const oldToken = (await copiedLease)?.token ?? 0;
+  assert.ok(oldToken >= 1);
+  for (let tries = 0; ((await moved.services.store.leaderLease.get())?.token ?? 0) <= oldToken; tries++) {
+    assert.ok(tries < 100, 'the controller on the copy took the lease with a newer token');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   const api = jsonApi(moved.address, secret);
   const vms = await api<{ vms: { name: string; state: string }[] }>('GET', '/api/v1/vms');
   assert.equal(vms.status, 200);
