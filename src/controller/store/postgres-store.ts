@@ -3,7 +3,9 @@ import pg from 'pg';
 import { DroverError, isDroverError } from '../../shared/errors.js';
 import { clientConfig, findServer, isRetryableConflict, type StoreLocation } from './postgres/connection.js';
 import { PgExecutor, translatePgError, type StatementFailures } from './postgres/executor.js';
-import { applyPgMigrations } from './postgres/migrations.js';
+import { applyPgMigrations, PG_MIGRATIONS, pgSchemaVersion } from './postgres/migrations.js';
+import { assertSchemaCurrent } from './migrations.js';
+import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
 import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
 import type {
@@ -32,6 +34,8 @@ export interface PgStoreOptions {
   connectTimeoutMs?: number;
   /** How many times a transaction that lost a serialization race runs again; default 20. */
   maxAttempts?: number;
+  /** false: leave the schema alone; it must already be this Drover's (see assertSchemaCurrent). Default true. */
+  migrate?: boolean;
 }
 
 /**
@@ -48,7 +52,7 @@ export interface PgStoreOptions {
  *   after a connection error, so a promoted standby is found. Meanwhile calls fail with
  *   STORE_UNAVAILABLE (503), never a 500.
  */
-export class PgStore implements Store {
+export class PgStore implements Store, SqlEngine {
   readonly engine = 'postgresql';
   readonly hosts: HostRepository;
   readonly images: ImageRepository;
@@ -101,7 +105,13 @@ export class PgStore implements Store {
       const pool = await store.connected();
       const client = await pool.connect();
       try {
-        await applyPgMigrations(client);
+        if (options.migrate === false) {
+          const table = await client.query<{ found: string | null }>("SELECT to_regclass('schema_migrations')::text AS found");
+          const version = table.rows[0]?.found ? await pgSchemaVersion(client) : 0;
+          assertSchemaCurrent(version, PG_MIGRATIONS.at(-1)?.version ?? 0, location.display);
+        } else {
+          await applyPgMigrations(client);
+        }
       } finally {
         client.release();
       }
@@ -169,6 +179,40 @@ export class PgStore implements Store {
         client.off('error', dropped);
         client.release(broken);
       }
+    }
+  }
+
+  /**
+   * Whole-store access (see SqlEngine), run once: a snapshot is REPEATABLE READ READ ONLY, a write
+   * SERIALIZABLE, and a write that loses a race with another controller is STORE_CONFLICT.
+   */
+  async sqlTransaction<T>(mode: SqlTransactionMode, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    this.scope.assertNotNested();
+    this.assertOpen();
+    const pool = await this.connected();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw translatePgError(err, this.failures);
+    }
+    const state: OpenTransaction = { open: true };
+    let broken = false;
+    const executor = new PgExecutor(() => client, { connectionLost: () => ((broken = true), this.lost()) });
+    try {
+      await client.query(mode === 'snapshot' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN ISOLATION LEVEL SERIALIZABLE');
+      const result = await this.scope.run(state, () => fn(executor));
+      state.open = false;
+      const commit = await client.query('COMMIT');
+      if (commit.command === 'ROLLBACK') throw new DroverError('INTERNAL', 'a statement of the transaction failed and its body went on; nothing was committed');
+      return result;
+    } catch (err) {
+      state.open = false;
+      if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
+      if (isRetryableConflict(err)) throw new DroverError('STORE_CONFLICT', (err as Error).message, { cause: err });
+      throw translatePgError(err, this.failures);
+    } finally {
+      client.release(broken);
     }
   }
 

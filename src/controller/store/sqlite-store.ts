@@ -1,6 +1,7 @@
 import { DroverError } from '../../shared/errors.js';
 import { openDatabase, type OpenDatabaseOptions, type SqliteDatabase } from './db.js';
-import { applyMigrations } from './migrations.js';
+import { applyMigrations, assertSchemaCurrent, latestVersion, recordedVersion } from './migrations.js';
+import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
 import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
 import { SqliteExecutor } from './sqlite/executor.js';
@@ -29,7 +30,7 @@ import type {
  * every transaction is serializable), and code inside a body that bypasses `tx` fails loudly
  * instead of deadlocking.
  */
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, SqlEngine {
   readonly engine = 'sqlite';
   readonly hosts: HostRepository;
   readonly images: ImageRepository;
@@ -67,11 +68,15 @@ export class SqliteStore implements Store {
     this.leaderLease = outside.leaderLease;
   }
 
-  /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
-  static open(file: string, options: OpenDatabaseOptions = {}): SqliteStore {
+  /**
+   * Opens `file` (':memory:' for tests), applies pending migrations and returns the store. With
+   * `migrate: false` the schema is left alone and must already be this Drover's (see assertSchemaCurrent).
+   */
+  static open(file: string, options: OpenDatabaseOptions & { migrate?: boolean } = {}): SqliteStore {
     const db = openDatabase(file, options);
     try {
-      applyMigrations(db);
+      if (options.migrate === false) assertSchemaCurrent(recordedVersion(db), latestVersion(), `sqlite:${file}`);
+      else applyMigrations(db);
       return new SqliteStore(db);
     } catch (err) {
       db.close();
@@ -104,6 +109,37 @@ export class SqliteStore implements Store {
       }
       runCommitted(committed);
       return result;
+    } finally {
+      release();
+    }
+  }
+
+  /** The store's file as a store URL. */
+  get display(): string {
+    return `sqlite:${this.database.name}`;
+  }
+
+  /**
+   * Whole-store access (see SqlEngine). A snapshot is a deferred read transaction: in WAL mode it
+   * sees the database as of its first read while a controller in another process goes on writing.
+   */
+  async sqlTransaction<T>(mode: SqlTransactionMode, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    this.scope.assertNotNested();
+    const release = await this.lock.acquire();
+    const state: OpenTransaction = { open: true };
+    try {
+      this.assertOpen();
+      this.database.exec(mode === 'snapshot' ? 'BEGIN DEFERRED' : 'BEGIN IMMEDIATE');
+      try {
+        const result = await this.scope.run(state, () => fn(new SqliteExecutor(this.database)));
+        this.database.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.database.inTransaction) this.database.exec('ROLLBACK');
+        throw err;
+      } finally {
+        state.open = false;
+      }
     } finally {
       release();
     }

@@ -7,6 +7,10 @@ export const PG_DIALECT: SqlDialect = {
   name: 'postgresql',
   insertionOrder: 'seq',
   boolean: (value) => value,
+  // The identity columns are GENERATED ALWAYS, which refuses explicit values without this.
+  explicitIdentity: 'OVERRIDING SYSTEM VALUE',
+  // ALTER TABLE, unlike setval, is transactional: a copy that rolls back leaves the identity as it was.
+  continueIdentity: (table, column, last) => `ALTER TABLE ${table} ALTER COLUMN ${column} RESTART WITH ${Math.trunc(last) + 1}`,
 };
 
 /** A statement with `@name` parameters rewritten to PostgreSQL's `$n`, and the names in order. */

@@ -6,6 +6,9 @@ export const SQLITE_DIALECT: SqlDialect = {
   name: 'sqlite',
   insertionOrder: 'rowid',
   boolean: (value) => (value ? 1 : 0),
+  explicitIdentity: '',
+  // AUTOINCREMENT keeps the largest id ever inserted (sqlite_sequence), explicit ones included.
+  continueIdentity: () => undefined,
 };
 
 /**
