@@ -9,7 +9,7 @@ import { buildControllerApp, type ControllerApp } from './api/app.js';
 import { createControllerServices, type ControllerServices } from './api/services.js';
 import { ensureAdminToken, type AdminToken } from './auth/admin-token.js';
 import { fencedStore } from './leadership/fenced-store.js';
-import { Leadership, type LeadershipTimings } from './leadership/leadership.js';
+import { DEFAULT_LEADERSHIP_TIMINGS, Leadership, type LeadershipTimings } from './leadership/leadership.js';
 import { defaultStoreUrl, openStore } from './store/open.js';
 import { releaseStaleDestinations } from './vms/migrate.js';
 
@@ -76,7 +76,9 @@ export async function startController(options: ControllerOptions): Promise<Runni
   let leadership: Leadership | undefined;
   try {
     const store = fencedStore(raw);
-    const services = createControllerServices(store, { logger, controllerId: id, leadership: { isLeader: () => leadership?.isLeader() ?? false, asLeader: (fn) => leadership?.asLeader(fn) ?? Promise.resolve(undefined) } });
+    const timings: LeadershipTimings = { ...DEFAULT_LEADERSHIP_TIMINGS, ...options.leadership };
+    const view = { timings, isLeader: () => leadership?.isLeader() ?? false, asLeader: <T>(fn: () => Promise<T>) => leadership?.asLeader(fn) ?? Promise.resolve(undefined) };
+    const services = createControllerServices(store, { logger, controllerId: id, leadership: view });
     // Before the API opens, so no new operation can be mistaken for an interrupted one. Operations
     // of other controllers are theirs, or the leader's once they are dead.
     const interrupted = await services.operations.resolveInterrupted((owner) => owner === id);
@@ -87,7 +89,6 @@ export async function startController(options: ControllerOptions): Promise<Runni
     if (adminToken.created) print(`Admin token (also written to ${adminToken.file}): ${adminToken.created}`);
     const app = await buildControllerApp({ services, logger });
     const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7700 });
-    const timings = { ...options.leadership };
     let recovery: NodeJS.Timeout | undefined;
     const elected = new Leadership({
       store: raw,
