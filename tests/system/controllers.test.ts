@@ -247,6 +247,9 @@ describe('two controllers on one PostgreSQL', () => {
       return ops;
     }, 30_000);
     figures.settledMs = Date.now() - killedAt;
+    // B judged A dead to take its operations; the cluster controllers list says so by the same rule (lease and a renewal).
+    const afterRecovery = (await api(b)<ControllerList>('GET', '/api/v1/cluster/controllers')).body;
+    assert.deepEqual(afterRecovery.controllers.map((c) => [c.name, c.state, c.leader]).sort(), [['ctl-a', 'down', false], ['ctl-b', 'up', true]], JSON.stringify(afterRecovery));
     for (const op of ended) {
       if (op.state === 'failed') assert.equal(op.error?.code, 'OPERATION_INTERRUPTED', JSON.stringify(op));
     }
