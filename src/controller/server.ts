@@ -11,7 +11,7 @@ import { ensureAdminToken, type AdminToken } from './auth/admin-token.js';
 import { fencedStore } from './leadership/fenced-store.js';
 import { DEFAULT_LEADERSHIP_TIMINGS, Leadership, type LeadershipTimings } from './leadership/leadership.js';
 import { defaultStoreUrl, openStore } from './store/open.js';
-import { releaseStaleDestinations } from './vms/migrate.js';
+import { followInterruptedMigration, releaseStaleDestinations } from './vms/migrate.js';
 
 export interface ControllerOptions {
   dataDir: string;
@@ -136,8 +136,9 @@ export async function startController(options: ControllerOptions): Promise<Runni
 /**
  * The leader's recovery: operations whose controller is dead (no refresh for a lease and a
  * renewal) are resumed or failed, as a restarted controller does with its own; then the
- * destinations and half-made VMs they left are settled. On election it also takes operations
- * that have no owner (from before several controllers).
+ * destinations and half-made VMs they left are settled: a live migration the source agent carried
+ * on is followed to its end and recorded where the guest went, other destinations are released.
+ * On election it also takes operations that have no owner (from before several controllers).
  */
 async function recoverDeadControllers(services: ControllerServices, leadership: Leadership, logger: Logger, elected: boolean): Promise<void> {
   try {
@@ -146,7 +147,13 @@ async function recoverDeadControllers(services: ControllerServices, leadership: 
     const resolved = await services.operations.resolveInterrupted((owner) => (owner === null ? elected : dead.has(owner)));
     if (resolved.failed.length + resolved.resumed.length === 0) return;
     logger.warn({ ...resolved, controllers: [...dead] }, 'resolved operations of controllers that are gone');
-    const released = await releaseStaleDestinations(services.store);
+    const followed = new Set<string>();
+    for (const id of resolved.failed) {
+      const operation = await services.operations.get(id);
+      if (await followInterruptedMigration(services, operation)) followed.add(operation.targetId);
+    }
+    if (followed.size > 0) logger.warn({ vms: [...followed] }, 'following live migrations a gone controller left to their end');
+    const released = await releaseStaleDestinations(services.store, followed);
     if (released.length > 0) logger.warn({ vms: released }, 'released the destinations of live migrations whose controller is gone');
     const settled = await services.vms.resolveInterrupted(SYSTEM_ACTOR);
     if (settled.length > 0) logger.warn({ settled }, 'settled VMs a controller left mid-operation');
