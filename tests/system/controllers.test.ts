@@ -1,7 +1,8 @@
 /**
- * Two controllers on one PostgreSQL (issue 13): a real host agent in this process, controllers A and
- * B as `drover controller` child processes on one database. The leader is killed with SIGKILL in the
- * middle of creates and the other takes over and settles what it left; then the new leader is
+ * Two controllers on one PostgreSQL (issue 13): two real host agents in this process, controllers A
+ * and B as `drover controller` child processes on one database. The leader is killed with SIGKILL in
+ * the middle of creates and a live migration, and the other takes over and settles what it left
+ * (the record follows the guest to wherever the migration left it); then the new leader is
  * paused past its lease, the restarted A takes over, and the paused one steps down when it resumes.
  * Throughout, `drover_controller_leader` of every controller is sampled every 200 ms: never two at 1.
  */
@@ -119,17 +120,16 @@ async function timeUntil(check: () => Promise<boolean>, timeoutMs: number, stepM
 }
 
 describe('two controllers on one PostgreSQL', () => {
-  const dirs = { agent: makeDataDir(), a: makeDataDir(), b: makeDataDir() };
+  const dirs = { a: makeDataDir(), b: makeDataDir() };
+  /** The hosts: an agent each, in this process. */
+  const hosts: Array<{ name: string; dir: string; agent: Agent; url: string; api: ApiCall }> = [];
   const started: ControllerProcess[] = [];
   let postgres: LocalPostgres;
   let storeUrl: string;
-  let agent: Agent;
-  let agentUrl: string;
   let adminToken: string;
   let a: ControllerProcess;
   let b: ControllerProcess;
   const api = (controller: ControllerProcess): ApiCall => jsonApi(controller.url, adminToken);
-  const agentApi = (): ApiCall => jsonApi(agentUrl, agent.token);
   const figures: Record<string, number> = {};
 
   /** Every 200 ms, the gauge of every controller started so far that has not exited. */
@@ -149,7 +149,11 @@ describe('two controllers on one PostgreSQL', () => {
   before(async () => {
     postgres = await startLocalPostgres();
     storeUrl = await postgres.createDatabase();
-    ({ agent, url: agentUrl } = await startAgent({ dataDir: dirs.agent, listen: '127.0.0.1:0', logger: false }));
+    for (const name of ['h1', 'h2']) {
+      const dir = makeDataDir();
+      const { agent, url } = await startAgent({ dataDir: dir, listen: '127.0.0.1:0', logger: false });
+      hosts.push({ name, dir, agent, url, api: jsonApi(url, agent.token) });
+    }
     a = await startControllerProcess('ctl-a', storeUrl, dirs.a);
     started.push(a);
     // The first controller on an empty store writes the admin token; the second gets none and shares it.
@@ -164,12 +168,12 @@ describe('two controllers on one PostgreSQL', () => {
     sampling = false;
     await sampler;
     for (const controller of started) await killProcess(controller.child);
-    if (agent) {
-      const vms = (await agentApi()<Array<{ name: string }>>('GET', '/api/v1/vms').catch(() => undefined))?.body ?? [];
-      for (const vm of Array.isArray(vms) ? vms : []) await agentApi()('DELETE', `/api/v1/vms/${vm.name}?force=true`).catch(() => undefined);
-      await agent.app.close();
+    for (const host of hosts) {
+      const vms = (await host.api<Array<{ name: string }>>('GET', '/api/v1/vms').catch(() => undefined))?.body ?? [];
+      for (const vm of Array.isArray(vms) ? vms : []) await host.api('DELETE', `/api/v1/vms/${vm.name}?force=true`).catch(() => undefined);
+      await host.agent.app.close();
+      await cleanupDataDir(host.dir);
     }
-    await cleanupDataDir(dirs.agent);
     await postgres?.stop();
     for (const dir of [dirs.a, dirs.b]) fs.rmSync(dir, { recursive: true, force: true });
     process.stdout.write(`# two-controller figures: ${JSON.stringify(figures)}\n`);
@@ -190,22 +194,42 @@ describe('two controllers on one PostgreSQL', () => {
     assert.equal(await leaderGauge(a.url, adminToken), 1);
     assert.equal(await leaderGauge(b.url, adminToken), 0);
 
-    // The host joins through A; B serves the same cluster, so it sees it at once.
-    const join = await api(a)<{ token: string }>('POST', '/api/v1/hosts/join-tokens', {});
-    assert.equal(join.status, 201, JSON.stringify(join.body));
-    const joined = await jsonApi(a.url, join.body.token)<{ name: string; health: string }>('POST', '/api/v1/hosts/join', {
-      name: 'h1',
-      address: agentUrl,
-      agentToken: agent.token,
-      // Five small guests on a 2-core machine; they only boot.
-      cpuOvercommit: 4,
-    });
-    assert.equal(joined.status, 201, JSON.stringify(joined.body));
-    const hosts = (await api(b)<{ hosts: Array<{ name: string; health: string }> }>('GET', '/api/v1/hosts')).body.hosts;
-    assert.deepEqual(hosts.map((h) => [h.name, h.health]), [['h1', 'healthy']]);
+    // The hosts join through A; B serves the same cluster, so it sees them at once.
+    for (const host of hosts) {
+      const join = await api(a)<{ token: string }>('POST', '/api/v1/hosts/join-tokens', {});
+      assert.equal(join.status, 201, JSON.stringify(join.body));
+      const joined = await jsonApi(a.url, join.body.token)<{ name: string; health: string }>('POST', '/api/v1/hosts/join', {
+        name: host.name,
+        address: host.url,
+        agentToken: host.agent.token,
+        // A handful of small guests on a 2-core machine; they only boot.
+        cpuOvercommit: 4,
+      });
+      assert.equal(joined.status, 201, JSON.stringify(joined.body));
+    }
+    const listed = (await api(b)<{ hosts: Array<{ name: string; health: string }> }>('GET', '/api/v1/hosts')).body.hosts;
+    assert.deepEqual(listed.map((h) => [h.name, h.health]).sort(), [['h1', 'healthy'], ['h2', 'healthy']]);
+
+    // The guest the leader will be moving when it is killed.
+    const created = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms', { name: 'mover', image: 'tiny', host: 'h1', start: true });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const op = await eventually(async () => {
+      const now = (await api(a)<Operation>('GET', `/api/v1/operations/${created.body.operation.id}?wait=10`)).body;
+      assert.ok(now.state !== 'queued' && now.state !== 'running', now.state);
+      return now;
+    }, 60_000);
+    assert.equal(op.state, 'succeeded', JSON.stringify(op));
   });
 
-  test('kill -9 of the leader in the middle of creates: B takes over within the lease and settles every operation and VM A left', async (t) => {
+  test('kill -9 of the leader in the middle of creates and a live migration: B takes over within the lease and settles every operation and VM A left', async (t) => {
+    // The migration first, until the source agent is copying: the kill must find it under way.
+    const migrate = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms/mover/migrate', { to: 'h2' });
+    assert.equal(migrate.status, 202, JSON.stringify(migrate.body));
+    const migrating = await eventually(async () => {
+      const op = (await api(a)<Operation & { message: string }>('GET', `/api/v1/operations/${migrate.body.operation.id}`)).body;
+      assert.match(op.message, /: pass \d/, JSON.stringify(op));
+      return op;
+    }, 30_000, 50);
     const guests = [
       { name: 'vm1', image: 'tiny', start: true },
       { name: 'vm2', image: 'tiny', start: true },
@@ -217,17 +241,18 @@ describe('two controllers on one PostgreSQL', () => {
     for (const res of accepted) assert.equal(res.status, 202, JSON.stringify(res.body));
     a.child.kill('SIGKILL');
     const killedAt = Date.now();
-    const operationIds = accepted.map((res) => res.body.operation.id);
+    const operationIds = [migrate.body.operation.id, ...accepted.map((res) => res.body.operation.id)];
 
     // What A left unfinished, as B reads the store right after the kill.
     const left = await Promise.all(operationIds.map(async (id) => (await api(b)<Operation>('GET', `/api/v1/operations/${id}`)).body));
     const interrupted = left.filter((op) => op.state === 'queued' || op.state === 'running').map((op) => op.id);
     assert.ok(interrupted.length > 0, `A was killed with work in flight: ${JSON.stringify(left.map((op) => op.state))}`);
+    t.diagnostic(`the migration was ${left[0]?.state} at the kill (${migrating.message})`);
     const db = new pg.Client({ connectionString: storeUrl });
     await db.connect();
     try {
-      const owners = (await db.query<{ owner: string | null }>('SELECT owner FROM operations WHERE id = ANY($1)', [operationIds])).rows.map((r) => r.owner);
-      assert.deepEqual(owners, operationIds.map(() => a.id), 'each create is an operation owned by A');
+      const owners = (await db.query<{ id: string; owner: string | null }>('SELECT id, owner FROM operations WHERE id = ANY($1)', [operationIds])).rows;
+      assert.deepEqual(owners.map((r) => r.owner), operationIds.map(() => a.id), 'each is an operation owned by A');
     } finally {
       await db.end();
     }
@@ -253,24 +278,29 @@ describe('two controllers on one PostgreSQL', () => {
     for (const op of ended) {
       if (op.state === 'failed') assert.equal(op.error?.code, 'OPERATION_INTERRUPTED', JSON.stringify(op));
     }
-    t.diagnostic(`A's ${ended.length} creates: ${interrupted.length} in flight at the kill; ${ended.filter((op) => op.state === 'succeeded').length} succeeded, ${ended.filter((op) => op.state === 'failed').length} failed OPERATION_INTERRUPTED; all settled ${figures.settledMs} ms after the kill`);
+    const count = (state: string): number => ended.filter((op) => op.state === state).length;
+    t.diagnostic(`A's ${ended.length} operations (a migration, five creates): ${interrupted.length} in flight at the kill; ${count('succeeded')} succeeded, ${count('failed')} failed OPERATION_INTERRUPTED; all ended ${figures.settledMs} ms after the kill`);
 
-    // Every VM record settles, and the host runs exactly what the records say.
+    // Every VM record settles, each guest is on one host only, and the records say which and in what state.
     const settled = await eventually(async () => {
       const records = (await api(b)<{ vms: Vm[] }>('GET', '/api/v1/vms')).body.vms;
-      const onHost = (await agentApi()<Array<{ name: string; state: string }>>('GET', '/api/v1/vms')).body;
+      const onHosts = (await Promise.all(hosts.map(async (host) => (await host.api<Array<{ name: string; state: string }>>('GET', '/api/v1/vms')).body.map((v) => ({ ...v, host: host.name }))))).flat();
       for (const vm of records) assert.ok(vm.state !== 'creating' && vm.state !== 'deleting', `${vm.name} is still ${vm.state}`);
-      assert.deepEqual(onHost.map((v) => v.name).sort(), records.map((v) => v.name).sort(), 'the host has exactly the VMs the store records');
+      assert.deepEqual(onHosts.map((v) => v.name).sort(), records.map((v) => v.name).sort(), 'the hosts have exactly the VMs the store records, each once');
       for (const vm of records) {
-        assert.equal(vm.host, 'h1');
-        assert.equal(vm.state, onHost.find((v) => v.name === vm.name)?.state, `${vm.name}: record and host agree`);
+        const actual = onHosts.find((v) => v.name === vm.name);
+        assert.deepEqual([vm.name, vm.host, vm.state], [vm.name, actual?.host, actual?.state], `${vm.name}: record and host agree`);
       }
-      return { records, onHost };
+      return { records, onHosts };
     }, 30_000, 500);
-    // At most one QEMU per VM the host says runs (containers run under runc, not QEMU).
-    const runningVms = settled.onHost.filter((v) => v.state === 'running' && v.name.startsWith('vm')).length;
-    assert.equal(qemuPidsUnder(dirs.agent).length, runningVms, 'one QEMU for each running VM, no stray one');
-    t.diagnostic(`VMs after recovery: ${settled.records.map((v) => `${v.name} ${v.state}`).join(', ') || 'none'}; removed: ${guests.filter((g) => !settled.records.some((v) => v.name === g.name)).map((g) => g.name).join(', ') || 'none'}`);
+    figures.vmsSettledMs = Date.now() - killedAt;
+    // One QEMU per VM a host says runs (containers run under runc, not QEMU).
+    for (const host of hosts) {
+      const running = settled.onHosts.filter((v) => v.host === host.name && v.state === 'running' && !v.name.startsWith('ct')).length;
+      assert.equal(qemuPidsUnder(host.dir).length, running, `${host.name}: one QEMU for each running VM, no stray one`);
+    }
+    const mover = settled.records.find((v) => v.name === 'mover');
+    t.diagnostic(`after recovery: ${settled.records.map((v) => `${v.name} ${v.state} on ${v.host}`).join(', ')}; removed: ${guests.filter((g) => !settled.records.some((v) => v.name === g.name)).map((g) => g.name).join(', ') || 'none'}; the migrated guest on ${mover?.host}`);
   });
 
   test('a paused leader: the restarted A takes over, and B steps down when it resumes', async (t) => {
