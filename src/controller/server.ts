@@ -83,7 +83,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     // of other controllers are theirs, or the leader's once they are dead.
     const interrupted = await services.operations.resolveInterrupted((owner) => owner === id);
     if (interrupted.failed.length + interrupted.resumed.length > 0) logger.warn(interrupted, 'resolved operations interrupted by the last shutdown');
-    const released = await releaseStaleDestinations(store);
+    const released = await releaseStaleDestinations(store, { ownedBy: (owner) => owner === id || owner === null });
     if (released.length > 0) logger.warn({ vms: released }, 'released the destinations of live migrations interrupted by the last shutdown');
     const adminToken = await ensureAdminToken(options.dataDir, services.tokens);
     if (adminToken.created) print(`Admin token (also written to ${adminToken.file}): ${adminToken.created}`);
@@ -144,7 +144,8 @@ async function recoverDeadControllers(services: ControllerServices, leadership: 
   try {
     const cutoff = Date.now() - leadership.timings.leaseMs - leadership.timings.renewMs;
     const dead = new Set((await services.store.controllers.list()).filter((c) => c.id !== leadership.controllerId && Date.parse(c.lastSeenAt) < cutoff).map((c) => c.id));
-    const resolved = await services.operations.resolveInterrupted((owner) => (owner === null ? elected : dead.has(owner)));
+    const gone = (owner: string | null): boolean => (owner === null ? elected : dead.has(owner));
+    const resolved = await services.operations.resolveInterrupted(gone);
     if (resolved.failed.length + resolved.resumed.length === 0) return;
     logger.warn({ ...resolved, controllers: [...dead] }, 'resolved operations of controllers that are gone');
     const followed = new Set<string>();
@@ -153,7 +154,7 @@ async function recoverDeadControllers(services: ControllerServices, leadership: 
       if (await followInterruptedMigration(services, operation)) followed.add(operation.targetId);
     }
     if (followed.size > 0) logger.warn({ vms: [...followed] }, 'following live migrations a gone controller left to their end');
-    const released = await releaseStaleDestinations(services.store, followed);
+    const released = await releaseStaleDestinations(services.store, { ownedBy: gone, keep: followed });
     if (released.length > 0) logger.warn({ vms: released }, 'released the destinations of live migrations whose controller is gone');
     const settled = await services.vms.resolveInterrupted(SYSTEM_ACTOR);
     if (settled.length > 0) logger.warn({ settled }, 'settled VMs a controller left mid-operation');

@@ -342,7 +342,7 @@ test('a live migration whose controller died: the leader follows what the source
   await (await services.hosts.client('h-alpha')).migrate('web', { destination: { agentUrl: destination.url, token: 'beta-secret' }, storage: 'shared' });
 
   assert.equal(await followInterruptedMigration(deps, operation), true);
-  assert.deepEqual(await releaseStaleDestinations(controller.store, new Set(['vm-web'])), [], 'a followed move keeps its destination');
+  assert.deepEqual(await releaseStaleDestinations(controller.store, { keep: new Set(['vm-web']) }), [], 'a followed move keeps its destination');
   await delay(300);
   assert.deepEqual([(await controller.store.vms.getByName('web'))?.hostId, (await controller.store.vms.getByName('web'))?.movingTo], ['h-alpha', 'h-beta'], 'still migrating: nothing recorded yet');
   // The source completes it (the guest arrives on beta); the next poll records the move.
@@ -370,4 +370,15 @@ test('a migration whose controller died before the source started it: nothing to
   assert.equal(await followInterruptedMigration(deps, operation), false);
   assert.deepEqual(await releaseStaleDestinations(controller.store), ['web']);
   assert.equal((await controller.store.vms.getByName('web'))?.hostId, 'h-alpha');
+});
+
+test('a controller releases only the holds of its own or dead controllers\' moves: another live one may still follow its move', async (t) => {
+  const { controller } = await cluster(t);
+  await controller.store.vms.update('vm-web', { movingTo: 'h-beta' });
+  // A move of controller "live" ended while its source still migrates: "live" keeps the hold until the source settles it.
+  await controller.store.operations.insert(sampleOperation({ id: 'op-live', kind: 'migrate', targetType: 'vm', targetId: 'vm-web', targetName: 'web', state: 'failed', owner: 'live' }));
+  assert.deepEqual(await releaseStaleDestinations(controller.store, { ownedBy: (owner) => owner === 'restarted' }), [], 'another controller\'s hold is kept');
+  assert.equal((await controller.store.vms.getByName('web'))?.movingTo, 'h-beta');
+  assert.deepEqual(await releaseStaleDestinations(controller.store, { ownedBy: (owner) => owner === 'live' }), ['web'], 'once "live" is gone, its hold goes');
+  assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null);
 });

@@ -140,14 +140,34 @@ async function releaseDestination(store: Store, vmId: string, hostId: string): P
     .catch(() => undefined);
 }
 
-/** Clears the destinations held by moves a previous controller process left behind; call after its operations were settled. */
-export async function releaseStaleDestinations(store: Store, keep: ReadonlySet<string> = new Set()): Promise<string[]> {
+/** Which held destinations releaseStaleDestinations may clear. */
+export interface StaleDestinations {
+  /** Whose moves: the owner of the VM's latest migrate operation must pass (default any). A live controller may still follow its own after the operation ended. */
+  ownedBy?: (owner: string | null) => boolean;
+  /** VMs whose move is being followed right now (ids): kept. */
+  keep?: ReadonlySet<string>;
+}
+
+/**
+ * Clears the destinations held by moves whose controller process is gone (a previous run of this
+ * one, or a dead one: `ownedBy`); call after their operations were settled. Returns the VMs' names.
+ */
+export async function releaseStaleDestinations(store: Store, which: StaleDestinations = {}): Promise<string[]> {
   return store.transaction(async (tx) => {
-    // A migration another controller still runs keeps its destination, and so does one being followed (`keep`: VM ids).
+    // A migration another controller still runs keeps its destination.
     const running = new Set((await tx.operations.list({ states: ['queued', 'running'], targetType: 'vm', limit: 100_000 })).map((op) => op.targetId));
-    const moving = (await tx.vms.list()).filter((vm) => vm.movingTo !== null && !running.has(vm.id) && !keep.has(vm.id));
-    for (const vm of moving) await tx.vms.update(vm.id, { movingTo: null });
-    return moving.map((vm) => vm.name);
+    const moving = (await tx.vms.list()).filter((vm) => vm.movingTo !== null && !running.has(vm.id) && !which.keep?.has(vm.id));
+    const released: string[] = [];
+    for (const vm of moving) {
+      if (which.ownedBy) {
+        const latest = (await tx.operations.list({ targetType: 'vm', targetId: vm.id, limit: 100 })).find((op) => op.kind === 'migrate');
+        // A hold with no move on record is nobody's: released.
+        if (latest && !which.ownedBy(latest.owner)) continue;
+      }
+      await tx.vms.update(vm.id, { movingTo: null });
+      released.push(vm.name);
+    }
+    return released;
   });
 }
 
