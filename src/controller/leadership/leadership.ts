@@ -4,16 +4,9 @@ import { SYSTEM_ACTOR } from '../actor.js';
 import type { EventLog } from '../events/event-log.js';
 import type { ControllerRecord, LeaderLeaseRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import { runInTerm, type LeadershipView, type Term } from './term.js';
+import { DEFAULT_LEADERSHIP_TIMINGS, runInTerm, type LeadershipTimings, type LeadershipView, type Term } from './term.js';
 
-export interface LeadershipTimings {
-  /** How long a lease lasts unless renewed; another controller takes over once it lapses. Default 10 s. */
-  leaseMs: number;
-  /** How often the lease is renewed (and the controller's row refreshed). Default 2 s. */
-  renewMs: number;
-}
-
-export const DEFAULT_LEADERSHIP_TIMINGS: LeadershipTimings = { leaseMs: 10_000, renewMs: 2_000 };
+export { DEFAULT_LEADERSHIP_TIMINGS, type LeadershipTimings };
 
 /** What the leader runs, started when it takes the lease and stopped when it loses it. */
 export interface LeaderWork {
