@@ -2,26 +2,10 @@ import { DroverError } from '../../shared/errors.js';
 import { openDatabase, type OpenDatabaseOptions, type SqliteDatabase } from './db.js';
 import { applyMigrations, assertSchemaCurrent, latestVersion, recordedVersion } from './migrations.js';
 import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
-import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
+import { GuardedRepositories, guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
 import { SqliteExecutor } from './sqlite/executor.js';
-import type {
-  ControllerRepository,
-  EventRepository,
-  LeaderLeaseRepository,
-  HostRepository,
-  ImageRepository,
-  JoinTokenRepository,
-  OperationRepository,
-  PlacementRepository,
-  SettingsRepository,
-  NetworkRepository,
-  Repositories,
-  Store,
-  TokenRepository,
-  Transaction,
-  VmRepository,
-} from './store.js';
+import type { Repositories, Store, Transaction } from './store.js';
 
 /**
  * The SQLite implementation of Store, the embedded default. better-sqlite3 is synchronous and has
@@ -30,20 +14,8 @@ import type {
  * every transaction is serializable), and code inside a body that bypasses `tx` fails loudly
  * instead of deadlocking.
  */
-export class SqliteStore implements Store, SqlEngine {
+export class SqliteStore extends GuardedRepositories implements Store, SqlEngine {
   readonly engine = 'sqlite';
-  readonly hosts: HostRepository;
-  readonly images: ImageRepository;
-  readonly vms: VmRepository;
-  readonly operations: OperationRepository;
-  readonly events: EventRepository;
-  readonly tokens: TokenRepository;
-  readonly joinTokens: JoinTokenRepository;
-  readonly placements: PlacementRepository;
-  readonly settings: SettingsRepository;
-  readonly networks: NetworkRepository;
-  readonly controllers: ControllerRepository;
-  readonly leaderLease: LeaderLeaseRepository;
 
   private readonly repositories: Repositories;
   private readonly lock = new FifoLock();
@@ -52,20 +24,8 @@ export class SqliteStore implements Store, SqlEngine {
 
   /** Wraps an open, migrated database; prefer `SqliteStore.open`. */
   constructor(readonly database: SqliteDatabase) {
+    super(() => sqlRepositories(new SqliteExecutor(database)));
     this.repositories = sqlRepositories(new SqliteExecutor(database));
-    const outside = guardedRepositories(this.repositories, (call) => this.runOutside(call));
-    this.hosts = outside.hosts;
-    this.images = outside.images;
-    this.vms = outside.vms;
-    this.operations = outside.operations;
-    this.events = outside.events;
-    this.tokens = outside.tokens;
-    this.joinTokens = outside.joinTokens;
-    this.placements = outside.placements;
-    this.settings = outside.settings;
-    this.networks = outside.networks;
-    this.controllers = outside.controllers;
-    this.leaderLease = outside.leaderLease;
   }
 
   /**
@@ -157,7 +117,7 @@ export class SqliteStore implements Store, SqlEngine {
   }
 
   /** A call outside any transaction: it waits for a running one, and holds the connection while it runs. */
-  private async runOutside<R>(call: () => Promise<R>): Promise<R> {
+  protected async runOutside<R>(call: () => Promise<R>): Promise<R> {
     if (this.scope.inside) throw TransactionScope.bypassed();
     const release = await this.lock.acquire();
     try {
