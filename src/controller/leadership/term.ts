@@ -22,13 +22,13 @@ export function currentTerm(): Term | undefined {
 }
 
 export interface LeadershipTimings {
-  /** How long a lease lasts unless renewed; another controller takes over once it lapses. Default 10 s. */
+  /** How long a lease lasts unless renewed; another controller takes over once it lapses. Default 8 s. */
   leaseMs: number;
   /** How often the lease is renewed (and the controller's row refreshed). Default 2 s. */
   renewMs: number;
 }
 
-export const DEFAULT_LEADERSHIP_TIMINGS: LeadershipTimings = { leaseMs: 10_000, renewMs: 2_000 };
+export const DEFAULT_LEADERSHIP_TIMINGS: LeadershipTimings = { leaseMs: 8_000, renewMs: 2_000 };
 
 /** Who may run the background work, as services see it. */
 export interface LeadershipView {
