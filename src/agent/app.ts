@@ -18,7 +18,7 @@ import { imageRoutes } from '../images/routes.js';
 import { VmRecords } from '../vms/records.js';
 import { HostVmService } from '../vms/host-vms.js';
 import { vmRoutes } from '../vms/routes.js';
-import { hostRoutes } from './host-routes.js';
+import { hostRoutes, hostView } from './host-routes.js';
 import { collectVmStats } from '../vms/stats.js';
 import { MigrationService } from '../migration/service.js';
 import { migrationRoutes } from '../migration/routes.js';
@@ -102,7 +102,8 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
   requireBearer(app, (t) => sameSecret(t, token));
   await app.register(websocket);
   app.get('/healthz', async () => ({ ok: true }));
-  await app.register(hostRoutes({ accelerator: opts.accelerator, hostname: os.hostname(), vms, ...(sharedStorageDir ? { sharedStorageDir } : {}) }));
+  const hostContext = { accelerator: opts.accelerator, hostname: os.hostname(), vms, ...(sharedStorageDir ? { sharedStorageDir } : {}) };
+  await app.register(hostRoutes(hostContext));
   // An image is in use while any VM disk is backed by its file.
   await app.register(imageRoutes(images, (name) => records.list().some((r) => r.image === name)));
   await app.register(
@@ -147,6 +148,7 @@ export async function buildAgent(opts: AgentOptions): Promise<Agent> {
       drivers,
       watchdog,
       ...(opts.logger ? { logger: app.log as unknown as Logger } : {}),
+      reporter: { vms: () => vms.list(), host: () => hostView(hostContext), stats: () => collectVmStats(records, drivers) },
     });
     vms.gate = guard;
     await guard.start();

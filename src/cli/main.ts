@@ -11,6 +11,7 @@ import { registerHostJoinTokenCommand } from './commands/host-join.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerOperationCommands } from './commands/op.js';
+import { registerStoreCommands } from './commands/store.js';
 import { registerTestbedCommands } from './commands/testbed.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerVmCommands } from './commands/vm.js';
@@ -34,6 +35,7 @@ const COMMAND_GROUPS: readonly ((program: Command) => void)[] = [
   registerOperationCommands,
   registerEventCommands,
   registerTokenCommands,
+  registerStoreCommands,
   registerAgentCommand,
   registerTestbedCommands,
 ];

@@ -9,9 +9,9 @@ import { buildControllerApp, type ControllerApp } from './api/app.js';
 import { createControllerServices, type ControllerServices } from './api/services.js';
 import { ensureAdminToken, type AdminToken } from './auth/admin-token.js';
 import { fencedStore } from './leadership/fenced-store.js';
-import { Leadership, type LeadershipTimings } from './leadership/leadership.js';
+import { DEFAULT_LEADERSHIP_TIMINGS, Leadership, type LeadershipTimings } from './leadership/leadership.js';
 import { defaultStoreUrl, openStore } from './store/open.js';
-import { releaseStaleDestinations } from './vms/migrate.js';
+import { followInterruptedMigration, releaseStaleDestinations } from './vms/migrate.js';
 
 export interface ControllerOptions {
   dataDir: string;
@@ -76,18 +76,19 @@ export async function startController(options: ControllerOptions): Promise<Runni
   let leadership: Leadership | undefined;
   try {
     const store = fencedStore(raw);
-    const services = createControllerServices(store, { logger, controllerId: id, leadership: { isLeader: () => leadership?.isLeader() ?? false, asLeader: (fn) => leadership?.asLeader(fn) ?? Promise.resolve(undefined) } });
+    const timings: LeadershipTimings = { ...DEFAULT_LEADERSHIP_TIMINGS, ...options.leadership };
+    const view = { timings, isLeader: () => leadership?.isLeader() ?? false, asLeader: <T>(fn: () => Promise<T>) => leadership?.asLeader(fn) ?? Promise.resolve(undefined) };
+    const services = createControllerServices(store, { logger, controllerId: id, leadership: view });
     // Before the API opens, so no new operation can be mistaken for an interrupted one. Operations
     // of other controllers are theirs, or the leader's once they are dead.
     const interrupted = await services.operations.resolveInterrupted((owner) => owner === id);
     if (interrupted.failed.length + interrupted.resumed.length > 0) logger.warn(interrupted, 'resolved operations interrupted by the last shutdown');
-    const released = await releaseStaleDestinations(store);
+    const released = await releaseStaleDestinations(store, { ownedBy: (owner) => owner === id || owner === null });
     if (released.length > 0) logger.warn({ vms: released }, 'released the destinations of live migrations interrupted by the last shutdown');
     const adminToken = await ensureAdminToken(options.dataDir, services.tokens);
     if (adminToken.created) print(`Admin token (also written to ${adminToken.file}): ${adminToken.created}`);
     const app = await buildControllerApp({ services, logger });
     const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7700 });
-    const timings = { ...options.leadership };
     let recovery: NodeJS.Timeout | undefined;
     const elected = new Leadership({
       store: raw,
@@ -135,17 +136,25 @@ export async function startController(options: ControllerOptions): Promise<Runni
 /**
  * The leader's recovery: operations whose controller is dead (no refresh for a lease and a
  * renewal) are resumed or failed, as a restarted controller does with its own; then the
- * destinations and half-made VMs they left are settled. On election it also takes operations
- * that have no owner (from before several controllers).
+ * destinations and half-made VMs they left are settled: a live migration the source agent carried
+ * on is followed to its end and recorded where the guest went, other destinations are released.
+ * On election it also takes operations that have no owner (from before several controllers).
  */
 async function recoverDeadControllers(services: ControllerServices, leadership: Leadership, logger: Logger, elected: boolean): Promise<void> {
   try {
     const cutoff = Date.now() - leadership.timings.leaseMs - leadership.timings.renewMs;
     const dead = new Set((await services.store.controllers.list()).filter((c) => c.id !== leadership.controllerId && Date.parse(c.lastSeenAt) < cutoff).map((c) => c.id));
-    const resolved = await services.operations.resolveInterrupted((owner) => (owner === null ? elected : dead.has(owner)));
+    const gone = (owner: string | null): boolean => (owner === null ? elected : dead.has(owner));
+    const resolved = await services.operations.resolveInterrupted(gone);
     if (resolved.failed.length + resolved.resumed.length === 0) return;
     logger.warn({ ...resolved, controllers: [...dead] }, 'resolved operations of controllers that are gone');
-    const released = await releaseStaleDestinations(services.store);
+    const followed = new Set<string>();
+    for (const id of resolved.failed) {
+      const operation = await services.operations.get(id);
+      if (await followInterruptedMigration(services, operation)) followed.add(operation.targetId);
+    }
+    if (followed.size > 0) logger.warn({ vms: [...followed] }, 'following live migrations a gone controller left to their end');
+    const released = await releaseStaleDestinations(services.store, { ownedBy: gone, keep: followed });
     if (released.length > 0) logger.warn({ vms: released }, 'released the destinations of live migrations whose controller is gone');
     const settled = await services.vms.resolveInterrupted(SYSTEM_ACTOR);
     if (settled.length > 0) logger.warn({ settled }, 'settled VMs a controller left mid-operation');

@@ -55,6 +55,32 @@ export const ERRORS = {
     status: 500,
     message: 'The database was written by a newer Drover. Upgrade the controller, or restore a backup made by this version.',
   },
+  STORE_SCHEMA_TOO_OLD: {
+    status: 409,
+    message: 'The store has an older schema than this Drover, and this command does not change it. Start this version\'s controller on it once (it migrates the store as it starts), then retry.',
+  },
+  STORE_NOT_FOUND: {
+    status: 404,
+    message: 'There is no Drover store there: the SQLite file does not exist, or the database has no Drover schema. Check the store URL (--from, --store or $DROVER_STORE).',
+  },
+  STORE_NOT_EMPTY: {
+    status: 409,
+    message: 'The destination store already holds data, and a copy only fills an empty one. Point --to at a new, empty database or SQLite file.',
+  },
+  STORE_IN_USE: {
+    status: 409,
+    message: 'A controller has the store open. Stop every controller that uses it, then restore again.',
+  },
+  STORE_COPY_FAILED: {
+    status: 500,
+    message: 'Copying the store failed and nothing was written to the destination; the detail names the table and the reason.',
+  },
+  STORE_BACKUP_NOT_FOUND: { status: 404, message: 'The backup file does not exist or is not readable.' },
+  STORE_BACKUP_INVALID: {
+    status: 422,
+    message: 'The file is not a Drover store backup for this engine (SQLite backups restore into SQLite, pg_dump backups into PostgreSQL), or it is damaged. Nothing was changed.',
+  },
+  STORE_BACKUP_FAILED: { status: 500, message: 'pg_dump or pg_restore failed; the detail has its message. Nothing was changed.' },
 
   // images
   IMAGE_NOT_FOUND: { status: 404, message: 'No such image. Run `drover image list` to see the library.' },

@@ -1,7 +1,9 @@
 /**
  * The host's side of HA (src/ha/README.md, "The agent's side of the contract"). Every second it:
  *
- * 1. renews the host's lease with the controller, listing every VM the host runs;
+ * 1. renews the host's lease with the controller, listing every VM the host runs, and pushes a full
+ *    report of the host and its VMs (what the controller would otherwise poll) when the VMs change,
+ *    when the controller asks, and at the report interval;
  * 2. writes the host's heartbeat slot in its shared pool;
  * 3. once the lease has lapsed by its own clock, refuses every start and resume, and kills the HA
  *    guests whose isolation response is power-off; once the storage heartbeat has lapsed too, it
@@ -20,7 +22,8 @@ import { ControllerUrls } from '../../shared/controller-urls.js';
 import { DroverError } from '../../shared/errors.js';
 import { checkStartGeneration } from '../../ha/generation.js';
 import { DEFAULT_HA_TIMINGS } from '../../ha/timings.js';
-import { leaseCredential, type LeaseAnswer, type LeaseRenewal, type LeaseVm } from '../../controller/ha/lease-schema.js';
+import { leaseCredential, type HostReport, type LeaseAnswer, type LeaseRenewal, type LeaseVm } from '../../controller/ha/lease-schema.js';
+import type { VmView } from '../../vms/schemas.js';
 import type { GuestDrivers } from '../../drivers/registry.js';
 import type { VmRecord, VmRecords } from '../../vms/records.js';
 import type { Watchdog } from '../watchdog.js';
@@ -50,6 +53,25 @@ export interface HaGuardOptions {
   drivers: GuestDrivers;
   watchdog: Watchdog;
   logger?: Logger;
+  /** Where the pushed report's parts come from; without it the host only renews, and the controller polls it. */
+  reporter?: HostReporter;
+}
+
+/** The parts of a pushed report: the VM list is read every second to notice changes, the rest only when a report goes out. */
+export interface HostReporter {
+  vms(): VmView[];
+  host(): Promise<HostReport['host']>;
+  stats(): Promise<HostReport['stats']>;
+}
+
+/** The report interval until the controller says otherwise. */
+const DEFAULT_REPORT_INTERVAL_MS = 5_000;
+
+/** A report built and not yet taken by the controller. */
+interface PendingReport {
+  report: Omit<HostReport, 'ageMs'>;
+  fingerprint: string;
+  collectedAt: number;
 }
 
 const LIVE = new Set(['running', 'paused', 'starting', 'stopping']);
@@ -77,6 +99,11 @@ export class HostHaGuard {
   private readonly guestAnswers = new Map<string, number>();
   private readonly pinging = new Set<string>();
   private readonly controllers: ControllerUrls;
+  /** The VM list of the last report the controller took, and when it was collected. */
+  private reported: { fingerprint: string; collectedAt: number } | undefined;
+  private reportWanted = true;
+  private pendingReport: PendingReport | undefined;
+  private building: Promise<void> | undefined;
 
   constructor(private readonly opts: HaGuardOptions) {
     this.file = path.join(opts.dataDir, 'ha-lease.json');
@@ -193,8 +220,16 @@ export class HostHaGuard {
         ...(startedAt ? { startedAt } : {}),
         ...(this.guestAnswers.get(record.id) !== undefined ? { guestAnsweredAgoMs: Math.max(0, sentAt - (this.guestAnswers.get(record.id) ?? sentAt)) } : {}),
       }));
-      const body: LeaseRenewal = { host: this.opts.hostName, vms, watchdog: this.opts.watchdog.armed, leaseLost: this.leaseLapsed(sentAt) };
       const { leaseIntervalMs, leaseExpiryMs } = this.saved.timings;
+      // Building a report (usage counters ask each guest's monitor) must not hold a renewal up for long: past half an interval it goes with the next one.
+      const pending = await this.reportToSend(sentAt, leaseIntervalMs / 2);
+      const body: LeaseRenewal = {
+        host: this.opts.hostName,
+        vms,
+        watchdog: this.opts.watchdog.armed,
+        leaseLost: this.leaseLapsed(sentAt),
+        ...(pending ? { report: { ...pending.report, ageMs: Math.max(0, Date.now() - pending.collectedAt) } } : {}),
+      };
       const urls = this.controllers.urls.length;
       const before = this.controllers.current;
       const res = await this.controllers.fetch({
@@ -216,6 +251,11 @@ export class HostHaGuard {
         return;
       }
       const answer = (await res.json()) as LeaseAnswer;
+      if (pending) {
+        this.reported = { fingerprint: pending.fingerprint, collectedAt: pending.collectedAt };
+        if (this.pendingReport === pending) this.pendingReport = undefined;
+      }
+      this.reportWanted = answer.reportWanted === true;
       const wasLapsed = this.leaseLapsed();
       this.saved = {
         acceptedAt: Math.max(this.saved.acceptedAt, sentAt),
@@ -232,6 +272,33 @@ export class HostHaGuard {
     } finally {
       this.renewing = false;
     }
+  }
+
+  /**
+   * The report to send with this renewal, if one is due: the VMs changed since the last report the
+   * controller took, the controller asked for one, or the report interval passed. Built once
+   * however many renewals wait for it; undefined when it is not ready within `waitMs`.
+   */
+  private async reportToSend(now: number, waitMs: number): Promise<PendingReport | undefined> {
+    const reporter = this.opts.reporter;
+    if (!reporter) return undefined;
+    const vms = reporter.vms();
+    const fingerprint = JSON.stringify(vms);
+    const interval = this.saved.timings.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+    const due = this.reportWanted || !this.reported || this.reported.fingerprint !== fingerprint || now - this.reported.collectedAt >= interval;
+    if (!due) return undefined;
+    if (this.pendingReport?.fingerprint === fingerprint && now - this.pendingReport.collectedAt < interval) return this.pendingReport;
+    this.building ??= (async () => {
+      const collectedAt = Date.now();
+      const [host, stats] = await Promise.all([reporter.host(), reporter.stats()]);
+      this.pendingReport = { report: { host, vms, stats }, fingerprint, collectedAt };
+    })()
+      .catch((err: unknown) => this.opts.logger?.warn({ err }, 'building the host report failed'))
+      .finally(() => (this.building = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.building, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+    return this.pendingReport?.fingerprint === fingerprint ? this.pendingReport : undefined;
   }
 
   /** Pings the guest agent of every running VM under guest monitoring, one ping in flight per VM; a QEMU that started again forgets its old answers. */

@@ -22,7 +22,7 @@ export function registerControllerCommand(program: Command): void {
     .option('--listen <address>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0 = any free port)', '7700')
     .option('--name <name>', 'the name `drover cluster controllers` shows (default: host name and port)')
-    .option('--lease-ms <ms>', 'how long the leader lease lasts unless renewed (renewed every fifth of it); another controller takes over once it lapses', integerIn(1000, 600_000), 10_000)
+    .option('--lease-ms <ms>', 'how long the leader lease lasts unless renewed (renewed every quarter of it, at most every 2 s); another controller takes over once it lapses', integerIn(1000, 600_000), 8_000)
     .action(async (opts: ControllerCommandOptions) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new DroverError('INVALID_ARGUMENT', `--port must be 0-65535, not "${opts.port}"`);
@@ -36,7 +36,7 @@ export function registerControllerCommand(program: Command): void {
         host: opts.listen,
         port,
         ...(opts.name ? { name: opts.name } : {}),
-        leadership: { leaseMs: opts.leaseMs ?? 10_000, renewMs: Math.round((opts.leaseMs ?? 10_000) / 5) },
+        leadership: { leaseMs: opts.leaseMs ?? 8_000, renewMs: Math.min(2_000, Math.round((opts.leaseMs ?? 8_000) / 4)) },
         logger: pino({ name: 'drover-controller', level: process.env.DROVER_LOG_LEVEL ?? 'warn' }),
       });
       const role = controller.leadership.isLeader() ? 'the leader' : 'standing by (another controller leads)';

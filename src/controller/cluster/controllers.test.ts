@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testController } from '../api/testing.js';
-import { controllerUrlsFromEnvironment } from './controllers.js';
+import { controllerList, controllerUrlsFromEnvironment } from './controllers.js';
 
 test('the controllers serving the cluster: configured, with the one that answered marked self', async (t) => {
   const controller = await testController({ controllerUrls: ['http://10.0.0.1:7700/', 'http://10.0.0.2:7700'] });
@@ -49,4 +49,17 @@ test('registered controllers come from the store: up or down by their last refre
   assert.equal(body.leader.token, 3);
   assert.equal(body.leader.expired, false);
   assert.ok(body.leader.leaseAgeMs >= 1000 && body.leader.leaseAgeMs < 5000, String(body.leader.leaseAgeMs));
+});
+
+test('down is judged by the lease the controllers run with, not the default one', async (t) => {
+  const controller = await testController({ controllerUrls: [] });
+  t.after(() => controller.close());
+  const now = Date.now();
+  const iso = (ms: number) => new Date(now + ms).toISOString();
+  // Killed 5 s ago: with a 3 s lease renewed every 600 ms, the leader has already taken its operations.
+  await controller.store.controllers.put({ id: 'c-a', name: 'ctl-a', url: 'http://127.0.0.1:7700', version: '0.1.0', startedAt: iso(-60_000), lastSeenAt: iso(-5_000) });
+  const short = await controllerList(controller.store, null, [], 'http://127.0.0.1:7710', { leaseMs: 3_000, renewMs: 600 }, now);
+  assert.deepEqual(short.controllers.map((c) => [c.name, c.state]), [['ctl-a', 'down']]);
+  const defaults = await controllerList(controller.store, null, [], 'http://127.0.0.1:7710', undefined, now);
+  assert.deepEqual(defaults.controllers.map((c) => [c.name, c.state]), [['ctl-a', 'up']], 'with the default 10 s lease it is not dead yet');
 });

@@ -11,7 +11,7 @@ import { parseControllerUrls } from '../../shared/controller-urls.js';
 import { errorResponses } from '../api/schemas.js';
 import type { DomainRoutes } from '../api/services.js';
 import { StringEnum } from '../api/schemas.js';
-import { DEFAULT_LEADERSHIP_TIMINGS } from '../leadership/leadership.js';
+import { DEFAULT_LEADERSHIP_TIMINGS, type LeadershipTimings } from '../leadership/term.js';
 import type { Store } from '../store/store.js';
 
 export const ControllerListSchema = Type.Object(
@@ -68,11 +68,20 @@ function origin(request: FastifyRequest): string {
 /**
  * The controllers in the store's registry (they refresh their rows while they live), with the
  * leader and its lease; configured URLs no controller has registered are added as unknown. A
- * controller alone with nothing registered (in-process tests) names itself.
+ * controller alone with nothing registered (in-process tests) names itself. A controller is down
+ * after a lease and a renewal of `timings` without a refresh, as the leader judges it when it
+ * takes over its operations.
  */
-export async function controllerList(store: Store, selfId: string | null, configured: readonly string[], self: string, at = Date.now()): Promise<ControllerList> {
+export async function controllerList(
+  store: Store,
+  selfId: string | null,
+  configured: readonly string[],
+  self: string,
+  timings: LeadershipTimings = DEFAULT_LEADERSHIP_TIMINGS,
+  at = Date.now(),
+): Promise<ControllerList> {
   const [registry, lease] = await Promise.all([store.controllers.list(), store.leaderLease.get()]);
-  const downAfter = DEFAULT_LEADERSHIP_TIMINGS.leaseMs + DEFAULT_LEADERSHIP_TIMINGS.renewMs;
+  const downAfter = timings.leaseMs + timings.renewMs;
   const leaderLive = lease !== undefined && Date.parse(lease.expiresAt) > at;
   const controllers: ControllerList['controllers'] = registry.map((c) => ({
     url: c.url,
@@ -116,6 +125,6 @@ export const controllerRoutes: DomainRoutes = async (app, { services, settings }
       tags: ['cluster'],
       response: { 200: ControllerListSchema, ...errorResponses },
     },
-    handler: async (request) => controllerList(services.store, services.operations.controllerId, settings.controllerUrls, origin(request)),
+    handler: async (request) => controllerList(services.store, services.operations.controllerId, settings.controllerUrls, origin(request), services.leadership.timings),
   });
 };

@@ -6,6 +6,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { Type, type Static } from '@fastify/type-provider-typebox';
+import { HostView } from '../../agent/host-routes.js';
+import { VmView } from '../../vms/schemas.js';
 
 const Name = Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' });
 
@@ -31,6 +33,37 @@ export const LeaseVm = Type.Object(
 );
 export type LeaseVm = Static<typeof LeaseVm>;
 
+/** One running guest's usage counters (since its process started), as its host reports them. */
+export const VmStatsReport = Type.Object(
+  {
+    name: Name,
+    cpuSeconds: Type.Number({ minimum: 0 }),
+    memoryRssBytes: Type.Number({ minimum: 0 }),
+    diskReadBytes: Type.Number({ minimum: 0 }),
+    diskWriteBytes: Type.Number({ minimum: 0 }),
+    netRxBytes: Type.Number({ minimum: 0 }),
+    netTxBytes: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * What a host pushes with a renewal when something changed, when the controller asks, and at the
+ * report interval: the answers of its GET /api/v1/host, /vms and /vm-stats, so the leader never
+ * polls hosts one after another. Hosts that do not push are still polled.
+ */
+export const HostReport = Type.Object(
+  {
+    /** How long before sending the agent collected it, by its own clock. */
+    ageMs: Type.Integer({ minimum: 0 }),
+    host: HostView,
+    vms: Type.Array(VmView, { maxItems: 10_000 }),
+    stats: Type.Array(VmStatsReport, { maxItems: 10_000 }),
+  },
+  { additionalProperties: false },
+);
+export type HostReport = Static<typeof HostReport>;
+
 export const LeaseRenewal = Type.Object(
   {
     host: Name,
@@ -40,6 +73,7 @@ export const LeaseRenewal = Type.Object(
     watchdog: Type.Boolean(),
     /** The agent's lease had lapsed by its own clock when it sent this. */
     leaseLost: Type.Boolean(),
+    report: Type.Optional(HostReport),
   },
   { additionalProperties: false },
 );
@@ -50,6 +84,8 @@ export const IsolationResponse = Type.Union([Type.Literal('keep-running'), Type.
 export const LeaseAnswer = Type.Object(
   {
     acceptedAt: Type.String(),
+    /** The controller has no report of this host (it just became the leader, or never had one): send one with the next renewal. */
+    reportWanted: Type.Optional(Type.Boolean()),
     /** This host's HA-protected VMs, by name, with what to do with each when isolated. */
     haVms: Type.Array(
       Type.Object(
@@ -71,6 +107,8 @@ export const LeaseAnswer = Type.Object(
         storageHeartbeatIntervalMs: Type.Integer(),
         storageHeartbeatExpiryMs: Type.Integer(),
         selfFenceMs: Type.Integer(),
+        /** A host sends a full report at least this often, and at once when its VMs change. */
+        reportIntervalMs: Type.Optional(Type.Integer()),
       },
       { additionalProperties: false },
     ),

@@ -54,6 +54,9 @@ interface SlotSeen {
 
 const LIVE_STATES = new Set(['running', 'paused', 'starting', 'stopping']);
 
+/** How often a host pushes a full report even when nothing changed (usage counters for metrics, the host's facts). */
+const REPORT_INTERVAL_MS = 5_000;
+
 export class HaService {
   private state: HaState | undefined;
   private readonly leases = new Map<string, Lease>();
@@ -157,9 +160,13 @@ export class HaService {
     const host = credential ? await this.leaseHost(renewal.host, credential) : undefined;
     if (!host) throw new DroverError('HA_LEASE_REJECTED', renewal.host);
     this.leases.set(host.id, { at, renewal });
+    // The host's state rides on its renewal: the leader applies it with the next round of reports instead of polling the host.
+    if (renewal.report) this.hosts.acceptReport(host.id, renewal.report, at);
+    else this.hosts.noteRenewal(host.id, at);
     const t = this.config.timings;
     return {
       acceptedAt: new Date(at).toISOString(),
+      reportWanted: this.hosts.wantsReport(host.id),
       haVms: this.haVmsByHost.get(host.id) ?? [],
       timings: {
         leaseIntervalMs: t.leaseIntervalMs,
@@ -167,6 +174,7 @@ export class HaService {
         storageHeartbeatIntervalMs: t.storageHeartbeatIntervalMs,
         storageHeartbeatExpiryMs: t.storageHeartbeatExpiryMs,
         selfFenceMs: t.selfFenceMs,
+        reportIntervalMs: REPORT_INTERVAL_MS,
       },
     };
   }

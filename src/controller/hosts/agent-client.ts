@@ -211,6 +211,11 @@ export class AgentClient {
     return this.request('GET', `/api/v1/migrations/${encodeURIComponent(id)}`, undefined, 10_000);
   }
 
+  /** Every migration this agent remembers: those under way and the latest finished ones, oldest first. */
+  migrations(): Promise<MigrationView[]> {
+    return this.request('GET', '/api/v1/migrations', undefined, 10_000);
+  }
+
   /** Asks the agent to roll a migration back; refused once it is past switchover. */
   cancelMigration(id: string): Promise<MigrationView> {
     return this.request('POST', `/api/v1/migrations/${encodeURIComponent(id)}/cancel`, undefined, 60_000);

@@ -13,6 +13,22 @@ import { localPoolOf } from '../cluster/view.js';
 const MiB = 1024 * 1024;
 /** Heartbeats a host may miss before it is declared unreachable. */
 const MISSES_BEFORE_UNREACHABLE = 3;
+/** A host counts as pushing its state while its lease renewals arrive this recently... */
+const PUSH_RENEWAL_FRESH_MS = 5_000;
+/** ...and its last report this recently (hosts send one at least every 5 s by default). */
+const PUSH_REPORT_FRESH_MS = 20_000;
+/** Taken off a report's collection time, for the network and clocks: records an operation changed after it are newer than the report. */
+const PUSH_SLACK_MS = 250;
+
+/** A report a host pushed, waiting for the next round. */
+interface PushedReport {
+  info: AgentHostInfo;
+  vms: VmView[];
+  stats: VmStats[];
+  /** When the agent collected it, by the controller's clock (less some slack). */
+  collectedAt: string;
+}
+
 /** States an operation owns: the reconciler leaves them alone until the operation ends. */
 const OPERATION_STATES: readonly VmState[] = ['creating', 'deleting'];
 
@@ -52,6 +68,11 @@ export class HostService {
   private readonly hostInfo = new Map<string, AgentHostInfo>();
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
+  /** Reports hosts pushed since the last round, by host id. */
+  private readonly pushed = new Map<string, PushedReport>();
+  /** When each host last renewed its lease, and last pushed a report (the controller's clock). */
+  private readonly lastRenewal = new Map<string, number>();
+  private readonly lastReport = new Map<string, number>();
   /** VMs another service is moving right now (HA restarting them): the reconcile leaves their records alone. */
   skipVm: ((vmId: string) => boolean) | undefined;
 
@@ -164,21 +185,85 @@ export class HostService {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Polls every host once and reconciles; overlapping calls are skipped. */
+  /** A host's lease renewal arrived (HA keeps the lease itself). */
+  noteRenewal(hostId: string, at = Date.now()): void {
+    this.lastRenewal.set(hostId, at);
+  }
+
+  /** A host pushed its state with a lease renewal: applied at the next round, in one transaction with the other hosts' reports. */
+  acceptReport(hostId: string, report: { ageMs: number; host: AgentHostInfo; vms: VmView[]; stats: VmStats[] }, receivedAt = Date.now()): void {
+    this.pushed.set(hostId, { info: report.host, vms: report.vms, stats: report.stats, collectedAt: new Date(receivedAt - report.ageMs - PUSH_SLACK_MS).toISOString() });
+    this.lastReport.set(hostId, receivedAt);
+    this.lastRenewal.set(hostId, receivedAt);
+  }
+
+  /** True when the controller has no report of the host yet (it just became the leader, or the host never pushed): the lease answer asks for one. */
+  wantsReport(hostId: string): boolean {
+    return !this.lastReport.has(hostId);
+  }
+
+  /** True while the host pushes its state: it is not polled. */
+  private pushes(hostId: string, now: number): boolean {
+    return now - (this.lastRenewal.get(hostId) ?? 0) < PUSH_RENEWAL_FRESH_MS && now - (this.lastReport.get(hostId) ?? 0) < PUSH_REPORT_FRESH_MS;
+  }
+
+  /**
+   * One round: applies the reports pushing hosts sent since the last round, all in one
+   * transaction, and polls the hosts that do not push (older agents, or one whose renewals
+   * stopped: its poll then finds out whether it is reachable). Overlapping calls are skipped.
+   */
   async heartbeat(): Promise<void> {
     if (this.beating) return;
     this.beating = true;
     try {
+      const now = Date.now();
+      const hosts = await this.store.hosts.list();
+      const reports: Array<[HostRecord, PushedReport]> = [];
+      const polled: HostRecord[] = [];
+      for (const host of hosts) {
+        if (!this.pushes(host.id, now)) polled.push(host);
+        else {
+          const report = this.pushed.get(host.id);
+          this.pushed.delete(host.id);
+          if (report) reports.push([host, report]);
+        }
+      }
       // All hosts at once: a dead host's timeout must not hold up the others. One host's failure must not stop the others, nor the controller.
-      await Promise.all(
-        (await this.store.hosts.list()).map((host) => this.reconcileHost(host).catch((err: unknown) => this.logger?.error({ err, host: host.name }, 'reconciling a host failed'))),
-      );
+      await Promise.all([
+        this.applyReports(reports).catch((err: unknown) => this.logger?.error({ err }, 'applying pushed host reports failed')),
+        ...polled.map((host) => this.reconcileHost(host).catch((err: unknown) => this.logger?.error({ err, host: host.name }, 'reconciling a host failed'))),
+      ]);
     } finally {
       this.beating = false;
     }
   }
 
-  /** Reconciles one host: its health and usage, and the state of every VM on it. */
+  /** Applies pushed reports: one transaction for all of them; should that fail, one per host, so that one bad host does not hold up the rest. */
+  private async applyReports(reports: Array<[HostRecord, PushedReport]>): Promise<void> {
+    if (reports.length === 0) return;
+    for (const [host, report] of reports) this.remember(host, report.info, report.stats);
+    try {
+      await this.store.transaction(async (tx) => {
+        const busy = await busyVmIds(tx);
+        for (const [host, report] of reports) await this.apply(tx, host, report.info, report.vms, report.collectedAt, busy);
+      });
+    } catch (err) {
+      this.logger?.warn({ err, hosts: reports.length }, 'a batch of host reports failed; applying them one by one');
+      for (const [host, report] of reports) {
+        await this.store
+          .transaction((tx) => this.apply(tx, host, report.info, report.vms, report.collectedAt))
+          .catch((one: unknown) => this.logger?.error({ err: one, host: host.name }, 'applying a host report failed'));
+      }
+    }
+  }
+
+  private remember(host: HostRecord, info: AgentHostInfo, stats: VmStats[]): void {
+    this.misses.set(host.id, 0);
+    this.hostInfo.set(host.id, info);
+    this.stats.set(host.id, stats);
+  }
+
+  /** Reconciles one host by asking its agent: its health and usage, and the state of every VM on it. */
   async reconcileHost(host: HostRecord): Promise<void> {
     let info: AgentHostInfo;
     let vms: VmView[];
@@ -192,36 +277,41 @@ export class HostService {
       await this.missed(host, err);
       return;
     }
-    this.misses.set(host.id, 0);
-    this.hostInfo.set(host.id, info);
-    this.stats.set(host.id, stats);
-    const now = new Date().toISOString();
-    await this.store.transaction(async (tx) => {
-      const wasUnreachable = host.health === 'unreachable';
-      await tx.hosts.update(host.id, {
-        health: 'healthy',
-        lastHeartbeat: now,
-        version: info.version,
-        accelerator: info.accelerator.accelerator,
-        capacity: { cpus: info.capacity.cpus, memoryBytes: info.capacity.memoryMiB * MiB, diskBytes: 0 },
-        usage: { cpus: info.usage.cpusAllocated, memoryBytes: info.usage.memoryMiBAllocated * MiB, diskBytes: 0 },
-        ...reportedPlacementFacts(info, host.name),
-      });
-      if (wasUnreachable) {
-        await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.reachable', hostId: host.id, result: 'success', detail: {} }, tx);
-      }
-      const known = await tx.vms.listByHost(host.id);
-      const byName = new Map(vms.map((v) => [v.name, v]));
-      // A VM under an operation (a migration moves it between hosts) is the operation's to record.
-      const busy = new Set((await tx.operations.list({ states: ACTIVE_OPERATION_STATES, targetType: 'vm', limit: 100_000 })).map((o) => o.targetId));
-      for (const record of known) {
-        if (record.updatedAt >= fetchStarted || busy.has(record.id) || this.skipVm?.(record.id)) continue;
-        await this.reconcileVm(tx, host, record, byName.get(record.name));
-      }
-      const allNames = new Set((await tx.vms.list()).map((v) => v.name));
-      await this.trackUnmanaged(tx, host, vms.filter((v) => !allNames.has(v.name)), now);
-    });
+    this.remember(host, info, stats);
+    await this.store.transaction((tx) => this.apply(tx, host, info, vms, fetchStarted));
   }
+
+  /** Writes what a host reported, collected at `fetchStarted`: records an operation changed after that are left alone. */
+  private async apply(tx: Transaction, host: HostRecord, info: AgentHostInfo, vms: VmView[], fetchStarted: string, busyVms?: ReadonlySet<string>): Promise<void> {
+    const now = new Date().toISOString();
+    const wasUnreachable = host.health === 'unreachable';
+    await tx.hosts.update(host.id, {
+      health: 'healthy',
+      lastHeartbeat: now,
+      version: info.version,
+      accelerator: info.accelerator.accelerator,
+      capacity: { cpus: info.capacity.cpus, memoryBytes: info.capacity.memoryMiB * MiB, diskBytes: 0 },
+      usage: { cpus: info.usage.cpusAllocated, memoryBytes: info.usage.memoryMiBAllocated * MiB, diskBytes: 0 },
+      ...reportedPlacementFacts(info, host.name),
+    });
+    if (wasUnreachable) {
+      await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.reachable', hostId: host.id, result: 'success', detail: {} }, tx);
+    }
+    const known = await tx.vms.listByHost(host.id);
+    const byName = new Map(vms.map((v) => [v.name, v]));
+    // A VM under an operation (a migration moves it between hosts) is the operation's to record.
+    const busy = busyVms ?? (await busyVmIds(tx));
+    for (const record of known) {
+      if (record.updatedAt >= fetchStarted || busy.has(record.id) || this.skipVm?.(record.id)) continue;
+      await this.reconcileVm(tx, host, record, byName.get(record.name));
+    }
+    // What the host runs that is not recorded here: looked up by name (usually none), never by listing every VM.
+    const knownNames = new Set(known.map((v) => v.name));
+    const strangers: VmView[] = [];
+    for (const vm of vms) if (!knownNames.has(vm.name) && !(await tx.vms.getByName(vm.name))) strangers.push(vm);
+    await this.trackUnmanaged(tx, host, strangers, now);
+  }
+
 
   private async reconcileVm(tx: Transaction, host: HostRecord, record: VmRecord, actual: VmView | undefined): Promise<void> {
     if (OPERATION_STATES.includes(record.state)) return;
@@ -300,6 +390,11 @@ export class HostService {
       await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'host', objectId: host.id, objectName: host.name, action: 'host.unreachable', hostId: host.id, result: 'failure', detail: { error: (err as Error).message } }, tx);
     });
   }
+}
+
+/** VMs an operation is working on: the reconcile leaves their records to it. */
+async function busyVmIds(tx: Transaction): Promise<Set<string>> {
+  return new Set((await tx.operations.list({ states: ACTIVE_OPERATION_STATES, targetType: 'vm', limit: 100_000 })).map((o) => o.targetId));
 }
 
 /** The pools (the agent's `local` named after the host, as the scheduler's view does) and CPU models an agent reported; nothing from an agent that does not report them. */

@@ -4,16 +4,9 @@ import { SYSTEM_ACTOR } from '../actor.js';
 import type { EventLog } from '../events/event-log.js';
 import type { ControllerRecord, LeaderLeaseRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import { runInTerm, type LeadershipView, type Term } from './term.js';
+import { DEFAULT_LEADERSHIP_TIMINGS, runInTerm, type LeadershipTimings, type LeadershipView, type Term } from './term.js';
 
-export interface LeadershipTimings {
-  /** How long a lease lasts unless renewed; another controller takes over once it lapses. Default 10 s. */
-  leaseMs: number;
-  /** How often the lease is renewed (and the controller's row refreshed). Default 2 s. */
-  renewMs: number;
-}
-
-export const DEFAULT_LEADERSHIP_TIMINGS: LeadershipTimings = { leaseMs: 10_000, renewMs: 2_000 };
+export { DEFAULT_LEADERSHIP_TIMINGS, type LeadershipTimings };
 
 /** What the leader runs, started when it takes the lease and stopped when it loses it. */
 export interface LeaderWork {
@@ -49,6 +42,7 @@ export class Leadership implements LeadershipView {
   /** When the current term must be given up by this controller's own clock. */
   private validUntil = 0;
   private timer: NodeJS.Timeout | undefined;
+  private wake: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
   private leaderSeen: { holder: string; expiresAt: string } | undefined;
@@ -96,6 +90,7 @@ export class Leadership implements LeadershipView {
   async stop(release = true): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.wake) clearTimeout(this.wake);
     await this.ticking;
     const term = this.term;
     await this.depose('the controller is stopping');
@@ -130,6 +125,7 @@ export class Leadership implements LeadershipView {
     if (!round.leading) {
       this.leaderSeen = { holder: round.holder, expiresAt: round.expiresAt };
       if (this.term) await this.depose(`controller ${round.holder} holds the lease`);
+      this.wakeAtExpiry(round.expiresAt);
       return;
     }
     // Valid until a lease from the start of this round would end, less one renewal for safety.
@@ -147,13 +143,24 @@ export class Leadership implements LeadershipView {
     }
   }
 
+  /** A standby tries again the moment the leader's lease would lapse, not up to a renewal later: failover takes at most a lease. */
+  private wakeAtExpiry(expiresAt: string): void {
+    const delay = Date.parse(expiresAt) - Date.now() + 20;
+    if (this.stopped || delay >= this.timings.renewMs) return;
+    if (this.wake) clearTimeout(this.wake);
+    this.wake = setTimeout(() => void this.tick(), Math.max(0, delay));
+    this.wake.unref();
+  }
+
   private async renewOrTake(tx: Parameters<Parameters<Store['transaction']>[0]>[0], began: number): Promise<Round> {
     const at = new Date(began).toISOString();
     const expiresAt = new Date(began + this.timings.leaseMs).toISOString();
     await tx.controllers.put({ ...this.options.self, startedAt: this.startedAt, lastSeenAt: at });
     const lease = await tx.leaderLease.get();
     const live = lease !== undefined && Date.parse(lease.expiresAt) > began;
-    if (live && lease.holder === this.controllerId && lease.token === this.term?.token) {
+    // Still this term's lease: renewed, even if a slow round let it lapse, since nobody took it meanwhile (this
+    // transaction would see it) and the token is still the newest. Writes were refused while it had lapsed.
+    if (lease && lease.holder === this.controllerId && lease.token === this.term?.token) {
       await tx.leaderLease.put({ ...lease, renewedAt: at, expiresAt });
       return { leading: true, token: lease.token, took: null };
     }

@@ -21,8 +21,19 @@ export function currentTerm(): Term | undefined {
   return current.getStore();
 }
 
+export interface LeadershipTimings {
+  /** How long a lease lasts unless renewed; another controller takes over once it lapses. Default 8 s. */
+  leaseMs: number;
+  /** How often the lease is renewed (and the controller's row refreshed). Default 2 s. */
+  renewMs: number;
+}
+
+export const DEFAULT_LEADERSHIP_TIMINGS: LeadershipTimings = { leaseMs: 8_000, renewMs: 2_000 };
+
 /** Who may run the background work, as services see it. */
 export interface LeadershipView {
+  /** The lease's timings: a controller whose row has not been refreshed for a lease and a renewal is dead. */
+  readonly timings: LeadershipTimings;
   /** True while this controller holds an unexpired lease. */
   isLeader(): boolean;
   /** Runs `fn` as the current term's work (its writes fenced), or returns undefined at once when not the leader. */
@@ -31,6 +42,7 @@ export interface LeadershipView {
 
 /** For a controller alone on its store with nothing to elect (in-process tests): always the leader, nothing fenced. */
 export const SOLE_LEADER: LeadershipView = {
+  timings: DEFAULT_LEADERSHIP_TIMINGS,
   isLeader: () => true,
   asLeader: (fn) => fn(),
 };

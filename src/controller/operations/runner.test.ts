@@ -233,3 +233,28 @@ test('shutdown cancels what is still running after the grace period and rolls it
   assert.equal(done.error?.detail, 'the controller is shutting down');
   assert.deepEqual(log, ['run copy', 'undo copy']);
 });
+
+test('a controller judged dead while it was only paused: the leader\'s verdict on its operation stands when it resumes', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'drover-runner-'));
+  const file = path.join(dir, 'controller.db');
+  const paused = setup(SqliteStore.open(file));
+  const leader = setup(SqliteStore.open(file));
+  try {
+    const log: string[] = [];
+    const { open, opened } = gate();
+    const op = await paused.runner.start({ kind: 'start', target, actor: admin, work: [step('a', log, () => opened)] });
+    while ((await paused.store.operations.get(op.id))?.state !== 'running') await new Promise((resolve) => setTimeout(resolve, 10));
+    // The leader takes it for a dead controller's, and ends it.
+    assert.deepEqual(await leader.runner.resolveInterrupted(), { resumed: [], failed: [op.id] });
+    open();
+    const after = await paused.runner.wait(op.id, 5000);
+    assert.equal(after.state, 'failed');
+    assert.equal(after.error?.code, 'OPERATION_INTERRUPTED');
+    const history = (await paused.events.query({ vm: 'web', order: 'asc' })).map((e) => e.result);
+    assert.deepEqual(history, ['queued', 'running', 'failed'], 'one end only: no success recorded after the failure');
+  } finally {
+    await paused.store.close();
+    await leader.store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -258,7 +258,8 @@ export class OperationRunner {
     let result: JsonValue = null;
     try {
       ctx.throwIfCancelled();
-      await this.transition(id, { state: 'running', steps }, actor);
+      // Another controller may have judged this one dead (a long pause) and ended the operation: its verdict stands, and the work is not started.
+      if ((await this.transition(id, { state: 'running', steps }, actor)).state !== 'running') return;
       if (typeof work === 'function') {
         result = (await work(ctx)) ?? null;
       } else {
@@ -291,9 +292,18 @@ export class OperationRunner {
     }
   }
 
-  /** Updates the operation and records the change as an event, in one transaction. */
+  /**
+   * Updates the operation and records the change as an event, in one transaction. An operation that
+   * has already ended is left as it is (returned unchanged): the leader ends those of a controller it
+   * judged dead, and a controller that was only paused must not overwrite that verdict when it resumes.
+   */
   private transition(id: string, patch: Patch<OperationRecord>, actor: Actor, result?: string): Promise<OperationRecord> {
     return this.store.transaction(async (tx) => {
+      const current = await tx.operations.get(id);
+      if (current && FINISHED_OPERATION_STATES.includes(current.state)) {
+        this.logger.warn({ operation: id, state: current.state, wanted: patch.state }, 'the operation was already ended (by the leader, its controller judged dead); its end stands');
+        return current;
+      }
       const updated = await tx.operations.update(id, patch);
       const event = operationEvent(updated, actor);
       await this.events.record(result ? { ...event, result } : event, tx);

@@ -250,6 +250,25 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/**
+ * For a store that is read but must not be changed (a copy's source): refuses one that is not at
+ * this Drover's version `known`, with STORE_NOT_FOUND (no Drover schema), STORE_SCHEMA_TOO_OLD or
+ * STORE_SCHEMA_TOO_NEW.
+ */
+export function assertSchemaCurrent(found: number, known: number, where: string): void {
+  if (found === 0) throw new DroverError('STORE_NOT_FOUND', `${where} has no Drover schema`);
+  if (found < known) throw new DroverError('STORE_SCHEMA_TOO_OLD', `${where} is at schema version ${found}, this Drover at ${known}`);
+  if (found > known) throw new DroverError('STORE_SCHEMA_TOO_NEW', `${where} is at schema version ${found}, this Drover knows up to ${known}`);
+}
+
+/** The version the database is at, 0 without a schema_migrations table; unlike currentVersion it writes nothing. */
+export function recordedVersion(db: SqliteDatabase): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!table) return 0;
+  const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number | null };
+  return row.version ?? 0;
+}
+
 /** The highest version this controller knows. */
 export function latestVersion(migrations: readonly Migration[] = MIGRATIONS): number {
   return migrations.at(-1)?.version ?? 0;

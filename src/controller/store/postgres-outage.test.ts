@@ -6,7 +6,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { pino } from 'pino';
+import { isDroverError } from '../../shared/errors.js';
 import { SYSTEM_ACTOR } from '../actor.js';
 import { buildControllerApp } from '../api/app.js';
 import { createControllerServices } from '../api/services.js';
@@ -74,4 +76,59 @@ test('PostgreSQL restarted under API load: coded 503s while down, then recovery 
     await services.operations.shutdown(1000);
     await store.close();
   }
+});
+
+test('several hosts with target_session_attrs=read-write: a read-only server (a standby, or a demoted primary) is passed over, and a failover is followed without a restart', async (t) => {
+  const second = await startLocalPostgres();
+  t.after(() => second.stop());
+  const name = `drover_failover_${process.pid}`;
+  await server.createDatabase(name);
+  await second.createDatabase(name);
+  const url = `postgresql://drover@127.0.0.1:${server.port},127.0.0.1:${second.port}/${name}?target_session_attrs=read-write`;
+  const readOnly = async (target: LocalPostgres, on: boolean) => {
+    const admin = new pg.Client({ connectionString: target.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER SYSTEM SET default_transaction_read_only = ${on ? 'on' : 'off'}`);
+      await admin.query('SELECT pg_reload_conf()');
+    } finally {
+      await admin.end();
+    }
+  };
+  // Replication would give the second server the schema; here it is an independent server, so it gets it first.
+  await (await openStore(`postgresql://drover@127.0.0.1:${second.port}/${name}`)).close();
+  // The first server acts as the primary; the store migrates and writes there.
+  const store = await openStore(url);
+  t.after(() => store.close());
+  await store.settings.set('weight', 'pack');
+  // A failover: the first server is demoted (read-only), the second one promoted.
+  await readOnly(server, true);
+  t.after(() => readOnly(server, false));
+  await sleep(200);
+  const answers: string[] = [];
+  let written = false;
+  for (let i = 0; i < 20 && !written; i++) {
+    try {
+      await store.settings.set('weight', 'spread');
+      written = true;
+    } catch (err) {
+      answers.push(isDroverError(err) ? err.code : String(err));
+      await sleep(100);
+    }
+  }
+  assert.ok(written, `the store found the writable server: ${answers.join(', ')}`);
+  assert.ok(answers.every((code) => code === 'STORE_UNAVAILABLE'), `only coded 503s while it looked: ${answers.join(', ')}`);
+  // The write went to the second server.
+  const direct = new pg.Client({ connectionString: `postgresql://drover@127.0.0.1:${second.port}/${name}` });
+  await direct.connect();
+  try {
+    const row = await direct.query<{ value: string }>("SELECT value::text AS value FROM cluster_settings WHERE name = 'weight'");
+    assert.equal(row.rows[0]?.value, '"spread"');
+  } finally {
+    await direct.end();
+  }
+  // A new store on the same URL skips the read-only first server from the start.
+  const fresh = await openStore(url);
+  t.after(() => fresh.close());
+  assert.equal(await fresh.settings.get('weight'), 'spread');
 });

@@ -3,25 +3,12 @@ import pg from 'pg';
 import { DroverError, isDroverError } from '../../shared/errors.js';
 import { clientConfig, findServer, isRetryableConflict, type StoreLocation } from './postgres/connection.js';
 import { PgExecutor, translatePgError, type StatementFailures } from './postgres/executor.js';
-import { applyPgMigrations } from './postgres/migrations.js';
-import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction } from './sql/guard.js';
+import { applyPgMigrations, PG_MIGRATIONS, pgSchemaVersion } from './postgres/migrations.js';
+import { assertSchemaCurrent } from './migrations.js';
+import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
+import { GuardedRepositories, guardedRepositories, runCommitted, TransactionScope, type OpenTransaction } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
-import type {
-  ControllerRepository,
-  EventRepository,
-  LeaderLeaseRepository,
-  HostRepository,
-  ImageRepository,
-  JoinTokenRepository,
-  NetworkRepository,
-  OperationRepository,
-  PlacementRepository,
-  SettingsRepository,
-  Store,
-  TokenRepository,
-  Transaction,
-  VmRepository,
-} from './store.js';
+import type { Store, Transaction } from './store.js';
 
 type PgLocation = Extract<StoreLocation, { engine: 'postgresql' }>;
 
@@ -32,6 +19,8 @@ export interface PgStoreOptions {
   connectTimeoutMs?: number;
   /** How many times a transaction that lost a serialization race runs again; default 20. */
   maxAttempts?: number;
+  /** false: leave the schema alone; it must already be this Drover's (see assertSchemaCurrent). Default true. */
+  migrate?: boolean;
 }
 
 /**
@@ -48,20 +37,8 @@ export interface PgStoreOptions {
  *   after a connection error, so a promoted standby is found. Meanwhile calls fail with
  *   STORE_UNAVAILABLE (503), never a 500.
  */
-export class PgStore implements Store {
+export class PgStore extends GuardedRepositories implements Store, SqlEngine {
   readonly engine = 'postgresql';
-  readonly hosts: HostRepository;
-  readonly images: ImageRepository;
-  readonly vms: VmRepository;
-  readonly operations: OperationRepository;
-  readonly events: EventRepository;
-  readonly tokens: TokenRepository;
-  readonly joinTokens: JoinTokenRepository;
-  readonly placements: PlacementRepository;
-  readonly settings: SettingsRepository;
-  readonly networks: NetworkRepository;
-  readonly controllers: ControllerRepository;
-  readonly leaderLease: LeaderLeaseRepository;
 
   private readonly scope = new TransactionScope();
   private readonly failures: StatementFailures = { connectionLost: () => this.lost() };
@@ -77,21 +54,8 @@ export class PgStore implements Store {
     readonly location: PgLocation,
     private readonly options: PgStoreOptions,
   ) {
+    super((self) => sqlRepositories(new PgExecutor(() => (self as PgStore).currentPool(), { connectionLost: () => (self as PgStore).lost() })));
     this.maxAttempts = options.maxAttempts ?? 20;
-    const repositories = sqlRepositories(new PgExecutor(() => this.currentPool(), this.failures));
-    const outside = guardedRepositories(repositories, (call) => this.runOutside(call));
-    this.hosts = outside.hosts;
-    this.images = outside.images;
-    this.vms = outside.vms;
-    this.operations = outside.operations;
-    this.events = outside.events;
-    this.tokens = outside.tokens;
-    this.joinTokens = outside.joinTokens;
-    this.placements = outside.placements;
-    this.settings = outside.settings;
-    this.networks = outside.networks;
-    this.controllers = outside.controllers;
-    this.leaderLease = outside.leaderLease;
   }
 
   /** Connects to the location's server, applies pending migrations and returns the store. */
@@ -101,7 +65,13 @@ export class PgStore implements Store {
       const pool = await store.connected();
       const client = await pool.connect();
       try {
-        await applyPgMigrations(client);
+        if (options.migrate === false) {
+          const table = await client.query<{ found: string | null }>("SELECT to_regclass('schema_migrations')::text AS found");
+          const version = table.rows[0]?.found ? await pgSchemaVersion(client) : 0;
+          assertSchemaCurrent(version, PG_MIGRATIONS.at(-1)?.version ?? 0, location.display);
+        } else {
+          await applyPgMigrations(client);
+        }
       } finally {
         client.release();
       }
@@ -120,14 +90,7 @@ export class PgStore implements Store {
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.scope.assertNotNested();
     for (let attempt = 1; ; attempt++) {
-      this.assertOpen();
-      const pool = await this.connected();
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        throw translatePgError(err, this.failures);
-      }
+      const { pool, client } = await this.checkout();
       const state: OpenTransaction = { open: true };
       const committed: (() => void)[] = [];
       let conflicted = false;
@@ -172,6 +135,33 @@ export class PgStore implements Store {
     }
   }
 
+  /**
+   * Whole-store access (see SqlEngine), run once: a snapshot is REPEATABLE READ READ ONLY, a write
+   * SERIALIZABLE, and a write that loses a race with another controller is STORE_CONFLICT.
+   */
+  async sqlTransaction<T>(mode: SqlTransactionMode, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    this.scope.assertNotNested();
+    const { client } = await this.checkout();
+    const state: OpenTransaction = { open: true };
+    let broken = false;
+    const executor = new PgExecutor(() => client, { connectionLost: () => ((broken = true), this.lost()) });
+    try {
+      await client.query(mode === 'snapshot' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN ISOLATION LEVEL SERIALIZABLE');
+      const result = await this.scope.run(state, () => fn(executor));
+      state.open = false;
+      const commit = await client.query('COMMIT');
+      if (commit.command === 'ROLLBACK') throw new DroverError('INTERNAL', 'a statement of the transaction failed and its body went on; nothing was committed');
+      return result;
+    } catch (err) {
+      state.open = false;
+      if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
+      if (isRetryableConflict(err)) throw new DroverError('STORE_CONFLICT', (err as Error).message, { cause: err });
+      throw translatePgError(err, this.failures);
+    } finally {
+      client.release(broken);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -180,7 +170,7 @@ export class PgStore implements Store {
     await pool?.end();
   }
 
-  private async runOutside<R>(call: () => Promise<R>): Promise<R> {
+  protected async runOutside<R>(call: () => Promise<R>): Promise<R> {
     if (this.scope.inside) throw TransactionScope.bypassed();
     this.assertOpen();
     await this.connected();
@@ -189,6 +179,17 @@ export class PgStore implements Store {
     } catch (err) {
       if (isRetryableConflict(err)) throw new DroverError('STORE_CONFLICT', (err as Error).message, { cause: err });
       throw err;
+    }
+  }
+
+  /** A connection of its own for one transaction, from the pool of the server in use (found first if need be). */
+  private async checkout(): Promise<{ pool: pg.Pool; client: pg.PoolClient }> {
+    this.assertOpen();
+    const pool = await this.connected();
+    try {
+      return { pool, client: await pool.connect() };
+    } catch (err) {
+      throw translatePgError(err, this.failures);
     }
   }
 

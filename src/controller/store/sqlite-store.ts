@@ -1,26 +1,11 @@
 import { DroverError } from '../../shared/errors.js';
 import { openDatabase, type OpenDatabaseOptions, type SqliteDatabase } from './db.js';
-import { applyMigrations } from './migrations.js';
-import { guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
+import { applyMigrations, assertSchemaCurrent, latestVersion, recordedVersion } from './migrations.js';
+import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.js';
+import { GuardedRepositories, guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
 import { SqliteExecutor } from './sqlite/executor.js';
-import type {
-  ControllerRepository,
-  EventRepository,
-  LeaderLeaseRepository,
-  HostRepository,
-  ImageRepository,
-  JoinTokenRepository,
-  OperationRepository,
-  PlacementRepository,
-  SettingsRepository,
-  NetworkRepository,
-  Repositories,
-  Store,
-  TokenRepository,
-  Transaction,
-  VmRepository,
-} from './store.js';
+import type { Repositories, Store, Transaction } from './store.js';
 
 /**
  * The SQLite implementation of Store, the embedded default. better-sqlite3 is synchronous and has
@@ -29,20 +14,8 @@ import type {
  * every transaction is serializable), and code inside a body that bypasses `tx` fails loudly
  * instead of deadlocking.
  */
-export class SqliteStore implements Store {
+export class SqliteStore extends GuardedRepositories implements Store, SqlEngine {
   readonly engine = 'sqlite';
-  readonly hosts: HostRepository;
-  readonly images: ImageRepository;
-  readonly vms: VmRepository;
-  readonly operations: OperationRepository;
-  readonly events: EventRepository;
-  readonly tokens: TokenRepository;
-  readonly joinTokens: JoinTokenRepository;
-  readonly placements: PlacementRepository;
-  readonly settings: SettingsRepository;
-  readonly networks: NetworkRepository;
-  readonly controllers: ControllerRepository;
-  readonly leaderLease: LeaderLeaseRepository;
 
   private readonly repositories: Repositories;
   private readonly lock = new FifoLock();
@@ -51,27 +24,19 @@ export class SqliteStore implements Store {
 
   /** Wraps an open, migrated database; prefer `SqliteStore.open`. */
   constructor(readonly database: SqliteDatabase) {
+    super(() => sqlRepositories(new SqliteExecutor(database)));
     this.repositories = sqlRepositories(new SqliteExecutor(database));
-    const outside = guardedRepositories(this.repositories, (call) => this.runOutside(call));
-    this.hosts = outside.hosts;
-    this.images = outside.images;
-    this.vms = outside.vms;
-    this.operations = outside.operations;
-    this.events = outside.events;
-    this.tokens = outside.tokens;
-    this.joinTokens = outside.joinTokens;
-    this.placements = outside.placements;
-    this.settings = outside.settings;
-    this.networks = outside.networks;
-    this.controllers = outside.controllers;
-    this.leaderLease = outside.leaderLease;
   }
 
-  /** Opens `file` (':memory:' for tests), applies pending migrations and returns the store. */
-  static open(file: string, options: OpenDatabaseOptions = {}): SqliteStore {
+  /**
+   * Opens `file` (':memory:' for tests), applies pending migrations and returns the store. With
+   * `migrate: false` the schema is left alone and must already be this Drover's (see assertSchemaCurrent).
+   */
+  static open(file: string, options: OpenDatabaseOptions & { migrate?: boolean } = {}): SqliteStore {
     const db = openDatabase(file, options);
     try {
-      applyMigrations(db);
+      if (options.migrate === false) assertSchemaCurrent(recordedVersion(db), latestVersion(), `sqlite:${file}`);
+      else applyMigrations(db);
       return new SqliteStore(db);
     } catch (err) {
       db.close();
@@ -109,6 +74,37 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The store's file as a store URL. */
+  get display(): string {
+    return `sqlite:${this.database.name}`;
+  }
+
+  /**
+   * Whole-store access (see SqlEngine). A snapshot is a deferred read transaction: in WAL mode it
+   * sees the database as of its first read while a controller in another process goes on writing.
+   */
+  async sqlTransaction<T>(mode: SqlTransactionMode, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    this.scope.assertNotNested();
+    const release = await this.lock.acquire();
+    const state: OpenTransaction = { open: true };
+    try {
+      this.assertOpen();
+      this.database.exec(mode === 'snapshot' ? 'BEGIN DEFERRED' : 'BEGIN IMMEDIATE');
+      try {
+        const result = await this.scope.run(state, () => fn(new SqliteExecutor(this.database)));
+        this.database.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.database.inTransaction) this.database.exec('ROLLBACK');
+        throw err;
+      } finally {
+        state.open = false;
+      }
+    } finally {
+      release();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     const release = await this.lock.acquire();
@@ -121,7 +117,7 @@ export class SqliteStore implements Store {
   }
 
   /** A call outside any transaction: it waits for a running one, and holds the connection while it runs. */
-  private async runOutside<R>(call: () => Promise<R>): Promise<R> {
+  protected async runOutside<R>(call: () => Promise<R>): Promise<R> {
     if (this.scope.inside) throw TransactionScope.bypassed();
     const release = await this.lock.acquire();
     try {

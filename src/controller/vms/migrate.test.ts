@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { TestController } from '../api/testing.js';
 import { sampleOperation, samplePlacement, sampleVm } from '../store/fixtures.js';
 import { twoSimulatedHosts, view } from './simulated-agent.js';
-import { releaseStaleDestinations, startMigration } from './migrate.js';
+import { followInterruptedMigration, releaseStaleDestinations, startMigration } from './migrate.js';
 
 /** A controller with hosts alpha (running VM web) and beta, each behind a simulated agent. */
 async function cluster(t: { after: (fn: () => Promise<void>) => void }) {
@@ -327,4 +327,58 @@ test('a source that stopped answering and later says the move failed: the VM sta
   const vm = await controller.store.vms.getByName('web');
   assert.deepEqual([vm?.hostId, vm?.movingTo], ['h-alpha', null]);
   assert.equal((await controller.store.placements.listByVm('vm-web')).length, 1, 'no move was recorded');
+});
+
+test('a live migration whose controller died: the leader follows what the source carried on, and records the move when the guest arrived', async (t) => {
+  const { controller, source, destination } = await cluster(t);
+  const { services } = controller;
+  const deps = { store: controller.store, events: services.events, operations: services.operations, hosts: services.hosts };
+  // What the dead controller left: the destination held, its operation just failed as interrupted, and the source migrating.
+  const createdAt = new Date(Date.now() - 1_000).toISOString();
+  await controller.store.vms.update('vm-web', { movingTo: 'h-beta' });
+  const operation = sampleOperation({ id: 'op-gone', kind: 'migrate', targetType: 'vm', targetId: 'vm-web', targetName: 'web', state: 'failed', actor: 'admin', owner: 'gone', createdAt, updatedAt: createdAt });
+  await controller.store.operations.insert(operation);
+  source.release = false;
+  await (await services.hosts.client('h-alpha')).migrate('web', { destination: { agentUrl: destination.url, token: 'beta-secret' }, storage: 'shared' });
+
+  assert.equal(await followInterruptedMigration(deps, operation), true);
+  assert.deepEqual(await releaseStaleDestinations(controller.store, { keep: new Set(['vm-web']) }), [], 'a followed move keeps its destination');
+  await delay(300);
+  assert.deepEqual([(await controller.store.vms.getByName('web'))?.hostId, (await controller.store.vms.getByName('web'))?.movingTo], ['h-alpha', 'h-beta'], 'still migrating: nothing recorded yet');
+  // The source completes it (the guest arrives on beta); the next poll records the move.
+  const [outgoing] = [...source.migrations.values()];
+  assert.ok(outgoing);
+  destination.migrations.set(outgoing.id, { ...outgoing, direction: 'incoming', state: 'completed', finishedAt: new Date().toISOString() });
+  source.release = true;
+  const deadline = Date.now() + 20_000;
+  while ((await controller.store.vms.getByName('web'))?.hostId !== 'h-beta' && Date.now() < deadline) await delay(200);
+  const vm = await controller.store.vms.getByName('web');
+  assert.deepEqual([vm?.hostId, vm?.movingTo, vm?.state, vm?.runtime.pid], ['h-beta', null, 'running', 5151]);
+  const history = await controller.store.placements.listByVm('vm-web');
+  assert.deepEqual(history.map((p) => [p.hostName, p.endedAt === null]), [['beta', true], ['alpha', false]]);
+  const events = await controller.store.events.query({ vm: 'vm-web', order: 'asc', limit: 100 });
+  assert.ok(events.some((e) => e.action === 'vm.migrate' && (e.detail as { settledLate?: boolean }).settledLate === true), 'the late move is in the event log');
+});
+
+test('a migration whose controller died before the source started it: nothing to follow, the destination is released', async (t) => {
+  const { controller } = await cluster(t);
+  const { services } = controller;
+  const deps = { store: controller.store, events: services.events, operations: services.operations, hosts: services.hosts };
+  await controller.store.vms.update('vm-web', { movingTo: 'h-beta' });
+  const operation = sampleOperation({ id: 'op-gone', kind: 'migrate', targetType: 'vm', targetId: 'vm-web', targetName: 'web', state: 'failed', owner: 'gone' });
+  await controller.store.operations.insert(operation);
+  assert.equal(await followInterruptedMigration(deps, operation), false);
+  assert.deepEqual(await releaseStaleDestinations(controller.store), ['web']);
+  assert.equal((await controller.store.vms.getByName('web'))?.hostId, 'h-alpha');
+});
+
+test('a controller releases only the holds of its own or dead controllers\' moves: another live one may still follow its move', async (t) => {
+  const { controller } = await cluster(t);
+  await controller.store.vms.update('vm-web', { movingTo: 'h-beta' });
+  // A move of controller "live" ended while its source still migrates: "live" keeps the hold until the source settles it.
+  await controller.store.operations.insert(sampleOperation({ id: 'op-live', kind: 'migrate', targetType: 'vm', targetId: 'vm-web', targetName: 'web', state: 'failed', owner: 'live' }));
+  assert.deepEqual(await releaseStaleDestinations(controller.store, { ownedBy: (owner) => owner === 'restarted' }), [], 'another controller\'s hold is kept');
+  assert.equal((await controller.store.vms.getByName('web'))?.movingTo, 'h-beta');
+  assert.deepEqual(await releaseStaleDestinations(controller.store, { ownedBy: (owner) => owner === 'live' }), ['web'], 'once "live" is gone, its hold goes');
+  assert.equal((await controller.store.vms.getByName('web'))?.movingTo, null);
 });

@@ -140,14 +140,34 @@ async function releaseDestination(store: Store, vmId: string, hostId: string): P
     .catch(() => undefined);
 }
 
-/** Clears the destinations held by moves a previous controller process left behind; call after its operations were settled. */
-export async function releaseStaleDestinations(store: Store): Promise<string[]> {
+/** Which held destinations releaseStaleDestinations may clear. */
+export interface StaleDestinations {
+  /** Whose moves: the owner of the VM's latest migrate operation must pass (default any). A live controller may still follow its own after the operation ended. */
+  ownedBy?: (owner: string | null) => boolean;
+  /** VMs whose move is being followed right now (ids): kept. */
+  keep?: ReadonlySet<string>;
+}
+
+/**
+ * Clears the destinations held by moves whose controller process is gone (a previous run of this
+ * one, or a dead one: `ownedBy`); call after their operations were settled. Returns the VMs' names.
+ */
+export async function releaseStaleDestinations(store: Store, which: StaleDestinations = {}): Promise<string[]> {
   return store.transaction(async (tx) => {
     // A migration another controller still runs keeps its destination.
     const running = new Set((await tx.operations.list({ states: ['queued', 'running'], targetType: 'vm', limit: 100_000 })).map((op) => op.targetId));
-    const moving = (await tx.vms.list()).filter((vm) => vm.movingTo !== null && !running.has(vm.id));
-    for (const vm of moving) await tx.vms.update(vm.id, { movingTo: null });
-    return moving.map((vm) => vm.name);
+    const moving = (await tx.vms.list()).filter((vm) => vm.movingTo !== null && !running.has(vm.id) && !which.keep?.has(vm.id));
+    const released: string[] = [];
+    for (const vm of moving) {
+      if (which.ownedBy) {
+        const latest = (await tx.operations.list({ targetType: 'vm', targetId: vm.id, limit: 100 })).find((op) => op.kind === 'migrate');
+        // A hold with no move on record is nobody's: released.
+        if (latest && !which.ownedBy(latest.owner)) continue;
+      }
+      await tx.vms.update(vm.id, { movingTo: null });
+      released.push(vm.name);
+    }
+    return released;
   });
 }
 
@@ -363,6 +383,33 @@ async function recordArrival(
   return arrived;
 }
 
+/** How far the source agent's clock may lag the controller's when a migration is matched to its operation. */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * For the leader, after the controller that ran live migration `operation` died (the operation was
+ * just failed as interrupted): the source agent carried the migration on without it. When the source
+ * started one for this operation (an outgoing migration of the VM to the destination the record
+ * holds), the destination stays held until it ends and the move is recorded if the guest arrived,
+ * as for a hand-over left unresolved; returns true then. False when there is nothing to follow: the
+ * caller releases the destination.
+ */
+export async function followInterruptedMigration(deps: MigrationDeps, operation: OperationRecord): Promise<boolean> {
+  if (operation.kind !== 'migrate' || operation.targetType !== 'vm') return false;
+  const vm = await deps.store.vms.get(operation.targetId);
+  if (!vm?.movingTo || !vm.hostId) return false;
+  const [from, to] = await Promise.all([deps.store.hosts.get(vm.hostId), deps.store.hosts.get(vm.movingTo)]);
+  if (!from || !to) return false;
+  const migrations = await (await deps.hosts.client(from.id)).migrations().catch(() => []);
+  const since = Date.parse(operation.createdAt) - CLOCK_SKEW_MS;
+  const started = migrations.filter((m) => m.direction === 'outgoing' && m.vm.name === vm.name && m.peer === to.address && Date.parse(m.startedAt) >= since).at(-1);
+  if (!started) return false;
+  const why = `the move ${operation.actor} started (operation ${operation.id}); recorded by the leader after the controller that ran it stopped`;
+  const move: Move = { vm, from, to, storage: started.storage === 'copy' ? 'local' : 'shared', body: {}, actor: { name: operation.actor }, reason: 'user', why, refused: [], hold: { kept: false } };
+  keepHoldUntilSourceSettles(deps, move, started.id);
+  return true;
+}
+
 /** How often, and for how long, a source that stopped answering is asked whether its migration has ended. */
 const SETTLE_POLL_MS = 5_000;
 const SETTLE_FOR_MS = 30 * 60_000;
@@ -384,15 +431,15 @@ function keepHoldUntilSourceSettles(deps: MigrationDeps, move: Move, id: string)
     }
     await releaseDestination(deps.store, move.vm.id, move.to.id);
   })();
-  /** True once the source no longer moves the VM; false when SETTLE_FOR_MS ran out first. */
+  /** True once the source no longer moves the VM (asked at once, then every SETTLE_POLL_MS); false when SETTLE_FOR_MS ran out first. */
   async function waitForSource(): Promise<boolean> {
-    while (Date.now() < until) {
-      await delay(SETTLE_POLL_MS, undefined, { ref: false });
+    for (;;) {
       // A source that no longer knows the migration (its agent restarted without one to recover) is not moving the VM.
       const view = await (await deps.hosts.client(move.from.id)).migration(id).catch((err: unknown) => (isDroverError(err, 'MIGRATION_NOT_FOUND') ? 'gone' : undefined));
       if (view === 'gone' || (view && FINISHED.has(view.state))) return true;
+      if (Date.now() >= until) return false;
+      await delay(SETTLE_POLL_MS, undefined, { ref: false });
     }
-    return false;
   }
   async function adoptIfArrived(): Promise<void> {
     const arrived = await arrivedAt(deps, move.to, id);

@@ -80,10 +80,12 @@ export async function simulatedAgent(vms: VmView[] = [], options: { definesVms?:
       }
       if (migrate?.[1]) {
         const id = crypto.randomUUID();
-        const started: MigrationView = { id, direction: 'outgoing', vm: { id: `id-${migrate[1]}`, name: migrate[1] }, storage: (JSON.parse(body) as { storage: 'shared' | 'copy' }).storage, state: 'migrating', peer: 'sim', startedAt: new Date().toISOString(), progress };
+        const request = JSON.parse(body) as { storage: 'shared' | 'copy'; destination?: { agentUrl: string } };
+        const started: MigrationView = { id, direction: 'outgoing', vm: { id: `id-${migrate[1]}`, name: migrate[1] }, storage: request.storage, state: 'migrating', peer: request.destination?.agentUrl ?? 'sim', startedAt: new Date().toISOString(), progress };
         agent.migrations.set(id, started);
         return void setTimeout(() => send(202, started), agent.migrateAnswerDelayMs);
       }
+      if (url === '/api/v1/migrations' && req.method === 'GET') return send(200, [...agent.migrations.values()]);
       if (migration && agent.migrationsUnanswered) return send(503, { code: 'HOST_UNREACHABLE', message: 'not answering' });
       const current = migration?.[1] ? agent.migrations.get(migration[1]) : undefined;
       if (!current) return send(404, { code: 'NOT_FOUND' });

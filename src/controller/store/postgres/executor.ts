@@ -9,6 +9,10 @@ export const PG_DIALECT: SqlDialect = {
   boolean: (value) => value,
   byteOrder: (column) => `${column} COLLATE "C"`,
   jsonText: (column, key) => `(${column} ->> '${key}')`,
+  // The identity columns are GENERATED ALWAYS, which refuses explicit values without this.
+  explicitIdentity: 'OVERRIDING SYSTEM VALUE',
+  // ALTER TABLE, unlike setval, is transactional: a copy that rolls back leaves the identity as it was.
+  continueIdentity: (table, column, last) => `ALTER TABLE ${table} ALTER COLUMN ${column} RESTART WITH ${Math.trunc(last) + 1}`,
 };
 
 /** A statement with `@name` parameters rewritten to PostgreSQL's `$n`, and the names in order. */

@@ -1,6 +1,20 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DroverError } from '../../../shared/errors.js';
-import type { Repositories } from '../store.js';
+import type {
+  ControllerRepository,
+  EventRepository,
+  HostRepository,
+  ImageRepository,
+  JoinTokenRepository,
+  LeaderLeaseRepository,
+  NetworkRepository,
+  OperationRepository,
+  PlacementRepository,
+  Repositories,
+  SettingsRepository,
+  TokenRepository,
+  VmRepository,
+} from '../store.js';
 
 /** Wraps one repository call: the engine decides when and where it may run. */
 export type Runner = <R>(call: () => Promise<R>) => Promise<R>;
@@ -94,4 +108,43 @@ export function runCommitted(callbacks: readonly (() => void)[]): void {
       process.emitWarning(`after-commit callback failed: ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * What both engines' stores share: every repository, each call made outside a transaction going
+ * through the engine's `runOutside` (which decides when and on what connection it runs).
+ */
+export abstract class GuardedRepositories implements Repositories {
+  readonly hosts: HostRepository;
+  readonly images: ImageRepository;
+  readonly vms: VmRepository;
+  readonly operations: OperationRepository;
+  readonly events: EventRepository;
+  readonly tokens: TokenRepository;
+  readonly joinTokens: JoinTokenRepository;
+  readonly placements: PlacementRepository;
+  readonly settings: SettingsRepository;
+  readonly networks: NetworkRepository;
+  readonly controllers: ControllerRepository;
+  readonly leaderLease: LeaderLeaseRepository;
+
+  /** `build` makes the engine's repositories; it may use the store (as `self`) for what it binds later. */
+  protected constructor(build: (self: GuardedRepositories) => Repositories) {
+    const outside = guardedRepositories(build(this), (call) => this.runOutside(call));
+    this.hosts = outside.hosts;
+    this.images = outside.images;
+    this.vms = outside.vms;
+    this.operations = outside.operations;
+    this.events = outside.events;
+    this.tokens = outside.tokens;
+    this.joinTokens = outside.joinTokens;
+    this.placements = outside.placements;
+    this.settings = outside.settings;
+    this.networks = outside.networks;
+    this.controllers = outside.controllers;
+    this.leaderLease = outside.leaderLease;
+  }
+
+  /** Runs one repository call made outside any transaction. */
+  protected abstract runOutside<R>(call: () => Promise<R>): Promise<R>;
 }

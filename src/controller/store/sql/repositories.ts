@@ -33,7 +33,7 @@ import type {
   Repositories,
 } from '../store.js';
 import type { SqlExecutor, SqlValue } from './executor.js';
-import { SqlTable, type ColumnMap } from './table.js';
+import { SqlTable, type ColumnKind, type ColumnMap } from './table.js';
 
 const HOST_COLUMNS: ColumnMap<HostRecord> = {
   id: ['id', 'text'],
@@ -171,6 +171,52 @@ const CONTROLLER_COLUMNS: ColumnMap<ControllerRecord> = {
   startedAt: ['started_at', 'text'],
   lastSeenAt: ['last_seen_at', 'text'],
 };
+
+/** One table as whole-store tools (`../transfer.ts`) see it. */
+export interface StoreTable {
+  readonly name: string;
+  readonly columns: readonly (readonly [column: string, kind: ColumnKind])[];
+  /** The unique column that orders and pages the rows; the engine's insertion order when absent. */
+  readonly key?: string;
+  /** A column the engine generates values for (events.id), whose values are copied as they are. */
+  readonly identity?: string;
+}
+
+function storeTable<R>(name: string, columns: ColumnMap<R>, options: { key?: string; identity?: string } = {}): StoreTable {
+  return { name, columns: Object.values<readonly [string, ColumnKind]>(columns), ...options };
+}
+
+/**
+ * Every table the repositories keep, parents before children (VMs refer to hosts), so that rows
+ * inserted in this order satisfy the foreign keys. A table or column missing here would be left
+ * behind by `drover store copy`; transfer.test.ts compares this list with the schema.
+ */
+export const STORE_TABLES: readonly StoreTable[] = [
+  storeTable('hosts', HOST_COLUMNS),
+  storeTable('images', IMAGE_COLUMNS),
+  storeTable('networks', NETWORK_COLUMNS),
+  storeTable('vms', VM_COLUMNS),
+  storeTable('operations', OPERATION_COLUMNS),
+  storeTable('events', EVENT_COLUMNS, { key: 'id', identity: 'id' }),
+  storeTable('tokens', TOKEN_COLUMNS),
+  storeTable('join_tokens', JOIN_TOKEN_COLUMNS),
+  storeTable('placements', PLACEMENT_COLUMNS),
+  {
+    name: 'cluster_settings',
+    columns: [['name', 'text'], ['value', 'json'], ['updated_at', 'text']],
+    // PostgreSQL's cluster_settings has no seq column; the order of settings means nothing.
+    key: 'name',
+  },
+  // The registry and the lease come along too: a controller keeps its id across the move, and
+  // the lease's fencing token goes on growing from where it was.
+  storeTable('controllers', CONTROLLER_COLUMNS),
+  {
+    name: 'leader_lease',
+    columns: [['name', 'text'], ['holder', 'text'], ['token', 'number'], ['acquired_at', 'text'], ['renewed_at', 'text'], ['expires_at', 'text']],
+    // One row, and no seq column in PostgreSQL.
+    key: 'name',
+  },
+];
 
 /** Hosts, images, VMs and networks: named records with the same six operations. */
 export class SqlNamedRepository<R extends { id: string; name: string }> implements NamedRepository<R> {

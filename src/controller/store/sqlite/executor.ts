@@ -9,6 +9,9 @@ export const SQLITE_DIALECT: SqlDialect = {
   // SQLite's default collation, BINARY, already compares bytes.
   byteOrder: (column) => column,
   jsonText: (column, key) => `json_extract(${column}, '$.${key}')`,
+  explicitIdentity: '',
+  // AUTOINCREMENT keeps the largest id ever inserted (sqlite_sequence), explicit ones included.
+  continueIdentity: () => undefined,
 };
 
 /**
