@@ -9,11 +9,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { startController, type RunningController } from '../../src/controller/server.js';
 import { sampleHost } from '../../src/controller/store/fixtures.js';
-import type { ChildReply, ControllerCpu, ControllerRequest, SimulatedLeaseHost } from './lease-protocol.js';
+import { readControllerCpu, type ChildReply, type ControllerRequest, type SimulatedLeaseHost } from './lease-protocol.js';
 
 const GiB = 2 ** 30;
 /** The one shared pool every simulated host reaches, as hosts mounting one NAS would report it. */
@@ -52,12 +51,6 @@ async function start(hosts: SimulatedLeaseHost[], agentBaseUrl: string): Promise
   return { url: controller.address, token, pid: process.pid };
 }
 
-function cpu(): ControllerCpu {
-  const usage = process.cpuUsage();
-  const loop = performance.eventLoopUtilization();
-  return { userMicros: usage.user, systemMicros: usage.system, at: performance.now(), loopIdleMs: loop.idle, loopActiveMs: loop.active };
-}
-
 let stopping: Promise<void> | undefined;
 
 /** Stops HA and the controller and deletes the data dir; once, however often it is called. */
@@ -89,7 +82,7 @@ process.on('message', (request: ControllerRequest) => {
         }
         return {};
       case 'cpu':
-        return { cpu: cpu() };
+        return { cpu: readControllerCpu() };
       case 'stop':
         await stop();
         return {};

@@ -3,6 +3,7 @@
  * (lease-controller.ts) and the simulated hosts (lease-worker.ts). Every request carries an `id`; the child answers
  * with the same `id`, either `{ ok: true, ...reply }` or `{ ok: false, error }`.
  */
+import { performance } from 'node:perf_hooks';
 
 /** One simulated host: its name and the agent token the controller holds as its credential. */
 export interface SimulatedLeaseHost {
@@ -27,6 +28,13 @@ export interface ControllerCpu {
   /** performance.eventLoopUtilization(): idle and active ms since the process started. */
   loopIdleMs: number;
   loopActiveMs: number;
+}
+
+/** Reads ControllerCpu in the controller process itself. */
+export function readControllerCpu(): ControllerCpu {
+  const usage = process.cpuUsage();
+  const loop = performance.eventLoopUtilization();
+  return { userMicros: usage.user, systemMicros: usage.system, at: performance.now(), loopIdleMs: loop.idle, loopActiveMs: loop.active };
 }
 
 /** Requests to the simulated hosts' process. */

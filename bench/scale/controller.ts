@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { startController, type RunningController } from '../../src/controller/server.js';
 import { simulatedFleet } from '../lib/fleet.js';
-import type { ChildReply, ControllerCpu, SimulatedLeaseHost } from '../ha/lease-protocol.js';
+import { readControllerCpu, type ChildReply, type SimulatedLeaseHost } from '../ha/lease-protocol.js';
 import type { ScaleControllerRequest, ScaleControllerStarted } from './protocol.js';
 
 const GiB = 2 ** 30;
@@ -79,12 +79,6 @@ async function start(storeUrl: string, hosts: SimulatedLeaseHost[], vmCount: num
   return { url: controller.address, token, pid: process.pid, seedMs, vmNames: fleet.vms.map((vm) => vm.name) };
 }
 
-function cpu(): ControllerCpu {
-  const usage = process.cpuUsage();
-  const loop = performance.eventLoopUtilization();
-  return { userMicros: usage.user, systemMicros: usage.system, at: performance.now(), loopIdleMs: loop.idle, loopActiveMs: loop.active };
-}
-
 let stopping: Promise<void> | undefined;
 
 /** Stops HA and the controller and deletes the data dir; once, however often it is called. */
@@ -111,7 +105,7 @@ process.on('message', (request: ScaleControllerRequest) => {
         await startHa(controller, request.stepMs);
         return {};
       case 'cpu':
-        return { cpu: cpu(), leadershipLosses };
+        return { cpu: readControllerCpu(), leadershipLosses };
       case 'stop':
         await stop();
         return {};
