@@ -5,7 +5,7 @@ import type { SqlEngine, SqlExecutor, SqlTransactionMode } from './sql/executor.
 import { GuardedRepositories, guardedRepositories, runCommitted, TransactionScope, type OpenTransaction, type Runner } from './sql/guard.js';
 import { sqlRepositories } from './sql/repositories.js';
 import { SqliteExecutor } from './sqlite/executor.js';
-import type { Repositories, Store, Transaction } from './store.js';
+import type { Store, Transaction } from './store.js';
 
 /**
  * The SQLite implementation of Store, the embedded default. better-sqlite3 is synchronous and has
@@ -17,7 +17,6 @@ import type { Repositories, Store, Transaction } from './store.js';
 export class SqliteStore extends GuardedRepositories implements Store, SqlEngine {
   readonly engine = 'sqlite';
 
-  private readonly repositories: Repositories;
   private readonly lock = new FifoLock();
   private readonly scope = new TransactionScope();
   private closed = false;
@@ -25,7 +24,6 @@ export class SqliteStore extends GuardedRepositories implements Store, SqlEngine
   /** Wraps an open, migrated database; prefer `SqliteStore.open`. */
   constructor(readonly database: SqliteDatabase) {
     super(() => sqlRepositories(new SqliteExecutor(database)));
-    this.repositories = sqlRepositories(new SqliteExecutor(database));
   }
 
   /**
@@ -53,7 +51,7 @@ export class SqliteStore extends GuardedRepositories implements Store, SqlEngine
       this.assertOpen();
       const inside: Runner = TransactionScope.handleRunner(state);
       const tx: Transaction = {
-        ...guardedRepositories(this.repositories, inside),
+        ...guardedRepositories(this.unguarded, inside),
         afterCommit: (callback) => void committed.push(callback),
       };
       this.database.exec('BEGIN IMMEDIATE');

@@ -129,8 +129,12 @@ export abstract class GuardedRepositories implements Repositories {
   readonly leaderLease: LeaderLeaseRepository;
 
   /** `build` makes the engine's repositories; it may use the store (as `self`) for what it binds later. */
+  /** The engine's repositories as built, unguarded: for an engine whose transactions run on the same connection. */
+  protected readonly unguarded: Repositories;
+
   protected constructor(build: (self: GuardedRepositories) => Repositories) {
-    const outside = guardedRepositories(build(this), (call) => this.runOutside(call));
+    this.unguarded = build(this);
+    const outside = guardedRepositories(this.unguarded, (call) => this.runOutside(call));
     this.hosts = outside.hosts;
     this.images = outside.images;
     this.vms = outside.vms;
