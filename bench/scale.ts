@@ -3,7 +3,7 @@
  * simulated hosts and 30,000 VMs in its store while every host renews its HA lease once a second. Measured: the
  * controller's CPU, p50/p99 of one GET /api/v1/vms page (limit 500) and of GET /api/v1/vms/:name, VM creates accepted
  * per second through the scheduler, and the time to find a host that stops renewing (scale/measure.ts).
- * `--hosts N --vms M` (and `--window S`) make a small run.
+ * `--hosts N --vms M` (and `--window S`) make a small run; `--engine sqlite|postgresql` runs one engine only.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,19 +27,25 @@ const OPTIONS = {
   '--window': { default: 30, min: 1 },
 } as const;
 
-function parseOptions(args: string[]): ScaleOptions {
+function parseOptions(args: string[]): ScaleOptions & { engines: Engine[] } {
   const given = new Map<string, number>();
+  let engines: Engine[] = [...ENGINES];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string; // i < length
     const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, args[++i]];
-    if (!(name in OPTIONS)) throw new Error(`unknown option ${arg}; scale takes ${Object.keys(OPTIONS).join(', ')}`);
+    if (name === '--engine') {
+      if (!ENGINES.includes(inline as Engine)) throw new Error(`--engine takes ${ENGINES.join(' or ')}, got "${inline}"`);
+      engines = [inline as Engine];
+      continue;
+    }
+    if (!(name in OPTIONS)) throw new Error(`unknown option ${arg}; scale takes ${[...Object.keys(OPTIONS), '--engine'].join(', ')}`);
     const spec = OPTIONS[name as keyof typeof OPTIONS];
     const value = Number(inline);
     if (!Number.isInteger(value) || value < spec.min) throw new Error(`${name} needs a whole number of at least ${spec.min}, got "${inline}"`);
     given.set(name, value);
   }
   const value = (name: keyof typeof OPTIONS) => given.get(name) ?? OPTIONS[name].default;
-  return { hosts: value('--hosts'), vms: value('--vms'), windowMs: value('--window') * 1000, pageSamples: 200, getSamples: 500, createMs: 10_000 };
+  return { hosts: value('--hosts'), vms: value('--vms'), windowMs: value('--window') * 1000, pageSamples: 200, getSamples: 500, createMs: 10_000, engines };
 }
 
 function latencyVariant(name: string, label: string, samples: number[], failure: string | undefined, extra: Partial<VariantResult> = {}): VariantResult {
@@ -154,7 +160,7 @@ export const benchmark: Benchmark = {
   title: 'Scale: 1,000 hosts and 30,000 VMs on SQLite and PostgreSQL',
   description:
     'A controller with 1,000 simulated hosts renewing their leases every second and 30,000 VMs, on each store engine: its CPU, the latency of a GET /vms page and of GET /vms/:name, creates accepted per second, and the time to find a host that stops renewing.',
-  options: Object.keys(OPTIONS),
+  options: [...Object.keys(OPTIONS), '--engine'],
   async run(ctx) {
     const options = parseOptions(ctx.args);
     const runs = new Map<Engine, EngineRun>();
@@ -162,13 +168,17 @@ export const benchmark: Benchmark = {
     const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'drover-bench-scale-store-'));
     try {
-      try {
-        runs.set('sqlite', await runEngine('sqlite', `sqlite:${path.join(dataDir, 'scale.db')}`, options, ctx.log));
-      } catch (err) {
-        errors.set('sqlite', errorText(err));
-        ctx.log(`scale sqlite: ${errorText(err)}`);
+      if (!options.engines.includes('sqlite')) errors.set('sqlite', 'not asked for (--engine)');
+      else {
+        try {
+          runs.set('sqlite', await runEngine('sqlite', `sqlite:${path.join(dataDir, 'scale.db')}`, options, ctx.log));
+        } catch (err) {
+          errors.set('sqlite', errorText(err));
+          ctx.log(`scale sqlite: ${errorText(err)}`);
+        }
       }
-      if (!postgresAvailable()) errors.set('postgresql', 'PostgreSQL 15 binaries not installed here');
+      if (!options.engines.includes('postgresql')) errors.set('postgresql', 'not asked for (--engine)');
+      else if (!postgresAvailable()) errors.set('postgresql', 'PostgreSQL 15 binaries not installed here');
       else {
         let server: LocalPostgres | undefined;
         try {

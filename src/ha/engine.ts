@@ -43,10 +43,13 @@ export function stepHa(previous: HaState, input: HaInput, config: HaConfig = DEF
   };
   judgeHosts(ctx, input.reports);
   followVms(ctx, input.reports);
+  // The hosts a waiting failover needs fenced, found in one pass over the VMs rather than one a host.
+  const awaitedFences = new Set<string>();
+  for (const vm of Object.values(state.vms)) if (vm.phase === 'waiting' && vm.failover) awaitedFences.add(vm.failover.fromHostId);
   for (const record of Object.values(state.hosts)) {
     const verdict = ctx.verdicts.get(record.hostId);
     if (!verdict) continue;
-    const needed = Object.values(state.vms).some((vm) => vm.phase === 'waiting' && vm.failover?.fromHostId === record.hostId);
+    const needed = awaitedFences.has(record.hostId);
     const action = nextFenceAttempt(record, verdict, ctx.observations.get(record.hostId), needed, ctx.now);
     if (action) ctx.actions.push(action);
   }

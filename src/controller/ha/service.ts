@@ -13,6 +13,7 @@ import { stepHa } from '../../ha/engine.js';
 import { checkAdmission } from '../../ha/admission.js';
 import type { HaInput, HaReport, HaVmSettings, HostObservation, HostVmReport } from '../../ha/model.js';
 import type { HaAction, HaEvent } from '../../ha/outputs.js';
+import type { HaStepResult } from '../../ha/engine.js';
 import { createHaState, nextGeneration, restoreHaState, serializeHaState, type HaState } from '../../ha/state.js';
 import { assertHaConfig, DEFAULT_HA_CONFIG, haConfigProblems, type GuestMonitoringSettings, type HaConfig, type HaTimings } from '../../ha/timings.js';
 import type { LivenessVerdict } from '../../ha/liveness.js';
@@ -22,10 +23,11 @@ import { clusterViewOf, sharedPoolsOf } from '../cluster/view.js';
 import { readClusterSettings } from '../cluster/settings.js';
 import type { EventLog } from '../events/event-log.js';
 import type { HostService } from '../hosts/service.js';
-import type { HostRecord, VmRecord } from '../store/records.js';
+import type { ClusterSettings, HostRecord, VmRecord } from '../store/records.js';
 import type { Repositories, Store } from '../store/store.js';
 import { recordPlacement } from '../vms/placements.js';
 import { recordGuestReady } from '../vms/guest-ready.js';
+import { FleetMirror, type FleetView } from './fleet.js';
 import { leaseCredential, type LeaseAnswer, type LeaseRenewal } from './lease-schema.js';
 
 /** Powers hosts off through their fence devices (src/controller/hosts/fence.ts). */
@@ -69,6 +71,8 @@ export class HaService {
   private readingSlots = false;
   /** VMs HA is starting right now: the host reconcile leaves their records alone. */
   private readonly restarting = new Set<string>();
+  /** The hosts and VMs steps judge on, read again when they change (fleet.ts). */
+  private readonly fleet: FleetMirror;
   /** Per host, its HA VMs for lease answers, refreshed every step. */
   private haVmsByHost = new Map<string, LeaseAnswer['haVms']>();
   /** Per host name, the lease credential its agent must present, refreshed every step: a renewal (1,000 a second at 1,000 hosts) reads no store. */
@@ -86,6 +90,7 @@ export class HaService {
     private readonly logger?: Logger,
   ) {
     this.config = baseConfig;
+    this.fleet = new FleetMirror(store);
   }
 
   /** The configuration in force: the defaults with the stored changes (`ha settings set`). */
@@ -216,9 +221,10 @@ export class HaService {
     const hosts = await this.store.hosts.list();
     const vms = await this.store.vms.list();
     const names = new Map(hosts.map((h) => [h.id, h.name]));
+    const verdicts = new Map(this.verdicts.map((v) => [v.hostId, v]));
     return {
       hosts: hosts.map((host) => {
-        const verdict = this.verdicts.find((v) => v.hostId === host.id);
+        const verdict = verdicts.get(host.id);
         const lease = this.leases.get(host.id);
         const slot = this.slots.get(host.name);
         const record = state.hosts[host.id];
@@ -294,32 +300,50 @@ export class HaService {
     await this.loadConfig();
     const now = Date.now();
     const state = await this.loadState();
-    const hosts = await this.store.hosts.list();
-    const vms = await this.store.vms.list();
     const settings = await readClusterSettings(this.store);
+    const reports = this.reports;
+    this.reports = [];
+    // Quiet steps judge on HA's copy of the fleet. Reports answer actions, and what follows from them, like any
+    // step that would act, record an event or mark a VM lost, is decided on the store as it is now.
+    let fleet = await this.fleet.read(reports.length > 0);
+    let decision = this.decide(state, fleet, settings, reports, now);
+    if (!fleet.fresh && (decision.result.actions.length > 0 || decision.result.events.length > 0 || decision.lost.length > 0)) {
+      fleet = await this.fleet.read(true);
+      decision = this.decide(state, fleet, settings, reports, now);
+    }
+    const { hosts, vms } = fleet;
+    const { result, lost } = decision;
+    const hostIds = new Set(hosts.map((h) => h.id));
+    for (const hostId of this.leases.keys()) if (!hostIds.has(hostId)) this.leases.delete(hostId);
+    this.refreshLeaseHosts(hosts);
+    void this.readSlots(hosts);
+    this.verdicts = result.verdicts;
+    this.haVmsByHost = leaseAnswersByHost(vms, result.state);
+    await this.saveState(result.state);
+    await this.record(result.events, hosts, vms);
+    await this.markLost(lost);
+    // What was just written is read again by the next step, whatever the stamps say.
+    if (result.events.length > 0 || lost.length > 0) this.fleet.forget();
+    for (const action of result.actions) void this.carryOut(action, hosts, vms).catch((err: unknown) => this.logger?.error({ err, action }, 'HA action failed'));
+  }
+
+  /** The engine's step on `fleet`, and the VMs without HA it finds lost with their hosts; writes nothing. */
+  private decide(state: HaState, fleet: FleetView, settings: ClusterSettings, reports: HaReport[], now: number): { result: HaStepResult; lost: LostVm[] } {
+    const { hosts, vms } = fleet;
     const cluster = haClusterView(clusterViewOf(hosts, vms, settings), vms);
     // Built once a step: every host's observation looks its VMs up by name.
     const byName = new Map(vms.map((vm) => [vm.name, vm]));
-    for (const hostId of this.leases.keys()) if (!hosts.some((h) => h.id === hostId)) this.leases.delete(hostId);
-    this.refreshLeaseHosts(hosts);
-    void this.readSlots(hosts);
-    const reports = this.reports;
-    this.reports = [];
+    const storageReadAt = this.storageReadAt();
     const input: HaInput = {
       now,
       cluster,
       hosts: hosts.map((host) => this.observe(host, byName, state)),
       haVms: vms.filter((vm) => vm.spec.ha).map((vm) => haSettings(vm)),
       reports,
-      ...(this.storageReadAt() !== undefined ? { storageReadAt: this.storageReadAt() } : {}),
+      ...(storageReadAt !== undefined ? { storageReadAt } : {}),
     };
     const result = stepHa(state, input, this.config);
-    this.verdicts = result.verdicts;
-    this.haVmsByHost = leaseAnswersByHost(vms, result.state);
-    await this.saveState(result.state);
-    await this.record(result.events, hosts, vms);
-    await this.markLost(result.verdicts, hosts, vms);
-    for (const action of result.actions) void this.carryOut(action, hosts, vms).catch((err: unknown) => this.logger?.error({ err, action }, 'HA action failed'));
+    return { result, lost: lostVms(result.verdicts, hosts, vms) };
   }
 
   private observe(host: HostRecord, byName: ReadonlyMap<string, VmRecord>, state: HaState): HostObservation {
@@ -372,7 +396,13 @@ export class HaService {
     this.readingSlots = true;
     try {
       const pools = new Map<string, HostRecord[]>();
-      for (const host of hosts) for (const pool of sharedPoolsOf(host)) pools.set(pool, [...(pools.get(pool) ?? []), host]);
+      for (const host of hosts) {
+        for (const pool of sharedPoolsOf(host)) {
+          const members = pools.get(pool);
+          if (members) members.push(host);
+          else pools.set(pool, [host]);
+        }
+      }
       // A pool no host reports any more (its hosts were removed) must not hold every verdict back with its old read.
       for (const pool of this.storageReads.keys()) if (!pools.has(pool)) this.storageReads.delete(pool);
       const now = Date.now();
@@ -490,31 +520,28 @@ export class HaService {
   }
 
   /** Non-HA VMs on a host that failed, was fenced or confirmed down are lost with it: shown so, with the host. */
-  private async markLost(verdicts: LivenessVerdict[], hosts: HostRecord[], vms: VmRecord[]): Promise<void> {
-    for (const verdict of verdicts) {
-      if (verdict.liveness !== 'failed' && verdict.liveness !== 'fenced' && verdict.liveness !== 'confirmed-down') continue;
-      const host = hosts.find((h) => h.id === verdict.hostId);
-      if (!host) continue;
-      for (const vm of vms) {
-        if (vm.hostId !== host.id || vm.spec.ha || !LIVE_STATES.has(vm.state)) continue;
-        const reason = `lost with host ${host.name} (${verdict.liveness}: ${verdict.reason})`;
-        await this.store.transaction(async (tx) => {
-          await tx.vms.update(vm.id, { state: 'error', runtime: { ...vm.runtime, crashReason: reason } });
-          await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.lost', hostId: host.id, result: 'failure', detail: { reason } }, tx);
-        });
-      }
+  private async markLost(lost: LostVm[]): Promise<void> {
+    for (const { vm, host, verdict } of lost) {
+      const reason = `lost with host ${host.name} (${verdict.liveness}: ${verdict.reason})`;
+      await this.store.transaction(async (tx) => {
+        await tx.vms.update(vm.id, { state: 'error', runtime: { ...vm.runtime, crashReason: reason } });
+        await this.events.record({ actor: SYSTEM_ACTOR, objectType: 'vm', objectId: vm.id, objectName: vm.name, action: 'vm.lost', hostId: host.id, result: 'failure', detail: { reason } }, tx);
+      });
     }
   }
 
   /** Records the engine's events, with host names beside ids. */
   private async record(events: HaEvent[], hosts: HostRecord[], vms: VmRecord[]): Promise<void> {
     if (events.length === 0) return;
-    const hostName = (id: string | undefined) => (id ? (hosts.find((h) => h.id === id)?.name ?? id) : undefined);
-    // The engine speaks in ids; people read names.
-    const named = (text: string) => [...hosts, ...vms].reduce((out, thing) => out.replaceAll(thing.id, thing.name), text);
+    const vmsById = new Map(vms.map((vm) => [vm.id, vm]));
+    const names = namesById(hosts, vms);
+    const hostName = (id: string | undefined) => (id ? (names.get(id) ?? id) : undefined);
+    // The engine speaks in ids; people read names. A word of the reason that is an id becomes its name (one
+    // lookup a word: a thousand hosts turning suspect at once must not cost a pass over every VM each).
+    const named = (text: string) => text.replace(/[\w-]+/g, (word) => names.get(word) ?? word);
     await this.store.transaction(async (tx) => {
       for (const event of events) {
-        const vm = event.vmId ? vms.find((v) => v.id === event.vmId) : undefined;
+        const vm = event.vmId ? vmsById.get(event.vmId) : undefined;
         const restart = event.restart
           ? { ...event.restart, from: hostName(event.restart.fromHostId), to: hostName(event.restart.toHostId), steps: event.restart.steps.map((s) => ({ step: s.step, at: new Date(s.at).toISOString(), ...(s.hostId ? { host: hostName(s.hostId) } : {}) })) }
           : undefined;
@@ -611,6 +638,35 @@ function sameText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A live VM without HA on a host that failed, was fenced or was confirmed down. */
+interface LostVm {
+  vm: VmRecord;
+  host: HostRecord;
+  verdict: LivenessVerdict;
+}
+
+/** The VMs `verdicts` lose: one pass over the VMs, by host, not one a host that is down. */
+function lostVms(verdicts: LivenessVerdict[], hosts: HostRecord[], vms: VmRecord[]): LostVm[] {
+  const down = new Map(verdicts.filter((v) => v.liveness === 'failed' || v.liveness === 'fenced' || v.liveness === 'confirmed-down').map((v) => [v.hostId, v]));
+  if (down.size === 0) return [];
+  const hostsById = new Map(hosts.map((h) => [h.id, h]));
+  const lost: LostVm[] = [];
+  for (const vm of vms) {
+    if (!vm.hostId || vm.spec.ha || !LIVE_STATES.has(vm.state)) continue;
+    const verdict = down.get(vm.hostId);
+    const host = hostsById.get(vm.hostId);
+    if (verdict && host) lost.push({ vm, host, verdict });
+  }
+  return lost;
+}
+
+/** Names of hosts and VMs by id. */
+function namesById(hosts: HostRecord[], vms: VmRecord[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const thing of [...hosts, ...vms]) names.set(thing.id, thing.name);
+  return names;
+}
+
 /** The engine's settings of an HA VM. */
 function haSettings(vm: VmRecord): HaVmSettings {
   const ha = vm.spec.ha;
@@ -629,7 +685,10 @@ function leaseAnswersByHost(vms: VmRecord[], state: HaState): Map<string, LeaseA
   for (const vm of vms) {
     const hostId = state.vms[vm.id]?.hostId ?? vm.hostId;
     if (!vm.spec.ha || !hostId) continue;
-    out.set(hostId, [...(out.get(hostId) ?? []), { name: vm.name, isolation: vm.spec.ha.isolation, monitoring: vm.spec.ha.monitoring, generation: state.vms[vm.id]?.generation ?? 0 }]);
+    const entry = { name: vm.name, isolation: vm.spec.ha.isolation, monitoring: vm.spec.ha.monitoring, generation: state.vms[vm.id]?.generation ?? 0 };
+    const list = out.get(hostId);
+    if (list) list.push(entry);
+    else out.set(hostId, [entry]);
   }
   return out;
 }

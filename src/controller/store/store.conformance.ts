@@ -92,6 +92,22 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     assert.equal(await store.vms.delete('vm-1'), false);
   });
 
+  withStore('the change stamp moves with an insert, an update and a delete, and not with a read', async (store) => {
+    const empty = await store.vms.changeStamp();
+    await store.vms.insert(sampleVm());
+    const inserted = await store.vms.changeStamp();
+    assert.notEqual(inserted, empty);
+    await store.vms.list();
+    assert.equal(await store.vms.changeStamp(), inserted);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await store.vms.update('vm-1', { state: 'running' });
+    const updated = await store.vms.changeStamp();
+    assert.notEqual(updated, inserted);
+    await store.vms.delete('vm-1');
+    assert.notEqual(await store.vms.changeStamp(), updated);
+    assert.equal(await store.hosts.changeStamp(), await store.hosts.changeStamp());
+  });
+
   withStore('operations list filters by state and target, newest first', async (store) => {
     await store.operations.insert(sampleOperation({ id: 'a', createdAt: '2025-01-01T00:00:01.000Z' }));
     await store.operations.insert(sampleOperation({ id: 'b', createdAt: '2025-01-01T00:00:02.000Z', state: 'running' }));

@@ -39,6 +39,12 @@ export interface NamedRepository<R extends { id: string; name: string }> {
   update(id: string, patch: Patch<R>): Promise<R>;
   /** Returns false when there was nothing to delete. */
   delete(id: string): Promise<boolean>;
+  /**
+   * A cheap mark of the records' contents (how many, and the latest updatedAt): a reader that keeps a copy reads
+   * the records again when it changes. Best effort: two changes within one millisecond, or a change committed
+   * after a later one, can leave it unchanged, so such a copy is also read again now and then.
+   */
+  changeStamp(): Promise<string>;
 }
 
 export type HostRepository = NamedRepository<HostRecord>;

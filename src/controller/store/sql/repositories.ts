@@ -256,6 +256,10 @@ export class SqlNamedRepository<R extends { id: string; name: string }> implemen
   delete(id: string): Promise<boolean> {
     return this.rows.delete(id);
   }
+  async changeStamp(): Promise<string> {
+    const [row] = await this.rows.sql.all(`SELECT count(*) AS n, max(updated_at) AS last FROM ${this.rows.table}`, {});
+    return `${String(row?.n ?? 0)}:${String(row?.last ?? '')}`;
+  }
 }
 
 /** VMs, also listable by the host they are placed on. */
