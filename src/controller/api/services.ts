@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 import { FenceService, type FenceServiceOptions } from '../hosts/fence.js';
 import { HostService } from '../hosts/service.js';
 import { VmService } from '../vms/service.js';
+import { FleetMirror } from '../cluster/fleet.js';
 import { HaService } from '../ha/service.js';
 import { SOLE_LEADER, type LeadershipView } from '../leadership/term.js';
 
@@ -40,7 +41,9 @@ export function createControllerServices(store: Store, options: ControllerServic
   const operations = new OperationRunner({ store, events, ...(options.logger ? { logger: options.logger } : {}), ...(options.controllerId ? { controllerId: options.controllerId } : {}) });
   const hosts = new HostService(store, events, options.logger);
   const fencing = new FenceService(store, events, options.fencing);
-  const ha = new HaService(store, events, hosts, fencing, undefined, options.logger);
+  // One copy of the fleet for all that reads every host and VM often: HA's steps and placement.
+  const fleet = new FleetMirror(store);
+  const ha = new HaService(store, events, hosts, fencing, fleet, undefined, options.logger);
   hosts.skipVm = (vmId) => ha.isRestarting(vmId);
   return {
     store,
@@ -49,7 +52,7 @@ export function createControllerServices(store: Store, options: ControllerServic
     tokens: new TokenService(store, events),
     hosts,
     fencing,
-    vms: new VmService(store, events, operations, hosts, ha),
+    vms: new VmService(store, events, operations, hosts, fleet, ha),
     ha,
     leadership: options.leadership ?? SOLE_LEADER,
   };

@@ -27,7 +27,7 @@ import type { ClusterSettings, HostRecord, VmRecord } from '../store/records.js'
 import type { Repositories, Store } from '../store/store.js';
 import { recordPlacement } from '../vms/placements.js';
 import { recordGuestReady } from '../vms/guest-ready.js';
-import { FleetMirror, type FleetView } from './fleet.js';
+import type { FleetMirror, FleetView } from '../cluster/fleet.js';
 import { leaseCredential, type LeaseAnswer, type LeaseRenewal } from './lease-schema.js';
 
 /** Powers hosts off through their fence devices (src/controller/hosts/fence.ts). */
@@ -71,12 +71,12 @@ export class HaService {
   private readingSlots = false;
   /** VMs HA is starting right now: the host reconcile leaves their records alone. */
   private readonly restarting = new Set<string>();
-  /** The hosts and VMs steps judge on, read again when they change (fleet.ts). */
-  private readonly fleet: FleetMirror;
   /** Per host, its HA VMs for lease answers, refreshed every step. */
   private haVmsByHost = new Map<string, LeaseAnswer['haVms']>();
   /** Per host name, the lease credential its agent must present, refreshed every step: a renewal (1,000 a second at 1,000 hosts) reads no store. */
   private leaseHosts = new Map<string, LeaseHost>();
+  /** What the last step built from the fleet copy. */
+  private derived: FleetDerived | undefined;
   /** The state as last written to the store, so a step that changed nothing writes nothing. */
   private savedState: string | undefined;
 
@@ -85,12 +85,13 @@ export class HaService {
     private readonly events: EventLog,
     private readonly hosts: HostService,
     private readonly fencer: HostFencer | undefined,
+    /** The hosts and VMs steps judge on, read again when they change (cluster/fleet.ts). */
+    private readonly fleet: FleetMirror,
     /** The configuration before any `ha settings set`: the defaults. */
     private readonly baseConfig: HaConfig = DEFAULT_HA_CONFIG,
     private readonly logger?: Logger,
   ) {
     this.config = baseConfig;
-    this.fleet = new FleetMirror(store);
   }
 
   /** The configuration in force: the defaults with the stored changes (`ha settings set`). */
@@ -218,8 +219,9 @@ export class HaService {
   async status(): Promise<HaStatus> {
     const state = await this.loadState();
     const now = Date.now();
-    const hosts = await this.store.hosts.list();
-    const vms = await this.store.vms.list();
+    // HA's copy of the fleet, read again only where it changed: `ha status` polled every few hundred ms must not cost a read of every VM.
+    const { hosts, vms } = await this.fleet.read();
+    const settings = await readClusterSettings(this.store);
     const names = new Map(hosts.map((h) => [h.id, h.name]));
     const verdicts = new Map(this.verdicts.map((v) => [v.hostId, v]));
     return {
@@ -254,7 +256,7 @@ export class HaService {
             ...(record?.failedReason ? { failedReason: record.failedReason } : {}),
           };
         }),
-      admission: await this.admission(),
+      admission: admissionOf(hosts, vms, settings),
       timings: { ...this.config.timings },
     };
   }
@@ -262,12 +264,8 @@ export class HaService {
   /** The cluster's HA admission figures as they stand, or with `change` applied to one VM (its policy, or where it would run). */
   async admission(change?: { vm: VmRecord }, repos: Repositories = this.store): Promise<{ haHostFailures: number; admitted: boolean; reason: string }> {
     const settings = await readClusterSettings(repos);
-    const { haHostFailures } = settings;
     const vms = (await repos.vms.list()).map((vm) => (change && vm.id === change.vm.id ? change.vm : vm));
-    const running = vms.filter((vm) => vm.desiredState === 'running' || LIVE_STATES.has(vm.state));
-    const view = clusterViewOf(await repos.hosts.list(), running, settings);
-    const result = checkAdmission(view, running.filter((vm) => vm.spec.ha).map((vm) => vm.id), haHostFailures);
-    return { haHostFailures, admitted: result.admitted, reason: result.reason };
+    return admissionOf(await repos.hosts.list(), vms, settings);
   }
 
   /** HA_ADMISSION_REFUSED, with the figures, when `vm` as given (protected, running where it says) would break admission control. */
@@ -318,7 +316,7 @@ export class HaService {
     this.refreshLeaseHosts(hosts);
     void this.readSlots(hosts);
     this.verdicts = result.verdicts;
-    this.haVmsByHost = leaseAnswersByHost(vms, result.state);
+    this.haVmsByHost = leaseAnswersByHost(this.derive(hosts, vms, settings).haVms, result.state);
     await this.saveState(result.state);
     await this.record(result.events, hosts, vms);
     await this.markLost(lost);
@@ -330,20 +328,43 @@ export class HaService {
   /** The engine's step on `fleet`, and the VMs without HA it finds lost with their hosts; writes nothing. */
   private decide(state: HaState, fleet: FleetView, settings: ClusterSettings, reports: HaReport[], now: number): { result: HaStepResult; lost: LostVm[] } {
     const { hosts, vms } = fleet;
-    const cluster = haClusterView(clusterViewOf(hosts, vms, settings), vms);
-    // Built once a step: every host's observation looks its VMs up by name.
-    const byName = new Map(vms.map((vm) => [vm.name, vm]));
+    const { cluster, byName, haVms, liveByHost } = this.derive(hosts, vms, settings);
     const storageReadAt = this.storageReadAt();
     const input: HaInput = {
       now,
       cluster,
       hosts: hosts.map((host) => this.observe(host, byName, state)),
-      haVms: vms.filter((vm) => vm.spec.ha).map((vm) => haSettings(vm)),
+      haVms: haVms.map((vm) => haSettings(vm)),
       reports,
       ...(storageReadAt !== undefined ? { storageReadAt } : {}),
     };
     const result = stepHa(state, input, this.config);
-    return { result, lost: lostVms(result.verdicts, hosts, vms) };
+    return { result, lost: lostVms(result.verdicts, hosts, liveByHost) };
+  }
+
+  /** What a step builds from the fleet, kept while the copy and the settings stay the same: 30,000 VMs are not mapped again every 500 ms. */
+  private derive(hosts: HostRecord[], vms: VmRecord[], settings: ClusterSettings): FleetDerived {
+    const settingsText = JSON.stringify(settings);
+    const last = this.derived;
+    if (last && last.hosts === hosts && last.vms === vms && last.settingsText === settingsText) return last;
+    const liveByHost = new Map<string, VmRecord[]>();
+    for (const vm of vms) {
+      if (!vm.hostId || vm.spec.ha || !LIVE_STATES.has(vm.state)) continue;
+      const list = liveByHost.get(vm.hostId);
+      if (list) list.push(vm);
+      else liveByHost.set(vm.hostId, [vm]);
+    }
+    this.derived = {
+      hosts,
+      vms,
+      settingsText,
+      cluster: haClusterView(clusterViewOf(hosts, vms, settings), vms),
+      // Every host's observation looks its VMs up by name.
+      byName: new Map(vms.map((vm) => [vm.name, vm])),
+      haVms: vms.filter((vm) => vm.spec.ha),
+      liveByHost,
+    };
+    return this.derived;
   }
 
   private observe(host: HostRecord, byName: ReadonlyMap<string, VmRecord>, state: HaState): HostObservation {
@@ -638,6 +659,15 @@ function sameText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** The cluster's HA admission figures for these hosts and VMs. */
+function admissionOf(hosts: HostRecord[], vms: VmRecord[], settings: ClusterSettings): { haHostFailures: number; admitted: boolean; reason: string } {
+  const { haHostFailures } = settings;
+  const running = vms.filter((vm) => vm.desiredState === 'running' || LIVE_STATES.has(vm.state));
+  const view = clusterViewOf(hosts, running, settings);
+  const result = checkAdmission(view, running.filter((vm) => vm.spec.ha).map((vm) => vm.id), haHostFailures);
+  return { haHostFailures, admitted: result.admitted, reason: result.reason };
+}
+
 /** A live VM without HA on a host that failed, was fenced or was confirmed down. */
 interface LostVm {
   vm: VmRecord;
@@ -645,19 +675,28 @@ interface LostVm {
   verdict: LivenessVerdict;
 }
 
-/** The VMs `verdicts` lose: one pass over the VMs, by host, not one a host that is down. */
-function lostVms(verdicts: LivenessVerdict[], hosts: HostRecord[], vms: VmRecord[]): LostVm[] {
-  const down = new Map(verdicts.filter((v) => v.liveness === 'failed' || v.liveness === 'fenced' || v.liveness === 'confirmed-down').map((v) => [v.hostId, v]));
-  if (down.size === 0) return [];
-  const hostsById = new Map(hosts.map((h) => [h.id, h]));
+/** The VMs `verdicts` lose, from the live VMs without HA by host. */
+function lostVms(verdicts: LivenessVerdict[], hosts: HostRecord[], liveByHost: ReadonlyMap<string, VmRecord[]>): LostVm[] {
   const lost: LostVm[] = [];
-  for (const vm of vms) {
-    if (!vm.hostId || vm.spec.ha || !LIVE_STATES.has(vm.state)) continue;
-    const verdict = down.get(vm.hostId);
-    const host = hostsById.get(vm.hostId);
-    if (verdict && host) lost.push({ vm, host, verdict });
+  const hostsById = new Map(hosts.map((h) => [h.id, h]));
+  for (const verdict of verdicts) {
+    if (verdict.liveness !== 'failed' && verdict.liveness !== 'fenced' && verdict.liveness !== 'confirmed-down') continue;
+    const host = hostsById.get(verdict.hostId);
+    if (host) for (const vm of liveByHost.get(host.id) ?? []) lost.push({ vm, host, verdict });
   }
   return lost;
+}
+
+/** What HA steps build from one copy of the fleet (HaService.derive). */
+interface FleetDerived {
+  hosts: HostRecord[];
+  vms: VmRecord[];
+  settingsText: string;
+  cluster: ClusterView;
+  byName: Map<string, VmRecord>;
+  haVms: VmRecord[];
+  /** Live VMs without HA, by host: those a host's failure loses. */
+  liveByHost: Map<string, VmRecord[]>;
 }
 
 /** Names of hosts and VMs by id. */
@@ -680,7 +719,7 @@ function haClusterView(view: ClusterView, vms: VmRecord[]): ClusterView {
 }
 
 /** Each host's HA VMs for its lease answers: where the engine has them, else where the store does. */
-function leaseAnswersByHost(vms: VmRecord[], state: HaState): Map<string, LeaseAnswer['haVms']> {
+function leaseAnswersByHost(vms: readonly VmRecord[], state: HaState): Map<string, LeaseAnswer['haVms']> {
   const out = new Map<string, LeaseAnswer['haVms']>();
   for (const vm of vms) {
     const hostId = state.vms[vm.id]?.hostId ?? vm.hostId;

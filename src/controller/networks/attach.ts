@@ -34,14 +34,16 @@ export function networkNicsOf(vm: Pick<VmRecord, 'nics'>): VmNic[] {
 
 /**
  * Assigns each requested NIC (NIC index 1, 2... after the VM's first NIC) a MAC no other VM has and an address
- * of its network no other VM has, reading through `tx` so two creates cannot take the same one.
+ * of its network no other VM has, reading through `tx` so two creates cannot take the same one (`recorded`: the VMs
+ * as `tx` sees them, when the caller has them already).
  * Coded errors, before anything is written: VIRTUAL_NETWORK_NOT_FOUND, ADDRESS_TAKEN, ADDRESS_OUT_OF_SUBNET, NETWORK_FULL, INVALID_RATE_LIMIT.
  */
-export async function assignNetworkNics(tx: Repositories, vmId: string, requests: readonly NetworkNicRequest[]): Promise<{ nics: VmNic[]; agentNics: AgentNetworkNic[] }> {
+export async function assignNetworkNics(tx: Repositories, vmId: string, requests: readonly NetworkNicRequest[], recorded?: readonly VmRecord[]): Promise<{ nics: VmNic[]; agentNics: AgentNetworkNic[] }> {
+  if (requests.length === 0) return { nics: [], agentNics: [] };
   const names = requests.map((r) => r.network);
   const twice = names.find((name, i) => names.indexOf(name) !== i);
   if (twice) throw new DroverError('INVALID_ARGUMENT', `network ${twice} is named twice; a VM has at most one NIC per network`);
-  const vms = await tx.vms.list();
+  const vms = recorded ?? (await tx.vms.list());
   const macs = new Set(vms.flatMap((vm) => vm.nics.map((n) => n.macAddress)));
   const nics: VmNic[] = [];
   const agentNics: AgentNetworkNic[] = [];

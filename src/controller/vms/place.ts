@@ -20,15 +20,16 @@ export interface NewVmPlacement {
 /**
  * Places `vm` (not yet stored; its spec gets the cluster's baseline CPU model) on `hostName` or, without one, where the scheduler picks. Throws
  * NOT_FOUND for an unknown host, HOST_UNSUITABLE with every filter's reason for a named host the
- * filters refuse, and PLACEMENT_IMPOSSIBLE with each host's refusal when no host passes.
+ * filters refuse, and PLACEMENT_IMPOSSIBLE with each host's refusal when no host passes. `others` are the VMs
+ * already recorded, as `repos` sees them; read from `repos` when not given.
  */
-export async function placeNewVm(repos: Repositories, vm: VmRecord, hostName: string | undefined): Promise<NewVmPlacement> {
+export async function placeNewVm(repos: Repositories, vm: VmRecord, hostName: string | undefined, others?: readonly VmRecord[]): Promise<NewVmPlacement> {
   const hosts = await repos.hosts.list();
   const settings = await readClusterSettings(repos);
   // The draft gets the cluster's baseline CPU model now, so later moves are judged by the model it runs.
   // A guest that sees the host's own CPU (a container) has no model to keep.
   if (guestCapabilities(vm.spec.type).cpuModels) vm.spec.cpuModel ??= settings.cpuModel;
-  const view = clusterViewOf(hosts, [...(await repos.vms.list()), vm], settings);
+  const view = clusterViewOf(hosts, [...(others ?? (await repos.vms.list())), vm], settings);
   const byId = new Map(hosts.map((host) => [host.id, host]));
   if (hostName !== undefined) {
     const named = hosts.find((host) => host.name === hostName);

@@ -15,6 +15,7 @@ import { recordGuestReady } from './guest-ready.js';
 import { assignNetworkNics, networkNicsOf, nicRecords, prepareNetworksOnHost, refreshNetworkPeers } from '../networks/attach.js';
 import { startMigration } from './migrate.js';
 import { placeNewVm } from './place.js';
+import type { FleetMirror } from '../cluster/fleet.js';
 import { recordPlacement } from './placements.js';
 import type { CreateVmBody, MigrateVmBody, UpdateVmBody, UpdateVmLimitsBody, VmListQuery } from './schema.js';
 import { decodeVmCursor, encodeVmCursor } from './cursor.js';
@@ -44,6 +45,7 @@ export class VmService {
     private readonly events: EventLog,
     private readonly operations: OperationRunner,
     private readonly hosts: HostService,
+    private readonly fleet: FleetMirror,
     private readonly ha?: HaService,
   ) {}
 
@@ -114,8 +116,10 @@ export class VmService {
       updatedAt: now,
     };
     return this.store.transaction(async (tx) => {
-      // Placed inside the transaction, so concurrent creates see each other (capacity, anti-affinity).
-      const placement = await placeNewVm(tx, vm, body.host);
+      // Placed inside the transaction, so concurrent creates see each other (capacity, anti-affinity). The VMs
+      // are the fleet copy's when the transaction's stamp matches it: a create must not parse 30,000 records.
+      const others = await this.fleet.vmsIn(tx);
+      const placement = await placeNewVm(tx, vm, body.host, others);
       const host = placement.host;
       vm.hostId = host.id;
       if (vm.spec.ha) {
@@ -123,7 +127,7 @@ export class VmService {
         if (body.start) await this.ha?.requireAdmission(vm, tx);
       }
       // Assigned in the transaction that records them, so no two VMs get one address.
-      const networks = await assignNetworkNics(tx, vm.id, body.networks ?? []);
+      const networks = await assignNetworkNics(tx, vm.id, body.networks ?? [], others);
       vm.nics = networks.nics;
       await tx.vms.insert(vm);
       const operation = await this.operations.start({

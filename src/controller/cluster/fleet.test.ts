@@ -60,3 +60,22 @@ test('HA\'s copy of the fleet is read again when a table changes, when it is old
   await mirror.read();
   assert.deepEqual(lists, { hosts: 4, vms: 6 });
 });
+
+test('a transaction takes the copy\'s VMs only while its own stamp matches, and its own list becomes the copy', async (t) => {
+  const store = SqliteStore.open(':memory:');
+  t.after(() => store.close());
+  await store.vms.insert(sampleVm());
+  const { view, lists } = counted(store);
+  const mirror = new FleetMirror(view, 5_000);
+  const first = await store.transaction((tx) => mirror.vmsIn(tx));
+  assert.equal(first.length, 1);
+  const again = await store.transaction((tx) => mirror.vmsIn(tx));
+  assert.equal(again, first, 'the copy, not a second read');
+  await new Promise((resolve) => setTimeout(resolve, 2));
+  await store.vms.insert(sampleVm({ id: 'vm-2', name: 'web-2' }));
+  const changed = await store.transaction((tx) => mirror.vmsIn(tx));
+  assert.deepEqual(changed.map((vm) => vm.id).sort(), ['vm-1', 'vm-2']);
+  // The transaction's list is HA's copy from then on.
+  assert.equal((await mirror.read()).vms.length, 2);
+  assert.equal(lists.vms, 0, 'the transactions\' own lists served; the mirror never listed the VMs itself');
+});
