@@ -77,7 +77,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   try {
     const store = fencedStore(raw);
     const timings: LeadershipTimings = { ...DEFAULT_LEADERSHIP_TIMINGS, ...options.leadership };
-    const view = { timings, isLeader: () => leadership?.isLeader() ?? false, asLeader: <T>(fn: () => Promise<T>) => leadership?.asLeader(fn) ?? Promise.resolve(undefined) };
+    const view = { timings, isLeader: () => leadership?.isLeader() ?? false, holdsTerm: () => leadership?.holdsTerm() ?? false, asLeader: <T>(fn: () => Promise<T>) => leadership?.asLeader(fn) ?? Promise.resolve(undefined) };
     const services = createControllerServices(store, { logger, controllerId: id, leadership: view });
     // Before the API opens, so no new operation can be mistaken for an interrupted one. Operations
     // of other controllers are theirs, or the leader's once they are dead.

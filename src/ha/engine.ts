@@ -12,6 +12,7 @@ import type { HaAction, HaEvent } from './outputs.js';
 import { planRestarts } from './restarts.js';
 import { hostRecord, type HaState, type HostHaRecord, vmRecord } from './state.js';
 import { DEFAULT_HA_CONFIG, type HaConfig } from './timings.js';
+import type { VmView } from '../scheduler/model.js';
 
 /** One step's outcome. `state` is new; the state passed in is never changed. */
 export interface HaStepResult {
@@ -29,6 +30,10 @@ export interface HaStepResult {
  */
 export function stepHa(previous: HaState, input: HaInput, config: HaConfig = DEFAULT_HA_CONFIG): HaStepResult {
   const state = structuredClone(previous);
+  const settings = new Map(input.haVms.map((s) => [s.vmId, s]));
+  // Only HA's own VMs are looked up: of 30,000 VMs in a fleet, a map of the few protected ones.
+  const views = new Map<string, VmView>();
+  for (const v of input.cluster.vms) if (settings.has(v.id) || v.id in state.vms) views.set(v.id, v);
   const ctx: StepContext = {
     now: input.now,
     config,
@@ -36,8 +41,8 @@ export function stepHa(previous: HaState, input: HaInput, config: HaConfig = DEF
     state,
     verdicts: new Map(),
     observations: new Map(input.hosts.map((h) => [h.hostId, h])),
-    settings: new Map(input.haVms.map((s) => [s.vmId, s])),
-    views: new Map(input.cluster.vms.map((v) => [v.id, v])),
+    settings,
+    views,
     actions: [],
     events: [],
   };

@@ -172,6 +172,9 @@ describe('drover CLI against drover up', { timeout: 20 * 60_000 }, () => {
     const listed = await json<Array<{ name: string; state: string }>>(['vm', 'list']);
     assert.deepEqual(listed.map((vm) => [vm.name, vm.state]), [['web', 'running']]);
     assert.match(await ok(['vm', 'list']), /^NAME\s+TYPE\s+STATE\s+HOST[\s\S]*^web\s+vm\s+running\s/m);
+    // Filters go to the API's paged list.
+    assert.deepEqual((await json<Array<{ name: string }>>(['vm', 'list', '--state', 'running', '--type', 'vm'])).map((vm) => vm.name), ['web']);
+    assert.deepEqual(await json(['vm', 'list', '--state', 'stopped']), []);
 
     const result = await sh('web', 'echo out; echo err >&2; exit 3');
     assert.deepEqual(result, { code: 3, stdout: 'out\n', stderr: 'err\n' });

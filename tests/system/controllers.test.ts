@@ -210,18 +210,20 @@ describe('two controllers on one PostgreSQL', () => {
     const listed = (await api(b)<{ hosts: Array<{ name: string; health: string }> }>('GET', '/api/v1/hosts')).body.hosts;
     assert.deepEqual(listed.map((h) => [h.name, h.health]).sort(), [['h1', 'healthy'], ['h2', 'healthy']]);
 
-    // The guest the leader will be moving when it is killed.
-    const created = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms', { name: 'mover', image: 'tiny', host: 'h1', start: true });
-    assert.equal(created.status, 202, JSON.stringify(created.body));
-    const op = await eventually(async () => {
-      const now = (await api(a)<Operation>('GET', `/api/v1/operations/${created.body.operation.id}?wait=10`)).body;
-      assert.ok(now.state !== 'queued' && now.state !== 'running', now.state);
-      return now;
-    }, 60_000);
-    assert.equal(op.state, 'succeeded', JSON.stringify(op));
+    // The guests the leader will be moving when it is killed: one by a migration, one by a balance run; both on h1.
+    for (const name of ['mover', 'weight']) {
+      const created = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms', { name, image: 'tiny', host: 'h1', start: true });
+      assert.equal(created.status, 202, JSON.stringify(created.body));
+      const op = await eventually(async () => {
+        const now = (await api(a)<Operation>('GET', `/api/v1/operations/${created.body.operation.id}?wait=10`)).body;
+        assert.ok(now.state !== 'queued' && now.state !== 'running', now.state);
+        return now;
+      }, 60_000);
+      assert.equal(op.state, 'succeeded', JSON.stringify(op));
+    }
   });
 
-  test('kill -9 of the leader in the middle of creates and a live migration: B takes over within the lease and settles every operation and VM A left', async (t) => {
+  test('kill -9 of the leader in the middle of creates, a live migration and a balance run: B takes over within the lease and settles every operation and VM A left', async (t) => {
     // The migration first, until the source agent is copying: the kill must find it under way.
     const migrate = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms/mover/migrate', { to: 'h2' });
     assert.equal(migrate.status, 202, JSON.stringify(migrate.body));
@@ -237,11 +239,15 @@ describe('two controllers on one PostgreSQL', () => {
       { name: 'ct1', type: 'container', image: 'tiny-ct', start: true },
       { name: 'ct2', type: 'container', image: 'tiny-ct', start: true },
     ];
+    // A balance run: with both guests on h1 and h2 empty, its plan moves the one not already moving.
+    const balance = await api(a)<{ plan: { moves: Array<{ vm: string }> }; operation: Operation }>('POST', '/api/v1/balance', { threshold: 0 });
+    assert.equal(balance.status, 202, JSON.stringify(balance.body));
+    assert.deepEqual(balance.body.plan.moves.map((m) => m.vm), ['weight'], JSON.stringify(balance.body.plan));
     const accepted = await Promise.all(guests.map((body) => api(a)<{ operation: Operation }>('POST', '/api/v1/vms', body)));
     for (const res of accepted) assert.equal(res.status, 202, JSON.stringify(res.body));
     a.child.kill('SIGKILL');
     const killedAt = Date.now();
-    const operationIds = [migrate.body.operation.id, ...accepted.map((res) => res.body.operation.id)];
+    const operationIds = [migrate.body.operation.id, balance.body.operation.id, ...accepted.map((res) => res.body.operation.id)];
 
     // What A left unfinished, as B reads the store right after the kill.
     const left = await Promise.all(operationIds.map(async (id) => (await api(b)<Operation>('GET', `/api/v1/operations/${id}`)).body));
@@ -279,7 +285,7 @@ describe('two controllers on one PostgreSQL', () => {
       if (op.state === 'failed') assert.equal(op.error?.code, 'OPERATION_INTERRUPTED', JSON.stringify(op));
     }
     const count = (state: string): number => ended.filter((op) => op.state === state).length;
-    t.diagnostic(`A's ${ended.length} operations (a migration, five creates): ${interrupted.length} in flight at the kill; ${count('succeeded')} succeeded, ${count('failed')} failed OPERATION_INTERRUPTED; all ended ${figures.settledMs} ms after the kill`);
+    t.diagnostic(`A's ${ended.length} operations (a migration, a balance run, five creates): ${interrupted.length} in flight at the kill; ${count('succeeded')} succeeded, ${count('failed')} failed OPERATION_INTERRUPTED; all ended ${figures.settledMs} ms after the kill`);
 
     // Every VM record settles, each guest is on one host only, and the records say which and in what state.
     const settled = await eventually(async () => {
@@ -294,6 +300,11 @@ describe('two controllers on one PostgreSQL', () => {
       return { records, onHosts };
     }, 30_000, 500);
     figures.vmsSettledMs = Date.now() - killedAt;
+    // Whatever A started on its own (the balance run's migration) has ended too: nothing of A's is left running.
+    for (const state of ['queued', 'running']) {
+      const open = (await api(b)<{ operations: Operation[] }>('GET', `/api/v1/operations?state=${state}`)).body.operations;
+      assert.deepEqual(open.map((op) => op.id), [], `${state}: ${JSON.stringify(open)}`);
+    }
     // One QEMU per VM a host says runs (containers run under runc, not QEMU).
     for (const host of hosts) {
       const running = settled.onHosts.filter((v) => v.host === host.name && v.state === 'running' && !v.name.startsWith('ct')).length;

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { CreateVmBody, VmWire } from '../../controller/vms/schema.js';
+import { GUEST_TYPES, VM_STATES, type CreateVmBody, type VmWire } from '../../controller/vms/schema.js';
 import { DroverError } from '../../shared/errors.js';
 import { apiPath, withQuery, type OperationView } from '../client.js';
 import { followOperation, printStarted } from '../operations.js';
@@ -48,12 +48,30 @@ interface CreateOptions extends OutputOptions {
   haIsolation?: 'keep-running' | 'power-off';
 }
 
+/** How many VMs `vm list` asks for at a time. */
+const LIST_PAGE = 500;
+
 /** `drover vm ...`: create, list, show, delete, clone, plus power, snapshot, console and exec. */
 export function registerVmCommands(program: Command): void {
   const vm = program.command('vm').description('Virtual machines: create, run, snapshot, clone and reach them');
 
-  withOutput(vm.command('list').description('List VMs')).action(async (opts: OutputOptions) => {
-    const { vms } = await apiClient().request<{ vms: VmWire[] }>('GET', apiPath('vms'));
+  withOutput(
+    vm
+      .command('list')
+      .description('List VMs, by name (read a page at a time)')
+      .option('--host <host>', 'only the VMs placed on this host')
+      .addOption(new Option('--state <state>', 'only the VMs in this state').choices([...VM_STATES]))
+      .addOption(new Option('--type <type>', 'only virtual machines or only system containers').choices([...GUEST_TYPES])),
+  ).action(async (opts: OutputOptions & { host?: string; state?: string; type?: string }) => {
+    const client = apiClient();
+    const vms: VmWire[] = [];
+    // Pages of LIST_PAGE: a fleet of 30,000 VMs is not one answer of tens of megabytes.
+    let after: string | null = null;
+    do {
+      const page: { vms: VmWire[]; next: string | null } = await client.request('GET', withQuery(apiPath('vms'), { limit: LIST_PAGE, after: after ?? undefined, host: opts.host, state: opts.state, type: opts.type }));
+      vms.push(...page.vms);
+      after = page.next;
+    } while (after);
     printVms(vms, opts.output);
   });
 

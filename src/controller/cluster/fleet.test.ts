@@ -5,77 +5,112 @@ import { sampleHost, sampleVm } from '../store/fixtures.js';
 import type { Store } from '../store/store.js';
 import { FleetMirror } from './fleet.js';
 
-/** The store, counting how often each table's records are listed. */
+type Reads = Record<'list' | 'listUpdatedSince' | 'ids', number>;
+
+/** The store, counting how each table's records are read. */
 function counted(store: Store) {
-  const lists = { hosts: 0, vms: 0 };
-  const view = {
-    hosts: { ...store.hosts, changeStamp: () => store.hosts.changeStamp(), list: () => (lists.hosts++, store.hosts.list()) },
-    vms: { ...store.vms, changeStamp: () => store.vms.changeStamp(), list: () => (lists.vms++, store.vms.list()) },
-  } as unknown as Pick<Store, 'hosts' | 'vms'>;
-  return { view, lists };
+  const reads = { hosts: { list: 0, listUpdatedSince: 0, ids: 0 } as Reads, vms: { list: 0, listUpdatedSince: 0, ids: 0 } as Reads };
+  const counting = <T extends object>(repo: T, into: Reads): T =>
+    new Proxy(repo, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (prop in into) into[prop as keyof Reads]++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  const view = { hosts: counting(store.hosts, reads.hosts), vms: counting(store.vms, reads.vms) } as Pick<Store, 'hosts' | 'vms'>;
+  return { view, reads };
 }
 
-test('HA\'s copy of the fleet is read again when a table changes, when it is old, or when a fresh read is asked for', async (t) => {
+const tick = () => new Promise((resolve) => setTimeout(resolve, 2));
+
+test('the fleet copy: read whole at first, then only what changed, deletions found by the count, whole again when due', async (t) => {
   const store = SqliteStore.open(':memory:');
   t.after(() => store.close());
   await store.hosts.insert(sampleHost());
   await store.vms.insert(sampleVm({ hostId: 'host-1' }));
+  await store.vms.insert(sampleVm({ id: 'vm-2', name: 'web-2', hostId: 'host-1' }));
   let clock = 1_000;
-  const { view, lists } = counted(store);
-  const mirror = new FleetMirror(view, 5_000, () => clock);
+  const { view, reads } = counted(store);
+  const mirror = new FleetMirror(view, 60_000, () => clock);
 
   const first = await mirror.read();
-  assert.equal(first.fresh, true);
-  assert.deepEqual(lists, { hosts: 1, vms: 1 });
+  assert.deepEqual([reads.hosts.list, reads.vms.list], [1, 1]);
 
-  // Nothing changed: the copy serves.
+  // Nothing changed: the copy serves, the same array.
   clock += 1_000;
   const quiet = await mirror.read();
-  assert.equal(quiet.fresh, false);
-  assert.equal(quiet.vms[0]?.state, 'stopped');
-  assert.deepEqual(lists, { hosts: 1, vms: 1 });
+  assert.equal(quiet.vms, first.vms);
+  assert.deepEqual(reads.vms, { list: 1, listUpdatedSince: 0, ids: 0 });
 
-  // A VM changed: only the VMs are read again, and the change is seen.
-  await new Promise((resolve) => setTimeout(resolve, 2));
+  // A VM changed: only the records updated lately are read, and the change is seen; the hosts are left alone.
+  await tick();
   await store.vms.update('vm-1', { state: 'running' });
   const changed = await mirror.read();
-  assert.equal(changed.vms[0]?.state, 'running');
-  assert.deepEqual(lists, { hosts: 1, vms: 2 });
+  assert.deepEqual(changed.vms.map((vm) => [vm.id, vm.state]), [['vm-1', 'running'], ['vm-2', 'stopped']]);
+  assert.deepEqual(reads.vms, { list: 1, listUpdatedSince: 1, ids: 0 });
+  assert.deepEqual(reads.hosts, { list: 1, listUpdatedSince: 0, ids: 0 });
 
-  // A VM deleted is gone from the next read.
-  await store.vms.delete('vm-1');
-  assert.deepEqual((await mirror.read()).vms, []);
-  assert.deepEqual(lists, { hosts: 1, vms: 3 });
+  // An insert is read like a change; a delete is found through the ids, since the count drops.
+  await tick();
+  await store.vms.insert(sampleVm({ id: 'vm-3', name: 'web-3', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() }));
+  assert.deepEqual((await mirror.read()).vms.map((vm) => vm.id), ['vm-1', 'vm-2', 'vm-3']);
+  assert.equal(reads.vms.ids, 0);
+  await store.vms.delete('vm-2');
+  assert.deepEqual((await mirror.read()).vms.map((vm) => vm.id), ['vm-1', 'vm-3']);
+  assert.equal(reads.vms.ids, 1);
+  assert.equal(reads.vms.list, 1, 'never read whole meanwhile');
 
-  // Asked for fresh, or older than its limit, both tables are read whatever the stamps say.
-  const fresh = await mirror.read(true);
-  assert.equal(fresh.fresh, true);
-  assert.deepEqual(lists, { hosts: 2, vms: 4 });
-  clock += 5_000;
-  assert.equal((await mirror.read()).fresh, true);
-  assert.deepEqual(lists, { hosts: 3, vms: 5 });
-
-  // Forgotten, the copy is read again.
-  mirror.forget();
+  // Asked for the recent records, it reads them whatever the stamps say; unchanged, the copy stays the same array.
+  const before = await mirror.read();
+  const recent = await mirror.read(true);
+  assert.equal(recent.vms, before.vms);
+  assert.equal(reads.vms.listUpdatedSince, 4);
+  // Due for its whole read, both tables are read whole.
+  clock += 60_000;
   await mirror.read();
-  assert.deepEqual(lists, { hosts: 4, vms: 6 });
+  assert.deepEqual([reads.hosts.list, reads.vms.list], [2, 2]);
 });
 
-test('a transaction takes the copy\'s VMs only while its own stamp matches, and its own list becomes the copy', async (t) => {
+test('a transaction takes the copy\'s VMs while its own stamp matches, and brings the copy up to date when not', async (t) => {
   const store = SqliteStore.open(':memory:');
   t.after(() => store.close());
   await store.vms.insert(sampleVm());
-  const { view, lists } = counted(store);
-  const mirror = new FleetMirror(view, 5_000);
+  const mirror = new FleetMirror(store);
   const first = await store.transaction((tx) => mirror.vmsIn(tx));
   assert.equal(first.length, 1);
-  const again = await store.transaction((tx) => mirror.vmsIn(tx));
-  assert.equal(again, first, 'the copy, not a second read');
-  await new Promise((resolve) => setTimeout(resolve, 2));
-  await store.vms.insert(sampleVm({ id: 'vm-2', name: 'web-2' }));
+  assert.equal(await store.transaction((tx) => mirror.vmsIn(tx)), first, 'the copy, not a second read');
+  await tick();
+  await store.vms.insert(sampleVm({ id: 'vm-2', name: 'web-2', updatedAt: new Date().toISOString() }));
   const changed = await store.transaction((tx) => mirror.vmsIn(tx));
-  assert.deepEqual(changed.map((vm) => vm.id).sort(), ['vm-1', 'vm-2']);
-  // The transaction's list is HA's copy from then on.
-  assert.equal((await mirror.read()).vms.length, 2);
-  assert.equal(lists.vms, 0, 'the transactions\' own lists served; the mirror never listed the VMs itself');
+  assert.deepEqual(changed.map((vm) => vm.id), ['vm-1', 'vm-2']);
+  // The transaction's reading is the copy from then on.
+  assert.equal((await mirror.read()).vms, changed);
+});
+
+test('a record inserted with an old updatedAt (as a restore writes it) is not missed: the count sends the copy to a whole read', async (t) => {
+  const store = SqliteStore.open(':memory:');
+  t.after(() => store.close());
+  await store.vms.insert(sampleVm({ updatedAt: new Date().toISOString() }));
+  const mirror = new FleetMirror(store);
+  await mirror.read();
+  await store.vms.insert(sampleVm({ id: 'vm-old', name: 'old', updatedAt: '2020-01-01T00:00:00.000Z' }));
+  const view = await mirror.read();
+  assert.deepEqual(view.vms.map((vm) => vm.id).sort(), ['vm-1', 'vm-old']);
+});
+
+test('a change the stamp cannot show (same count, same latest millisecond) is caught when the recent records are asked for', async (t) => {
+  const store = SqliteStore.open(':memory:');
+  t.after(() => store.close());
+  const at = new Date().toISOString();
+  await store.vms.insert(sampleVm({ updatedAt: at }));
+  await store.vms.insert(sampleVm({ id: 'vm-2', name: 'web-2', updatedAt: at }));
+  const mirror = new FleetMirror(store);
+  await mirror.read();
+  await store.vms.update('vm-2', { state: 'running', updatedAt: at });
+  assert.equal((await mirror.read()).vms.find((vm) => vm.id === 'vm-2')?.state, 'stopped', 'the stamp did not move');
+  assert.equal((await mirror.read(true)).vms.find((vm) => vm.id === 'vm-2')?.state, 'running');
 });

@@ -1,31 +1,41 @@
 /**
  * A copy of the fleet's hosts and VMs, for the controller's work that reads all of them often: HA steps
- * every 500 ms, and every create places its VM among all the others. Reading 30,000 VM records for each
- * would be most of a controller's work, so each table is read again only when its change stamp moved, and
- * at least every `maxAgeMs` (the stamp is best effort).
- * - HA judges quiet steps on the copy; a step that would act or record anything steps again on a fresh
- *   read (HaService.stepOnce), so decisions are never made on a copy.
- * - A transaction takes the copy's VMs only when its own read of the stamp matches (`vmsIn`).
- * The records are shared between readers: never change them in place.
+ * every 500 ms, and every create places its VM among all the others. Reading and parsing 30,000 VM records
+ * takes a core about half a second, so the copy is kept up to date a piece at a time:
+ * - each table's change stamp (how many records, the latest updatedAt) says whether anything changed;
+ * - when it did, only the records updated since the copy's latest, less a margin, are read again, and the
+ *   ids are read to drop deleted records when the count says some are gone;
+ * - the whole table is read again every `fullReadMs`, since the stamp and the margin are best effort: a
+ *   change committed more than the margin after it was stamped, or written by a controller whose clock is
+ *   that far behind, is seen only then.
+ * HA judges on the copy, as a controller judges on an informer's cache; a step that would act or record
+ * anything steps again on a copy whose recent records were all read again (HaService.stepOnce). A transaction takes the copy's VMs only when its own read of the stamp
+ * matches (`vmsIn`). The records are shared between readers: never change them in place.
  */
-import type { HostRecord, VmRecord } from '../store/records.js';
+import type { HostRecord, Timestamp, VmRecord } from '../store/records.js';
 import type { NamedRepository, Repositories, Store } from '../store/store.js';
 
-/** How old a copy may get however still its stamp is. */
-export const FLEET_MAX_AGE_MS = 5_000;
+/** How often each table is read whole whatever its stamp says. */
+export const FLEET_FULL_READ_MS = 60_000;
+/** How far before the copy's latest update a refresh reads again: longer than a transaction takes to commit. */
+export const FLEET_REREAD_MARGIN_MS = 30_000;
 
 export interface FleetView {
   hosts: HostRecord[];
   vms: VmRecord[];
-  /** True when both tables were read from the store for this view, not taken from the copy. */
-  fresh: boolean;
 }
 
 interface Copy<R> {
   stamp: string;
-  readAt: number;
+  /** When the table was last read whole. */
+  fullAt: number;
+  /** The latest updatedAt in the copy. */
+  latest: Timestamp;
+  byId: Map<string, R>;
   records: R[];
 }
+
+type Tracked = { id: string; name: string; updatedAt: Timestamp };
 
 export class FleetMirror {
   private hosts: Copy<HostRecord> | undefined;
@@ -33,45 +43,77 @@ export class FleetMirror {
 
   constructor(
     private readonly store: Pick<Store, 'hosts' | 'vms'>,
-    private readonly maxAgeMs = FLEET_MAX_AGE_MS,
+    private readonly fullReadMs = FLEET_FULL_READ_MS,
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** The hosts and VMs: read from the store when `fresh` is asked for, else from the copy where it still stands. */
-  async read(fresh = false): Promise<FleetView> {
-    const [hosts, vms] = [await this.table(this.store.hosts, this.hosts, fresh), await this.table(this.store.vms, this.vms, fresh)];
+  /**
+   * The hosts and VMs, brought up to date where their stamps moved. `recent` re-reads the records updated
+   * lately whatever the stamps say: two changes within one millisecond leave a stamp as it was.
+   */
+  async read(recent = false): Promise<FleetView> {
+    const hosts = await this.table(this.store.hosts, this.hosts, recent);
+    const vms = await this.table(this.store.vms, this.vms, recent);
     this.hosts = hosts.copy;
     this.vms = vms.copy;
-    return { hosts: hosts.copy.records, vms: vms.copy.records, fresh: hosts.read && vms.read };
+    return { hosts: hosts.copy.records, vms: vms.copy.records };
   }
 
   /**
-   * Every VM as `tx` sees it: the copy when the transaction's own read of the stamp matches it, else the
-   * transaction's own list, which becomes the copy. Call it before the transaction writes any VM, so what it
-   * reads is what was committed. Under PostgreSQL's SERIALIZABLE the stamp's read covers the whole table, as
-   * the list's would, so concurrent writers still conflict with the transaction.
+   * Every VM as `tx` sees it: the copy when the transaction's own read of the stamp matches it, else the copy
+   * brought up to date through the transaction, which becomes the copy. Call it before the transaction writes
+   * any VM, so what it reads is what was committed. Under PostgreSQL's SERIALIZABLE the stamp's read covers
+   * the whole table, as a list's would, so concurrent writers still conflict with the transaction.
    */
   async vmsIn(tx: Pick<Repositories, 'vms'>): Promise<readonly VmRecord[]> {
-    const now = this.clock();
-    const stamp = await tx.vms.changeStamp();
-    const copy = this.vms;
-    if (copy && now - copy.readAt < this.maxAgeMs && stamp === copy.stamp) return copy.records;
-    const records = await tx.vms.list();
-    this.vms = { stamp, readAt: now, records };
-    return records;
+    const { copy } = await this.table(tx.vms, this.vms, false);
+    this.vms = copy;
+    return copy.records;
   }
 
-  /** Forgets the copy: the next read goes to the store. */
-  forget(): void {
-    this.hosts = undefined;
-    this.vms = undefined;
-  }
-
-  private async table<R extends { id: string; name: string }>(repo: NamedRepository<R>, copy: Copy<R> | undefined, fresh: boolean): Promise<{ copy: Copy<R>; read: boolean }> {
+  private async table<R extends Tracked>(repo: NamedRepository<R>, copy: Copy<R> | undefined, recent: boolean): Promise<{ copy: Copy<R> }> {
     const now = this.clock();
     // The stamp is taken before the records, so a change between the two is read again next time, never missed.
     const stamp = await repo.changeStamp();
-    if (!fresh && copy && copy.stamp === stamp && now - copy.readAt < this.maxAgeMs) return { copy, read: false };
-    return { copy: { stamp, readAt: now, records: await repo.list() }, read: true };
+    if (!copy || now - copy.fullAt >= this.fullReadMs) return { copy: copyOf(await repo.list(), stamp, now) };
+    if (copy.stamp === stamp && !recent) return { copy };
+    const byId = new Map(copy.byId);
+    const since = new Date(Date.parse(copy.latest) - FLEET_REREAD_MARGIN_MS).toISOString();
+    let latest = copy.latest;
+    let changed = false;
+    for (const record of await repo.listUpdatedSince(since)) {
+      // Records read again unchanged keep the copy (and what readers built from it) as it is.
+      const known = byId.get(record.id);
+      if (known && known.updatedAt === record.updatedAt && JSON.stringify(known) === JSON.stringify(record)) continue;
+      changed = true;
+      byId.set(record.id, record);
+      if (record.updatedAt > latest) latest = record.updatedAt;
+    }
+    // An insert is among the records read, so a count that differs means some were deleted, or (a record
+    // inserted with an old updatedAt, as a restore writes them) missed: then the table is read whole.
+    if (byId.size !== countOf(stamp)) {
+      const ids = await repo.ids();
+      const present = new Set(ids);
+      for (const id of byId.keys()) {
+        if (present.has(id)) continue;
+        byId.delete(id);
+        changed = true;
+      }
+      if (ids.some((id) => !byId.has(id))) return { copy: copyOf(await repo.list(), stamp, now) };
+    }
+    // Nothing read: the same copy, so what readers built from it stands.
+    if (!changed) return { copy: { ...copy, stamp } };
+    return { copy: { stamp, fullAt: copy.fullAt, latest, byId, records: [...byId.values()] } };
   }
+}
+
+function copyOf<R extends Tracked>(records: R[], stamp: string, now: number): Copy<R> {
+  let latest = '';
+  for (const record of records) if (record.updatedAt > latest) latest = record.updatedAt;
+  return { stamp, fullAt: now, latest: latest || new Date(0).toISOString(), byId: new Map(records.map((r) => [r.id, r])), records };
+}
+
+/** The record count in a change stamp (`count:latest`). */
+function countOf(stamp: string): number {
+  return Number(stamp.slice(0, stamp.indexOf(':')));
 }

@@ -24,7 +24,9 @@ export const haRoutes: DomainRoutes = async (app, { services }) => {
       // Liveness lives in memory; an event per renewal would flood the log. Changes of liveness are recorded by HA itself.
       changedNothing(request);
       // Leases live in the leader's memory, where HA judges them: another controller sends the agent on to the next URL.
-      if (!services.leadership.isLeader()) throw new DroverError('CONTROLLER_NOT_LEADER', 'host leases go to the leader; see GET /api/v1/cluster/controllers');
+      // A leader whose lease lapsed in a slow round keeps taking them until a round finds it deposed: a renewal is
+      // an observation, not a decision, and refusing it would make every host look late when the term resumes.
+      if (!services.leadership.holdsTerm()) throw new DroverError('CONTROLLER_NOT_LEADER', 'host leases go to the leader; see GET /api/v1/cluster/controllers');
       const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
       return ha.renew(match?.[1], request.body);
     },

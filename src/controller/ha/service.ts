@@ -301,13 +301,15 @@ export class HaService {
     const settings = await readClusterSettings(this.store);
     const reports = this.reports;
     this.reports = [];
-    // Quiet steps judge on HA's copy of the fleet. Reports answer actions, and what follows from them, like any
-    // step that would act, record an event or mark a VM lost, is decided on the store as it is now.
-    let fleet = await this.fleet.read(reports.length > 0);
+    // Steps judge on the fleet copy, brought up to date where its stamps moved. A step that would act, record an
+    // event or mark a VM lost first reads the recent records again whatever the stamps say, and judges again
+    // if anything had changed.
+    let fleet = await this.fleet.read();
     let decision = this.decide(state, fleet, settings, reports, now);
-    if (!fleet.fresh && (decision.result.actions.length > 0 || decision.result.events.length > 0 || decision.lost.length > 0)) {
-      fleet = await this.fleet.read(true);
-      decision = this.decide(state, fleet, settings, reports, now);
+    if (decision.result.actions.length > 0 || decision.result.events.length > 0 || decision.lost.length > 0) {
+      const checked = await this.fleet.read(true);
+      if (checked.hosts !== fleet.hosts || checked.vms !== fleet.vms) decision = this.decide(state, checked, settings, reports, now);
+      fleet = checked;
     }
     const { hosts, vms } = fleet;
     const { result, lost } = decision;
@@ -320,8 +322,6 @@ export class HaService {
     await this.saveState(result.state);
     await this.record(result.events, hosts, vms);
     await this.markLost(lost);
-    // What was just written is read again by the next step, whatever the stamps say.
-    if (result.events.length > 0 || lost.length > 0) this.fleet.forget();
     for (const action of result.actions) void this.carryOut(action, hosts, vms).catch((err: unknown) => this.logger?.error({ err, action }, 'HA action failed'));
   }
 

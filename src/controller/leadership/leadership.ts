@@ -63,6 +63,10 @@ export class Leadership implements LeadershipView {
     return this.term !== undefined && Date.now() < this.validUntil;
   }
 
+  holdsTerm(): boolean {
+    return this.term !== undefined;
+  }
+
   /** The current term's fencing token, when leading. */
   get token(): number | undefined {
     return this.isLeader() ? this.term?.token : undefined;

@@ -36,6 +36,12 @@ export interface LeadershipView {
   readonly timings: LeadershipTimings;
   /** True while this controller holds an unexpired lease. */
   isLeader(): boolean;
+  /**
+   * True while this controller holds a term, even one whose lease has lapsed by its own clock in a slow round:
+   * until a round finds another controller took the lease, this one is still where hosts' leases belong. Its
+   * decisions stay fenced all the same (asLeader).
+   */
+  holdsTerm(): boolean;
   /** Runs `fn` as the current term's work (its writes fenced), or returns undefined at once when not the leader. */
   asLeader<T>(fn: () => Promise<T>): Promise<T | undefined>;
 }
@@ -44,5 +50,6 @@ export interface LeadershipView {
 export const SOLE_LEADER: LeadershipView = {
   timings: DEFAULT_LEADERSHIP_TIMINGS,
   isLeader: () => true,
+  holdsTerm: () => true,
   asLeader: (fn) => fn(),
 };

@@ -248,6 +248,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX vms_state ON vms (state);
     `,
   },
+  {
+    version: 11,
+    name: 'Hosts and VMs found by when they last changed',
+    sql: `
+      -- The controller's copy of the fleet (cluster/fleet.ts) asks for the latest change and reads what changed since.
+      CREATE INDEX vms_updated_at ON vms (updated_at);
+      CREATE INDEX hosts_updated_at ON hosts (updated_at);
+    `,
+  },
 ];
 
 /**

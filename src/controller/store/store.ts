@@ -45,6 +45,10 @@ export interface NamedRepository<R extends { id: string; name: string }> {
    * after a later one, can leave it unchanged, so such a copy is also read again now and then.
    */
   changeStamp(): Promise<string>;
+  /** The records updated (or inserted) at or after `since`, oldest first: what a reader keeping a copy reads again. */
+  listUpdatedSince(since: Timestamp): Promise<R[]>;
+  /** Every record's id, reading only that column: how a copy finds the records deleted since. */
+  ids(): Promise<string[]>;
 }
 
 export type HostRepository = NamedRepository<HostRecord>;

@@ -210,6 +210,15 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX vms_state ON vms (state);
     `,
   },
+  {
+    version: 4,
+    name: 'Hosts and VMs found by when they last changed',
+    sql: `
+      -- The controller's copy of the fleet (cluster/fleet.ts) asks for the latest change and reads what changed since.
+      CREATE INDEX vms_updated_at ON vms (updated_at);
+      CREATE INDEX hosts_updated_at ON hosts (updated_at);
+    `,
+  },
 ];
 
 /** An arbitrary constant: the advisory lock that makes concurrent controllers migrate one at a time. */

@@ -14,7 +14,7 @@ import type {
   TokenRecord,
   VmRecord,
 } from '../records.js';
-import { now } from '../records.js';
+import { now, type Timestamp } from '../records.js';
 import type {
   ControllerRepository,
   EventFilter,
@@ -255,6 +255,12 @@ export class SqlNamedRepository<R extends { id: string; name: string }> implemen
   }
   delete(id: string): Promise<boolean> {
     return this.rows.delete(id);
+  }
+  listUpdatedSince(since: Timestamp): Promise<R[]> {
+    return this.rows.select('updated_at >= @since', { since });
+  }
+  async ids(): Promise<string[]> {
+    return (await this.rows.sql.all(`SELECT id FROM ${this.rows.table}`, {})).map((row) => String(row.id));
   }
   async changeStamp(): Promise<string> {
     const [row] = await this.rows.sql.all(`SELECT count(*) AS n, max(updated_at) AS last FROM ${this.rows.table}`, {});
