@@ -121,6 +121,7 @@ async function timeUntil(check: () => Promise<boolean>, timeoutMs: number, stepM
 
 describe('two controllers on one PostgreSQL', () => {
   const dirs = { a: makeDataDir(), b: makeDataDir() };
+  const sharedDir = makeDataDir();
   /** The hosts: an agent each, in this process. */
   const hosts: Array<{ name: string; dir: string; agent: Agent; url: string; api: ApiCall }> = [];
   const started: ControllerProcess[] = [];
@@ -151,7 +152,8 @@ describe('two controllers on one PostgreSQL', () => {
     storeUrl = await postgres.createDatabase();
     for (const name of ['h1', 'h2']) {
       const dir = makeDataDir();
-      const { agent, url } = await startAgent({ dataDir: dir, listen: '127.0.0.1:0', logger: false });
+      // One shared pool: the balancer moves only guests on shared storage.
+      const { agent, url } = await startAgent({ dataDir: dir, listen: '127.0.0.1:0', logger: false, sharedStorageDir: sharedDir });
       hosts.push({ name, dir, agent, url, api: jsonApi(url, agent.token) });
     }
     a = await startControllerProcess('ctl-a', storeUrl, dirs.a);
@@ -175,7 +177,7 @@ describe('two controllers on one PostgreSQL', () => {
       await cleanupDataDir(host.dir);
     }
     await postgres?.stop();
-    for (const dir of [dirs.a, dirs.b]) fs.rmSync(dir, { recursive: true, force: true });
+    for (const dir of [dirs.a, dirs.b, sharedDir]) fs.rmSync(dir, { recursive: true, force: true });
     process.stdout.write(`# two-controller figures: ${JSON.stringify(figures)}\n`);
   });
 
@@ -210,9 +212,9 @@ describe('two controllers on one PostgreSQL', () => {
     const listed = (await api(b)<{ hosts: Array<{ name: string; health: string }> }>('GET', '/api/v1/hosts')).body.hosts;
     assert.deepEqual(listed.map((h) => [h.name, h.health]).sort(), [['h1', 'healthy'], ['h2', 'healthy']]);
 
-    // The guests the leader will be moving when it is killed: one by a migration, one by a balance run; both on h1.
+    // The guests the leader will be moving when it is killed: one by a migration, one by a balance run; both on h1, on shared storage.
     for (const name of ['mover', 'weight']) {
-      const created = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms', { name, image: 'tiny', host: 'h1', start: true });
+      const created = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms', { name, image: 'tiny', host: 'h1', pool: 'shared', start: true });
       assert.equal(created.status, 202, JSON.stringify(created.body));
       const op = await eventually(async () => {
         const now = (await api(a)<Operation>('GET', `/api/v1/operations/${created.body.operation.id}?wait=10`)).body;
@@ -224,8 +226,14 @@ describe('two controllers on one PostgreSQL', () => {
   });
 
   test('kill -9 of the leader in the middle of creates, a live migration and a balance run: B takes over within the lease and settles every operation and VM A left', async (t) => {
-    // The migration first, until the source agent is copying: the kill must find it under way.
-    const migrate = await api(a)<{ operation: Operation }>('POST', '/api/v1/vms/mover/migrate', { to: 'h2' });
+    // A balance run: with both guests on h1 and h2 empty, its plan moves one of them to h2.
+    const balance = await api(a)<{ plan: { moves: Array<{ vm: string; to: string }> }; operation: Operation }>('POST', '/api/v1/balance', { threshold: 0 });
+    assert.equal(balance.status, 202, JSON.stringify(balance.body));
+    const balanced = balance.body.plan.moves.map((m) => m.vm);
+    assert.equal(balanced.length, 1, JSON.stringify(balance.body.plan));
+    // The other one by a migration of its own, until the source agent is copying: the kill must find it under way.
+    const moved = balanced[0] === 'mover' ? 'weight' : 'mover';
+    const migrate = await api(a)<{ operation: Operation }>('POST', `/api/v1/vms/${moved}/migrate`, { to: 'h2' });
     assert.equal(migrate.status, 202, JSON.stringify(migrate.body));
     const migrating = await eventually(async () => {
       const op = (await api(a)<Operation & { message: string }>('GET', `/api/v1/operations/${migrate.body.operation.id}`)).body;
@@ -239,10 +247,6 @@ describe('two controllers on one PostgreSQL', () => {
       { name: 'ct1', type: 'container', image: 'tiny-ct', start: true },
       { name: 'ct2', type: 'container', image: 'tiny-ct', start: true },
     ];
-    // A balance run: with both guests on h1 and h2 empty, its plan moves the one not already moving.
-    const balance = await api(a)<{ plan: { moves: Array<{ vm: string }> }; operation: Operation }>('POST', '/api/v1/balance', { threshold: 0 });
-    assert.equal(balance.status, 202, JSON.stringify(balance.body));
-    assert.deepEqual(balance.body.plan.moves.map((m) => m.vm), ['weight'], JSON.stringify(balance.body.plan));
     const accepted = await Promise.all(guests.map((body) => api(a)<{ operation: Operation }>('POST', '/api/v1/vms', body)));
     for (const res of accepted) assert.equal(res.status, 202, JSON.stringify(res.body));
     a.child.kill('SIGKILL');
@@ -310,8 +314,8 @@ describe('two controllers on one PostgreSQL', () => {
       const running = settled.onHosts.filter((v) => v.host === host.name && v.state === 'running' && !v.name.startsWith('ct')).length;
       assert.equal(qemuPidsUnder(host.dir).length, running, `${host.name}: one QEMU for each running VM, no stray one`);
     }
-    const mover = settled.records.find((v) => v.name === 'mover');
-    t.diagnostic(`after recovery: ${settled.records.map((v) => `${v.name} ${v.state} on ${v.host}`).join(', ')}; removed: ${guests.filter((g) => !settled.records.some((v) => v.name === g.name)).map((g) => g.name).join(', ') || 'none'}; the migrated guest on ${mover?.host}`);
+    const place = (name: string | undefined) => settled.records.find((v) => v.name === name)?.host;
+    t.diagnostic(`after recovery: ${settled.records.map((v) => `${v.name} ${v.state} on ${v.host}`).join(', ')}; removed: ${guests.filter((g) => !settled.records.some((v) => v.name === g.name)).map((g) => g.name).join(', ') || 'none'}; ${moved} (migrated) on ${place(moved)}, ${balanced[0]} (balanced) on ${place(balanced[0])}`);
   });
 
   test('a paused leader: the restarted A takes over, and B steps down when it resumes', async (t) => {
