@@ -18,7 +18,7 @@ import type { NamedRepository, Repositories, Store } from '../store/store.js';
 /** How often each table is read whole whatever its stamp says. */
 export const FLEET_FULL_READ_MS = 60_000;
 /** How far before the copy's latest update a refresh reads again: longer than a transaction takes to commit. */
-export const FLEET_REREAD_MARGIN_MS = 30_000;
+export const FLEET_REREAD_MARGIN_MS = 10_000;
 
 export interface FleetView {
   hosts: HostRecord[];
@@ -82,9 +82,10 @@ export class FleetMirror {
     let latest = copy.latest;
     let changed = false;
     for (const record of await repo.listUpdatedSince(since)) {
-      // Records read again unchanged keep the copy (and what readers built from it) as it is.
+      // Records read again unchanged keep the copy (and what readers built from it) as it is. The same updatedAt
+      // means the same record, but at the copy's latest millisecond, where a second change can hide.
       const known = byId.get(record.id);
-      if (known && known.updatedAt === record.updatedAt && JSON.stringify(known) === JSON.stringify(record)) continue;
+      if (known && known.updatedAt === record.updatedAt && (record.updatedAt !== copy.latest || JSON.stringify(known) === JSON.stringify(record))) continue;
       changed = true;
       byId.set(record.id, record);
       if (record.updatedAt > latest) latest = record.updatedAt;

@@ -92,7 +92,23 @@ export function clusterViewOf(hosts: readonly HostRecord[], vms: readonly VmReco
     { name: ANY_SHARED_POOL, kind: 'shared', hosts: hosts.filter((h) => sharedPoolsOf(h).length > 0).map((h) => h.id) },
   ];
   const byId = new Map(hosts.map((h) => [h.id, h]));
-  return { hosts: hosts.map(hostView), vms: vms.map((vm) => vmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined)), pools, policy: { weight: settings.weight } };
+  return { hosts: hosts.map(hostView), vms: vms.map((vm) => cachedVmView(vm, vm.hostId ? byId.get(vm.hostId) : undefined)), pools, policy: { weight: settings.weight } };
+}
+
+/**
+ * The view of a VM record, kept while the record object lives: the fleet copy (fleet.ts) keeps an unchanged
+ * record's object, so placing one VM among 30,000 does not map the other 29,999 again. A view depends on the
+ * record and on its host only through the pool it names.
+ */
+const viewCache = new WeakMap<VmRecord, { pool: string; view: VmView }>();
+
+function cachedVmView(vm: VmRecord, host: HostRecord | undefined): VmView {
+  const pool = poolOfVm(vm, host);
+  const cached = viewCache.get(vm);
+  if (cached?.pool === pool) return cached.view;
+  const view = vmView(vm, host);
+  viewCache.set(vm, { pool, view });
+  return view;
 }
 
 /** Reads every host, VM and the cluster settings from `repos` (the store or a transaction) and maps them. */

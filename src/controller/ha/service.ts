@@ -64,6 +64,8 @@ export class HaService {
   private readonly leases = new Map<string, Lease>();
   private readonly slots = new Map<string, SlotSeen>();
   private readonly storageReads = new Map<string, number>();
+  /** Per shared pool, the host its slots were last read through. */
+  private readonly slotReaderOf = new Map<string, string>();
   private reports: HaReport[] = [];
   private verdicts: LivenessVerdict[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -429,11 +431,7 @@ export class HaService {
       const now = Date.now();
       await Promise.all(
         [...pools].map(async ([pool, members]) => {
-          const readers = members.filter((h) => {
-            const lease = this.leases.get(h.id);
-            return lease && now - lease.at < this.config.timings.suspectAfterMs;
-          });
-          for (const reader of readers.slice(0, SLOT_READERS_PER_READ)) {
+          for (const reader of this.slotReaders(pool, members, now)) {
             const startedAt = Date.now();
             try {
               const client = await this.hosts.client(reader.id);
@@ -443,6 +441,7 @@ export class HaService {
                 if (!seen || seen.seq !== slot.seq) this.slots.set(slot.host, { seq: slot.seq, changedAt: startedAt, leaseLost: slot.leaseLost, vms: slot.vms });
               }
               this.storageReads.set(pool, startedAt);
+              this.slotReaderOf.set(pool, reader.id);
               return;
             } catch (err) {
               this.logger?.debug({ err, pool, via: reader.name }, 'reading the heartbeat slots failed');
@@ -453,6 +452,21 @@ export class HaService {
     } finally {
       this.readingSlots = false;
     }
+  }
+
+  /**
+   * Who reads a pool's slots, at most SLOT_READERS_PER_READ: the host that read them last while it renewed
+   * within a lease interval and a half, then the hosts that renewed most recently. A host that has just died
+   * renewed least recently of all, so the reads do not wait on it (its lease is still young enough to pass
+   * for fresh until the suspect time).
+   */
+  private slotReaders(pool: string, members: HostRecord[], now: number): HostRecord[] {
+    const { suspectAfterMs, leaseIntervalMs } = this.config.timings;
+    const renewedAt = (host: HostRecord) => this.leases.get(host.id)?.at ?? -Infinity;
+    const fresh = members.filter((host) => now - renewedAt(host) < suspectAfterMs);
+    const last = fresh.find((host) => host.id === this.slotReaderOf.get(pool) && now - renewedAt(host) < leaseIntervalMs * 1.5);
+    const newest = fresh.filter((host) => host !== last).sort((x, y) => renewedAt(y) - renewedAt(x));
+    return [...(last ? [last] : []), ...newest].slice(0, SLOT_READERS_PER_READ);
   }
 
   private async carryOut(action: HaAction, hosts: HostRecord[], vms: VmRecord[]): Promise<void> {
