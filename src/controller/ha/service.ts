@@ -77,6 +77,8 @@ export class HaService {
   private haVmsByHost = new Map<string, LeaseAnswer['haVms']>();
   /** Per host name, the lease credential its agent must present, refreshed every step: a renewal (1,000 a second at 1,000 hosts) reads no store. */
   private leaseHosts = new Map<string, LeaseHost>();
+  /** The hosts `leaseHosts` was last built from. */
+  private leaseHostsFrom: HostRecord[] | undefined;
   /** What the last step built from the fleet copy. */
   private derived: FleetDerived | undefined;
   /** The state as last written to the store, so a step that changed nothing writes nothing. */
@@ -318,7 +320,7 @@ export class HaService {
     const hostIds = new Set(hosts.map((h) => h.id));
     for (const hostId of this.leases.keys()) if (!hostIds.has(hostId)) this.leases.delete(hostId);
     this.refreshLeaseHosts(hosts);
-    void this.readSlots(hosts);
+    void this.readSlots(this.derive(hosts, vms, settings).poolMembers);
     this.verdicts = result.verdicts;
     this.haVmsByHost = leaseAnswersByHost(this.derive(hosts, vms, settings).haVms, result.state);
     await this.saveState(result.state);
@@ -356,8 +358,17 @@ export class HaService {
       if (list) list.push(vm);
       else liveByHost.set(vm.hostId, [vm]);
     }
+    const poolMembers = new Map<string, HostRecord[]>();
+    for (const host of hosts) {
+      for (const pool of sharedPoolsOf(host)) {
+        const members = poolMembers.get(pool);
+        if (members) members.push(host);
+        else poolMembers.set(pool, [host]);
+      }
+    }
     this.derived = {
       hosts,
+      poolMembers,
       vms,
       settingsText,
       cluster: haClusterView(clusterViewOf(hosts, vms, settings), vms),
@@ -408,24 +419,16 @@ export class HaService {
   }
 
   /**
-   * Reads every shared pool's heartbeat slots through a host with a fresh lease that reaches it: the
-   * first that answers, in the order of `hosts`, of at most SLOT_READERS_PER_READ. Trying the next one at once matters when the first
+   * Reads every shared pool's heartbeat slots (`pools`: each with the hosts that reach it) through a host with
+   * a fresh lease that reaches it: the first that answers of slotReaders' choice. Trying the next one at once matters when the first
    * has just died: until its lease is overdue it still looks fresh, and a slot change first seen
    * after a gap in the reads is dated at that later read, which delays finding a dead host failed.
    * Runs beside the step, never blocking it.
    */
-  private async readSlots(hosts: HostRecord[]): Promise<void> {
+  private async readSlots(pools: ReadonlyMap<string, HostRecord[]>): Promise<void> {
     if (this.readingSlots) return;
     this.readingSlots = true;
     try {
-      const pools = new Map<string, HostRecord[]>();
-      for (const host of hosts) {
-        for (const pool of sharedPoolsOf(host)) {
-          const members = pools.get(pool);
-          if (members) members.push(host);
-          else pools.set(pool, [host]);
-        }
-      }
       // A pool no host reports any more (its hosts were removed) must not hold every verdict back with its old read.
       for (const pool of this.storageReads.keys()) if (!pools.has(pool)) this.storageReads.delete(pool);
       const now = Date.now();
@@ -639,6 +642,9 @@ export class HaService {
 
   /** Rebuilds the lease credentials by host name from `hosts`, deriving a credential again only when the agent token changed. */
   private refreshLeaseHosts(hosts: HostRecord[]): void {
+    // The same copy of the hosts: nothing to rebuild (a host read since by leaseHost stays until the copy changes).
+    if (hosts === this.leaseHostsFrom) return;
+    this.leaseHostsFrom = hosts;
     const next = new Map<string, LeaseHost>();
     for (const host of hosts) if (host.credential) next.set(host.name, leaseHostOf(host, this.leaseHosts.get(host.name)));
     this.leaseHosts = next;
@@ -692,9 +698,10 @@ interface LostVm {
 /** The VMs `verdicts` lose, from the live VMs without HA by host. */
 function lostVms(verdicts: LivenessVerdict[], hosts: HostRecord[], liveByHost: ReadonlyMap<string, VmRecord[]>): LostVm[] {
   const lost: LostVm[] = [];
-  const hostsById = new Map(hosts.map((h) => [h.id, h]));
+  let hostsById: Map<string, HostRecord> | undefined;
   for (const verdict of verdicts) {
     if (verdict.liveness !== 'failed' && verdict.liveness !== 'fenced' && verdict.liveness !== 'confirmed-down') continue;
+    hostsById ??= new Map(hosts.map((h) => [h.id, h]));
     const host = hostsById.get(verdict.hostId);
     if (host) for (const vm of liveByHost.get(host.id) ?? []) lost.push({ vm, host, verdict });
   }
@@ -711,6 +718,8 @@ interface FleetDerived {
   haVms: VmRecord[];
   /** Live VMs without HA, by host: those a host's failure loses. */
   liveByHost: Map<string, VmRecord[]>;
+  /** Each shared pool with the hosts that reach it. */
+  poolMembers: Map<string, HostRecord[]>;
 }
 
 /** Names of hosts and VMs by id. */
