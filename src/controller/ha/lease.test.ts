@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { testController } from '../api/testing.js';
 import { sampleHost } from '../store/fixtures.js';
 import { leaseCredential } from './lease-schema.js';
@@ -74,4 +75,19 @@ test('a step that changes nothing does not write the HA state again', async (t) 
   await services.ha.step();
   assert.equal(writes.length, 1, 'nothing changed, nothing written');
   assert.equal(await store.settings.get('haState'), writes[0], 'the store holds the state');
+});
+
+test('renewals are not logged one by one, as other requests are', async (t) => {
+  const lines: Array<{ msg?: string; req?: { url?: string }; res?: { statusCode?: number } }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+  const { app, store, auth, close } = await testController({ logger });
+  t.after(close);
+  await store.hosts.insert(sampleHost({ id: 'h-alpha', name: 'alpha', credential: 'alpha-token' }));
+  const lease = (credential: string) => app.inject({ method: 'POST', url: '/api/v1/ha/lease', headers: { authorization: `Bearer ${credential}` }, payload: renewal('alpha') });
+  assert.equal((await lease(leaseCredential('alpha-token'))).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: '/api/v1/vms', headers: auth })).statusCode, 200);
+  assert.equal((await lease('wrong')).statusCode, 401);
+  const urls = lines.filter((l) => l.req?.url).map((l) => l.req?.url);
+  assert.ok(urls.includes('/api/v1/vms'), JSON.stringify(urls));
+  assert.ok(!lines.some((l) => l.req?.url === '/api/v1/ha/lease' && l.msg === 'incoming request'), JSON.stringify(lines));
 });

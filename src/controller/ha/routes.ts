@@ -19,6 +19,8 @@ export const haRoutes: DomainRoutes = async (app, { services }) => {
   app.post('/ha/lease', {
     // A renewal carries the host's report now and then: every VM it runs, with its disks and NICs.
     bodyLimit: 32 * 1024 * 1024,
+    // A thousand hosts renew every second: their requests are not logged one by one.
+    logLevel: 'warn',
     schema: { operationId: 'renewHostLease', summary: 'Renew a host\'s HA lease (called by its agent about every second)', tags, body: LeaseRenewal, response: { 200: LeaseAnswer, ...errorResponses } },
     handler: async (request) => {
       // Liveness lives in memory; an event per renewal would flood the log. Changes of liveness are recorded by HA itself.
