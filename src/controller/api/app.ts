@@ -72,7 +72,10 @@ export async function buildControllerApp(options: ControllerAppOptions): Promise
   await app.register(websocket, { options: { handleProtocols: (offered) => (offered.has(WEBSOCKET_PROTOCOL) ? WEBSOCKET_PROTOCOL : false) } });
   installAuthentication(app, services.tokens);
   installAudit(app, services.events);
-  app.addHook('onSend', async (request, reply) => void reply.header('x-request-id', request.id));
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id);
+    done(null, payload);
+  });
 
   app.get('/healthz', {
     schema: {

@@ -19,15 +19,24 @@ export function changedNothing(request: FastifyRequest): void {
  * Must be installed after authentication, so rejected requests are never counted.
  */
 export function installAudit(app: FastifyInstance, events: EventLog): void {
-  app.addHook('onRequest', async (request) => {
+  // Written with `done` where they never wait (every request runs them; see installMetrics).
+  app.addHook('onRequest', (request, _reply, done) => {
     if (MUTATING.has(request.method)) events.beginRequest(request.id);
+    done();
   });
   // A client that hangs up never gets a response; stop counting for it all the same.
   app.addHook('onRequestAbort', async (request) => void events.endRequest(request.id));
-  app.addHook('onResponse', async (request, reply) => {
-    if (!MUTATING.has(request.method)) return;
+  app.addHook('onResponse', (request, reply, done) => {
+    if (!MUTATING.has(request.method)) return done();
     const recorded = events.endRequest(request.id);
-    if (recorded > 0 || reply.statusCode >= 300 || unchanged.has(request)) return;
+    if (recorded > 0 || reply.statusCode >= 300 || unchanged.has(request)) return done();
+    recordGeneric(request, reply.statusCode).then(
+      () => done(),
+      (err: unknown) => done(err as Error),
+    );
+  });
+
+  async function recordGeneric(request: FastifyRequest, statusCode: number): Promise<void> {
     const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
     request.log.warn({ route }, 'a mutating route succeeded without recording an event; recorded a generic one');
     let actor = SYSTEM_ACTOR;
@@ -36,6 +45,6 @@ export function installAudit(app: FastifyInstance, events: EventLog): void {
     } catch {
       // A public route has no token; the event then names the controller itself.
     }
-    await events.record({ actor, objectType: 'api', action: `api.${request.method.toLowerCase()}`, result: 'succeeded', detail: { route, status: reply.statusCode } });
-  });
+    await events.record({ actor, objectType: 'api', action: `api.${request.method.toLowerCase()}`, result: 'succeeded', detail: { route, status: statusCode } });
+  }
 }

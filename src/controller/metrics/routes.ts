@@ -22,7 +22,11 @@ export function installMetrics(app: ControllerApp, services: ControllerServices)
   collectDefaultMetrics({ register: registry, prefix: DEFAULT_METRICS_PREFIX });
   for (const name of REDUNDANT_DEFAULT_METRICS) registry.removeSingleMetric(DEFAULT_METRICS_PREFIX + name);
   const requests = new Counter({ name: 'drover_api_requests_total', help: 'API requests by method and status', labelNames: ['method', 'status'], registers: [registry] });
-  app.addHook('onResponse', async (request, reply) => requests.inc({ method: request.method, status: String(reply.statusCode) }));
+  // Hooks that never wait are written with `done`: an async hook costs a promise and a turn of the microtask queue on every request, 1,000 a second of them lease renewals at 1,000 hosts.
+  app.addHook('onResponse', (request, reply, done) => {
+    requests.inc({ method: request.method, status: String(reply.statusCode) });
+    done();
+  });
 
   const hostLabels = ['host'] as const;
   const vmLabels = ['vm', 'host'] as const;
