@@ -320,9 +320,10 @@ export class HaService {
     const hostIds = new Set(hosts.map((h) => h.id));
     for (const hostId of this.leases.keys()) if (!hostIds.has(hostId)) this.leases.delete(hostId);
     this.refreshLeaseHosts(hosts);
-    void this.readSlots(this.derive(hosts, vms, settings).poolMembers);
+    const derived = this.derive(hosts, vms, settings);
+    void this.readSlots(derived.poolMembers);
     this.verdicts = result.verdicts;
-    this.haVmsByHost = leaseAnswersByHost(this.derive(hosts, vms, settings).haVms, result.state);
+    this.haVmsByHost = leaseAnswersByHost(derived.haVms, result.state);
     await this.saveState(result.state);
     await this.record(result.events, hosts, vms);
     await this.markLost(lost);
