@@ -52,11 +52,9 @@ export class FleetMirror {
    * lately whatever the stamps say: two changes within one millisecond leave a stamp as it was.
    */
   async read(recent = false): Promise<FleetView> {
-    const hosts = await this.table(this.store.hosts, this.hosts, recent);
-    const vms = await this.table(this.store.vms, this.vms, recent);
-    this.hosts = hosts.copy;
-    this.vms = vms.copy;
-    return { hosts: hosts.copy.records, vms: vms.copy.records };
+    this.hosts = await this.table(this.store.hosts, this.hosts, recent);
+    this.vms = await this.table(this.store.vms, this.vms, recent);
+    return { hosts: this.hosts.records, vms: this.vms.records };
   }
 
   /**
@@ -66,17 +64,16 @@ export class FleetMirror {
    * the whole table, as a list's would, so concurrent writers still conflict with the transaction.
    */
   async vmsIn(tx: Pick<Repositories, 'vms'>): Promise<readonly VmRecord[]> {
-    const { copy } = await this.table(tx.vms, this.vms, false);
-    this.vms = copy;
-    return copy.records;
+    this.vms = await this.table(tx.vms, this.vms, false);
+    return this.vms.records;
   }
 
-  private async table<R extends Tracked>(repo: NamedRepository<R>, copy: Copy<R> | undefined, recent: boolean): Promise<{ copy: Copy<R> }> {
+  private async table<R extends Tracked>(repo: NamedRepository<R>, copy: Copy<R> | undefined, recent: boolean): Promise<Copy<R>> {
     const now = this.clock();
     // The stamp is taken before the records, so a change between the two is read again next time, never missed.
     const stamp = await repo.changeStamp();
-    if (!copy || now - copy.fullAt >= this.fullReadMs) return { copy: copyOf(await repo.list(), stamp, now) };
-    if (copy.stamp === stamp && !recent) return { copy };
+    if (!copy || now - copy.fullAt >= this.fullReadMs) return copyOf(await repo.list(), stamp, now);
+    if (copy.stamp === stamp && !recent) return copy;
     const byId = new Map(copy.byId);
     const since = new Date(Date.parse(copy.latest) - FLEET_REREAD_MARGIN_MS).toISOString();
     let latest = copy.latest;
@@ -100,11 +97,11 @@ export class FleetMirror {
         byId.delete(id);
         changed = true;
       }
-      if (ids.some((id) => !byId.has(id))) return { copy: copyOf(await repo.list(), stamp, now) };
+      if (ids.some((id) => !byId.has(id))) return copyOf(await repo.list(), stamp, now);
     }
     // Nothing read: the same copy, so what readers built from it stands.
-    if (!changed) return { copy: { ...copy, stamp } };
-    return { copy: { stamp, fullAt: copy.fullAt, latest, byId, records: [...byId.values()] } };
+    if (!changed) return { ...copy, stamp };
+    return { stamp, fullAt: copy.fullAt, latest, byId, records: [...byId.values()] };
   }
 }
 
