@@ -14,7 +14,8 @@ import { formatMs } from './lib/report.js';
 import { percentile, summarize } from './lib/stats.js';
 import type { Benchmark, ResultTable, TargetResult, VariantResult } from './lib/types.js';
 import { HA_STEP_MS, detectionBudgets } from './ha/lease-scale.js';
-import { PAGE_LIMIT, runEngine, type EngineRun, type ScaleOptions } from './scale/measure.js';
+import { launcherNodeFlags } from './lib/launcher.js';
+import { PAGE_LIMIT, READ_WARMUP_REQUESTS, runEngine, type EngineRun, type ScaleOptions } from './scale/measure.js';
 
 const TARGETS = { getP99Ms: 20, pageP99Ms: 50, cpuPercent: 25 };
 const ENGINES = ['sqlite', 'postgresql'] as const;
@@ -134,8 +135,8 @@ function notesOf(options: ScaleOptions, runs: Map<Engine, EngineRun>): string[] 
   const t = DEFAULT_HA_TIMINGS;
   const notes = [
     `Each engine in turn: a controller (startController; the SQLite file in a temporary data dir, or a new database on a private PostgreSQL 15 server, startLocalPostgres, fsync on) in its own process, with ${options.hosts} simulated hosts (sim-host-NNNN, each with an agent token, its agent API served by the simulated hosts' process, one shared pool) and ${options.vms} VMs (bench/lib/fleet.ts: the state mix of a busy installation, placed round-robin) written into its store. Host heartbeats (the controller polling agents) are not started. HA steps every ${HA_STEP_MS} ms. The HA benchmark's simulated hosts (bench/ha/lease-worker.ts, its own process) renew every host's lease once a second, spread over the second, and answer the controller's heartbeat-slot reads; their renewals list no VMs.`,
-    `CPU: process.cpuUsage() of the controller process over ${formatMs(options.windowMs)} after 5 s of warm-up, with nothing but the renewals, HA's steps and its slot reads; this covers all the lease handling.`,
-    `Reads, from the benchmark's process over one keep-alive connection, one request at a time, while every host renews: ${options.pageSamples} pages of GET /api/v1/vms?limit=${PAGE_LIMIT}, walking the pages with \`after\` and starting over after the last (so shallow and deep pages alike), then ${options.getSamples} GET /api/v1/vms/:name of VMs picked at random. Latency from sending to the last byte of the answer.`,
+    `CPU: process.cpuUsage() of the controller process over ${formatMs(options.windowMs)} after 5 s of warm-up, with nothing but the renewals, HA's steps and its slot reads; this covers all the lease handling. The controller runs with the Node flags of \`bin/drover\` (${launcherNodeFlags().join(' ')}): a 64 MiB young generation lets each renewal, held about a second, die young instead of being promoted.`,
+    `Reads, from the benchmark's process over one keep-alive connection, one request at a time, while every host renews, after ${READ_WARMUP_REQUESTS} unmeasured requests of each kind: ${options.pageSamples} pages of GET /api/v1/vms?limit=${PAGE_LIMIT}, walking the pages with \`after\` and starting over after the last (so shallow and deep pages alike), then ${options.getSamples} GET /api/v1/vms/:name of VMs picked at random. Latency from sending to the last byte of the answer.`,
     `Creates: POST /api/v1/vms (image tiny, 1 CPU, 256 MiB, no host named) one after another for ${formatMs(options.createMs)}. A 202 means the scheduler placed the VM (it reads the cluster view: every host and VM), the VM and its operation were recorded in one transaction and the operation started. The simulated hosts do not serve the agent's create, so every operation fails at its agent step afterwards and rolls back (the VM record is removed); the figure is the API's accept rate, not VMs defined on hosts per second.`,
     `Detection: as in the HA benchmark's lease-scale run, a host stops renewing (its heartbeat slot stops changing and reads sent through it hang); times from that moment to the controller's host.suspect and host.failed events. The first host is the one the controller reads the heartbeat slots through. Defaults: suspect after ${formatMs(t.suspectAfterMs)}, lease and storage heartbeat expiry ${formatMs(t.leaseExpiryMs)}; the budget adds one step (suspect) or a heartbeat interval and two steps (failed).`,
   ];

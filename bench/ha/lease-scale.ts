@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HaStatus } from '../../src/controller/ha/service.js';
 import { DEFAULT_HA_TIMINGS } from '../../src/ha/timings.js';
+import { launcherNodeFlags } from '../lib/launcher.js';
 import { IpcChild } from './child.js';
 import type { ControllerCpu, ControllerRequest, RenewalStats, SimulatedLeaseHost, WorkerRequest } from './lease-protocol.js';
 
@@ -122,7 +123,8 @@ export async function hang(worker: IpcChild<WorkerRequest>, url: string, token: 
 export async function runLeaseScale(log: (message: string) => void, options: { controllerExecArgv?: string[]; hungHosts?: number[] } = {}): Promise<LeaseScaleResult> {
   const hosts: SimulatedLeaseHost[] = Array.from({ length: LEASE_HOSTS }, (_, i) => ({ name: hostName(i + 1), agentToken: `drva_${randomBytes(24).toString('base64url')}` }));
   const worker = new IpcChild<WorkerRequest>(WORKER, 'simulated hosts');
-  const controller = new IpcChild<ControllerRequest>(CONTROLLER, 'controller', options.controllerExecArgv ?? []);
+  // The controller runs with the Node flags the launcher gives a real one (bin/drover).
+  const controller = new IpcChild<ControllerRequest>(CONTROLLER, 'controller', [...launcherNodeFlags(), ...(options.controllerExecArgv ?? [])]);
   try {
     const { agentBaseUrl } = await worker.ask<{ agentBaseUrl: string }>({ kind: 'start', hosts });
     const { url, token } = await controller.ask<{ url: string; token: string }>({ kind: 'start', hosts, agentBaseUrl, stepMs: HA_STEP_MS }, 120_000);

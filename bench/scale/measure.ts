@@ -13,6 +13,7 @@ import type { HaStatus } from '../../src/controller/ha/service.js';
 import { IpcChild } from '../ha/child.js';
 import type { ControllerCpu, RenewalStats, SimulatedLeaseHost, WorkerRequest } from '../ha/lease-protocol.js';
 import { HA_STEP_MS, hang, type HangResult } from '../ha/lease-scale.js';
+import { launcherNodeFlags } from '../lib/launcher.js';
 import type { ScaleControllerRequest, ScaleControllerStarted } from './protocol.js';
 
 const CONTROLLER = new URL(`./controller${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -20,6 +21,8 @@ const WORKER = new URL(`../ha/lease-worker${import.meta.url.endsWith('.ts') ? '.
 
 /** Renewals before the counted CPU window, so that connections and the JIT are warm. */
 const WARMUP_MS = 5_000;
+/** Requests of each kind sent and not measured before the page and single-VM samples. */
+export const READ_WARMUP_REQUESTS = 10;
 /** Requests per page size asked for. */
 export const PAGE_LIMIT = 500;
 
@@ -157,7 +160,8 @@ export async function runEngine(engine: EngineRun['engine'], storeUrl: string, o
   const worker = new IpcChild<WorkerRequest>(WORKER, 'simulated hosts');
   // BENCH_SCALE_PROFILE=DIR writes a CPU profile of each controller process there (node --cpu-prof), to see where its time goes.
   const profile = process.env.BENCH_SCALE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SCALE_PROFILE}`] : [];
-  const controller = new IpcChild<ScaleControllerRequest>(CONTROLLER, 'controller', profile);
+  // The controller runs with the Node flags the launcher gives a real one (bin/drover).
+  const controller = new IpcChild<ScaleControllerRequest>(CONTROLLER, 'controller', [...launcherNodeFlags(), ...profile]);
   let client: TimedClient | undefined;
   try {
     const { agentBaseUrl } = await worker.ask<{ agentBaseUrl: string }>({ kind: 'start', hosts });
@@ -181,6 +185,9 @@ export async function runEngine(engine: EngineRun['engine'], storeUrl: string, o
     const cpuPercent = percent(cpu1.userMicros - cpu0.userMicros + cpu1.systemMicros - cpu0.systemMicros);
     log(`scale ${engine}: controller CPU ${cpuPercent}% of one core over ${(wallMs / 1000).toFixed(1)} s; ${renewals.accepted} of ${renewals.sent} renewals accepted (p99 ${renewals.latency.p99} ms); liveness ${JSON.stringify(countLiveness(status))}`);
 
+    // Unmeasured first requests, as in every other benchmark's warm-up runs: the first answers of a route run before V8 has compiled its serializer.
+    await samplePages(client, READ_WARMUP_REQUESTS);
+    await sampleGets(client, started.vmNames, READ_WARMUP_REQUESTS);
     const pages = await samplePages(client, options.pageSamples);
     const getMs = await sampleGets(client, started.vmNames, options.getSamples);
     log(`scale ${engine}: ${pages.ms.length} pages and ${getMs.length} single VMs read`);
