@@ -3,20 +3,24 @@ import assert from 'node:assert/strict';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { sampleHost, sampleVm } from '../store/fixtures.js';
 import type { Store } from '../store/store.js';
-import { FleetMirror } from './fleet.js';
+import { FLEET_READ_PIECE, FleetMirror } from './fleet.js';
 
-type Reads = Record<'list' | 'listUpdatedSince' | 'ids', number>;
+/** `list` counts whole reads: `list()`, or the first piece of a read in pieces (`listAfterId` from the start); `pieces` counts every piece. */
+type Reads = Record<'list' | 'listUpdatedSince' | 'ids' | 'pieces', number>;
 
 /** The store, counting how each table's records are read. */
 function counted(store: Store) {
-  const reads = { hosts: { list: 0, listUpdatedSince: 0, ids: 0 } as Reads, vms: { list: 0, listUpdatedSince: 0, ids: 0 } as Reads };
+  const reads = { hosts: { list: 0, listUpdatedSince: 0, ids: 0, pieces: 0 } as Reads, vms: { list: 0, listUpdatedSince: 0, ids: 0, pieces: 0 } as Reads };
   const counting = <T extends object>(repo: T, into: Reads): T =>
     new Proxy(repo, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver) as unknown;
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) => {
-          if (prop in into) into[prop as keyof Reads]++;
+          if (prop === 'listAfterId') {
+            into.pieces++;
+            if (args[0] === undefined) into.list++;
+          } else if (prop in into) into[prop as keyof Reads]++;
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
@@ -44,15 +48,15 @@ test('the fleet copy: read whole at first, then only what changed, deletions fou
   clock += 1_000;
   const quiet = await mirror.read();
   assert.equal(quiet.vms, first.vms);
-  assert.deepEqual(reads.vms, { list: 1, listUpdatedSince: 0, ids: 0 });
+  assert.deepEqual(reads.vms, { list: 1, listUpdatedSince: 0, ids: 0, pieces: 1 });
 
   // A VM changed: only the records updated lately are read, and the change is seen; the hosts are left alone.
   await tick();
   await store.vms.update('vm-1', { state: 'running' });
   const changed = await mirror.read();
   assert.deepEqual(changed.vms.map((vm) => [vm.id, vm.state]), [['vm-1', 'running'], ['vm-2', 'stopped']]);
-  assert.deepEqual(reads.vms, { list: 1, listUpdatedSince: 1, ids: 0 });
-  assert.deepEqual(reads.hosts, { list: 1, listUpdatedSince: 0, ids: 0 });
+  assert.deepEqual(reads.vms, { list: 1, listUpdatedSince: 1, ids: 0, pieces: 1 });
+  assert.deepEqual(reads.hosts, { list: 1, listUpdatedSince: 0, ids: 0, pieces: 1 });
 
   // An insert is read like a change; a delete is found through the ids, since the count drops.
   await tick();
@@ -73,6 +77,30 @@ test('the fleet copy: read whole at first, then only what changed, deletions fou
   clock += 60_000;
   await mirror.read();
   assert.deepEqual([reads.hosts.list, reads.vms.list], [2, 2]);
+});
+
+test('a table is read whole in pieces, oldest first, letting other work run between them', async (t) => {
+  const store = SqliteStore.open(':memory:');
+  t.after(() => store.close());
+  const count = 2 * FLEET_READ_PIECE + 500;
+  const base = Date.parse('2026-01-01T00:00:00.000Z');
+  // Ids in the opposite order to their age, so the pieces (by id) come newest first and the copy must put them back.
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < count; i++) {
+      const at = new Date(base + i).toISOString();
+      await tx.vms.insert(sampleVm({ id: `vm-${String(count - i).padStart(6, '0')}`, name: `web-${i}`, createdAt: at, updatedAt: at }));
+    }
+  });
+  const { view, reads } = counted(store);
+  let turns = 0;
+  const other = setInterval(() => turns++, 0);
+  const { vms } = await new FleetMirror(view).read();
+  clearInterval(other);
+  assert.equal(reads.vms.pieces, 3);
+  assert.equal(vms.length, count);
+  assert.deepEqual(vms.slice(0, 3).map((vm) => vm.name), ['web-0', 'web-1', 'web-2']);
+  assert.equal(vms.at(-1)?.name, `web-${count - 1}`);
+  assert.ok(turns > 0, 'a timer ran while the pieces were read');
 });
 
 test('a transaction takes the copy\'s VMs while its own stamp matches, and brings the copy up to date when not', async (t) => {

@@ -12,6 +12,7 @@
  * anything steps again on a copy whose recent records were all read again (HaService.stepOnce). A transaction takes the copy's VMs only when its own read of the stamp
  * matches (`vmsIn`). The records are shared between readers: never change them in place.
  */
+import { setImmediate } from 'node:timers/promises';
 import type { HostRecord, Timestamp, VmRecord } from '../store/records.js';
 import type { NamedRepository, Repositories, Store } from '../store/store.js';
 
@@ -19,6 +20,11 @@ import type { NamedRepository, Repositories, Store } from '../store/store.js';
 export const FLEET_FULL_READ_MS = 60_000;
 /** How far before the copy's latest update a refresh reads again: longer than a transaction takes to commit. */
 export const FLEET_REREAD_MARGIN_MS = 10_000;
+/**
+ * Records per piece when a table is read whole outside a transaction. On SQLite a read holds the event loop for as
+ * long as it takes; 30,000 VMs at once would hold every request and lease renewal for about half a second.
+ */
+export const FLEET_READ_PIECE = 2_000;
 
 export interface FleetView {
   hosts: HostRecord[];
@@ -35,7 +41,7 @@ interface Copy<R> {
   records: R[];
 }
 
-type Tracked = { id: string; name: string; updatedAt: Timestamp };
+type Tracked = { id: string; name: string; createdAt: Timestamp; updatedAt: Timestamp };
 
 export class FleetMirror {
   private hosts: Copy<HostRecord> | undefined;
@@ -52,8 +58,8 @@ export class FleetMirror {
    * lately whatever the stamps say: two changes within one millisecond leave a stamp as it was.
    */
   async read(recent = false): Promise<FleetView> {
-    this.hosts = await this.table(this.store.hosts, this.hosts, recent);
-    this.vms = await this.table(this.store.vms, this.vms, recent);
+    this.hosts = await this.table(this.store.hosts, this.hosts, recent, inPieces);
+    this.vms = await this.table(this.store.vms, this.vms, recent, inPieces);
     return { hosts: this.hosts.records, vms: this.vms.records };
   }
 
@@ -64,15 +70,16 @@ export class FleetMirror {
    * the whole table, as a list's would, so concurrent writers still conflict with the transaction.
    */
   async vmsIn(tx: Pick<Repositories, 'vms'>): Promise<readonly VmRecord[]> {
-    this.vms = await this.table(tx.vms, this.vms, false);
+    // Read whole in one go: a transaction's reads are one snapshot, and it holds the store while it runs anyway.
+    this.vms = await this.table(tx.vms, this.vms, false, (repo) => repo.list());
     return this.vms.records;
   }
 
-  private async table<R extends Tracked>(repo: NamedRepository<R>, copy: Copy<R> | undefined, recent: boolean): Promise<Copy<R>> {
+  private async table<R extends Tracked>(repo: NamedRepository<R>, copy: Copy<R> | undefined, recent: boolean, whole: (repo: NamedRepository<R>) => Promise<R[]>): Promise<Copy<R>> {
     const now = this.clock();
     // The stamp is taken before the records, so a change between the two is read again next time, never missed.
     const stamp = await repo.changeStamp();
-    if (!copy || now - copy.fullAt >= this.fullReadMs) return copyOf(await repo.list(), stamp, now);
+    if (!copy || now - copy.fullAt >= this.fullReadMs) return copyOf(await whole(repo), stamp, now);
     if (copy.stamp === stamp && !recent) return copy;
     const byId = new Map(copy.byId);
     const since = new Date(Date.parse(copy.latest) - FLEET_REREAD_MARGIN_MS).toISOString();
@@ -97,11 +104,28 @@ export class FleetMirror {
         byId.delete(id);
         changed = true;
       }
-      if (ids.some((id) => !byId.has(id))) return copyOf(await repo.list(), stamp, now);
+      if (ids.some((id) => !byId.has(id))) return copyOf(await whole(repo), stamp, now);
     }
     // Nothing read: the same copy, so what readers built from it stands.
     if (!changed) return { ...copy, stamp };
     return { stamp, fullAt: copy.fullAt, latest, byId, records: [...byId.values()] };
+  }
+}
+
+/**
+ * Every record, read `FLEET_READ_PIECE` at a time with other work let run between the pieces. The pieces are not one
+ * snapshot, which the copy does not need: the stamp was taken before the first, so a record changed while they were
+ * read moves the stamp and is read again at the next refresh, and one inserted behind the pieces changes the count.
+ */
+async function inPieces<R extends Tracked>(repo: NamedRepository<R>): Promise<R[]> {
+  const records: R[] = [];
+  for (let after: string | undefined; ; ) {
+    const piece = await repo.listAfterId(after, FLEET_READ_PIECE);
+    records.push(...piece);
+    // Oldest first, as a list of the table gives them and the copy keeps them.
+    if (piece.length < FLEET_READ_PIECE) return records.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+    after = piece.at(-1)?.id;
+    await setImmediate();
   }
 }
 

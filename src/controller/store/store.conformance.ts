@@ -108,6 +108,20 @@ export function storeConformance(engine: string, open: () => Promise<Store>): vo
     assert.equal(await store.hosts.changeStamp(), await store.hosts.changeStamp());
   });
 
+  withStore('a table read a piece at a time by id gives every record once', async (store) => {
+    for (const id of ['vm-c', 'vm-a', 'vm-e', 'vm-b', 'vm-d']) await store.vms.insert(sampleVm({ id, name: `name-of-${id}` }));
+    const pieces: string[][] = [];
+    let after: string | undefined;
+    for (;;) {
+      const piece = await store.vms.listAfterId(after, 2);
+      if (piece.length === 0) break;
+      pieces.push(piece.map((vm) => vm.id));
+      after = piece.at(-1)?.id;
+    }
+    assert.deepEqual(pieces, [['vm-a', 'vm-b'], ['vm-c', 'vm-d'], ['vm-e']]);
+    assert.equal((await store.vms.listAfterId('vm-b', 10)).map((vm) => vm.name).join(','), 'name-of-vm-c,name-of-vm-d,name-of-vm-e');
+  });
+
   withStore('operations list filters by state and target, newest first', async (store) => {
     await store.operations.insert(sampleOperation({ id: 'a', createdAt: '2025-01-01T00:00:01.000Z' }));
     await store.operations.insert(sampleOperation({ id: 'b', createdAt: '2025-01-01T00:00:02.000Z', state: 'running' }));

@@ -49,6 +49,11 @@ export interface NamedRepository<R extends { id: string; name: string }> {
   listUpdatedSince(since: Timestamp): Promise<R[]>;
   /** Every record's id, reading only that column: how a copy finds the records deleted since. */
   ids(): Promise<string[]>;
+  /**
+   * At most `limit` records whose id comes after `afterId` (all from the first when it is absent), in id order: a large
+   * table read a piece at a time, so that a reader can let other work run between the pieces.
+   */
+  listAfterId(afterId: string | undefined, limit: number): Promise<R[]>;
 }
 
 export type HostRepository = NamedRepository<HostRecord>;

@@ -262,6 +262,11 @@ export class SqlNamedRepository<R extends { id: string; name: string }> implemen
   async ids(): Promise<string[]> {
     return (await this.rows.sql.all(`SELECT id FROM ${this.rows.table}`, {})).map((row) => String(row.id));
   }
+  listAfterId(afterId: string | undefined, limit: number): Promise<R[]> {
+    // Compared and ordered in the column's own collation, which its primary key index follows.
+    const tail = 'ORDER BY id LIMIT @limit';
+    return afterId === undefined ? this.rows.select('', { limit }, tail) : this.rows.select('id > @afterId', { afterId, limit }, tail);
+  }
   async changeStamp(): Promise<string> {
     const [row] = await this.rows.sql.all(`SELECT count(*) AS n, max(updated_at) AS last FROM ${this.rows.table}`, {});
     return `${String(row?.n ?? 0)}:${String(row?.last ?? '')}`;
