@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { pino } from 'pino';
 import { startController, type RunningController } from '../../src/controller/server.js';
 import { simulatedFleet } from '../lib/fleet.js';
@@ -74,9 +75,23 @@ async function start(storeUrl: string, hosts: SimulatedLeaseHost[], vmCount: num
       for (const vm of fleet.vms.slice(from, from + VMS_PER_TRANSACTION)) await tx.vms.insert(vm);
     });
   }
+  // Rows written a moment ago are not yet in PostgreSQL's visibility map, which autovacuum would have set long before
+  // an installation had 30,000 VMs: without it the change stamp's count(*) reads every row (12 ms, not 3 ms).
+  if (storeUrl.startsWith('postgres')) await vacuum(storeUrl);
   const seedMs = Math.round(performance.now() - seedStarted);
   const token = controller.adminToken.created ?? fs.readFileSync(controller.adminToken.file, 'utf8').trim();
   return { url: controller.address, token, pid: process.pid, seedMs, vmNames: fleet.vms.map((vm) => vm.name) };
+}
+
+/** VACUUM ANALYZE of the tables the benchmark wrote, as autovacuum does in a running installation. */
+async function vacuum(storeUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: storeUrl });
+  await client.connect();
+  try {
+    await client.query('VACUUM ANALYZE hosts, vms');
+  } finally {
+    await client.end();
+  }
 }
 
 let stopping: Promise<void> | undefined;
