@@ -19,6 +19,7 @@ import { installMetrics } from '../metrics/routes.js';
 import { installWebConsole } from '../web/static.js';
 import { API_PREFIX, DOMAINS } from './domains.js';
 import { installErrorHandling, toErrorResponse } from '../../shared/http-errors.js';
+import { installFastSerialization } from './serialization.js';
 import { OpenApiCollector } from './openapi.js';
 import { ErrorSchema, errorResponses } from './schemas.js';
 import type { ApiSettings, ControllerServices, DomainRoutes } from './services.js';
@@ -66,6 +67,7 @@ export async function buildControllerApp(options: ControllerAppOptions): Promise
   installJsonBodies(app);
   const openapi = new OpenApiCollector({ Error: ErrorSchema });
   openapi.collect(app);
+  installFastSerialization(app);
   // Before authentication: its onRequest hook marks upgrade requests so that a refused one
   // (401) has its socket destroyed instead of left open, which would also stall close().
   // A browser offering subprotocols needs one chosen; choose `drover`, never echo the token one.
