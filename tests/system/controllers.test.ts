@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startAgent } from '../../src/agent/main.js';
 import type { Agent } from '../../src/agent/app.js';
+import type { HaStatus } from '../../src/controller/ha/service.js';
 import { startLocalPostgres, type LocalPostgres } from '../../src/controller/store/postgres/local-server.js';
 import { repoRoot } from '../../src/shared/paths.js';
 import { cleanupDataDir, makeDataDir } from '../helpers/agent.js';
@@ -211,6 +212,15 @@ describe('two controllers on one PostgreSQL', () => {
     }
     const listed = (await api(b)<{ hosts: Array<{ name: string; health: string }> }>('GET', '/api/v1/hosts')).body.hosts;
     assert.deepEqual(listed.map((h) => [h.name, h.health]).sort(), [['h1', 'healthy'], ['h2', 'healthy']]);
+    // HA judges hosts on the leader, in memory (these agents renew no lease, so it finds them suspect); B has judged
+    // nothing itself and answers `ha status` with the leader's verdicts.
+    await eventually(async () => {
+      const [fromA, fromB] = await Promise.all([a, b].map((controller) => api(controller)<HaStatus>('GET', '/api/v1/ha/status')));
+      assert.equal(fromB?.status, 200, JSON.stringify(fromB?.body));
+      const verdicts = (status: HaStatus | undefined) => (status?.hosts ?? []).map((h) => [h.name, h.liveness]).sort();
+      assert.deepEqual(verdicts(fromB?.body), [['h1', 'suspect'], ['h2', 'suspect']], JSON.stringify(fromB?.body.hosts));
+      assert.deepEqual(verdicts(fromB?.body), verdicts(fromA?.body));
+    }, 20_000);
 
     // The guests the leader will be moving when it is killed: one by a migration, one by a balance run; both on h1, on shared storage.
     for (const name of ['mover', 'weight']) {

@@ -1,12 +1,42 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { DroverError } from '../../shared/errors.js';
+import { DroverError, ERRORS, type ErrorCode } from '../../shared/errors.js';
 import { changedNothing } from '../api/audit.js';
 import { errorResponses } from '../api/schemas.js';
 import type { DomainRoutes } from '../api/services.js';
 import { actorOf } from '../auth/hook.js';
 import { HostNameParams } from '../hosts/schema.js';
 import { LeaseAnswer, LeaseRenewal } from './lease-schema.js';
+import type { Store } from '../store/store.js';
 import { HaSettingsBody, HaSettingsSchema, HaStatusSchema } from './schema.js';
+import type { HaStatus } from './service.js';
+
+/** How long a standby waits for the leader's `ha status`. */
+const LEADER_STATUS_TIMEOUT_MS = 3_000;
+
+/**
+ * The leader's `GET /ha/status`, asked with the caller's own credential (every controller shares the token store).
+ * CONTROLLER_NOT_LEADER, naming the leader, when there is none or it does not answer: a client with several
+ * controller URLs then moves on.
+ */
+async function leaderStatus(store: Store, authorization: string | undefined): Promise<unknown> {
+  const [lease, registry] = await Promise.all([store.leaderLease.get(), store.controllers.list()]);
+  const leader = lease && Date.parse(lease.expiresAt) > Date.now() ? registry.find((c) => c.id === lease.holder) : undefined;
+  if (!leader) throw new DroverError('CONTROLLER_NOT_LEADER', 'HA status comes from the leader, and there is none just now; retry in a few seconds');
+  let answer: Response;
+  try {
+    answer = await fetch(new URL('/api/v1/ha/status', leader.url), { headers: authorization ? { authorization } : {}, signal: AbortSignal.timeout(LEADER_STATUS_TIMEOUT_MS) });
+  } catch (err) {
+    throw new DroverError('CONTROLLER_NOT_LEADER', `HA status comes from the leader ${leader.name} (${leader.url}), which did not answer: ${(err as Error).message}`);
+  }
+  const body: unknown = await answer.json().catch(() => undefined);
+  // The leader's own refusal (a revoked token, say) is the answer.
+  if (!answer.ok) {
+    const e = (body && typeof body === 'object' ? body : {}) as { code?: string; detail?: string };
+    if (e.code && e.code in ERRORS) throw new DroverError(e.code as ErrorCode, e.detail);
+    throw new DroverError('CONTROLLER_NOT_LEADER', `the leader ${leader.name} (${leader.url}) answered HTTP ${answer.status}`);
+  }
+  return body;
+}
 
 /**
  * /ha: agents renew their leases here (public: the lease credential, checked by the service, is
@@ -35,8 +65,17 @@ export const haRoutes: DomainRoutes = async (app, { services }) => {
   });
 
   app.get('/ha/status', {
-    schema: { operationId: 'getHaStatus', summary: 'Hosts\' leases, storage heartbeats and fencing; the protected VMs and failovers in progress; admission figures', tags, response: { 200: HaStatusSchema, ...errorResponses } },
-    handler: async () => ha.status(),
+    schema: {
+      operationId: 'getHaStatus',
+      summary: 'Hosts\' leases, storage heartbeats and fencing; the protected VMs and failovers in progress; admission figures (a standby asks the leader)',
+      tags,
+      response: { 200: HaStatusSchema, ...errorResponses },
+    },
+    handler: async (request) => {
+      if (services.leadership.holdsTerm()) return ha.status();
+      // Leases and verdicts live in the leader's memory: a standby's own view would show every host unjudged.
+      return (await leaderStatus(services.store, request.headers.authorization)) as HaStatus;
+    },
   });
 
   app.get('/ha/settings', {
