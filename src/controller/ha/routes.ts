@@ -18,9 +18,11 @@ const LEADER_STATUS_TIMEOUT_MS = 3_000;
  * CONTROLLER_NOT_LEADER, naming the leader, when there is none or it does not answer: a client with several
  * controller URLs then moves on.
  */
-async function leaderStatus(store: Store, authorization: string | undefined): Promise<unknown> {
+async function leaderStatus(store: Store, selfId: string | null, authorization: string | undefined): Promise<unknown> {
   const [lease, registry] = await Promise.all([store.leaderLease.get(), store.controllers.list()]);
-  const leader = lease && Date.parse(lease.expiresAt) > Date.now() ? registry.find((c) => c.id === lease.holder) : undefined;
+  const live = lease && Date.parse(lease.expiresAt) > Date.now() ? lease : undefined;
+  // Still named in the store while it takes up (or gives up) its term: asking itself would only ask itself again.
+  const leader = live && live.holder !== selfId ? registry.find((c) => c.id === live.holder) : undefined;
   if (!leader) throw new DroverError('CONTROLLER_NOT_LEADER', 'HA status comes from the leader, and there is none just now; retry in a few seconds');
   let answer: Response;
   try {
@@ -74,7 +76,7 @@ export const haRoutes: DomainRoutes = async (app, { services }) => {
     handler: async (request) => {
       if (services.leadership.holdsTerm()) return ha.status();
       // Leases and verdicts live in the leader's memory: a standby's own view would show every host unjudged.
-      return (await leaderStatus(services.store, request.headers.authorization)) as HaStatus;
+      return (await leaderStatus(services.store, services.operations.controllerId, request.headers.authorization)) as HaStatus;
     },
   });
 
