@@ -166,6 +166,11 @@ export function vmRoutes(service: HostVmService) {
     // The guest's text console, both ways: QEMU's serial port or a container's pty, whichever its driver holds.
     app.get('/api/v1/vms/:name/console', { websocket: true, schema: { params: NameParams } }, (socket, req) => {
       const name = (req.params as { name: string }).name;
+      // What the client types while the console is being attached is kept and written once it is: a 'message' with
+      // no listener yet would be lost.
+      const early: Buffer[] = [];
+      const keep = (d: Buffer): void => void early.push(d);
+      socket.on('message', keep);
       void (async () => {
         try {
           requireLive(name);
@@ -173,8 +178,11 @@ export function vmRoutes(service: HostVmService) {
           const connection = await service.driverFor(name).attachConsole(vm.id);
           connection.onOutput((d) => socket.send(d));
           connection.onClose(() => socket.close());
+          socket.off('message', keep);
+          for (const d of early.splice(0)) connection.write(d);
           socket.on('message', (d: Buffer) => connection.write(d));
           socket.on('close', () => connection.close());
+          if (socket.readyState !== socket.OPEN) connection.close();
         } catch (err) {
           refuse(socket, err);
         }
