@@ -14,6 +14,7 @@ import { IpcChild } from '../ha/child.js';
 import type { ControllerCpu, RenewalStats, SimulatedLeaseHost, WorkerRequest } from '../ha/lease-protocol.js';
 import { HA_STEP_MS, hang, type HangResult } from '../ha/lease-scale.js';
 import { launcherNodeFlags } from '../lib/launcher.js';
+import { median } from '../lib/stats.js';
 import type { ScaleControllerRequest, ScaleControllerStarted } from './protocol.js';
 
 const CONTROLLER = new URL(`./controller${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -70,9 +71,9 @@ export interface EngineRun {
   leadershipLosses: { inWindow: number; total: number };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+/** `micros` of CPU over `wallMs` as a percentage of one core, to a tenth. */
+function percentOfCore(micros: number, wallMs: number): number {
+  return Math.round((micros / 1000 / wallMs) * 1000) / 10;
 }
 
 function hostName(index: number): string {
@@ -190,18 +191,18 @@ export async function runEngine(engine: EngineRun['engine'], storeUrl: string, o
     for (let i = 0; i < CPU_WINDOWS; i++) {
       await sleep(options.windowMs);
       const { cpu: now } = await controller.ask<{ cpu: ControllerCpu }>({ kind: 'cpu' });
-      windowPercents.push(Math.round(((now.userMicros - last.userMicros + now.systemMicros - last.systemMicros) / 1000 / (now.at - last.at)) * 1000) / 10);
+      windowPercents.push(percentOfCore(now.userMicros - last.userMicros + now.systemMicros - last.systemMicros, now.at - last.at));
       last = now;
     }
     const cpu1 = last;
     const { leadershipLosses: lossesAfter } = await controller.ask<{ leadershipLosses: number }>({ kind: 'cpu' });
     const { stats: renewals } = await worker.ask<{ stats: RenewalStats }>({ kind: 'stats' });
     const wallMs = cpu1.at - cpu0.at;
-    const percent = (micros: number) => Math.round((micros / 1000 / wallMs) * 1000) / 10;
+    const percent = (micros: number) => percentOfCore(micros, wallMs);
     const loopActive = cpu1.loopActiveMs - cpu0.loopActiveMs;
     const loopIdle = cpu1.loopIdleMs - cpu0.loopIdleMs;
     const status = JSON.parse((await client.request('GET', '/api/v1/ha/status')).text) as HaStatus;
-    const cpuPercent = median(windowPercents);
+    const cpuPercent = median(windowPercents) ?? 0; // CPU_WINDOWS > 0
     log(`scale ${engine}: controller CPU ${cpuPercent}% of one core (median of ${windowPercents.join(', ')}% over ${CPU_WINDOWS} windows of ${(options.windowMs / 1000).toFixed(0)} s); ${renewals.accepted} of ${renewals.sent} renewals accepted (p99 ${renewals.latency.p99} ms); liveness ${JSON.stringify(countLiveness(status))}`);
 
     // Unmeasured first requests, as in every other benchmark's warm-up runs: the first answers of a route run before V8 has compiled its serializer.
